@@ -1,0 +1,3 @@
+from freezegen.cli import main
+
+main()

@@ -1,0 +1,96 @@
+"""Which parameters a spec's ``freeze`` section freezes, and which of its selectors miss.
+
+The order is the contract of DESIGN.md: embeddings, then the selected blocks (narrowed to
+``modules``), then ``patterns``; ``except`` is applied last and always wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+
+from freezegen.arch.params import EMBEDDINGS, Param
+from freezegen.spec.models import FreezeSpec, UnfreezeTarget
+from freezegen.spec.selectors import select_blocks
+
+
+@dataclass(frozen=True)
+class Miss:
+    """A selector that selects nothing: where it is in the spec and why."""
+
+    loc: tuple[str | int, ...]
+    reason: str
+
+
+@dataclass
+class Selection:
+    names: set[str] = field(default_factory=set)
+    blocks: list[int] = field(default_factory=list)
+    misses: list[Miss] = field(default_factory=list)
+    out_of_range: list[int] = field(default_factory=list)
+
+
+@dataclass
+class FreezePlan:
+    """The frozen parameter names of a model under a spec, with every selector that missed."""
+
+    params: list[Param]
+    frozen: frozenset[str]
+    frozen_blocks: frozenset[int]
+    """Blocks whose every parameter is frozen."""
+    misses: list[Miss]
+    out_of_range: list[tuple[tuple[str | int, ...], list[int]]]
+
+    @property
+    def trainable(self) -> list[Param]:
+        return [p for p in self.params if p.name not in self.frozen]
+
+    @property
+    def first_trainable_block(self) -> int | None:
+        """Lowest block holding a trainable parameter (None when no block trains)."""
+        blocks = [p.block for p in self.trainable if p.block is not None]
+        return min(blocks) if blocks else None
+
+
+def select(target: FreezeSpec | UnfreezeTarget, params: list[Param], num_layers: int,
+           loc: tuple[str | int, ...]) -> Selection:
+    """Return the parameter names ``target`` selects (before ``except``) and what missed."""
+    sel = Selection()
+    if target.embeddings:
+        sel.names |= {p.name for p in params if p.kind == EMBEDDINGS}
+    if target.layers is not None:
+        sel.blocks = select_blocks(target.layers, num_layers)
+        sel.out_of_range = [i for i in sel.blocks if i >= num_layers]
+        last = getattr(target.layers, "last", None)
+        if last is not None and last > num_layers:
+            sel.out_of_range.append(last - 1)
+        chosen = set(sel.blocks)
+        kinds = set(target.modules) if target.modules else None
+        sel.names |= {p.name for p in params if p.block in chosen
+                      and (kinds is None or p.kind in kinds)}
+    for i, pattern in enumerate(target.patterns):
+        hit = {p.name for p in params if fnmatchcase(p.name, pattern)}
+        if not hit:
+            sel.misses.append(Miss((*loc, "patterns", i), f"pattern {pattern!r} matches no parameter"))
+        sel.names |= hit
+    return sel
+
+
+def plan_freeze(freeze: FreezeSpec, params: list[Param], num_layers: int) -> FreezePlan:
+    """Resolve ``freeze`` against ``params``; selectors that miss are recorded, not raised."""
+    sel = select(freeze, params, num_layers, ("freeze",))
+    misses = list(sel.misses)
+    kept: set[str] = set()
+    for i, pattern in enumerate(freeze.except_):
+        hit = {p.name for p in params if fnmatchcase(p.name, pattern)}
+        if not hit:
+            misses.append(Miss(("freeze", "except", i), f"pattern {pattern!r} matches no parameter"))
+        kept |= hit
+    frozen = frozenset(sel.names - kept)
+    by_block: dict[int, list[Param]] = {}
+    for p in params:
+        if p.block is not None:
+            by_block.setdefault(p.block, []).append(p)
+    frozen_blocks = frozenset(b for b, ps in by_block.items() if all(p.name in frozen for p in ps))
+    out_of_range = [(("freeze", "layers"), sel.out_of_range)] if sel.out_of_range else []
+    return FreezePlan(params, frozen, frozen_blocks, misses, out_of_range)

@@ -1,0 +1,132 @@
+"""The ``freezegen`` command: parses options, calls the library, prints, exits.
+
+Exit codes follow ruff: 0 clean, 1 findings (errors, or warnings with --strict), 2 a usage
+error or an internal one. Nothing here decides what a finding is.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from freezegen._version import __version__
+
+app = typer.Typer(
+    name="freezegen",
+    help="Lint, estimate and generate PyTorch fine-tuning runs from a YAML spec.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"freezegen {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[Optional[bool], typer.Option(  # noqa: UP045 (typer needs Optional)
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
+) -> None:
+    """freezegen: will this fine-tuning run fit, and is it set up right?"""
+
+
+def _split(values: list[str] | None) -> tuple[str, ...] | None:
+    if values is None:
+        return None
+    return tuple(v.strip().upper() for raw in values for v in raw.split(",") if v.strip())
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"freezegen: error: {message}", err=True)
+    return typer.Exit(2)
+
+
+@app.command()
+def lint(
+    specs: Annotated[list[Path], typer.Argument(
+        help="Spec files, or folders searched for *freezegen.yaml / *freezegen.yml.",
+        show_default=False)],
+    format: Annotated[str, typer.Option(
+        "--format", help="text, json, sarif or github.")] = "text",
+    select: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
+        help="Only these codes or prefixes (e.g. FG1,FG002).")] = None,
+    ignore: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
+        help="Skip these codes or prefixes.")] = None,
+    strict: Annotated[Optional[bool], typer.Option(  # noqa: UP045
+        "--strict/--no-strict", help="Warnings fail the run too.", show_default=False)] = None,
+    no_config: Annotated[bool, typer.Option(
+        "--no-config", help="Ignore [tool.freezegen] in pyproject.toml.")] = False,
+) -> None:
+    """Check specs for schema errors and inconsistencies, located to line and column."""
+    from freezegen.lint import ConfigError, Overrides, lint_paths
+    from freezegen.report import FORMATS, render
+
+    if format not in FORMATS:
+        raise _fail(f"unknown --format {format!r}; choose one of {', '.join(FORMATS)}")
+    overrides = Overrides(select=_split(select), ignore=_split(ignore) or (), strict=strict,
+                          use_config=not no_config)
+    try:
+        report = lint_paths(specs, overrides)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    except FileNotFoundError as exc:
+        raise _fail(f"no such file or folder: {exc}") from None
+    color = format == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    sys.stdout.write(render(format, report.diagnostics, files=report.files, color=color))
+    raise typer.Exit(1 if report.failed else 0)
+
+
+@app.command()
+def schema(
+    output: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "-o", "--output", help="Write here (e.g. schemas/freezegen.schema.json) instead of stdout.")
+    ] = None,
+    check: Annotated[bool, typer.Option(
+        "--check", help="With -o: exit 1 if the file differs from the models' schema.")] = False,
+) -> None:
+    """Print or write the JSON Schema of the spec format."""
+    from freezegen._io import write_atomic
+    from freezegen.spec.schema import render_schema
+
+    text = render_schema()
+    if output is None:
+        if check:
+            raise _fail("--check needs -o FILE")
+        sys.stdout.write(text)
+        return
+    if check:
+        try:
+            current = output.read_text(encoding="utf-8")
+        except OSError:
+            current = None
+        if current != text:
+            typer.echo(f"{output} is out of date; run: freezegen schema -o {output}", err=True)
+            raise typer.Exit(1)
+        return
+    write_atomic(output, text)
+    typer.echo(f"wrote {output}", err=True)
+
+
+def main() -> None:
+    """Console-script entry point: run the app, turning an internal crash into exit 2."""
+    try:
+        app()
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # last resort only: user errors are handled in the commands
+        if os.environ.get("FREEZEGEN_DEBUG"):
+            raise
+        print(f"freezegen: internal error: {type(exc).__name__}: {exc}\n"
+              "(set FREEZEGEN_DEBUG=1 for the traceback; please report it)", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,112 @@
+"""Lint options: command-line flags layered over ``[tool.freezegen]`` in pyproject.toml."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, replace
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class ConfigError(Exception):
+    """pyproject.toml or a command-line selector is malformed (a usage error: exit 2)."""
+
+
+@dataclass(frozen=True)
+class LintOptions:
+    """Which codes to report and whether warnings fail the run."""
+
+    select: tuple[str, ...] = ("FG",)
+    ignore: tuple[str, ...] = ()
+    strict: bool = False
+
+    def enabled(self, code: str) -> bool:
+        """True when ``code`` is selected and not ignored; the longer matching prefix wins."""
+        chosen = max((len(p) for p in self.select if code.startswith(p)), default=-1)
+        ignored = max((len(p) for p in self.ignore if code.startswith(p)), default=-1)
+        return chosen >= 0 and chosen > ignored
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """What the command line said; None means "not given, use the config file"."""
+
+    select: tuple[str, ...] | None = None
+    ignore: tuple[str, ...] = field(default=())
+    strict: bool | None = None
+    use_config: bool = True
+
+
+def check_selectors(selectors: tuple[str, ...], known: list[str], where: str) -> None:
+    """Raise ConfigError for a selector that is no prefix of any known code."""
+    for sel in selectors:
+        if not any(code.startswith(sel) for code in known):
+            raise ConfigError(f"{where}: {sel!r} selects no rule (codes look like FG102)")
+
+
+def options_for(spec_path: Path, overrides: Overrides, known: list[str]) -> LintOptions:
+    """Merge the nearest pyproject.toml's ``[tool.freezegen]`` (if any) with ``overrides``."""
+    base = LintOptions()
+    if overrides.use_config:
+        found = find_pyproject(spec_path.resolve().parent)
+        if found is not None:
+            base = _from_table(found, _table(found), known)
+    select = overrides.select if overrides.select is not None else base.select
+    strict = overrides.strict if overrides.strict is not None else base.strict
+    return replace(base, select=select, ignore=base.ignore + overrides.ignore, strict=strict)
+
+
+@cache
+def find_pyproject(start: Path) -> Path | None:
+    """The closest pyproject.toml with a ``[tool.freezegen]`` table, walking up from ``start``."""
+    for folder in (start, *start.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file() and "freezegen" in _table_names(candidate):
+            return candidate
+    return None
+
+
+@cache
+def _table_names(path: Path) -> frozenset[str]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    tool = data.get("tool", {})
+    return frozenset(tool) if isinstance(tool, dict) else frozenset()
+
+
+@cache
+def _table(path: Path) -> dict[str, Any]:
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    table = data["tool"]["freezegen"]
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool.freezegen] must be a table")
+    return table
+
+
+def _from_table(path: Path, table: dict[str, Any], known: list[str]) -> LintOptions:
+    allowed = {"select", "ignore", "strict"}
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) in [tool.freezegen]: {', '.join(unknown)} "
+                          f"(known: {', '.join(sorted(allowed))})")
+    options: dict[str, Any] = {}
+    for key in ("select", "ignore"):
+        if key in table:
+            value = table[key]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{path}: [tool.freezegen] {key} must be a list of codes")
+            check_selectors(tuple(value), known, f"{path}: {key}")
+            options[key] = tuple(value)
+    if "strict" in table:
+        if not isinstance(table["strict"], bool):
+            raise ConfigError(f"{path}: [tool.freezegen] strict must be true or false")
+        options["strict"] = table["strict"]
+    return LintOptions(**options)

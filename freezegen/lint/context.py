@@ -1,0 +1,55 @@
+"""What a rule may ask about a spec, computed once per file and only when a rule asks."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from freezegen.arch import ArchitectureError, architecture_for
+from freezegen.arch.freeze import FreezePlan, plan_freeze
+from freezegen.arch.params import Param, parameter_table
+from freezegen.spec import Document, Spec
+from freezegen.spec.presets import GPUS, Architecture, Gpu
+
+
+class LintContext:
+    """One loaded spec plus derived facts (architecture, parameters, freeze plan, GPU)."""
+
+    def __init__(self, path: str, document: Document, spec: Spec) -> None:
+        self.path, self.document, self.spec = path, document, spec
+        self.architecture_error: str | None = None
+
+    @cached_property
+    def architecture(self) -> Architecture | None:
+        """The model's dimensions; None for factory models or an unreadable config."""
+        try:
+            return architecture_for(self.spec.model)
+        except ArchitectureError as exc:
+            self.architecture_error = str(exc)
+            return None
+
+    @cached_property
+    def params(self) -> list[Param] | None:
+        arch = self.architecture
+        if arch is None:
+            return None
+        return parameter_table(arch, self.spec.model.head, self.spec.model.num_labels or 2)
+
+    @cached_property
+    def freeze_plan(self) -> FreezePlan | None:
+        """The resolved freeze plan; None when the architecture is unknown."""
+        if self.params is None or self.architecture is None:
+            return None
+        return plan_freeze(self.spec.freeze, self.params, self.architecture.num_layers)
+
+    @property
+    def gpu(self) -> Gpu | None:
+        hw = self.spec.hardware
+        return GPUS[hw.gpu] if hw is not None and hw.gpu is not None else None
+
+    @property
+    def world_size(self) -> int:
+        """Processes a distributed run uses (1 without a strategy or hardware section)."""
+        hw = self.spec.hardware
+        if self.spec.distributed.strategy == "none" or hw is None:
+            return 1
+        return hw.world_size

@@ -1,0 +1,66 @@
+"""SARIF 2.1.0, for GitHub code scanning and other static-analysis dashboards."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from freezegen._version import __version__
+from freezegen.diagnostics import Diagnostic, Severity
+
+SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+
+def render(diagnostics: list[Diagnostic], *, files: int = 0, color: bool = False,
+           tool: str = "lint") -> str:
+    from freezegen.lint.registry import rule_for
+
+    codes = sorted({d.code for d in diagnostics})
+    rules = []
+    for code in codes:
+        rule = rule_for(code)
+        entry: dict[str, object] = {"id": code}
+        if rule is not None:
+            entry["name"] = rule.name
+            entry["shortDescription"] = {"text": rule.summary}
+            entry["defaultConfiguration"] = {"level": _level(rule.severity)}
+        rules.append(entry)
+    results = []
+    for d in diagnostics:
+        text = d.message + (f" ({d.fix})" if d.fix else "")
+        region: dict[str, int] = {"startLine": max(d.line, 1)}
+        if d.col > 0:
+            region["startColumn"] = d.col
+        results.append({
+            "ruleId": d.code,
+            "ruleIndex": codes.index(d.code),
+            "level": _level(d.severity),
+            "message": {"text": text},
+            "locations": [{"physicalLocation": {
+                "artifactLocation": {"uri": _uri(d.path)},
+                "region": region,
+            }}],
+        })
+    log = {
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "freezegen",
+                "version": __version__,
+                "informationUri": "https://github.com/freezegen/freezegen",
+                "rules": rules,
+            }},
+            "results": results,
+        }],
+    }
+    return json.dumps(log, indent=2) + "\n"
+
+
+def _level(severity: Severity) -> str:
+    return "error" if severity is Severity.ERROR else "warning"
+
+
+def _uri(path: str) -> str:
+    p = Path(path)
+    return p.as_uri() if p.is_absolute() else p.as_posix()

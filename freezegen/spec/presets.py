@@ -1,0 +1,112 @@
+"""Catalogue of model architectures and GPUs a spec can name.
+
+Model presets are architecture only (no weights): the dimensions of each model's published
+Hugging Face ``config.json``. GPU memory is what ``torch.cuda.get_device_properties().total_memory``
+reports on the card (nvidia-smi's "Total" in MiB), not the marketing number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+
+
+@dataclass(frozen=True, slots=True)
+class Architecture:
+    """The dimensions that decide parameter count and memory, named as in Hugging Face configs."""
+
+    family: str  # "gpt2" | "bert" | "llama" (llama, mistral and qwen2 share one layout)
+    model_type: str  # the config.json model_type
+    num_layers: int
+    hidden_size: int
+    num_heads: int
+    intermediate_size: int
+    vocab_size: int
+    max_positions: int
+    num_kv_heads: int | None = None  # grouped-query attention; None means num_heads
+    tie_word_embeddings: bool = True
+    qkv_bias: bool = False  # qwen2 has biases on q/k/v, llama and mistral have none
+    type_vocab_size: int = 0  # bert token-type embeddings
+    dropout: float = 0.0  # residual/attention/embedding dropout in the published config
+
+    @property
+    def kv_heads(self) -> int:
+        return self.num_kv_heads or self.num_heads
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_heads
+
+
+def _gpt2(layers: int, hidden: int, heads: int) -> Architecture:
+    return Architecture("gpt2", "gpt2", layers, hidden, heads, 4 * hidden, 50257, 1024,
+                        dropout=0.1)
+
+
+def _bert(layers: int, hidden: int, heads: int) -> Architecture:
+    return Architecture("bert", "bert", layers, hidden, heads, 4 * hidden, 30522, 512,
+                        type_vocab_size=2, dropout=0.1)
+
+
+MODEL_PRESETS: dict[str, Architecture] = {
+    "gpt2": _gpt2(12, 768, 12),
+    "gpt2-medium": _gpt2(24, 1024, 16),
+    "gpt2-large": _gpt2(36, 1280, 20),
+    "gpt2-xl": _gpt2(48, 1600, 25),
+    "bert-base-uncased": _bert(12, 768, 12),
+    "bert-large-uncased": _bert(24, 1024, 16),
+    "llama-2-7b": Architecture("llama", "llama", 32, 4096, 32, 11008, 32000, 4096,
+                               num_kv_heads=32, tie_word_embeddings=False),
+    "llama-2-13b": Architecture("llama", "llama", 40, 5120, 40, 13824, 32000, 4096,
+                                num_kv_heads=40, tie_word_embeddings=False),
+    "llama-3-8b": Architecture("llama", "llama", 32, 4096, 32, 14336, 128256, 8192,
+                               num_kv_heads=8, tie_word_embeddings=False),
+    "mistral-7b": Architecture("llama", "mistral", 32, 4096, 32, 14336, 32000, 32768,
+                               num_kv_heads=8, tie_word_embeddings=False),
+    "qwen2-0.5b": Architecture("llama", "qwen2", 24, 896, 14, 4864, 151936, 32768,
+                               num_kv_heads=2, tie_word_embeddings=True, qkv_bias=True),
+    "qwen2-1.5b": Architecture("llama", "qwen2", 28, 1536, 12, 8960, 151936, 32768,
+                               num_kv_heads=2, tie_word_embeddings=True, qkv_bias=True),
+    "qwen2-7b": Architecture("llama", "qwen2", 28, 3584, 28, 18944, 152064, 32768,
+                             num_kv_heads=4, tie_word_embeddings=False, qkv_bias=True),
+    "tinyllama-1.1b": Architecture("llama", "llama", 22, 2048, 32, 5632, 32000, 2048,
+                                   num_kv_heads=4, tie_word_embeddings=False),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Gpu:
+    """A GPU model: usable memory as torch reports it, bf16 support, compute capability."""
+
+    name: str
+    memory_bytes: int
+    compute_capability: tuple[int, int]
+
+    @property
+    def bf16(self) -> bool:
+        # bf16 tensor cores arrived with Ampere (sm_80); older cards emulate it slowly or not at all.
+        return self.compute_capability >= (8, 0)
+
+    @property
+    def memory_gib(self) -> float:
+        return self.memory_bytes / GIB
+
+
+GPUS: dict[str, Gpu] = {
+    g.name: g
+    for g in (
+        Gpu("T4", 15360 * MIB, (7, 5)),
+        Gpu("V100-16GB", 16384 * MIB, (7, 0)),
+        Gpu("V100-32GB", 32768 * MIB, (7, 0)),
+        Gpu("A10G", 23028 * MIB, (8, 6)),
+        Gpu("L4", 23034 * MIB, (8, 9)),
+        Gpu("RTX-3090", 24576 * MIB, (8, 6)),
+        Gpu("RTX-4090", 24564 * MIB, (8, 9)),
+        Gpu("A100-40GB", 40960 * MIB, (8, 0)),
+        Gpu("A100-80GB", 81920 * MIB, (8, 0)),
+        Gpu("H100-80GB", 81559 * MIB, (9, 0)),
+        Gpu("H200", 143771 * MIB, (9, 0)),
+    )
+}
