@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -33,8 +33,12 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[Optional[bool], typer.Option(  # noqa: UP045 (typer needs Optional)
-        "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = None,
+    version: Annotated[
+        bool | None,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = None,
 ) -> None:
     """freezegen: will this fine-tuning run fit, and is it set up right?"""
 
@@ -52,19 +56,29 @@ def _fail(message: str) -> typer.Exit:
 
 @app.command()
 def lint(
-    specs: Annotated[list[Path], typer.Argument(
-        help="Spec files, or folders searched for *freezegen.yaml / *freezegen.yml.",
-        show_default=False)],
-    format: Annotated[str, typer.Option(
-        "--format", help="text, json, sarif or github.")] = "text",
-    select: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
-        help="Only these codes or prefixes (e.g. FG1,FG002).")] = None,
-    ignore: Annotated[Optional[list[str]], typer.Option(  # noqa: UP045
-        help="Skip these codes or prefixes.")] = None,
-    strict: Annotated[Optional[bool], typer.Option(  # noqa: UP045
-        "--strict/--no-strict", help="Warnings fail the run too.", show_default=False)] = None,
-    no_config: Annotated[bool, typer.Option(
-        "--no-config", help="Ignore [tool.freezegen] in pyproject.toml.")] = False,
+    specs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Spec files, or folders searched for *freezegen.yaml / *freezegen.yml.",
+            show_default=False,
+        ),
+    ],
+    format: Annotated[str, typer.Option("--format", help="text, json, sarif or github.")] = "text",
+    select: Annotated[
+        list[str] | None,
+        typer.Option(help="Only these codes or prefixes (e.g. FG1,FG002)."),
+    ] = None,
+    ignore: Annotated[
+        list[str] | None,
+        typer.Option(help="Skip these codes or prefixes."),
+    ] = None,
+    strict: Annotated[
+        bool | None,
+        typer.Option("--strict/--no-strict", help="Warnings fail the run too.", show_default=False),
+    ] = None,
+    no_config: Annotated[
+        bool, typer.Option("--no-config", help="Ignore [tool.freezegen] in pyproject.toml.")
+    ] = False,
 ) -> None:
     """Check specs for schema errors and inconsistencies, located to line and column."""
     from freezegen.lint import ConfigError, Overrides, lint_paths
@@ -72,8 +86,9 @@ def lint(
 
     if format not in FORMATS:
         raise _fail(f"unknown --format {format!r}; choose one of {', '.join(FORMATS)}")
-    overrides = Overrides(select=_split(select), ignore=_split(ignore) or (), strict=strict,
-                          use_config=not no_config)
+    overrides = Overrides(
+        select=_split(select), ignore=_split(ignore) or (), strict=strict, use_config=not no_config
+    )
     try:
         report = lint_paths(specs, overrides)
     except ConfigError as exc:
@@ -87,11 +102,20 @@ def lint(
 
 @app.command()
 def schema(
-    output: Annotated[Optional[Path], typer.Option(  # noqa: UP045
-        "-o", "--output", help="Write here (e.g. schemas/freezegen.schema.json) instead of stdout.")
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Write here (e.g. schemas/freezegen.schema.json) instead of stdout.",
+        ),
     ] = None,
-    check: Annotated[bool, typer.Option(
-        "--check", help="With -o: exit 1 if the file differs from the models' schema.")] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="With -o: exit 1 if the file differs from the models' schema."
+        ),
+    ] = False,
 ) -> None:
     """Print or write the JSON Schema of the spec format."""
     from freezegen._io import write_atomic
@@ -127,6 +151,9 @@ def main() -> None:
     except Exception as exc:  # last resort only: user errors are handled in the commands
         if os.environ.get("FREEZEGEN_DEBUG"):
             raise
-        print(f"freezegen: internal error: {type(exc).__name__}: {exc}\n"
-              "(set FREEZEGEN_DEBUG=1 for the traceback; please report it)", file=sys.stderr)
+        print(
+            f"freezegen: internal error: {type(exc).__name__}: {exc}\n"
+            "(set FREEZEGEN_DEBUG=1 for the traceback; please report it)",
+            file=sys.stderr,
+        )
         sys.exit(2)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 
 class Severity(str, enum.Enum):
-    """How bad a finding is. ``error`` fails ``lint``; ``warning`` fails it only with ``--strict``."""
+    """How bad a finding is: ``error`` fails ``lint``, ``warning`` only with ``--strict``."""
 
     ERROR = "error"
     WARNING = "warning"

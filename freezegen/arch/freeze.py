@@ -52,8 +52,12 @@ class FreezePlan:
         return min(blocks) if blocks else None
 
 
-def select(target: FreezeSpec | UnfreezeTarget, params: list[Param], num_layers: int,
-           loc: tuple[str | int, ...]) -> Selection:
+def select(
+    target: FreezeSpec | UnfreezeTarget,
+    params: list[Param],
+    num_layers: int,
+    loc: tuple[str | int, ...],
+) -> Selection:
     """Return the parameter names ``target`` selects (before ``except``) and what missed."""
     sel = Selection()
     if target.embeddings:
@@ -66,12 +70,15 @@ def select(target: FreezeSpec | UnfreezeTarget, params: list[Param], num_layers:
             sel.out_of_range.append(last - 1)
         chosen = set(sel.blocks)
         kinds = set(target.modules) if target.modules else None
-        sel.names |= {p.name for p in params if p.block in chosen
-                      and (kinds is None or p.kind in kinds)}
+        sel.names |= {
+            p.name for p in params if p.block in chosen and (kinds is None or p.kind in kinds)
+        }
     for i, pattern in enumerate(target.patterns):
         hit = {p.name for p in params if fnmatchcase(p.name, pattern)}
         if not hit:
-            sel.misses.append(Miss((*loc, "patterns", i), f"pattern {pattern!r} matches no parameter"))
+            sel.misses.append(
+                Miss((*loc, "patterns", i), f"pattern {pattern!r} matches no parameter")
+            )
         sel.names |= hit
     return sel
 
@@ -84,7 +91,9 @@ def plan_freeze(freeze: FreezeSpec, params: list[Param], num_layers: int) -> Fre
     for i, pattern in enumerate(freeze.except_):
         hit = {p.name for p in params if fnmatchcase(p.name, pattern)}
         if not hit:
-            misses.append(Miss(("freeze", "except", i), f"pattern {pattern!r} matches no parameter"))
+            misses.append(
+                Miss(("freeze", "except", i), f"pattern {pattern!r} matches no parameter")
+            )
         kept |= hit
     frozen = frozenset(sel.names - kept)
     by_block: dict[int, list[Param]] = {}

@@ -95,8 +95,10 @@ def _from_table(path: Path, table: dict[str, Any], known: list[str]) -> LintOpti
     allowed = {"select", "ignore", "strict"}
     unknown = sorted(set(table) - allowed)
     if unknown:
-        raise ConfigError(f"{path}: unknown key(s) in [tool.freezegen]: {', '.join(unknown)} "
-                          f"(known: {', '.join(sorted(allowed))})")
+        raise ConfigError(
+            f"{path}: unknown key(s) in [tool.freezegen]: {', '.join(unknown)} "
+            f"(known: {', '.join(sorted(allowed))})"
+        )
     options: dict[str, Any] = {}
     for key in ("select", "ignore"):
         if key in table:

@@ -36,12 +36,13 @@ def known_codes() -> list[str]:
     return [r.code for r in all_rules()]
 
 
-def lint_paths(paths: Iterable[str | Path], overrides: Overrides = Overrides()) -> LintReport:
+def lint_paths(paths: Iterable[str | Path], overrides: Overrides | None = None) -> LintReport:
     """Lint spec files (folders are searched for ``*freezegen.yaml``); findings are data.
 
     Raises ConfigError for malformed selectors or pyproject.toml, FileNotFoundError for a path
     that does not exist.
     """
+    overrides = overrides or Overrides()
     known = known_codes()
     if overrides.select is not None:
         check_selectors(overrides.select, known, "--select")
@@ -55,10 +56,14 @@ def lint_paths(paths: Iterable[str | Path], overrides: Overrides = Overrides()) 
     return report
 
 
-def lint_text(text: str | bytes, path: str = "<string>", options: LintOptions = LintOptions(),
-              base_dir: str | Path | None = None) -> list[Diagnostic]:
+def lint_text(
+    text: str | bytes,
+    path: str = "<string>",
+    options: LintOptions | None = None,
+    base_dir: str | Path | None = None,
+) -> list[Diagnostic]:
     """Lint spec text; returns the findings sorted by position."""
-    return lint_result(load_text(text, path, base_dir=base_dir), options)
+    return lint_result(load_text(text, path, base_dir=base_dir), options or LintOptions())
 
 
 def lint_result(result: LoadResult, options: LintOptions) -> list[Diagnostic]:

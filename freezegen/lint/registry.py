@@ -18,8 +18,12 @@ def all_rules() -> tuple[Rule, ...]:
     for info in pkgutil.iter_modules(package.__path__):
         module = importlib.import_module(f"{package.__name__}.{info.name}")
         for obj in vars(module).values():
-            if (isinstance(obj, type) and issubclass(obj, Rule) and obj.__module__ == module.__name__
-                    and obj not in (Rule, SchemaRule)):
+            if (
+                isinstance(obj, type)
+                and issubclass(obj, Rule)
+                and obj.__module__ == module.__name__
+                and obj not in (Rule, SchemaRule)
+            ):
                 if obj.code in found:
                     raise RuntimeError(f"rule code {obj.code} used twice: {module.__name__}")
                 found[obj.code] = obj()

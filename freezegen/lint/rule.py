@@ -29,13 +29,21 @@ class Rule:
         """Yield this rule's findings for one loaded, schema-valid spec."""
         return iter(())
 
-    def at(self, ctx: LintContext, loc: tuple[str | int, ...], message: str, *,
-           fix: str | None = None, key: bool = False,
-           severity: Severity | None = None) -> Diagnostic:
+    def at(
+        self,
+        ctx: LintContext,
+        loc: tuple[str | int, ...],
+        message: str,
+        *,
+        fix: str | None = None,
+        key: bool = False,
+        severity: Severity | None = None,
+    ) -> Diagnostic:
         """Return a finding of this rule located at ``loc`` in the spec."""
         line, col = ctx.document.locate(loc, key=key)
-        return Diagnostic(self.code, message, ctx.path, line, col,
-                          severity=severity or self.severity, fix=fix)
+        return Diagnostic(
+            self.code, message, ctx.path, line, col, severity=severity or self.severity, fix=fix
+        )
 
 
 class SchemaRule(Rule):

@@ -13,12 +13,17 @@ def _escape_property(s: str) -> str:
     return _escape_data(s).replace(":", "%3A").replace(",", "%2C")
 
 
-def render(diagnostics: list[Diagnostic], *, files: int = 0, color: bool = False,
-           tool: str = "lint") -> str:
+def render(
+    diagnostics: list[Diagnostic], *, files: int = 0, color: bool = False, tool: str = "lint"
+) -> str:
     lines = []
     for d in diagnostics:
-        props = [f"file={_escape_property(d.path)}", f"line={d.line}", f"col={d.col}",
-                 f"title={_escape_property(f'freezegen {d.code}')}"]
+        props = [
+            f"file={_escape_property(d.path)}",
+            f"line={d.line}",
+            f"col={d.col}",
+            f"title={_escape_property(f'freezegen {d.code}')}",
+        ]
         message = d.message + (f" ({d.fix})" if d.fix else "")
         lines.append(f"::{d.severity.value} {','.join(props)}::{_escape_data(message)}")
     return "".join(line + "\n" for line in lines)

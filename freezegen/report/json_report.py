@@ -7,8 +7,9 @@ import json
 from freezegen.diagnostics import Diagnostic, count_by_severity
 
 
-def render(diagnostics: list[Diagnostic], *, files: int = 0, color: bool = False,
-           tool: str = "lint") -> str:
+def render(
+    diagnostics: list[Diagnostic], *, files: int = 0, color: bool = False, tool: str = "lint"
+) -> str:
     counts = count_by_severity(diagnostics)
     payload = {
         "diagnostics": [d.to_dict() for d in diagnostics],

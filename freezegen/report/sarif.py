@@ -11,8 +11,9 @@ from freezegen.diagnostics import Diagnostic, Severity
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 
-def render(diagnostics: list[Diagnostic], *, files: int = 0, color: bool = False,
-           tool: str = "lint") -> str:
+def render(
+    diagnostics: list[Diagnostic], *, files: int = 0, color: bool = False, tool: str = "lint"
+) -> str:
     from freezegen.lint.registry import rule_for
 
     codes = sorted({d.code for d in diagnostics})
@@ -31,28 +32,38 @@ def render(diagnostics: list[Diagnostic], *, files: int = 0, color: bool = False
         region: dict[str, int] = {"startLine": max(d.line, 1)}
         if d.col > 0:
             region["startColumn"] = d.col
-        results.append({
-            "ruleId": d.code,
-            "ruleIndex": codes.index(d.code),
-            "level": _level(d.severity),
-            "message": {"text": text},
-            "locations": [{"physicalLocation": {
-                "artifactLocation": {"uri": _uri(d.path)},
-                "region": region,
-            }}],
-        })
+        results.append(
+            {
+                "ruleId": d.code,
+                "ruleIndex": codes.index(d.code),
+                "level": _level(d.severity),
+                "message": {"text": text},
+                "locations": [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": _uri(d.path)},
+                            "region": region,
+                        }
+                    }
+                ],
+            }
+        )
     log = {
         "$schema": SCHEMA,
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "freezegen",
-                "version": __version__,
-                "informationUri": "https://github.com/freezegen/freezegen",
-                "rules": rules,
-            }},
-            "results": results,
-        }],
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "freezegen",
+                        "version": __version__,
+                        "informationUri": "https://github.com/freezegen/freezegen",
+                        "rules": rules,
+                    }
+                },
+                "results": results,
+            }
+        ],
     }
     return json.dumps(log, indent=2) + "\n"
 

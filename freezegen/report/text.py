@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from freezegen.diagnostics import Diagnostic, Severity, count_by_severity
 
-_BOLD, _RED, _YELLOW, _CYAN, _DIM, _RESET = "\x1b[1m", "\x1b[31m", "\x1b[33m", "\x1b[36m", "\x1b[2m", "\x1b[0m"
+_BOLD, _RED, _YELLOW, _CYAN, _DIM, _RESET = (
+    "\x1b[1m",
+    "\x1b[31m",
+    "\x1b[33m",
+    "\x1b[36m",
+    "\x1b[2m",
+    "\x1b[0m",
+)
 
 
-def render(diagnostics: list[Diagnostic], *, files: int = 0, color: bool = False,
-           tool: str = "lint") -> str:
+def render(
+    diagnostics: list[Diagnostic], *, files: int = 0, color: bool = False, tool: str = "lint"
+) -> str:
     def paint(code: str, s: str) -> str:
         return f"{code}{s}{_RESET}" if color else s
 

@@ -34,6 +34,7 @@ _INF = re.compile(r"[-+]?\.(inf|Inf|INF)")
 _NAN = re.compile(r"\.(nan|NaN|NAN)")
 
 _TAG = "tag:yaml.org,2002:"
+_SCALAR_TAGS = ("str", "int", "float", "bool", "null")
 
 
 @dataclass
@@ -103,6 +104,9 @@ def read_text(path: Path) -> tuple[str | None, list[Diagnostic]]:
 
 def decode(raw: bytes, shown: str) -> tuple[str | None, list[Diagnostic]]:
     """Decode UTF-8 (with or without BOM); binary or other encodings get a located FG006."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None, [Diagnostic("FG006", "file is UTF-16 (or UTF-32) encoded; save the spec as "
+                                 "UTF-8", shown, 1, 1)]
     nul = raw.find(b"\x00")
     if nul >= 0:
         line, col = _byte_pos(raw, nul)
@@ -118,19 +122,45 @@ def decode(raw: bytes, shown: str) -> tuple[str | None, list[Diagnostic]]:
 
 
 def _byte_pos(raw: bytes, offset: int) -> Pos:
+    """1-based line and column (in characters, as editors count) of byte ``offset``."""
     before = raw[:offset]
     line = before.count(b"\n") + 1
-    col = offset - (before.rfind(b"\n") + 1) + 1
+    line_start = before.rfind(b"\n") + 1
+    col = len(raw[line_start:offset].decode("utf-8", errors="replace")) + 1
     return line, col
+
+
+def _clamp(text: str, pos: Pos) -> Pos:
+    """Keep ``pos`` inside ``text``: libyaml reports end-of-input one line past a last line
+    that has no newline."""
+    line, col = pos
+    lines = text.splitlines() or [""]
+    if line > len(lines):
+        return len(lines), len(lines[-1]) + 1
+    return max(line, 1), max(min(col, len(lines[line - 1]) + 1), 1)
+
+
+def _short(text: object, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters for a message (keys and values can be megabytes)."""
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def parse_document(text: str, shown: str) -> tuple[Document | None, list[Diagnostic]]:
     """Parse YAML text into a :class:`Document`; every problem comes back as a diagnostic."""
     problems: list[Diagnostic] = []
     try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a str from a caller, not a file: lone surrogates
+        line = text.count("\n", 0, exc.start) + 1
+        col = exc.start - (text.rfind("\n", 0, exc.start) + 1) + 1
+        return None, [Diagnostic("FG006", "text holds an unpaired surrogate "
+                                 f"(U+{ord(text[exc.start]):04X}); it is not valid Unicode",
+                                 shown, line, col)]
+    try:
         root = _build_tree(text, problems, shown)
     except _Problem as p:
-        return None, [*problems, Diagnostic(p.code, p.message, shown, *p.pos)]
+        return None, [*problems, Diagnostic(p.code, p.message, shown, *_clamp(text, p.pos))]
     if root is None:
         return None, [*problems, Diagnostic("FG004", "the spec is empty", shown, 1, 1)]
     doc = Document(shown, text, None)
@@ -150,21 +180,25 @@ def _build_tree(text: str, problems: list[Diagnostic], shown: str) -> _Node | No
     pending_key: list[_Node | None] = []
     root: _Node | None = None
     documents = 0
+    values = 0  # value nodes and alias uses, bounded before any expansion (a flat 4 MiB list)
 
     def attach(node: _Node) -> None:
-        nonlocal root
-        if not stack:
-            root = node
-            return
-        parent = stack[-1]
-        if parent.kind == "seq":
-            parent.items.append(node)
-        elif pending_key[-1] is None:
+        nonlocal root, values
+        if stack and stack[-1].kind == "map" and pending_key[-1] is None:
             if node.kind != "scalar":
                 raise _Problem("FG004", "mapping keys must be plain strings", node.pos)
             pending_key[-1] = node
+            return
+        values += 1
+        if values > MAX_NODES:
+            raise _Problem("FG007", f"document has more than {MAX_NODES} values; a spec has a "
+                           "few hundred", node.pos)
+        if not stack:
+            root = node
+        elif stack[-1].kind == "seq":
+            stack[-1].items.append(node)
         else:
-            parent.items.append((pending_key[-1], node))
+            stack[-1].items.append((pending_key[-1], node))
             pending_key[-1] = None
 
     try:
@@ -179,7 +213,7 @@ def _build_tree(text: str, problems: list[Diagnostic], shown: str) -> _Node | No
             elif name in ("MappingStartEvent", "SequenceStartEvent"):
                 if len(stack) >= MAX_DEPTH:
                     raise _Problem("FG007", f"document nested deeper than {MAX_DEPTH} levels", pos)
-                _check_tag(event.tag, ("map",) if name[0] == "M" else ("seq",), pos)
+                _check_tag(event.tag, ("map" if name[0] == "M" else "seq",), pos)
                 node = _Node("map" if name[0] == "M" else "seq", pos)
                 if event.anchor:
                     anchors[event.anchor] = node
@@ -197,29 +231,63 @@ def _build_tree(text: str, problems: list[Diagnostic], shown: str) -> _Node | No
             elif name == "AliasEvent":
                 target = anchors.get(event.anchor)
                 if target is None:
-                    raise _Problem("FG001", f"unknown alias *{event.anchor}", pos)
+                    raise _Problem("FG001", f"unknown alias *{_short(event.anchor)}", pos)
                 if not target.closed and target.kind != "scalar":
-                    raise _Problem("FG007", f"alias *{event.anchor} refers to itself", pos)
+                    raise _Problem("FG007", f"alias *{_short(event.anchor)} refers to itself "
+                                   "(a recursive structure)", pos)
                 attach(target)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        if "maximum nesting depth" in (exc.problem or ""):  # libyaml's own limit (flow levels)
+            raise _Problem("FG007", f"document nested deeper than {MAX_DEPTH} levels",
+                           where) from None
         detail = exc.problem or "invalid YAML"
         if exc.context:
-            detail = f"{detail} ({exc.context})"
+            ctx_mark = exc.context_mark
+            started = f" started on line {ctx_mark.line + 1}" if ctx_mark and mark and \
+                ctx_mark.line != mark.line else ""
+            detail = f"{detail} ({exc.context}{started})"
+        detail += _syntax_hint(text, where)
         raise _Problem("FG001", f"YAML syntax error: {detail}", where) from None
-    except yaml.YAMLError as exc:  # reader errors (control characters) carry no problem_mark
-        raise _Problem("FG001", f"YAML syntax error: {exc}", (1, 1)) from None
+    except yaml.reader.ReaderError as exc:  # control characters: a byte offset, no mark
+        where = _byte_pos(text.encode("utf-8"), exc.position)
+        char = exc.character
+        shown_char = f"#x{char:04x}" if isinstance(char, int) else repr(char)
+        raise _Problem("FG001", f"YAML syntax error: character {shown_char} is not allowed in "
+                       f"YAML ({exc.reason}); remove it or quote it as an escape",
+                       where) from None
+    except yaml.YAMLError as exc:
+        raise _Problem("FG001", f"YAML syntax error: {_short(exc, 200)}", (1, 1)) from None
     return root
+
+
+def _syntax_hint(text: str, pos: Pos) -> str:
+    """A hint for the two syntax errors whose libyaml message does not name the cause."""
+    lines = text.splitlines()
+    if not 0 < pos[0] <= len(lines):
+        return ""
+    line = lines[pos[0] - 1]
+    if "\t" in line[: pos[1]] and not line[: pos[1]].replace("\t", " ").strip():
+        return "; indent with spaces, YAML does not allow tabs for indentation"
+    if pos[1] > 1024 and ":" in line[pos[1] - 1: pos[1] + 1]:
+        return ("; a key on the same line as its ':' is limited to 1024 characters "
+                "(YAML implicit keys)")
+    return ""
 
 
 def _check_tag(tag: str | None, allowed: tuple[str, ...], pos: Pos) -> None:
     if tag is None or tag == "!":
         return
     short = tag.removeprefix(_TAG)
-    if short in allowed or short in ("str", "int", "float", "bool", "null"):
+    if short in allowed:
         return
-    raise _Problem("FG004", f"YAML tag {tag!r} is not supported in a spec", pos)
+    if short in _SCALAR_TAGS:
+        if not allowed:
+            return
+        kind = "mapping" if allowed[0] == "map" else "sequence"
+        raise _Problem("FG004", f"YAML tag !!{short} cannot tag a {kind}", pos)
+    raise _Problem("FG004", f"YAML tag {_short(tag)!r} is not supported in a spec", pos)
 
 
 def _resolve_scalar(event: Any, pos: Pos) -> Any:
@@ -248,6 +316,8 @@ def _resolve_plain(value: str) -> Any:
     if _FALSE.fullmatch(value):
         return False
     if _INT.fullmatch(value):
+        if len(value) > 4000:  # Python refuses int() of > 4300 digits; no spec number is that big
+            return value
         return int(value)
     if _OCT.fullmatch(value):
         return int(value[2:], 8)
@@ -267,6 +337,7 @@ class _Materializer:
 
     def __init__(self, doc: Document, problems: list[Diagnostic]) -> None:
         self.doc, self.problems, self.count = doc, problems, 0
+        self.reported: set[int] = set()  # duplicate keys already reported (aliases repeat them)
 
     def run(self, node: _Node) -> Any:
         return self._value(node, (), 0)
@@ -284,32 +355,56 @@ class _Materializer:
         if node.kind == "seq":
             return [self._value(item, (*loc, i), depth + 1) for i, item in enumerate(node.items)]
         out: dict[str, Any] = {}
-        merged: dict[str, Any] = {}
+        self._fill(node, loc, depth, out, merging=False)
+        return out
+
+    def _fill(self, node: _Node, loc: Loc, depth: int, out: dict[str, Any], *,
+              merging: bool) -> None:
+        """Add ``node``'s keys to ``out``: its own keys first, then its ``<<`` merges.
+
+        Keys already in ``out`` win (YAML merge rules: a mapping's own keys override merged
+        ones, and earlier merge sources override later ones); so positions recorded for a key
+        are those of the value actually used.
+        """
+        seen: dict[str, Pos] = {}
+        merges: list[_Node] = []
         for key_node, value_node in node.items:
-            key = key_node.value
-            if key == "<<" and value_node.kind in ("map", "seq"):
-                self._merge(value_node, loc, depth, merged)
+            if key_node.value == "<<" and value_node.kind in ("map", "seq"):
+                merges.append(value_node)
                 continue
-            key = "" if key is None else str(key)
-            if key in out:
-                first = self.doc.key_pos.get((*loc, key), (0, 0))
-                self.problems.append(Diagnostic(
-                    "FG003", f"duplicate key {key!r} (first on line {first[0]}); most YAML "
-                    "tools would silently use the last one",
-                    self.doc.path, *key_node.pos))
+            key = _key_text(key_node.value)
+            if key in seen:
+                if id(key_node) not in self.reported:
+                    self.reported.add(id(key_node))
+                    self.problems.append(Diagnostic(
+                        "FG003", f"duplicate key {_short(key)!r} (first on line {seen[key][0]}); "
+                        "most YAML tools would silently use the last one",
+                        self.doc.path, *key_node.pos))
+                continue
+            seen[key] = key_node.pos
+            if merging and key in out:
                 continue
             self.doc.key_pos[(*loc, key)] = key_node.pos
             out[key] = self._value(value_node, (*loc, key), depth + 1)
-        for key, value in merged.items():
-            out.setdefault(key, value)
-        return out
+        for merge in merges:
+            for source in merge.items if merge.kind == "seq" else [merge]:
+                if source.kind != "map":
+                    raise _Problem("FG004", "a '<<' merge takes a mapping or a list of mappings",
+                                   source.pos)
+                if depth + 1 > MAX_DEPTH:
+                    raise _Problem("FG007", f"document nested deeper than {MAX_DEPTH} levels",
+                                   source.pos)
+                self.count += 1
+                if self.count > MAX_NODES:
+                    raise _Problem("FG007", f"document expands to more than {MAX_NODES} nodes "
+                                   "(aliases nested too deeply?)", source.pos)
+                self._fill(source, loc, depth + 1, out, merging=True)
 
-    def _merge(self, node: _Node, loc: Loc, depth: int, merged: dict[str, Any]) -> None:
-        sources = node.items if node.kind == "seq" else [node]
-        for source in sources:
-            if source.kind != "map":
-                raise _Problem("FG004", "a '<<' merge takes a mapping or a list of mappings",
-                               source.pos)
-            value = self._value(source, loc, depth + 1)
-            for key, item in value.items():
-                merged.setdefault(key, item)
+
+def _key_text(key: Any) -> str:
+    """Mapping keys as strings, as they would be written (``null``, ``true``, ``1.5``)."""
+    if key is None:
+        return "null"
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return str(key)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -20,8 +20,8 @@ from pydantic import (
     Field,
     StrictBool,
     StrictInt,
-    ValidationInfo,
     Tag,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -40,8 +40,10 @@ _IMPORT_PATH = r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$"
 def _check_import_path(value: str) -> str:
     if not re.match(_IMPORT_PATH, value):
         raise PydanticCustomError(
-            "import_path", "'{value}' is not an import path; write it as \"package.module:callable\"",
-            {"value": value})
+            "import_path",
+            "'{value}' is not an import path; write it as \"package.module:callable\"",
+            {"value": value},
+        )
     return value
 
 
@@ -64,16 +66,26 @@ SpecPath = Annotated[Path, AfterValidator(_resolve_path)]
 
 # Union members are tagged so an error reports the branch the value was meant for, not all of
 # them; the tags are stripped from error locations (see _validate.UNION_TAGS).
-FIRST, LAST, RANGE, LIST, BOOL, CONFIG = "<first>", "<last>", "<range>", "<list>", "<bool>", "<config>"
+FIRST, LAST, RANGE, LIST, BOOL, CONFIG = (
+    "<first>",
+    "<last>",
+    "<range>",
+    "<list>",
+    "<bool>",
+    "<config>",
+)
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True,
-                              use_attribute_docstrings=False)
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, frozen=True, use_attribute_docstrings=False
+    )
 
 
 class FirstBlocks(_Model):
-    first: NonNegativeInt = Field(description="Select blocks 0 .. first-1 (the bottom of the model).")
+    first: NonNegativeInt = Field(
+        description="Select blocks 0 .. first-1 (the bottom of the model)."
+    )
 
 
 class LastBlocks(_Model):
@@ -91,8 +103,10 @@ def _check_ranges(value: str) -> str:
 BlockRange = Annotated[
     str,
     AfterValidator(_check_ranges),
-    Field(json_schema_extra={"pattern": RANGE_PATTERN},
-          description='Block indices as ranges, e.g. "0-5" or "0-3,8".'),
+    Field(
+        json_schema_extra={"pattern": RANGE_PATTERN},
+        description='Block indices as ranges, e.g. "0-5" or "0-3,8".',
+    ),
 ]
 
 _EVERY = re.compile(r"every-([1-9]\d*)")
@@ -106,8 +120,9 @@ def _check_checkpoint_layers(value: str) -> str:
     except ValueError:
         raise PydanticCustomError(
             "checkpoint_layers",
-            "'{value}' is not a block choice; write \"all\", \"every-2\" or a range like \"0-11\"",
-            {"value": value}) from None
+            '\'{value}\' is not a block choice; write "all", "every-2" or a range like "0-11"',
+            {"value": value},
+        ) from None
     return value
 
 
@@ -122,12 +137,10 @@ def _selector_kind(value: Any) -> str | None:
 
 
 BlockSelector = Annotated[
-    Union[
-        Annotated[FirstBlocks, Tag(FIRST)],
-        Annotated[LastBlocks, Tag(LAST)],
-        Annotated[BlockRange, Tag(RANGE)],
-        Annotated[list[NonNegativeInt], Tag(LIST)],
-    ],
+    Annotated[FirstBlocks, Tag(FIRST)]
+    | Annotated[LastBlocks, Tag(LAST)]
+    | Annotated[BlockRange, Tag(RANGE)]
+    | Annotated[list[NonNegativeInt], Tag(LIST)],
     Discriminator(
         _selector_kind,
         custom_error_type="block_selector",
@@ -143,58 +156,82 @@ class UnfreezeTarget(_Model):
     embeddings: StrictBool = Field(False, description="Unfreeze the token/position embeddings.")
     layers: BlockSelector | None = Field(None, description="Blocks to unfreeze.")
     modules: list[ModuleKind] | None = Field(
-        None, description="Only these module kinds inside the selected blocks (default: all).")
+        None, description="Only these module kinds inside the selected blocks (default: all)."
+    )
     patterns: list[Glob] = Field(
-        default_factory=list, description="Parameter-name globs to unfreeze.")
+        default_factory=list, description="Parameter-name globs to unfreeze."
+    )
 
 
 class UnfreezeStep(_Model):
-    at_step: NonNegativeInt = Field(description="Optimizer step at which the target becomes trainable.")
+    at_step: NonNegativeInt = Field(
+        description="Optimizer step at which the target becomes trainable."
+    )
     unfreeze: UnfreezeTarget = Field(description="What becomes trainable at `at_step`.")
 
 
 class FreezeSpec(_Model):
     embeddings: StrictBool = Field(
-        False, description="Freeze token/position embeddings (a tied output head follows them).")
+        False, description="Freeze token/position embeddings (a tied output head follows them)."
+    )
     layers: BlockSelector | None = Field(
-        None, description='Blocks to freeze: {first: N}, {last: N}, "0-5" or [0, 1, 2].')
+        None, description='Blocks to freeze: {first: N}, {last: N}, "0-5" or [0, 1, 2].'
+    )
     modules: list[ModuleKind] | None = Field(
-        None, description="Freeze only these module kinds inside the selected blocks "
-        "(default: everything in the block).")
+        None,
+        description="Freeze only these module kinds inside the selected blocks "
+        "(default: everything in the block).",
+    )
     patterns: list[Glob] = Field(
-        default_factory=list, description='Extra parameter-name globs to freeze, e.g. "*.ln_f.*".')
+        default_factory=list, description='Extra parameter-name globs to freeze, e.g. "*.ln_f.*".'
+    )
     except_: list[Glob] = Field(
-        default_factory=list, alias="except",
-        description='Parameter-name globs never frozen, applied last, e.g. "*.bias".')
+        default_factory=list,
+        alias="except",
+        description='Parameter-name globs never frozen, applied last, e.g. "*.bias".',
+    )
     schedule: list[UnfreezeStep] = Field(
-        default_factory=list, description="Progressive unfreezing: steps at which parts thaw.")
+        default_factory=list, description="Progressive unfreezing: steps at which parts thaw."
+    )
 
 
 class ModelSpec(_Model):
     preset: str | None = Field(
-        None, description="A built-in architecture (no weights), e.g. gpt2-medium or llama-3-8b.",
-        json_schema_extra={"enum": sorted(MODEL_PRESETS)})
+        None,
+        description="A built-in architecture (no weights), e.g. gpt2-medium or llama-3-8b.",
+        json_schema_extra={"enum": sorted(MODEL_PRESETS)},
+    )
     hf_config: SpecPath | None = Field(
-        None, description="A local Hugging Face config.json, or the folder holding it.")
+        None, description="A local Hugging Face config.json, or the folder holding it."
+    )
     factory: ImportPath | None = Field(
-        None, description='"package.module:callable" returning a torch.nn.Module.')
+        None, description='"package.module:callable" returning a torch.nn.Module.'
+    )
     weights: SpecPath | None = Field(
-        None, description="Optional local weights: a Hugging Face folder or a state_dict file.")
+        None, description="Optional local weights: a Hugging Face folder or a state_dict file."
+    )
     head: Literal["causal-lm", "sequence-classification"] = Field(
-        "causal-lm", description="Task head on top of the backbone.")
+        "causal-lm", description="Task head on top of the backbone."
+    )
     num_labels: PositiveInt | None = Field(
-        None, description="Classes for a sequence-classification head (default 2).")
+        None, description="Classes for a sequence-classification head (default 2)."
+    )
     attention: Literal["sdpa", "eager"] = Field(
-        "sdpa", description="sdpa saves no attention matrix; eager saves batch*heads*seq^2 of it.")
+        "sdpa", description="sdpa saves no attention matrix; eager saves batch*heads*seq^2 of it."
+    )
     dropout: Annotated[float, Field(ge=0, lt=1)] | None = Field(
-        None, description="Override every dropout probability (default: the model's own).")
+        None, description="Override every dropout probability (default: the model's own)."
+    )
 
     @field_validator("preset")
     @classmethod
     def _known_preset(cls, value: str | None) -> str | None:
         if value is not None and value not in MODEL_PRESETS:
-            raise PydanticCustomError("unknown_choice", "unknown model preset '{value}'",
-                                      {"value": value, "choices": sorted(MODEL_PRESETS)})
+            raise PydanticCustomError(
+                "unknown_choice",
+                "unknown model preset '{value}'",
+                {"value": value, "choices": sorted(MODEL_PRESETS)},
+            )
         return value
 
     @model_validator(mode="after")
@@ -203,22 +240,23 @@ class ModelSpec(_Model):
         if len(given) != 1:
             found = ", ".join(given) if given else "none"
             raise PydanticCustomError(
-                "model_source", "give exactly one of preset, hf_config or factory (found: {found})",
-                {"found": found})
+                "model_source",
+                "give exactly one of preset, hf_config or factory (found: {found})",
+                {"found": found},
+            )
         return self
 
 
 CheckpointLayers = Annotated[
-    Union[
-        Annotated[
-            str,
-            AfterValidator(_check_checkpoint_layers),
-            Field(json_schema_extra={
-                "pattern": r"^(all|every-[1-9]\d*|" + RANGE_PATTERN[1:-1] + r")$"}),
-            Tag(RANGE),
-        ],
-        Annotated[list[NonNegativeInt], Tag(LIST)],
-    ],
+    Annotated[
+        str,
+        AfterValidator(_check_checkpoint_layers),
+        Field(
+            json_schema_extra={"pattern": r"^(all|every-[1-9]\d*|" + RANGE_PATTERN[1:-1] + r")$"}
+        ),
+        Tag(RANGE),
+    ]
+    | Annotated[list[NonNegativeInt], Tag(LIST)],
     Discriminator(
         lambda v: RANGE if isinstance(v, str) else LIST if isinstance(v, list) else None,
         custom_error_type="checkpoint_layers",
@@ -230,10 +268,13 @@ CheckpointLayers = Annotated[
 
 class AdvancedCheckpointing(_Model):
     layers: CheckpointLayers = Field(
-            "all", description='Blocks to checkpoint: "all", "every-2", a range "0-11" or a list.')
+        "all", description='Blocks to checkpoint: "all", "every-2", a range "0-11" or a list.'
+    )
     reentrant: StrictBool = Field(
-        False, description="Use torch's reentrant checkpoint. It drops gradients when a "
-        "checkpointed block's inputs are all frozen; leave false unless you know why.")
+        False,
+        description="Use torch's reentrant checkpoint. It drops gradients when a "
+        "checkpointed block's inputs are all frozen; leave false unless you know why.",
+    )
 
 
 def _bool_or_config(value: Any) -> str | None:
@@ -245,9 +286,12 @@ def _bool_or_config(value: Any) -> str | None:
 
 
 ActivationCheckpointing = Annotated[
-    Union[Annotated[StrictBool, Tag(BOOL)], Annotated[AdvancedCheckpointing, Tag(CONFIG)]],
-    Discriminator(_bool_or_config, custom_error_type="checkpointing",
-                  custom_error_message="expected true, false or {layers: ...}"),
+    Annotated[StrictBool, Tag(BOOL)] | Annotated[AdvancedCheckpointing, Tag(CONFIG)],
+    Discriminator(
+        _bool_or_config,
+        custom_error_type="checkpointing",
+        custom_error_message="expected true, false or {layers: ...}",
+    ),
 ]
 
 
@@ -256,12 +300,16 @@ class OptimizerSpec(_Model):
     lr: PositiveFloat = Field(2.0e-5, description="Peak learning rate.")
     weight_decay: NonNegativeFloat = Field(0.0, description="Weight decay.")
     betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = Field(
-        (0.9, 0.999), description="Adam/AdamW betas.")
+        (0.9, 0.999), description="Adam/AdamW betas."
+    )
     momentum: Annotated[float, Field(ge=0, lt=1)] = Field(
-        0.0, description="SGD momentum; above 0 it keeps one state tensor per trainable parameter.")
+        0.0, description="SGD momentum; above 0 it keeps one state tensor per trainable parameter."
+    )
     implementation: Literal["foreach", "fused", "loop"] = Field(
-        "foreach", description="foreach/fused need temporaries the size of the trainable "
-        "parameters; loop steps one tensor at a time.")
+        "foreach",
+        description="foreach/fused need temporaries the size of the trainable "
+        "parameters; loop steps one tensor at a time.",
+    )
 
 
 class SchedulerSpec(_Model):
@@ -274,8 +322,10 @@ class BatchSpec(_Model):
     grad_accum_steps: PositiveInt = Field(1, description="Micro-batches per optimizer step.")
     seq_len: PositiveInt = Field(description="Tokens per sequence.")
     global_batch_size: PositiveInt | None = Field(
-        None, description="Optional check: must equal micro_batch_size * grad_accum_steps * "
-        "data-parallel world size.")
+        None,
+        description="Optional check: must equal micro_batch_size * grad_accum_steps * "
+        "data-parallel world size.",
+    )
 
 
 class TrainSpec(_Model):
@@ -287,39 +337,57 @@ class TrainSpec(_Model):
 
 class DataSpec(_Model):
     source: Literal["synthetic", "text", "jsonl", "factory"] = Field(
-        "synthetic", description="synthetic tokens, a local text/jsonl file, or a factory.")
+        "synthetic", description="synthetic tokens, a local text/jsonl file, or a factory."
+    )
     path: SpecPath | None = Field(None, description="Local text or jsonl file (text, jsonl).")
     tokenizer: SpecPath | None = Field(None, description="Local tokenizer folder (text, jsonl).")
     text_field: str = Field("text", description="jsonl field holding the text.")
     factory: ImportPath | None = Field(
-        None, description='"package.module:callable" returning a torch Dataset (factory).')
+        None, description='"package.module:callable" returning a torch Dataset (factory).'
+    )
 
     @model_validator(mode="after")
     def _source_inputs(self) -> DataSpec:
-        need = {"text": ("path", "tokenizer"), "jsonl": ("path", "tokenizer"),
-                "factory": ("factory",), "synthetic": ()}[self.source]
+        need = {
+            "text": ("path", "tokenizer"),
+            "jsonl": ("path", "tokenizer"),
+            "factory": ("factory",),
+            "synthetic": (),
+        }[self.source]
         missing = [k for k in need if getattr(self, k) is None]
         if missing:
             raise PydanticCustomError(
-                "missing_for_source", "data source '{source}' needs {missing}",
-                {"source": self.source, "missing": " and ".join(missing), "at": "source"})
+                "missing_for_source",
+                "data source '{source}' needs {missing}",
+                {"source": self.source, "missing": " and ".join(missing), "at": "source"},
+            )
         return self
 
 
 class CheckpointSpec(_Model):
-    dir: SpecPath = Field(Path("checkpoints"), validate_default=True,
-                          description="Where checkpoints are written.")
-    every_steps: PositiveInt | None = Field(500, description="Save every N steps (null: only at the end).")
+    dir: SpecPath = Field(
+        Path("checkpoints"), validate_default=True, description="Where checkpoints are written."
+    )
+    every_steps: PositiveInt | None = Field(
+        500, description="Save every N steps (null: only at the end)."
+    )
     keep_last: PositiveInt = Field(3, description="Checkpoints kept; older ones are deleted.")
     resume: str = Field(
-        "auto", min_length=1,
-        description="auto: newest complete checkpoint in dir; never; or a checkpoint path.")
+        "auto",
+        min_length=1,
+        description="auto: newest complete checkpoint in dir; never; or a checkpoint path.",
+    )
 
 
 class HardwareSpec(_Model):
-    gpu: str | None = Field(None, description="A known GPU model, e.g. A100-80GB.",
-                            json_schema_extra={"enum": sorted(GPUS)})
-    memory_gib: PositiveFloat | None = Field(None, description="Memory per GPU, for an unlisted card.")
+    gpu: str | None = Field(
+        None,
+        description="A known GPU model, e.g. A100-80GB.",
+        json_schema_extra={"enum": sorted(GPUS)},
+    )
+    memory_gib: PositiveFloat | None = Field(
+        None, description="Memory per GPU, for an unlisted card."
+    )
     bf16: StrictBool | None = Field(None, description="Whether an unlisted card supports bf16.")
     gpus_per_node: PositiveInt = Field(1, description="GPUs per node.")
     nodes: PositiveInt = Field(1, description="Nodes.")
@@ -329,16 +397,19 @@ class HardwareSpec(_Model):
     @classmethod
     def _known_gpu(cls, value: str | None) -> str | None:
         if value is not None and value not in GPUS:
-            raise PydanticCustomError("unknown_choice", "unknown GPU '{value}'",
-                                      {"value": value, "choices": sorted(GPUS)})
+            raise PydanticCustomError(
+                "unknown_choice", "unknown GPU '{value}'", {"value": value, "choices": sorted(GPUS)}
+            )
         return value
 
     @model_validator(mode="after")
     def _one_memory(self) -> HardwareSpec:
         if (self.gpu is None) == (self.memory_gib is None):
             raise PydanticCustomError(
-                "hardware_memory", "give exactly one of gpu or memory_gib",
-                {"at": "gpu" if self.gpu else ""})
+                "hardware_memory",
+                "give exactly one of gpu or memory_gib",
+                {"at": "gpu" if self.gpu else ""},
+            )
         return self
 
     @property
@@ -348,32 +419,37 @@ class HardwareSpec(_Model):
 
 class DistributedSpec(_Model):
     strategy: Literal["none", "ddp", "fsdp"] = Field(
-        "none", description="none, or ddp / fsdp (FSDP2) launched with torchrun.")
+        "none", description="none, or ddp / fsdp (FSDP2) launched with torchrun."
+    )
 
 
 class Spec(_Model):
     """A freezegen fine-tuning spec (version 1)."""
 
-    model_config = ConfigDict(title="freezegen spec", extra="forbid", frozen=True,
-                              populate_by_name=True)
+    model_config = ConfigDict(
+        title="freezegen spec", extra="forbid", frozen=True, populate_by_name=True
+    )
 
     version: Literal[1] = Field(description="Spec format version.")
     model: ModelSpec = Field(description="Which model to build.")
     freeze: FreezeSpec = Field(default_factory=FreezeSpec, description="What to freeze.")
     precision: Literal["fp32", "fp16", "bf16", "bf16-pure"] = Field(
-        "fp32", description="fp16: autocast + GradScaler; bf16: autocast; bf16-pure: bf16 weights.")
+        "fp32", description="fp16: autocast + GradScaler; bf16: autocast; bf16-pure: bf16 weights."
+    )
     optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec, description="Optimizer.")
     scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec, description="LR schedule.")
     batch: BatchSpec = Field(description="Batch shape and accumulation.")
     activation_checkpointing: ActivationCheckpointing = Field(
-        False, description="Recompute block activations in backward: true, or {layers: ...}.")
+        False, description="Recompute block activations in backward: true, or {layers: ...}."
+    )
     compile: StrictBool = Field(False, description="torch.compile the model.")
     train: TrainSpec = Field(default_factory=TrainSpec, description="Training loop.")
     data: DataSpec = Field(default_factory=DataSpec, description="Training data.")
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec, description="Checkpoints.")
     hardware: HardwareSpec | None = Field(None, description="The GPU(s) to budget for.")
-    distributed: DistributedSpec = Field(default_factory=DistributedSpec,
-                                         description="Multi-GPU strategy.")
+    distributed: DistributedSpec = Field(
+        default_factory=DistributedSpec, description="Multi-GPU strategy."
+    )
 
     @property
     def checkpointing(self) -> AdvancedCheckpointing | None:

@@ -1,0 +1,86 @@
+"""A block index past the model's depth in freeze, unfreeze or checkpointing selectors."""
+
+from collections.abc import Iterator
+
+from freezegen.diagnostics import Diagnostic
+from freezegen.lint.context import LintContext
+from freezegen.lint.rule import Rule
+from freezegen.spec.selectors import parse_ranges, select_blocks
+
+
+class BlockOutOfRange(Rule):
+    code = "FG103"
+    name = "block-out-of-range"
+    summary = "A block index at or past the model's number of blocks."
+    valid = (
+        """version: 1
+model: {preset: gpt2}
+freeze: {layers: "0-11"}
+batch: {micro_batch_size: 2, seq_len: 128}
+""",
+    )
+    invalid = (
+        """version: 1
+model: {preset: gpt2}
+freeze: {layers: {first: 13}}
+batch: {micro_batch_size: 2, seq_len: 128}
+""",
+        """version: 1
+model: {preset: gpt2}
+freeze:
+  layers: [0, 1, 24]
+  schedule:
+    - {at_step: 10, unfreeze: {layers: {last: 14}}}
+batch: {micro_batch_size: 2, seq_len: 128}
+""",
+        """version: 1
+model: {preset: gpt2}
+batch: {micro_batch_size: 2, seq_len: 128}
+activation_checkpointing: {layers: "6-12"}
+""",
+    )
+
+    def check(self, ctx: LintContext) -> Iterator[Diagnostic]:
+        arch = ctx.architecture
+        if arch is None:
+            return
+        depth = arch.num_layers
+        freeze = ctx.spec.freeze
+        selectors: list[tuple[tuple[str | int, ...], object]] = [
+            (("freeze", "layers"), freeze.layers)
+        ]
+        selectors += [
+            (("freeze", "schedule", i, "unfreeze", "layers"), s.unfreeze.layers)
+            for i, s in enumerate(freeze.schedule)
+        ]
+        for loc, selector in selectors:
+            if selector is None:
+                continue
+            bad = [i for i in select_blocks(selector, depth) if i >= depth]
+            last = getattr(selector, "last", None)
+            if last is not None and last > depth:
+                bad.append(last - 1)
+            if bad:
+                yield self._report(ctx, loc, bad, depth)
+        ac = ctx.spec.checkpointing
+        if ac is not None:
+            layers = ac.layers
+            if isinstance(layers, str) and (layers == "all" or layers.startswith("every-")):
+                return
+            indices = layers if isinstance(layers, list) else parse_ranges(layers)
+            bad = [i for i in indices if i >= depth]
+            if bad:
+                yield self._report(ctx, ("activation_checkpointing", "layers"), bad, depth)
+
+    def _report(
+        self, ctx: LintContext, loc: tuple[str | int, ...], bad: list[int], depth: int
+    ) -> Diagnostic:
+        bad = sorted(set(bad))
+        shown = ", ".join(str(i) for i in bad[:5]) + (", ..." if len(bad) > 5 else "")
+        what = f"block index {shown} is" if len(bad) == 1 else f"block indices {shown} are"
+        return self.at(
+            ctx,
+            loc,
+            f"{what} out of range: the model has {depth} blocks (0-{depth - 1})",
+            fix=f"use indices below {depth}",
+        )

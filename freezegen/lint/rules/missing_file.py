@@ -1,0 +1,48 @@
+"""A local file the run needs (weights, data, tokenizer, a resume checkpoint) does not exist."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from freezegen.diagnostics import Diagnostic
+from freezegen.lint.context import LintContext
+from freezegen.lint.rule import Rule
+
+
+class MissingFile(Rule):
+    code = "FG112"
+    name = "missing-file"
+    summary = "model.weights, data.path, data.tokenizer or checkpoint.resume names a missing path."
+    valid = (
+        """version: 1
+model: {preset: gpt2}
+batch: {micro_batch_size: 2, seq_len: 128}
+checkpoint: {resume: auto}
+""",
+    )
+    invalid = (
+        """version: 1
+model: {preset: gpt2, weights: ./no-such-weights.safetensors}
+batch: {micro_batch_size: 2, seq_len: 128}
+""",
+        """version: 1
+model: {preset: gpt2}
+batch: {micro_batch_size: 2, seq_len: 128}
+data: {source: text, path: ./no-such-corpus.txt, tokenizer: ./no-such-tokenizer}
+""",
+    )
+
+    def check(self, ctx: LintContext) -> Iterator[Diagnostic]:
+        spec = ctx.spec
+        paths: list[tuple[tuple[str, ...], Path | None, str]] = [
+            (("model", "weights"), spec.model.weights, "weights"),
+            (("data", "path"), spec.data.path, "data file"),
+            (("data", "tokenizer"), spec.data.tokenizer, "tokenizer"),
+        ]
+        if spec.checkpoint.resume not in ("auto", "never"):
+            resume = Path(spec.checkpoint.resume)
+            if not resume.is_absolute():
+                resume = spec.checkpoint.dir / resume
+            paths.append((("checkpoint", "resume"), resume, "checkpoint to resume from"))
+        for loc, path, what in paths:
+            if path is not None and not path.exists():
+                yield self.at(ctx, loc, f"{what} not found: {path}")

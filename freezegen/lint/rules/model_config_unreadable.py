@@ -1,0 +1,31 @@
+"""A model.hf_config that cannot be read or describes an architecture freezegen cannot model."""
+
+from collections.abc import Iterator
+
+from freezegen.diagnostics import Diagnostic
+from freezegen.lint.context import LintContext
+from freezegen.lint.rule import Rule
+
+
+class ModelConfigUnreadable(Rule):
+    code = "FG111"
+    name = "model-config-unreadable"
+    summary = "model.hf_config is missing, not JSON, or of an unsupported model_type."
+    valid = (
+        """version: 1
+model: {preset: gpt2}
+batch: {micro_batch_size: 2, seq_len: 128}
+""",
+    )
+    invalid = (
+        """version: 1
+model: {hf_config: ./no-such-folder/config.json}
+batch: {micro_batch_size: 2, seq_len: 128}
+""",
+    )
+
+    def check(self, ctx: LintContext) -> Iterator[Diagnostic]:
+        if ctx.spec.model.hf_config is None:
+            return
+        if ctx.architecture is None and ctx.architecture_error:
+            yield self.at(ctx, ("model", "hf_config"), ctx.architecture_error)
