@@ -2,7 +2,8 @@
 
 Model presets are architecture only (no weights): the dimensions of each model's published
 Hugging Face ``config.json``. GPU memory is what ``torch.cuda.get_device_properties().total_memory``
-reports on the card (nvidia-smi's "Total" in MiB), not the marketing number.
+reports on the card (nvidia-smi's "Total" in MiB), not the marketing number. Qwen2's
+max_positions is the base models' config value (131072); their trained context is 32K.
 """
 
 from __future__ import annotations
@@ -41,15 +42,25 @@ class Architecture:
 
 
 def _gpt2(layers: int, hidden: int, heads: int) -> Architecture:
-    return Architecture("gpt2", "gpt2", layers, hidden, heads, 4 * hidden, 50257, 1024,
-                        dropout=0.1)
+    return Architecture("gpt2", "gpt2", layers, hidden, heads, 4 * hidden, 50257, 1024, dropout=0.1)
 
 
 def _bert(layers: int, hidden: int, heads: int) -> Architecture:
-    return Architecture("bert", "bert", layers, hidden, heads, 4 * hidden, 30522, 512,
-                        type_vocab_size=2, dropout=0.1)
+    return Architecture(
+        "bert",
+        "bert",
+        layers,
+        hidden,
+        heads,
+        4 * hidden,
+        30522,
+        512,
+        type_vocab_size=2,
+        dropout=0.1,
+    )
 
 
+# fmt: off
 MODEL_PRESETS: dict[str, Architecture] = {
     "gpt2": _gpt2(12, 768, 12),
     "gpt2-medium": _gpt2(24, 1024, 16),
@@ -65,15 +76,16 @@ MODEL_PRESETS: dict[str, Architecture] = {
                                num_kv_heads=8, tie_word_embeddings=False),
     "mistral-7b": Architecture("llama", "mistral", 32, 4096, 32, 14336, 32000, 32768,
                                num_kv_heads=8, tie_word_embeddings=False),
-    "qwen2-0.5b": Architecture("llama", "qwen2", 24, 896, 14, 4864, 151936, 32768,
+    "qwen2-0.5b": Architecture("llama", "qwen2", 24, 896, 14, 4864, 151936, 131072,
                                num_kv_heads=2, tie_word_embeddings=True, qkv_bias=True),
-    "qwen2-1.5b": Architecture("llama", "qwen2", 28, 1536, 12, 8960, 151936, 32768,
+    "qwen2-1.5b": Architecture("llama", "qwen2", 28, 1536, 12, 8960, 151936, 131072,
                                num_kv_heads=2, tie_word_embeddings=True, qkv_bias=True),
-    "qwen2-7b": Architecture("llama", "qwen2", 28, 3584, 28, 18944, 152064, 32768,
+    "qwen2-7b": Architecture("llama", "qwen2", 28, 3584, 28, 18944, 152064, 131072,
                              num_kv_heads=4, tie_word_embeddings=False, qkv_bias=True),
     "tinyllama-1.1b": Architecture("llama", "llama", 22, 2048, 32, 5632, 32000, 2048,
                                    num_kv_heads=4, tie_word_embeddings=False),
 }
+# fmt: on
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +98,7 @@ class Gpu:
 
     @property
     def bf16(self) -> bool:
-        # bf16 tensor cores arrived with Ampere (sm_80); older cards emulate it slowly or not at all.
+        # bf16 tensor cores arrived with Ampere (sm_80); older cards lack them.
         return self.compute_capability >= (8, 0)
 
     @property
