@@ -65,7 +65,7 @@ def _resolve_path(value: Path, info: ValidationInfo) -> Path:
 SpecPath = Annotated[Path, AfterValidator(_resolve_path)]
 
 # Union members are tagged so an error reports the branch the value was meant for, not all of
-# them; the tags are stripped from error locations (see _validate.UNION_TAGS).
+# them; the tags are stripped from error locations (see _validate.is_union_tag).
 FIRST, LAST, RANGE, LIST, BOOL, CONFIG = (
     "<first>",
     "<last>",
