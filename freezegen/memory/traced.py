@@ -1,0 +1,502 @@
+"""The traced estimator: run the real training step on fake tensors and measure it.
+
+The model is built (transformers from the spec's architecture, or the user's factory) inside
+``FakeTensorMode``, so every tensor is shape/dtype metadata on a meta storage and nothing is
+allocated. Freezing, precision, activation checkpointing, gradient clipping and the optimizer are
+applied as the generated script applies them, and two optimizer steps run under a
+:class:`~freezegen.memory.tracker.StorageTracker`; the peak of the second (steady-state) step is
+the estimate.
+
+Fake CUDA tensors cannot run autograd on a CPU-only build of torch, so the step runs on fake CPU
+tensors and the two places where CPU kernels keep different memory than CUDA ones are bridged by
+:class:`_CudaBehaviour`: CUDA autocast runs softmax, layer_norm, sum, pow, the losses ... in fp32
+(CPU autocast leaves them in the input dtype), and CUDA's flash / memory-efficient attention
+apply dropout inside the kernel where CPU falls back to the math path and saves the probabilities.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from freezegen.arch import architecture_for
+from freezegen.arch.freeze import plan_freeze
+from freezegen.arch.params import EMBEDDINGS, Param, parameter_table
+from freezegen.memory.estimate import Breakdown, EstimateError, MemoryEstimate, finish
+from freezegen.memory.tracker import StorageTracker, rounded
+from freezegen.spec.models import Spec
+from freezegen.spec.presets import Architecture
+from freezegen.spec.selectors import parse_ranges
+
+__all__ = ["build_model", "estimate_traced"]
+
+_LOW = (torch.float16, torch.bfloat16)
+
+
+def estimate_traced(spec: Spec) -> MemoryEstimate:
+    """Return the measured per-device peak of the spec's second optimizer step.
+
+    Raises :class:`EstimateError` when the model cannot be built (a factory that raises or returns
+    no ``nn.Module``, an unreadable config) or the spec asks for something tracing cannot run.
+    """
+    if spec.distributed.strategy == "fsdp":
+        raise EstimateError(
+            "the traced estimate does not run FSDP sharding yet; "
+            "use the analytic estimate for distributed.strategy: fsdp"
+        )
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with _quiet_transformers(), FakeTensorMode(allow_non_fake_inputs=False), torch.device("cpu"):
+        model, arch = build_model(spec)
+        model.train()
+        names = _apply_freeze(model, spec, arch)
+        if spec.precision == "bf16-pure":
+            model.to(torch.bfloat16)
+        _apply_checkpointing(model, spec)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        if not trainable:
+            raise EstimateError("the freeze section leaves no parameter to train")
+        tracker = StorageTracker("parameters")
+        tracker.track(model.parameters(), "parameters")
+        tracker.track(model.buffers(), "parameters")
+        optimizer = _optimizer(spec, trainable)
+        hooks = [
+            p.register_post_accumulate_grad_hook(lambda p: tracker.track([p.grad], "gradients"))
+            for p in trainable
+        ]
+        try:
+            with tracker:
+                for step in range(2):
+                    if step == 1:
+                        tracker.reset_peak()
+                    _step(model, optimizer, spec, arch, trainable, tracker)
+                    if step == 0:
+                        tracker.track(_state_tensors(optimizer), "optimizer_states")
+        finally:
+            for h in hooks:
+                h.remove()
+        numel_trainable = sum(p.numel() for p in trainable)
+        numel_total = sum(p.numel() for p in {id(p): p for _, p in names}.values())
+        peak = dict(tracker.peak_by_category)
+        if spec.distributed.strategy == "ddp":
+            # DDP's reducer keeps gradient buckets beside .grad (gradient_as_bucket_view=False).
+            peak["gradients"] += _ddp_bucket_bytes(trainable)
+    return finish("traced", spec, Breakdown(**peak), numel_trainable, numel_total)
+
+
+def _ddp_bucket_bytes(trainable: list[torch.Tensor]) -> int:
+    return rounded(sum(p.numel() * p.element_size() for p in trainable))
+
+
+# ---------------------------------------------------------------------------------------------
+# Building the model
+
+
+def build_model(spec: Spec) -> tuple[nn.Module, Architecture | None]:
+    """Build the spec's model (call inside ``FakeTensorMode``); return it with its architecture.
+
+    Raises :class:`EstimateError` for a factory that cannot be imported, raises, or returns
+    something that is not an ``nn.Module``, and for a config that cannot be read.
+    """
+    from freezegen.arch import ArchitectureError
+
+    if spec.model.factory is not None:
+        return _from_factory(spec.model.factory), None
+    try:
+        arch = architecture_for(spec.model)
+    except ArchitectureError as exc:
+        raise EstimateError(str(exc)) from None
+    assert arch is not None
+    return _from_architecture(arch, spec), arch
+
+
+def _from_factory(path: str) -> nn.Module:
+    module_name, _, attr = path.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError) as exc:
+        raise EstimateError(f"cannot import model factory {path!r}: {exc}") from None
+    if not callable(target):
+        raise EstimateError(f"model factory {path!r} is not callable")
+    try:
+        model = target()
+    except Exception as exc:  # the user's code: any failure is reported, not re-raised
+        raise EstimateError(f"model factory {path!r} raised {type(exc).__name__}: {exc}") from None
+    if not isinstance(model, nn.Module):
+        raise EstimateError(
+            f"model factory {path!r} returned {type(model).__name__}, not a torch.nn.Module"
+        )
+    return model
+
+
+def _from_architecture(arch: Architecture, spec: Spec) -> nn.Module:
+    import transformers
+
+    classify = spec.model.head == "sequence-classification"
+    drop = arch.dropout if spec.model.dropout is None else spec.model.dropout
+    common: dict[str, Any] = {
+        "vocab_size": arch.vocab_size,
+        "pad_token_id": 0,
+        "num_labels": spec.model.num_labels or 2,
+    }
+    if arch.family == "gpt2":
+        config = transformers.GPT2Config(
+            n_layer=arch.num_layers,
+            n_embd=arch.hidden_size,
+            n_head=arch.num_heads,
+            n_inner=arch.intermediate_size,
+            n_positions=arch.max_positions,
+            resid_pdrop=drop,
+            embd_pdrop=drop,
+            attn_pdrop=drop,
+            **common,
+        )
+        cls = (
+            transformers.GPT2ForSequenceClassification if classify else transformers.GPT2LMHeadModel
+        )
+    elif arch.family == "bert":
+        config = transformers.BertConfig(
+            num_hidden_layers=arch.num_layers,
+            hidden_size=arch.hidden_size,
+            num_attention_heads=arch.num_heads,
+            intermediate_size=arch.intermediate_size,
+            max_position_embeddings=arch.max_positions,
+            type_vocab_size=arch.type_vocab_size,
+            hidden_dropout_prob=drop,
+            attention_probs_dropout_prob=drop,
+            is_decoder=not classify,
+            **common,
+        )
+        cls = (
+            transformers.BertForSequenceClassification if classify else transformers.BertLMHeadModel
+        )
+    else:
+        config_cls = {"mistral": transformers.MistralConfig, "qwen2": transformers.Qwen2Config}.get(
+            arch.model_type, transformers.LlamaConfig
+        )
+        extra = {} if arch.model_type == "qwen2" else {"attention_bias": arch.qkv_bias}
+        if arch.model_type == "llama":
+            extra["mlp_bias"] = False
+        config = config_cls(
+            num_hidden_layers=arch.num_layers,
+            hidden_size=arch.hidden_size,
+            num_attention_heads=arch.num_heads,
+            num_key_value_heads=arch.kv_heads,
+            intermediate_size=arch.intermediate_size,
+            max_position_embeddings=arch.max_positions,
+            tie_word_embeddings=arch.tie_word_embeddings,
+            attention_dropout=drop,
+            **extra,
+            **common,
+        )
+        cls = (
+            transformers.AutoModelForSequenceClassification
+            if classify
+            else transformers.AutoModelForCausalLM
+        )
+    config._attn_implementation = spec.model.attention
+    if hasattr(cls, "from_config"):
+        return cls.from_config(config, attn_implementation=spec.model.attention)
+    return cls(config)
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+# ---------------------------------------------------------------------------------------------
+# Freezing and checkpointing
+
+_BLOCK_INDEX = re.compile(r"\.(\d+)\.")
+
+
+def _factory_params(model: nn.Module) -> list[Param]:
+    """Describe a factory model's parameters: block = first numeric name part, embeddings kind."""
+    embedding_names = {
+        f"{name}.weight" for name, m in model.named_modules() if isinstance(m, nn.Embedding)
+    }
+    out = []
+    for name, p in model.named_parameters():
+        found = _BLOCK_INDEX.search(f".{name}")
+        block = int(found.group(1)) if found else None
+        kind = EMBEDDINGS if name in embedding_names else "other"
+        out.append(Param(name, tuple(p.shape), kind, block))
+    return out
+
+
+def _apply_freeze(
+    model: nn.Module, spec: Spec, arch: Architecture | None
+) -> list[tuple[str, nn.Parameter]]:
+    named = list(model.named_parameters())
+    if arch is not None:
+        table = parameter_table(arch, spec.model.head, spec.model.num_labels or 2)
+        num_layers = arch.num_layers
+    else:
+        table = _factory_params(model)
+        num_layers = 1 + max((p.block for p in table if p.block is not None), default=-1)
+    have = {name for name, _ in named}
+    missing = {p.name for p in table} - have
+    if missing:
+        raise EstimateError(
+            f"internal: parameter table names {sorted(missing)[:3]} that the "
+            "built model does not have"
+        )
+    plan = plan_freeze(spec.freeze, table, num_layers)
+    for name, p in named:
+        if name in plan.frozen:
+            p.requires_grad_(False)
+    # The generated script keeps dropout and batch norm of fully frozen blocks in eval(): they
+    # draw no masks. The blocks themselves stay in training mode (checkpointing looks at it).
+    for index, block in enumerate(_blocks(model)):
+        if index in plan.frozen_blocks:
+            for m in block.modules():
+                if isinstance(m, (nn.Dropout, nn.modules.batchnorm._BatchNorm)):
+                    m.eval()
+    return named
+
+
+def _blocks(model: nn.Module) -> list[nn.Module]:
+    """The repeated transformer blocks, in order (the largest ModuleList)."""
+    lists = [m for m in model.modules() if isinstance(m, nn.ModuleList)]
+    return list(max(lists, key=len)) if lists else []
+
+
+def _checkpointed_blocks(spec: Spec, num_blocks: int) -> set[int]:
+    ac = spec.checkpointing
+    if ac is None:
+        return set()
+    layers = ac.layers
+    if layers == "all":
+        return set(range(num_blocks))
+    if isinstance(layers, str) and layers.startswith("every-"):
+        k = int(layers.removeprefix("every-"))
+        return set(range(0, num_blocks, k))
+    chosen = parse_ranges(layers) if isinstance(layers, str) else layers
+    return {i for i in chosen if i < num_blocks}
+
+
+def _apply_checkpointing(model: nn.Module, spec: Spec) -> None:
+    if spec.checkpointing is None:
+        return
+    blocks = _blocks(model)
+    chosen = _checkpointed_blocks(spec, len(blocks))
+    reentrant = spec.checkpointing.reentrant
+    for index, block in enumerate(blocks):
+        if index in chosen:
+            _checkpoint_block(block, reentrant)
+
+
+def _checkpoint_block(block: nn.Module, reentrant: bool) -> None:
+    # Wrap forward directly so it works for any block (HF layers and factory models alike),
+    # exactly as torch.utils.checkpoint would be applied by the generated script.
+    from torch.utils.checkpoint import checkpoint
+
+    inner = block.forward
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        if not (block.training and torch.is_grad_enabled()):
+            return inner(*args, **kwargs)
+        return checkpoint(inner, *args, use_reentrant=reentrant, **kwargs)
+
+    block.forward = forward  # type: ignore[method-assign]
+
+
+# ---------------------------------------------------------------------------------------------
+# The step
+
+
+def _optimizer(spec: Spec, params: list[torch.Tensor]) -> torch.optim.Optimizer:
+    o = spec.optimizer
+    impl = {"foreach": {"foreach": True}, "fused": {"fused": True}, "loop": {"foreach": False}}[
+        o.implementation
+    ]
+    if o.name == "sgd":
+        return torch.optim.SGD(
+            params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay, **impl
+        )
+    cls = torch.optim.AdamW if o.name == "adamw" else torch.optim.Adam
+    return cls(params, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay, **impl)
+
+
+def _state_tensors(optimizer: torch.optim.Optimizer) -> Iterator[torch.Tensor]:
+    for state in optimizer.state.values():
+        for value in state.values():
+            if isinstance(value, torch.Tensor):
+                yield value
+
+
+def _step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    spec: Spec,
+    arch: Architecture | None,
+    trainable: list[torch.Tensor],
+    tracker: StorageTracker,
+) -> None:
+    b, s = spec.batch.micro_batch_size, spec.batch.seq_len
+    vocab = arch.vocab_size if arch else 2
+    low = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(spec.precision)
+    scale = torch.full((), 65536.0) if spec.precision == "fp16" else None
+    # Micro-steps after the first all look alike (gradients already exist), so two cover the window.
+    for _ in range(min(spec.batch.grad_accum_steps, 2)):
+        tracker.category = "activations"
+        ids = torch.ones(b, s, dtype=torch.long)
+        autocast = torch.autocast("cpu", dtype=low) if low is not None else contextlib.nullcontext()
+        with autocast, _CudaBehaviour(low is not None):
+            loss = _loss(model, ids, spec, arch, vocab)
+        if spec.batch.grad_accum_steps > 1:
+            loss = loss / spec.batch.grad_accum_steps
+        if scale is not None:
+            loss = loss * scale
+        tracker.category = "temporaries"
+        loss.backward()
+        del loss
+    grads = [p.grad for p in trainable if p.grad is not None]
+    if scale is not None:
+        found_inf = torch.zeros(1)
+        torch._amp_foreach_non_finite_check_and_unscale_(grads, found_inf, scale.reciprocal())
+    if spec.train.grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(
+            trainable, spec.train.grad_clip, foreach=spec.optimizer.implementation != "loop"
+        )
+    del grads
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def _loss(
+    model: nn.Module, ids: torch.Tensor, spec: Spec, arch: Architecture | None, vocab: int
+) -> torch.Tensor:
+    if arch is not None:
+        if spec.model.head == "sequence-classification":
+            labels = torch.zeros(ids.shape[0], dtype=torch.long)
+        else:
+            labels = ids
+        extra = {"use_cache": False} if _accepts(model, "use_cache") else {}
+        return model(input_ids=ids, labels=labels, **extra).loss
+    out = model(ids)
+    loss = getattr(out, "loss", None)
+    if isinstance(loss, torch.Tensor):
+        return loss
+    if isinstance(out, torch.Tensor) and out.dim() == 0:
+        return out
+    if isinstance(out, torch.Tensor) and out.dim() >= 2:
+        # Logits: next-token cross entropy in fp32, as language-model heads compute it.
+        return F.cross_entropy(
+            out.float().flatten(0, -2), torch.zeros(out.shape[:-1].numel(), dtype=torch.long)
+        )
+    raise EstimateError(
+        "the factory model's forward(input_ids) must return a loss, an object "
+        f"with .loss, or logits; it returned {type(out).__name__}"
+    )
+
+
+def _accepts(model: nn.Module, name: str) -> bool:
+    import inspect
+
+    return name in inspect.signature(model.forward).parameters
+
+
+# ---------------------------------------------------------------------------------------------
+# CUDA kernel behaviour on fake CPU tensors
+
+_FP32 = {
+    F.layer_norm,
+    F.group_norm,
+    F.nll_loss,
+    F.cross_entropy,
+    F.mse_loss,
+    F.l1_loss,
+    F.smooth_l1_loss,
+    F.binary_cross_entropy_with_logits,
+    F.kl_div,
+    F.softplus,
+    torch.layer_norm,
+    torch.rsqrt,
+    torch.Tensor.rsqrt,
+    torch.pow,
+    torch.Tensor.pow,
+    torch.Tensor.__pow__,
+    torch.exp,
+    torch.Tensor.exp,
+    torch.log,
+    torch.Tensor.log,
+    torch.logsumexp,
+    torch.Tensor.logsumexp,
+    torch.reciprocal,
+    torch.Tensor.reciprocal,
+}
+_FP32_OUT = {
+    F.softmax,
+    F.log_softmax,
+    torch.softmax,
+    torch.log_softmax,
+    torch.Tensor.softmax,
+    torch.Tensor.log_softmax,
+    torch.sum,
+    torch.Tensor.sum,
+    torch.cumsum,
+    torch.Tensor.cumsum,
+    torch.prod,
+    torch.Tensor.prod,
+}
+
+
+class _CudaBehaviour(TorchFunctionMode):
+    """Make fake CPU kernels keep what CUDA kernels keep (see the module docstring)."""
+
+    def __init__(self, autocast: bool) -> None:
+        super().__init__()
+        self.autocast = autocast
+
+    def __torch_function__(
+        self, func: Callable, types: Any, args: tuple = (), kwargs: dict | None = None
+    ) -> Any:
+        kwargs = dict(kwargs or {})
+        if func is F.scaled_dot_product_attention:
+            # Flash / memory-efficient attention drop inside the kernel and keep only a seed.
+            if len(args) > 4:
+                args = (*args[:4], 0.0, *args[5:])
+            else:
+                kwargs["dropout_p"] = 0.0
+        elif self.autocast and torch.is_autocast_enabled("cpu"):
+            if func in _FP32:
+                args = tuple(_to_fp32(a) for a in args)
+                kwargs = {k: _to_fp32(v) for k, v in kwargs.items()}
+            elif (
+                func in _FP32_OUT
+                and args
+                and isinstance(args[0], torch.Tensor)
+                and args[0].dtype in _LOW
+                and kwargs.get("dtype") is None
+            ):
+                args = (args[0].float(), *args[1:])
+        return func(*args, **kwargs)
+
+
+def _to_fp32(value: Any) -> Any:
+    if isinstance(value, torch.Tensor) and value.dtype in _LOW:
+        return value.float()
+    return value

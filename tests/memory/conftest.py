@@ -1,0 +1,79 @@
+"""Shared helpers: specs at reduced dimensions, written as local Hugging Face configs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from freezegen.spec import load_text
+
+CONFIGS = {
+    "gpt2": {
+        "model_type": "gpt2",
+        "n_layer": 4,
+        "n_embd": 256,
+        "n_head": 4,
+        "n_inner": 1024,
+        "vocab_size": 2048,
+        "n_positions": 512,
+    },
+    "bert": {
+        "model_type": "bert",
+        "num_hidden_layers": 4,
+        "hidden_size": 256,
+        "num_attention_heads": 4,
+        "intermediate_size": 1024,
+        "vocab_size": 2048,
+        "max_position_embeddings": 512,
+    },
+    "llama": {
+        "model_type": "llama",
+        "num_hidden_layers": 4,
+        "hidden_size": 256,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 2,
+        "intermediate_size": 688,
+        "vocab_size": 2048,
+        "max_position_embeddings": 512,
+        "tie_word_embeddings": False,
+    },
+    "qwen2": {
+        "model_type": "qwen2",
+        "num_hidden_layers": 4,
+        "hidden_size": 256,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 2,
+        "intermediate_size": 688,
+        "vocab_size": 2048,
+        "max_position_embeddings": 512,
+        "tie_word_embeddings": True,
+    },
+}
+
+
+@pytest.fixture(scope="session")
+def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("configs")
+    for name, cfg in CONFIGS.items():
+        (root / f"{name}.json").write_text(json.dumps(cfg))
+    return root
+
+
+@pytest.fixture(scope="session")
+def make_spec(config_dir: Path):
+    """Return ``make(family, body_yaml, model_extra="")`` -> a validated Spec."""
+
+    def make(family: str, body: str = "", model_extra: str = ""):
+        extra = f", {model_extra}" if model_extra else ""
+        text = (
+            f"version: 1\nmodel: {{hf_config: {config_dir / (family + '.json')}{extra}}}\n{body}\n"
+        )
+        if "batch:" not in body:
+            text += "batch: {micro_batch_size: 8, seq_len: 256}\n"
+        result = load_text(text)
+        assert result.spec is not None, result.diagnostics
+        return result.spec
+
+    return make

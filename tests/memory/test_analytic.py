@@ -1,0 +1,64 @@
+import subprocess
+import sys
+
+import pytest
+
+from freezegen.memory import EstimateError, estimate
+from freezegen.spec import load_text
+
+
+def peak(spec):
+    return estimate(spec, "analytic").peak_bytes
+
+
+def test_does_not_import_torch():
+    code = (
+        "import sys, freezegen.memory.analytic, freezegen.memory; "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_factory_models_point_to_trace():
+    spec = load_text(
+        "version: 1\nmodel: {factory: 'pkg.mod:build'}\nbatch: {micro_batch_size: 1, seq_len: 8}\n"
+    ).spec
+    with pytest.raises(EstimateError, match="--trace"):
+        estimate(spec, "analytic")
+
+
+def test_nothing_to_train_is_an_error(make_spec):
+    spec = make_spec("gpt2", "freeze: {patterns: ['*']}")
+    with pytest.raises(EstimateError, match="no parameter"):
+        estimate(spec)
+
+
+def test_knobs_move_the_estimate_the_right_way(make_spec):
+    base = peak(make_spec("llama"))
+    assert peak(make_spec("llama", "freeze: {embeddings: true, layers: {first: 3}}")) < base
+    assert peak(make_spec("llama", "activation_checkpointing: true")) < base
+    assert peak(make_spec("llama", "precision: bf16-pure")) < base
+    assert peak(make_spec("llama", "", "attention: eager")) > base
+    assert peak(make_spec("llama", "batch: {micro_batch_size: 16, seq_len: 256}")) > base
+    sgd = make_spec("llama", "optimizer: {name: sgd}\nbatch: {micro_batch_size: 1, seq_len: 8}")
+    adamw = make_spec("llama", "batch: {micro_batch_size: 1, seq_len: 8}")
+    assert peak(sgd) < peak(adamw)
+
+
+def test_ddp_replicates_and_fsdp_shards(make_spec):
+    hw = "hardware: {gpu: A100-80GB, gpus_per_node: 8}\nbatch: {micro_batch_size: 1, seq_len: 8}"
+    none = estimate(make_spec("llama", hw))
+    ddp = estimate(make_spec("llama", hw + "\ndistributed: {strategy: ddp}"))
+    fsdp = estimate(make_spec("llama", hw + "\ndistributed: {strategy: fsdp}"))
+    assert ddp.breakdown.gradients > none.breakdown.gradients
+    assert fsdp.breakdown.optimizer_states < none.breakdown.optimizer_states / 4
+
+
+def test_full_size_preset_is_fast_and_plausible():
+    spec = load_text(
+        "version: 1\nmodel: {preset: gpt2-medium}\nbatch: {micro_batch_size: 16, seq_len: 512}\n"
+    ).spec
+    est = estimate(spec)
+    # Issue 3: a real step peaks around 54 GB; model states alone are ~5.7 GB.
+    assert 30e9 < est.peak_bytes < 80e9
+    assert est.total_parameters == 354_823_168

@@ -1,0 +1,90 @@
+import sys
+import types
+
+import pytest
+import torch
+
+from freezegen.memory import EstimateError, estimate
+from freezegen.spec import load_text
+
+
+def factory_spec(path: str, extra: str = ""):
+    text = (
+        f"version: 1\nmodel: {{factory: '{path}'}}\n"
+        f"batch: {{micro_batch_size: 2, seq_len: 16}}\n{extra}"
+    )
+    return load_text(text).spec
+
+
+@pytest.fixture
+def factories(monkeypatch):
+    mod = types.ModuleType("fg_test_factories")
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = torch.nn.Embedding(100, 32)
+            self.layers = torch.nn.ModuleList(torch.nn.Linear(32, 32) for _ in range(3))
+            self.out = torch.nn.Linear(32, 100)
+
+        def forward(self, ids):
+            h = self.emb(ids)
+            for layer in self.layers:
+                h = torch.relu(layer(h))
+            return self.out(h)
+
+    def broken():
+        raise RuntimeError("no weights here")
+
+    mod.tiny = Tiny
+    mod.broken = broken
+    mod.not_a_module = lambda: 42
+    monkeypatch.setitem(sys.modules, "fg_test_factories", mod)
+    return mod
+
+
+def test_factory_model_traces_with_frozen_layers(factories):
+    full = estimate(factory_spec("fg_test_factories:tiny"), "traced")
+    frozen = estimate(
+        factory_spec("fg_test_factories:tiny", "freeze: {embeddings: true, layers: {first: 2}}"),
+        "traced",
+    )
+    assert full.method == "traced"
+    assert full.trainable_parameters == full.total_parameters == 100 * 32 + 3 * 32 * 33 + 3300
+    assert frozen.trainable_parameters == full.total_parameters - 3200 - 2 * 32 * 33
+    assert frozen.peak_bytes < full.peak_bytes
+    assert full.peak_bytes == full.breakdown.total
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("fg_test_factories:broken", "raised RuntimeError: no weights here"),
+        ("fg_test_factories:not_a_module", "returned int, not a torch.nn.Module"),
+        ("fg_test_factories:missing", "cannot import"),
+        ("fg_no_such_module:build", "cannot import"),
+    ],
+)
+def test_bad_factories_get_a_clear_error(factories, name, message):
+    with pytest.raises(EstimateError, match=message):
+        estimate(factory_spec(name), "traced")
+
+
+def test_fsdp_is_refused_with_a_pointer(make_spec):
+    spec = make_spec(
+        "gpt2", "distributed: {strategy: fsdp}\nhardware: {gpu: H200, gpus_per_node: 2}"
+    )
+    with pytest.raises(EstimateError, match="analytic"):
+        estimate(spec, "traced")
+
+
+def test_second_step_includes_optimizer_state(make_spec):
+    est = estimate(make_spec("llama", "batch: {micro_batch_size: 1, seq_len: 16}"), "traced")
+    assert est.breakdown.optimizer_states == pytest.approx(2 * est.breakdown.parameters, rel=0.01)
+    assert est.trainable_parameters == est.total_parameters
+
+
+def test_allocates_nothing_real(make_spec):
+    spec = make_spec("llama", "batch: {micro_batch_size: 64, seq_len: 512}")
+    est = estimate(spec, "traced")
+    assert est.peak_bytes > 3 * 2**30  # far more than this test process holds
