@@ -52,9 +52,14 @@ def load_text(text: str | bytes, shown: str = "<string>", *,
     result = LoadResult(shown, doc, diagnostics=problems)
     if doc is None:
         return result
+    if doc.data is None:  # "---" or "~" alone: as empty as an empty file
+        result.diagnostics.append(Diagnostic("FG004", "the spec is empty", shown, 1, 1))
+        return result
     if not isinstance(doc.data, dict):
+        kind = "a list" if isinstance(doc.data, list) else "a single value"
         result.diagnostics.append(Diagnostic(
-            "FG004", "a spec is a mapping of keys (version, model, batch, ...)", shown, 1, 1))
+            "FG004", f"a spec is a mapping of keys (version, model, batch, ...), not {kind}",
+            shown, *doc.locate(())))
         return result
     from pydantic import ValidationError
 

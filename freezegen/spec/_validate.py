@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from freezegen.diagnostics import Diagnostic
-from freezegen.spec._yaml import Document, Loc
+from freezegen.spec._yaml import Document, Loc, shorten
 
 _YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n"}
 _QUOTED = re.compile(r"'([^']*)'")
@@ -46,7 +46,7 @@ def _clean(loc: tuple[Any, ...]) -> Loc:
 
 
 def _where(loc: Loc) -> str:
-    return ".".join(str(p) for p in loc) or "the spec"
+    return ".".join(shorten(p, 40) for p in loc) or "the spec"
 
 
 def _one(err: Any, doc: Document, root: type[BaseModel],
@@ -63,7 +63,7 @@ def _one(err: Any, doc: Document, root: type[BaseModel],
         keys = _keys_at(root, parent)
         match = _close(key, keys)
         where = f" in {_where(parent)}" if parent else ""
-        message = f"unknown key '{key}'{where}"
+        message = f"unknown key '{shorten(key)}'{where}"
         if match:
             fix = f"did you mean '{match}'?"
         elif keys:
@@ -74,7 +74,8 @@ def _one(err: Any, doc: Document, root: type[BaseModel],
         if (parent, key) in suggested:
             return None  # the misspelt key next to it already says this
         where = f" in {_where(parent)}" if parent else ""
-        return Diagnostic("FG005", f"missing required key '{key}'{where}", doc.path, line, col)
+        return Diagnostic("FG005", f"missing required key '{shorten(key)}'{where}", doc.path,
+                          line, col)
     message = _message(err)
     if kind == "unknown_choice":
         match = _close(str(ctx.get("value")), ctx.get("choices", []))
@@ -86,7 +87,7 @@ def _one(err: Any, doc: Document, root: type[BaseModel],
     elif kind == "bool_type" and str(err.get("input")).lower() in _YAML11_BOOLS:
         fix = "YAML 1.2 reads yes/no/on/off as strings; write true or false"
     field = _where(tuple(p for p in loc if not isinstance(p, int)) or loc)
-    return Diagnostic("FG004", f"{field}: {message}", doc.path, line, col, fix=fix)
+    return Diagnostic("FG004", shorten(f"{field}: {message}", 300), doc.path, line, col, fix=fix)
 
 
 def _message(err: Any) -> str:
@@ -94,7 +95,7 @@ def _message(err: Any) -> str:
     got = err.get("input")
     msg = msg.replace("Input should be", "must be").replace("Value error, ", "")
     if msg.startswith("must be") and not isinstance(got, (dict, list)):
-        shown = "null" if got is None else repr(got)
+        shown = "null" if got is None else shorten(repr(got))
         msg = f"{msg}, got {shown}"
     if err["type"] in ("model_type", "dict_type"):
         msg = "must be a mapping of keys to values"
@@ -102,6 +103,8 @@ def _message(err: Any) -> str:
 
 
 def _close(word: str, choices: typing.Iterable[str]) -> str | None:
+    if len(word) > 100:  # difflib indexes every character: seconds and 100 MB for a 3 MB value
+        return None
     found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return found[0] if found else None
 

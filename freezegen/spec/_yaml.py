@@ -97,9 +97,13 @@ def read_text(path: Path) -> tuple[str | None, list[Diagnostic]]:
     except OSError as exc:
         return None, [Diagnostic("FG006", f"cannot read file: {exc.strerror or exc}", shown, 1, 1)]
     if len(raw) > MAX_BYTES:
-        msg = f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB; a spec is a few KiB"
-        return None, [Diagnostic("FG006", msg, shown, 1, 1)]
+        return None, [_too_large(shown)]
     return decode(raw, shown)
+
+
+def _too_large(shown: str) -> Diagnostic:
+    msg = f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB; a spec is a few KiB"
+    return Diagnostic("FG006", msg, shown, 1, 1)
 
 
 def decode(raw: bytes, shown: str) -> tuple[str | None, list[Diagnostic]]:
@@ -140,7 +144,7 @@ def _clamp(text: str, pos: Pos) -> Pos:
     return max(line, 1), max(min(col, len(lines[line - 1]) + 1), 1)
 
 
-def _short(text: object, limit: int = 60) -> str:
+def shorten(text: object, limit: int = 60) -> str:
     """``text`` cut to ``limit`` characters for a message (keys and values can be megabytes)."""
     text = str(text)
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
@@ -149,14 +153,17 @@ def _short(text: object, limit: int = 60) -> str:
 def parse_document(text: str, shown: str) -> tuple[Document | None, list[Diagnostic]]:
     """Parse YAML text into a :class:`Document`; every problem comes back as a diagnostic."""
     problems: list[Diagnostic] = []
+    text = text.removeprefix("\ufeff")  # libyaml skips a BOM without counting a column
     try:
-        text.encode("utf-8")
+        size = len(text.encode("utf-8"))
     except UnicodeEncodeError as exc:  # a str from a caller, not a file: lone surrogates
         line = text.count("\n", 0, exc.start) + 1
         col = exc.start - (text.rfind("\n", 0, exc.start) + 1) + 1
         return None, [Diagnostic("FG006", "text holds an unpaired surrogate "
                                  f"(U+{ord(text[exc.start]):04X}); it is not valid Unicode",
                                  shown, line, col)]
+    if size > MAX_BYTES:  # read_text refuses such files; text handed to load_text gets here
+        return None, [_too_large(shown)]
     try:
         root = _build_tree(text, problems, shown)
     except _Problem as p:
@@ -181,6 +188,7 @@ def _build_tree(text: str, problems: list[Diagnostic], shown: str) -> _Node | No
     root: _Node | None = None
     documents = 0
     values = 0  # value nodes and alias uses, bounded before any expansion (a flat 4 MiB list)
+    last_line = len(text.splitlines()) or 1
 
     def attach(node: _Node) -> None:
         nonlocal root, values
@@ -206,10 +214,13 @@ def _build_tree(text: str, problems: list[Diagnostic], shown: str) -> _Node | No
             name = type(event).__name__
             mark = event.start_mark
             pos = (mark.line + 1, mark.column + 1)
+            if pos[0] > last_line:  # an empty value at the very end: libyaml puts it past it
+                pos = _clamp(text, pos)
             if name == "DocumentStartEvent":
                 documents += 1
                 if documents > 1:
-                    raise _Problem("FG001", "a spec file holds one YAML document, found a second", pos)
+                    raise _Problem("FG001", "a spec file holds one YAML document, found a "
+                                   "second", pos)
             elif name in ("MappingStartEvent", "SequenceStartEvent"):
                 if len(stack) >= MAX_DEPTH:
                     raise _Problem("FG007", f"document nested deeper than {MAX_DEPTH} levels", pos)
@@ -224,16 +235,24 @@ def _build_tree(text: str, problems: list[Diagnostic], shown: str) -> _Node | No
                 stack.pop().closed = True
                 pending_key.pop()
             elif name == "ScalarEvent":
-                node = _Node("scalar", pos, _resolve_scalar(event, pos))
+                value = _resolve_scalar(event, pos)
+                if isinstance(value, str) and "\x00" in value:
+                    # Only a "\0" escape gets here (files with NUL bytes are refused); no spec
+                    # value needs one, and paths holding one make every os call raise.
+                    problems.append(Diagnostic(
+                        "FG004", "string holds a NUL character (\\0); no spec value needs one",
+                        shown, *pos))
+                    value = value.replace("\x00", "\ufffd")
+                node = _Node("scalar", pos, value)
                 if event.anchor:
                     anchors[event.anchor] = node
                 attach(node)
             elif name == "AliasEvent":
                 target = anchors.get(event.anchor)
                 if target is None:
-                    raise _Problem("FG001", f"unknown alias *{_short(event.anchor)}", pos)
+                    raise _Problem("FG001", f"unknown alias *{shorten(event.anchor)}", pos)
                 if not target.closed and target.kind != "scalar":
-                    raise _Problem("FG007", f"alias *{_short(event.anchor)} refers to itself "
+                    raise _Problem("FG007", f"alias *{shorten(event.anchor)} refers to itself "
                                    "(a recursive structure)", pos)
                 attach(target)
     except yaml.MarkedYAMLError as exc:
@@ -258,7 +277,7 @@ def _build_tree(text: str, problems: list[Diagnostic], shown: str) -> _Node | No
                        f"YAML ({exc.reason}); remove it or quote it as an escape",
                        where) from None
     except yaml.YAMLError as exc:
-        raise _Problem("FG001", f"YAML syntax error: {_short(exc, 200)}", (1, 1)) from None
+        raise _Problem("FG001", f"YAML syntax error: {shorten(exc, 200)}", (1, 1)) from None
     return root
 
 
@@ -287,7 +306,7 @@ def _check_tag(tag: str | None, allowed: tuple[str, ...], pos: Pos) -> None:
             return
         kind = "mapping" if allowed[0] == "map" else "sequence"
         raise _Problem("FG004", f"YAML tag !!{short} cannot tag a {kind}", pos)
-    raise _Problem("FG004", f"YAML tag {_short(tag)!r} is not supported in a spec", pos)
+    raise _Problem("FG004", f"YAML tag {shorten(tag)!r} is not supported in a spec", pos)
 
 
 def _resolve_scalar(event: Any, pos: Pos) -> Any:
@@ -377,7 +396,7 @@ class _Materializer:
                 if id(key_node) not in self.reported:
                     self.reported.add(id(key_node))
                     self.problems.append(Diagnostic(
-                        "FG003", f"duplicate key {_short(key)!r} (first on line {seen[key][0]}); "
+                        "FG003", f"duplicate key {shorten(key)!r} (first on line {seen[key][0]}); "
                         "most YAML tools would silently use the last one",
                         self.doc.path, *key_node.pos))
                 continue

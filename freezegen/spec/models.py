@@ -58,7 +58,12 @@ Glob = Annotated[str, Field(min_length=1)]
 def _resolve_path(value: Path, info: ValidationInfo) -> Path:
     # Relative paths mean "next to the spec", not "wherever freezegen happens to be run from".
     base = (info.context or {}).get("base_dir")
-    value = value.expanduser()
+    try:
+        value = value.expanduser()
+    except RuntimeError:  # ~name of a user this machine does not know
+        raise PydanticCustomError(
+            "path_user", "cannot expand '{value}': no such user", {"value": str(value)}
+        ) from None
     return value if value.is_absolute() or base is None else Path(base) / value
 
 
@@ -445,7 +450,11 @@ class Spec(_Model):
     compile: StrictBool = Field(False, description="torch.compile the model.")
     train: TrainSpec = Field(default_factory=TrainSpec, description="Training loop.")
     data: DataSpec = Field(default_factory=DataSpec, description="Training data.")
-    checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec, description="Checkpoints.")
+    # Validated from {} rather than built by a factory, so checkpoint.dir resolves next to the
+    # spec even when the section is left out.
+    checkpoint: CheckpointSpec = Field(
+        default_factory=dict, validate_default=True, description="Checkpoints."
+    )
     hardware: HardwareSpec | None = Field(None, description="The GPU(s) to budget for.")
     distributed: DistributedSpec = Field(
         default_factory=DistributedSpec, description="Multi-GPU strategy."
