@@ -14,6 +14,9 @@ __all__ = ["Architecture", "ArchitectureError", "architecture_for", "from_hf_con
 _FAMILY = {"gpt2": "gpt2", "bert": "bert", "llama": "llama", "mistral": "llama", "qwen2": "llama"}
 
 
+_MAX_CONFIG = 1024 * 1024
+
+
 class ArchitectureError(Exception):
     """The model a spec names cannot be described without building it (or is unreadable)."""
 
@@ -32,12 +35,17 @@ def architecture_for(model: ModelSpec) -> Architecture | None:
 
 def from_hf_config(path: Path) -> Architecture:
     """Read a Hugging Face ``config.json`` (or a folder holding one) into an Architecture."""
-    file = path / "config.json" if path.is_dir() else path
+    file = path
     try:
-        raw = file.read_bytes()
+        if path.is_dir():
+            file = path / "config.json"
+        if file.exists() and not file.is_file():
+            raise ArchitectureError(f"{file} is not a regular file")
+        with open(file, "rb") as fh:
+            raw = fh.read(_MAX_CONFIG + 1)  # bounded: hf_config could name /dev/zero
     except OSError as exc:
         raise ArchitectureError(f"cannot read {file}: {exc.strerror or exc}") from None
-    if len(raw) > 1024 * 1024:
+    if len(raw) > _MAX_CONFIG:
         raise ArchitectureError(f"{file} is over 1 MiB; is it really a config.json?")
     try:
         cfg = json.loads(raw)

@@ -115,3 +115,20 @@ def test_folders_are_searched_for_spec_files(tmp_path):
 def test_missing_path_raises(tmp_path):
     with pytest.raises(FileNotFoundError):
         lint_paths([tmp_path / "nope.yaml"])
+
+
+def test_hf_config_device_file_is_refused_without_reading_it():
+    found = lint_text(
+        "version: 1\nmodel: {hf_config: /dev/zero}\nbatch: {micro_batch_size: 1, seq_len: 8}\n"
+    )
+    assert [(d.code, d.line) for d in found] == [("FG111", 2)]
+    assert "not a regular file" in found[0].message
+
+
+def test_path_too_long_for_the_file_system_is_a_finding_not_a_crash():
+    name = "w" * 300
+    found = lint_text(
+        f"version: 1\nmodel: {{preset: gpt2, weights: ./{name}/{name}}}\n"
+        "batch: {micro_batch_size: 1, seq_len: 8}\n"
+    )
+    assert [d.code for d in found] == ["FG112"]

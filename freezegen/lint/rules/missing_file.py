@@ -44,5 +44,12 @@ data: {source: text, path: ./no-such-corpus.txt, tokenizer: ./no-such-tokenizer}
                 resume = spec.checkpoint.dir / resume
             paths.append((("checkpoint", "resume"), resume, "checkpoint to resume from"))
         for loc, path, what in paths:
-            if path is not None and not path.exists():
+            if path is None:
+                continue
+            try:
+                found = path.exists()
+            except OSError as exc:  # e.g. a name too long for the file system
+                yield self.at(ctx, loc, f"{what} cannot be checked: {exc.strerror or exc}")
+                continue
+            if not found:
                 yield self.at(ctx, loc, f"{what} not found: {path}")
