@@ -101,6 +101,50 @@ def lint(
 
 
 @app.command()
+def estimate(
+    spec: Annotated[Path, typer.Argument(help="The spec file.", show_default=False)],
+    trace: Annotated[
+        bool,
+        typer.Option(
+            "--trace",
+            help="Run two real optimizer steps on fake tensors instead of the analytic model "
+            "(needs torch + transformers; the only method for factory models).",
+        ),
+    ] = False,
+    format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """Predict the per-device peak memory of a training step, term by term."""
+    import json
+
+    from freezegen.diagnostics import SpecError
+    from freezegen.memory import EstimateError
+    from freezegen.memory import estimate as estimate_memory
+    from freezegen.report import render
+    from freezegen.spec import load_spec
+
+    if format not in ("table", "json"):
+        raise _fail(f"unknown --format {format!r}; choose table or json")
+    if not spec.exists():
+        raise _fail(f"no such file: {spec}")
+    try:
+        loaded = load_spec(spec)
+    except SpecError as exc:
+        sys.stderr.write(render("text", exc.diagnostics, files=1))
+        raise typer.Exit(2) from None
+    try:
+        result = estimate_memory(loaded, "traced" if trace else "analytic")
+    except EstimateError as exc:
+        raise _fail(f"{spec}: {exc}") from None
+    if format == "json":
+        sys.stdout.write(json.dumps(result.to_json_dict(), indent=2) + "\n")
+        return
+    from freezegen.report.estimate_table import render_estimate
+
+    color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    sys.stdout.write(render_estimate(result, str(spec), color=color))
+
+
+@app.command()
 def schema(
     output: Annotated[
         Path | None,
