@@ -26,9 +26,15 @@ class LintOptions:
     ignore: tuple[str, ...] = ()
     strict: bool = False
 
-    def enabled(self, code: str) -> bool:
-        """True when ``code`` is selected and not ignored; the longer matching prefix wins."""
-        chosen = max((len(p) for p in self.select if code.startswith(p)), default=-1)
+    def enabled(self, code: str, default: bool = True) -> bool:
+        """True when ``code`` is selected and not ignored; the longer matching prefix wins.
+
+        A rule that is off by default needs a selector more specific than the bare "FG".
+        """
+        minimum = 0 if default else 3
+        chosen = max(
+            (len(p) for p in self.select if code.startswith(p) and len(p) >= minimum), default=-1
+        )
         ignored = max((len(p) for p in self.ignore if code.startswith(p)), default=-1)
         return chosen >= 0 and chosen > ignored
 

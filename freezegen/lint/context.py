@@ -7,6 +7,7 @@ from functools import cached_property
 from freezegen.arch import ArchitectureError, architecture_for
 from freezegen.arch.freeze import FreezePlan, plan_freeze
 from freezegen.arch.params import Param, parameter_table
+from freezegen.memory.estimate import EstimateError, MemoryEstimate
 from freezegen.spec import Document, Spec
 from freezegen.spec.presets import GPUS, Architecture, Gpu
 
@@ -40,6 +41,18 @@ class LintContext:
         if self.params is None or self.architecture is None:
             return None
         return plan_freeze(self.spec.freeze, self.params, self.architecture.num_layers)
+
+    @cached_property
+    def memory(self) -> MemoryEstimate | None:
+        """The analytic peak-memory estimate; None when the model is only known by tracing."""
+        from freezegen.memory.analytic import estimate_analytic
+
+        if self.architecture is None:
+            return None
+        try:
+            return estimate_analytic(self.spec)
+        except EstimateError:
+            return None
 
     @property
     def gpu(self) -> Gpu | None:

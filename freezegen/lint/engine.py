@@ -78,7 +78,9 @@ def lint_result(result: LoadResult, options: LintOptions) -> list[Diagnostic]:
 
 def _run_rules(ctx: LintContext, options: LintOptions) -> Iterator[Diagnostic]:
     for rule in all_rules():
-        if getattr(rule, "always_on", False) or not options.enabled(rule.code):
+        if getattr(rule, "always_on", False) or not options.enabled(
+            rule.code, rule.default_enabled
+        ):
             continue
         yield from rule.check(ctx)
 

@@ -1,0 +1,24 @@
+"""Shared wording for the memory rules: sizes in GiB and the budget a spec names."""
+
+from __future__ import annotations
+
+from freezegen.lint.context import LintContext
+from freezegen.spec.presets import GIB
+
+
+def gib(n: float) -> str:
+    return f"{n / GIB:.1f} GiB"
+
+
+def budget_name(ctx: LintContext) -> str:
+    hw = ctx.spec.hardware
+    if hw is None:
+        return "no budget"
+    card = hw.gpu or f"{hw.memory_gib:g} GiB GPU"
+    reserve = f" less {hw.reserve_gib:g} GiB reserved" if hw.reserve_gib else ""
+    return f"the {card}{reserve}"
+
+
+def budget_loc(ctx: LintContext) -> tuple[str, ...]:
+    hw = ctx.spec.hardware
+    return ("hardware", "gpu" if hw is not None and hw.gpu else "memory_gib")

@@ -1,0 +1,58 @@
+"""The predicted peak plus overhead does not fit the GPU: the run would die of OOM."""
+
+from collections.abc import Iterator
+
+from freezegen.diagnostics import Diagnostic
+from freezegen.lint.context import LintContext
+from freezegen.lint.rule import Rule
+from freezegen.lint.rules._budget import budget_loc, budget_name, gib
+from freezegen.memory.fixes import cheapest_fit
+
+
+class OverBudget(Rule):
+    code = "FG201"
+    name = "over-budget"
+    summary = "The predicted peak memory plus overhead exceeds the GPU's memory."
+    valid = (
+        """version: 1
+model: {preset: gpt2}
+batch: {micro_batch_size: 4, seq_len: 512}
+hardware: {gpu: A100-80GB}
+""",
+    )
+    invalid = (
+        """version: 1
+model: {preset: gpt2-medium, attention: eager}
+batch: {micro_batch_size: 16, seq_len: 512}
+hardware: {gpu: A100-40GB}
+""",
+        """version: 1
+model: {preset: llama-2-7b}
+precision: bf16
+batch: {micro_batch_size: 1, seq_len: 512}
+hardware: {gpu: A100-80GB}
+""",
+    )
+
+    def check(self, ctx: LintContext) -> Iterator[Diagnostic]:
+        est = ctx.memory
+        if est is None or est.fits is not False:
+            return
+        over = est.required_bytes - est.budget_bytes
+        message = (
+            f"predicted peak {gib(est.peak_bytes)} + {gib(est.overhead_bytes)} overhead "
+            f"exceeds {budget_name(ctx)} ({gib(est.budget_bytes)}) by {gib(over)}"
+        )
+        fix = cheapest_fit(ctx.spec)
+        if fix is None:
+            hint = (
+                "nothing freezegen tries makes it fit on one device: use more GPUs with "
+                "distributed.strategy: fsdp, or a bigger GPU"
+            )
+        else:
+            after = fix.estimate
+            hint = (
+                f"{fix.change}: peak {gib(est.peak_bytes)} -> {gib(after.peak_bytes)}, fits "
+                f"with {gib(after.headroom_bytes or 0)} spare"
+            )
+        yield self.at(ctx, budget_loc(ctx), message, fix=hint)

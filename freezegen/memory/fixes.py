@@ -1,0 +1,232 @@
+"""Which spec change makes a run fit, and what each knob would do to the peak.
+
+Knobs are tried cheapest first: the ones that leave the training maths untouched and cost no
+speed (a fused optimizer, sdpa attention), then those that keep the maths but cost time
+(smaller micro-batches with more accumulation, activation checkpointing), then those that change
+numerics or what trains (bf16 autocast, freezing more blocks). Everything is analytic: no torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from freezegen.memory.analytic import estimate_analytic
+from freezegen.memory.estimate import EstimateError, MemoryEstimate
+from freezegen.spec.models import FirstBlocks, Spec
+from freezegen.spec.presets import GPUS
+
+
+@dataclass(frozen=True)
+class Fix:
+    """One change to a spec, in words, with the estimate it would give."""
+
+    change: str
+    spec: Spec
+    estimate: MemoryEstimate
+
+    @property
+    def fits(self) -> bool:
+        return bool(self.estimate.fits)
+
+
+def _update(spec: Spec, **sections: dict[str, object]) -> Spec:
+    """Return ``spec`` with fields of nested sections (or top-level fields) replaced."""
+    changes: dict[str, object] = {}
+    for name, values in sections.items():
+        current = getattr(spec, name)
+        changes[name] = (
+            current.model_copy(update=values) if hasattr(current, "model_copy") else values
+        )
+    return spec.model_copy(update=changes)
+
+
+Knob = Callable[[Spec], list[Spec]]
+"""A knob returns the specs it leads to, mildest first (empty when it does not apply)."""
+
+
+def _fused(spec: Spec) -> list[Spec]:
+    if spec.optimizer.implementation == "fused" or spec.optimizer.name == "sgd":
+        return []
+    return [_update(spec, optimizer={"implementation": "fused"})]
+
+
+def _sdpa(spec: Spec) -> list[Spec]:
+    return [] if spec.model.attention == "sdpa" else [_update(spec, model={"attention": "sdpa"})]
+
+
+def _smaller_micro_batches(spec: Spec) -> list[Spec]:
+    # Same global batch: the gradients are identical, only slower per sample.
+    out, b = [], spec.batch
+    micro, accum = b.micro_batch_size, b.grad_accum_steps
+    while micro % 2 == 0:
+        micro, accum = micro // 2, accum * 2
+        out.append(_update(spec, batch={"micro_batch_size": micro, "grad_accum_steps": accum}))
+    return out
+
+
+def _checkpointing(spec: Spec) -> list[Spec]:
+    if spec.checkpointing is not None and spec.checkpointing.layers == "all":
+        return []
+    return [spec.model_copy(update={"activation_checkpointing": True})]
+
+
+def _bf16(spec: Spec) -> list[Spec]:
+    hw = spec.hardware
+    supported = hw is not None and (GPUS[hw.gpu].bf16 if hw.gpu else bool(hw.bf16))
+    if spec.precision != "fp32" or not supported:
+        return []
+    return [spec.model_copy(update={"precision": "bf16"})]
+
+
+def _freeze_more(spec: Spec) -> list[Spec]:
+    layers = spec.freeze.layers
+    first = layers.first if isinstance(layers, FirstBlocks) else 0 if layers is None else None
+    if first is None:
+        return []
+    depth = _depth(spec)
+    return [
+        _update(spec, freeze={"layers": FirstBlocks(first=n), "embeddings": True})
+        for n in range(first + 2, depth, 2)
+    ]
+
+
+def _depth(spec: Spec) -> int:
+    from freezegen.arch import ArchitectureError, architecture_for
+
+    try:
+        arch = architecture_for(spec.model)
+    except ArchitectureError:
+        return 0
+    return arch.num_layers if arch is not None else 0
+
+
+# (words, knob, cost of each step of it, changes the training maths?) in the order applied.
+# Costs are rough relative slowdowns: a fused optimizer and sdpa are free (usually faster),
+# each halving of the micro-batch loses some GPU utilisation, checkpointing recomputes about one
+# forward pass (+33%), and precision or freezing change what the run computes.
+KNOBS: list[tuple[str, Knob, float, bool]] = [
+    ("optimizer.implementation: fused", _fused, 0.01, False),
+    ("model.attention: sdpa", _sdpa, 0.01, False),
+    ("smaller micro-batches", _smaller_micro_batches, 0.1, False),
+    ("activation_checkpointing: true", _checkpointing, 0.33, False),
+    ("precision: bf16", _bf16, 1.0, True),
+    ("freeze more blocks", _freeze_more, 1.0, True),
+]
+
+
+def _estimate(spec: Spec) -> MemoryEstimate | None:
+    try:
+        return estimate_analytic(spec)
+    except EstimateError:
+        return None
+
+
+def knob_effects(spec: Spec) -> list[Fix]:
+    """Each knob applied alone at its mildest setting, with the estimate it gives."""
+    out = []
+    for change, knob, _, _ in KNOBS:
+        variants = knob(spec)
+        result = _estimate(variants[0]) if variants else None
+        if result is not None:
+            out.append(_describe(spec, [change], Fix(change, variants[0], result)))
+    return out
+
+
+COMFORT = 0.10
+"""Headroom, as a share of the budget, that a preferred fix leaves (FG202's margin)."""
+
+_Plan = tuple[int, ...]
+"""For each knob, how many of its steps to take (0: leave it alone)."""
+
+
+def _apply(spec: Spec, plan: _Plan) -> tuple[Spec, list[str]] | None:
+    changes = []
+    for (change, knob, _, _), steps in zip(KNOBS, plan, strict=True):
+        if steps:
+            variants = knob(spec)
+            if len(variants) < steps:
+                return None
+            spec = variants[steps - 1]
+            changes.append(change)
+    return spec, changes
+
+
+def _plans(spec: Spec, allow_maths: bool, fixed: _Plan | None = None) -> list[_Plan]:
+    """Every combination of knob steps (the maths-changing knobs held at ``fixed``)."""
+    plans: list[_Plan] = [()]
+    for i, (_, knob, _, maths) in enumerate(KNOBS):
+        if maths and fixed is not None:
+            options = [fixed[i]]
+        elif maths and not allow_maths:
+            options = [0]
+        else:
+            options = list(range(len(knob(spec)) + 1))
+        plans = [(*p, o) for p in plans for o in options]
+    return plans
+
+
+def _cost(plan: _Plan) -> float:
+    return sum(steps * cost for (_, _, cost, _), steps in zip(KNOBS, plan, strict=True))
+
+
+def _first_fit(spec: Spec, plans: list[_Plan], margin: float) -> tuple[_Plan, Fix] | None:
+    for plan in sorted(plans, key=lambda p: (_cost(p), p)):
+        applied = _apply(spec, plan)
+        result = _estimate(applied[0]) if applied else None
+        if (
+            applied
+            and result is not None
+            and result.fits
+            and (result.headroom_bytes or 0) >= margin * result.budget_bytes
+        ):
+            return plan, Fix(" + ".join(applied[1]), applied[0], result)
+    return None
+
+
+def cheapest_fit(spec: Spec) -> Fix | None:
+    """The cheapest change that makes ``spec`` fit its budget, or None when nothing tried does.
+
+    Knobs that keep the training maths (fused optimizer, sdpa, smaller micro-batches at the
+    same global batch, checkpointing) are searched first, every combination, cheapest first.
+    Only when none fits are precision and freezing touched: their mildest setting that fits
+    with every maths-keeping knob at full strength, after which the maths-keeping knobs are
+    relaxed again to the cheapest combination that still fits. A fix that leaves 10% of the
+    budget spare is preferred to one that only just fits.
+    """
+    for margin in (COMFORT, 0.0):
+        found = _search(spec, margin)
+        if found is not None:
+            return _describe(spec, found.change.split(" + "), found)
+    return None
+
+
+def _search(spec: Spec, margin: float) -> Fix | None:
+    found = _first_fit(spec, _plans(spec, allow_maths=False), margin)
+    if found is None:
+        strongest = tuple(0 if maths else len(knob(spec)) for _, knob, _, maths in KNOBS)
+        tier = [
+            p
+            for p in _plans(spec, allow_maths=True)
+            if all(p[i] == strongest[i] for i, k in enumerate(KNOBS) if not k[3])
+        ]
+        anchor = _first_fit(spec, tier, margin)
+        if anchor is None:
+            return None
+        found = _first_fit(spec, _plans(spec, allow_maths=True, fixed=anchor[0]), margin)
+    return None if found is None else found[1]
+
+
+def _describe(original: Spec, changes: list[str], fix: Fix) -> Fix:
+    words = " + ".join(changes)
+    b0, b1 = original.batch, fix.spec.batch
+    if "smaller micro-batches" in changes:
+        words = words.replace(
+            "smaller micro-batches",
+            f"micro_batch_size {b0.micro_batch_size} -> {b1.micro_batch_size} with "
+            f"grad_accum_steps {b0.grad_accum_steps} -> {b1.grad_accum_steps} (same global batch)",
+        )
+    layers = fix.spec.freeze.layers
+    if "freeze more blocks" in changes and isinstance(layers, FirstBlocks):
+        words = words.replace("freeze more blocks", f"freeze.layers: {{first: {layers.first}}}")
+    return Fix(words, fix.spec, fix.estimate)
