@@ -79,6 +79,14 @@ def lint(
     no_config: Annotated[
         bool, typer.Option("--no-config", help="Ignore [tool.freezegen] in pyproject.toml.")
     ] = False,
+    trace: Annotated[
+        bool | None,
+        typer.Option(
+            "--trace/--no-trace",
+            help="Memory rules use the traced estimate, cached by spec content.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Check specs for schema errors and inconsistencies, located to line and column."""
     from freezegen.lint import ConfigError, Overrides, lint_paths
@@ -87,7 +95,11 @@ def lint(
     if format not in FORMATS:
         raise _fail(f"unknown --format {format!r}; choose one of {', '.join(FORMATS)}")
     overrides = Overrides(
-        select=_split(select), ignore=_split(ignore) or (), strict=strict, use_config=not no_config
+        select=_split(select),
+        ignore=_split(ignore) or (),
+        strict=strict,
+        trace=trace,
+        use_config=not no_config,
     )
     try:
         report = lint_paths(specs, overrides)
@@ -112,36 +124,51 @@ def estimate(
         ),
     ] = False,
     format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    sweep: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--sweep",
+            help="KEY=V1,V2,...: one row per value of a dotted spec key, values read as YAML "
+            "(e.g. freeze.layers.first=0,6,12 or precision=fp32,bf16); repeat for a grid.",
+            show_default=False,
+        ),
+    ] = None,
+    explain: Annotated[
+        bool,
+        typer.Option("--explain", help="Write out each term's formula with its numbers."),
+    ] = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Write stacked bars of the terms (per sweep point) with the budget line to "
+            "FILE.svg or FILE.png (needs matplotlib: pip install 'freezegen[plot]').",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Predict the per-device peak memory of a training step, term by term."""
-    import json
+    from freezegen.report.estimate_command import EstimateUsageError, run_estimate
 
-    from freezegen.diagnostics import SpecError
-    from freezegen.memory import EstimateError
-    from freezegen.memory import estimate as estimate_memory
-    from freezegen.report import render
-    from freezegen.spec import load_spec
-
-    if format not in ("table", "json"):
-        raise _fail(f"unknown --format {format!r}; choose table or json")
-    if not spec.exists():
-        raise _fail(f"no such file: {spec}")
+    color = format == "table" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     try:
-        loaded = load_spec(spec)
-    except SpecError as exc:
-        sys.stderr.write(render("text", exc.diagnostics, files=1))
-        raise typer.Exit(2) from None
-    try:
-        result = estimate_memory(loaded, "traced" if trace else "analytic")
-    except EstimateError as exc:
-        raise _fail(f"{spec}: {exc}") from None
-    if format == "json":
-        sys.stdout.write(json.dumps(result.to_json_dict(), indent=2) + "\n")
-        return
-    from freezegen.report.estimate_table import render_estimate
-
-    color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    sys.stdout.write(render_estimate(result, str(spec), color=color))
+        out = run_estimate(
+            spec,
+            trace=trace,
+            format=format,
+            sweeps=sweep,
+            explain=explain,
+            plot=plot,
+            color=color,
+        )
+    except EstimateUsageError as exc:
+        if not exc.prefixed:
+            sys.stderr.write(exc.text + "\n")
+            raise typer.Exit(2) from None
+        raise _fail(exc.text) from None
+    sys.stdout.write(out.stdout)
+    for note in out.notes:
+        typer.echo(note, err=True)
 
 
 @app.command()

@@ -25,6 +25,8 @@ class LintOptions:
     select: tuple[str, ...] = ("FG",)
     ignore: tuple[str, ...] = ()
     strict: bool = False
+    trace: bool = False
+    """Memory rules use the traced estimate (cached by spec content) instead of the analytic."""
 
     def enabled(self, code: str, default: bool = True) -> bool:
         """True when ``code`` is selected and not ignored; the longer matching prefix wins.
@@ -46,6 +48,7 @@ class Overrides:
     select: tuple[str, ...] | None = None
     ignore: tuple[str, ...] = field(default=())
     strict: bool | None = None
+    trace: bool | None = None
     use_config: bool = True
 
 
@@ -65,7 +68,10 @@ def options_for(spec_path: Path, overrides: Overrides, known: list[str]) -> Lint
             base = _from_table(found, _table(found), known)
     select = overrides.select if overrides.select is not None else base.select
     strict = overrides.strict if overrides.strict is not None else base.strict
-    return replace(base, select=select, ignore=base.ignore + overrides.ignore, strict=strict)
+    trace = overrides.trace if overrides.trace is not None else base.trace
+    return replace(
+        base, select=select, ignore=base.ignore + overrides.ignore, strict=strict, trace=trace
+    )
 
 
 @cache
@@ -98,7 +104,7 @@ def _table(path: Path) -> dict[str, Any]:
 
 
 def _from_table(path: Path, table: dict[str, Any], known: list[str]) -> LintOptions:
-    allowed = {"select", "ignore", "strict"}
+    allowed = {"select", "ignore", "strict", "trace"}
     unknown = sorted(set(table) - allowed)
     if unknown:
         raise ConfigError(
@@ -113,8 +119,9 @@ def _from_table(path: Path, table: dict[str, Any], known: list[str]) -> LintOpti
                 raise ConfigError(f"{path}: [tool.freezegen] {key} must be a list of codes")
             check_selectors(tuple(value), known, f"{path}: {key}")
             options[key] = tuple(value)
-    if "strict" in table:
-        if not isinstance(table["strict"], bool):
-            raise ConfigError(f"{path}: [tool.freezegen] strict must be true or false")
-        options["strict"] = table["strict"]
+    for key in ("strict", "trace"):
+        if key in table:
+            if not isinstance(table[key], bool):
+                raise ConfigError(f"{path}: [tool.freezegen] {key} must be true or false")
+            options[key] = table[key]
     return LintOptions(**options)

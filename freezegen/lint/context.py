@@ -15,9 +15,10 @@ from freezegen.spec.presets import GPUS, Architecture, Gpu
 class LintContext:
     """One loaded spec plus derived facts (architecture, parameters, freeze plan, GPU)."""
 
-    def __init__(self, path: str, document: Document, spec: Spec) -> None:
-        self.path, self.document, self.spec = path, document, spec
+    def __init__(self, path: str, document: Document, spec: Spec, *, trace: bool = False) -> None:
+        self.path, self.document, self.spec, self.trace = path, document, spec, trace
         self.architecture_error: str | None = None
+        self.memory_error: str | None = None
 
     @cached_property
     def architecture(self) -> Architecture | None:
@@ -44,14 +45,20 @@ class LintContext:
 
     @cached_property
     def memory(self) -> MemoryEstimate | None:
-        """The analytic peak-memory estimate; None when the model is only known by tracing."""
-        from freezegen.memory.analytic import estimate_analytic
-
-        if self.architecture is None:
-            return None
+        """The peak-memory estimate (traced with ``trace``, else analytic); None when there is
+        none, with the reason in ``memory_error`` when an estimate was attempted and failed."""
         try:
+            if self.trace:
+                from freezegen.memory.cache import cached_traced
+
+                return cached_traced(self.spec)
+            if self.architecture is None:
+                return None  # factory or unreadable config: FG111 or --trace covers it
+            from freezegen.memory.analytic import estimate_analytic
+
             return estimate_analytic(self.spec)
-        except EstimateError:
+        except EstimateError as exc:
+            self.memory_error = str(exc)
             return None
 
     @property

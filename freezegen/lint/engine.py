@@ -70,7 +70,7 @@ def lint_result(result: LoadResult, options: LintOptions) -> list[Diagnostic]:
     """Run the selected rules over a load result and filter by options and inline comments."""
     found = list(result.diagnostics)  # FG0xx: never filtered; a broken spec must not pass
     if result.spec is not None and result.document is not None:
-        ctx = LintContext(result.path, result.document, result.spec)
+        ctx = LintContext(result.path, result.document, result.spec, trace=options.trace)
         found.extend(_run_rules(ctx, options))
         found = _suppress(found, result.document.text)
     return sorted(set(found), key=Diagnostic.sort_key)
