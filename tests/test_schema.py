@@ -5,31 +5,29 @@ from __future__ import annotations
 from freezegen.spec.schema import json_schema
 
 
-def _properties(schema, node, where=""):
-    if isinstance(node, dict):
-        if "$ref" in node:
-            name = node["$ref"].rsplit("/", 1)[-1]
-            if name in seen:
-                return
+def _properties(schema, node, seen, where=""):
+    """Yield (dotted path, property schema) for every property, following $refs once."""
+    if not isinstance(node, dict):
+        return
+    if "$ref" in node:
+        name = node["$ref"].rsplit("/", 1)[-1]
+        if name not in seen:
             seen.add(name)
-            yield from _properties(schema, schema["$defs"][name], name)
-        for key, value in node.get("properties", {}).items():
-            yield f"{where}.{key}", value
-            yield from _properties(schema, value, f"{where}.{key}")
-        for key in ("anyOf", "oneOf", "allOf"):
-            for option in node.get(key, []):
-                yield from _properties(schema, option, where)
-        if isinstance(node.get("items"), dict):
-            yield from _properties(schema, node["items"], where + "[]")
-
-
-seen: set[str] = set()
+            yield from _properties(schema, schema["$defs"][name], seen, name)
+    for key, value in node.get("properties", {}).items():
+        yield f"{where}.{key}", value
+        yield from _properties(schema, value, seen, f"{where}.{key}")
+    for key in ("anyOf", "oneOf", "allOf"):
+        for option in node.get(key, []):
+            yield from _properties(schema, option, seen, where)
+    yield from _properties(schema, node.get("items"), seen, where + "[]")
 
 
 def test_every_field_has_a_description_for_editor_hovers():
-    seen.clear()
     schema = json_schema()
-    missing = [path for path, prop in _properties(schema, schema) if not prop.get("description")]
+    seen: set[str] = set()
+    props = list(_properties(schema, schema, seen))
+    missing = [path for path, prop in props if not prop.get("description")]
     assert missing == []
     assert len(seen) >= 10  # walked into the nested sections
 
