@@ -12,6 +12,8 @@ tensors and the two places where CPU kernels keep different memory than CUDA one
 :class:`_CudaBehaviour`: CUDA autocast runs softmax, layer_norm, sum, pow, the losses ... in fp32
 (CPU autocast leaves them in the input dtype), and CUDA's flash / memory-efficient attention
 apply dropout inside the kernel where CPU falls back to the math path and saves the probabilities.
+Plain dropout is bridged too: CPU builds it as ``input * bernoulli(empty_like(input))`` and saves a
+noise tensor in the input's dtype, CUDA runs ``native_dropout`` and saves a one-byte bool mask.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def estimate_traced(spec: Spec) -> MemoryEstimate:
         model.train()
         names = _apply_freeze(model, spec, arch)
         if spec.precision == "bf16-pure":
-            model.to(torch.bfloat16)
+            _to_bf16(model)
         _apply_checkpointing(model, spec)
         trainable = [p for p in model.parameters() if p.requires_grad]
         if not trainable:
@@ -277,6 +279,14 @@ def _apply_freeze(
     return named
 
 
+def _to_bf16(model: nn.Module) -> None:
+    """``model.to(torch.bfloat16)``: ``Module.to`` swaps fake parameters, which fails (they
+    carry weakrefs), so the floating parameters and buffers are converted in place."""
+    for t in [*model.parameters(), *model.buffers()]:
+        if t.is_floating_point():
+            t.data = t.data.to(torch.bfloat16)
+
+
 def _blocks(model: nn.Module) -> list[nn.Module]:
     """The repeated transformer blocks, in order (the largest ModuleList)."""
     lists = [m for m in model.modules() if isinstance(m, nn.ModuleList)]
@@ -318,7 +328,17 @@ def _checkpoint_block(block: nn.Module, reentrant: bool) -> None:
     def forward(*args: Any, **kwargs: Any) -> Any:
         if not (block.training and torch.is_grad_enabled()):
             return inner(*args, **kwargs)
-        return checkpoint(inner, *args, use_reentrant=reentrant, **kwargs)
+        # The recomputation runs inside backward, outside the step's _CudaBehaviour: re-enter
+        # it there so the recomputed block matches its forward (dropout masks, fp32 ops).
+        behaviour = _CudaBehaviour.current
+
+        def run(*a: Any, **k: Any) -> Any:
+            if behaviour is None or _CudaBehaviour.current is not None:
+                return inner(*a, **k)
+            with _CudaBehaviour(behaviour.autocast):
+                return inner(*a, **k)
+
+        return checkpoint(run, *args, use_reentrant=reentrant, **kwargs)
 
     block.forward = forward  # type: ignore[method-assign]
 
@@ -467,9 +487,20 @@ _FP32_OUT = {
 class _CudaBehaviour(TorchFunctionMode):
     """Make fake CPU kernels keep what CUDA kernels keep (see the module docstring)."""
 
+    current: _CudaBehaviour | None = None  # the active one, for checkpoint recomputation
+
     def __init__(self, autocast: bool) -> None:
         super().__init__()
         self.autocast = autocast
+
+    def __enter__(self) -> _CudaBehaviour:
+        self._outer = _CudaBehaviour.current
+        _CudaBehaviour.current = self
+        return super().__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        _CudaBehaviour.current = self._outer
+        super().__exit__(*exc)
 
     def __torch_function__(
         self, func: Callable, types: Any, args: tuple = (), kwargs: dict | None = None
@@ -481,6 +512,8 @@ class _CudaBehaviour(TorchFunctionMode):
                 args = (*args[:4], 0.0, *args[5:])
             else:
                 kwargs["dropout_p"] = 0.0
+        elif func is F.dropout:
+            return _cuda_dropout(*args, **kwargs)
         elif self.autocast and torch.is_autocast_enabled("cpu"):
             if func in _FP32:
                 args = tuple(_to_fp32(a) for a in args)
@@ -494,6 +527,17 @@ class _CudaBehaviour(TorchFunctionMode):
             ):
                 args = (args[0].float(), *args[1:])
         return func(*args, **kwargs)
+
+
+def _cuda_dropout(
+    input: torch.Tensor, p: float = 0.5, training: bool = True, inplace: bool = False
+) -> torch.Tensor:
+    """``F.dropout`` as CUDA runs it: ``native_dropout``, which saves a bool mask."""
+    if not training or p == 0.0:
+        return input
+    if p == 1.0 or inplace:
+        return F.dropout(input, p, training, inplace)
+    return torch.native_dropout(input, p, True)[0]
 
 
 def _to_fp32(value: Any) -> Any:

@@ -39,6 +39,17 @@ CONFIGS = {
         "max_position_embeddings": 512,
         "tie_word_embeddings": False,
     },
+    "mistral": {
+        "model_type": "mistral",
+        "num_hidden_layers": 4,
+        "hidden_size": 256,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 2,
+        "intermediate_size": 688,
+        "vocab_size": 2048,
+        "max_position_embeddings": 512,
+        "tie_word_embeddings": False,
+    },
     "qwen2": {
         "model_type": "qwen2",
         "num_hidden_layers": 4,

@@ -88,3 +88,28 @@ def test_allocates_nothing_real(make_spec):
     spec = make_spec("llama", "batch: {micro_batch_size: 64, seq_len: 512}")
     est = estimate(spec, "traced")
     assert est.peak_bytes > 3 * 2**30  # far more than this test process holds
+
+
+def test_dropout_saves_cuda_bool_masks(make_spec):
+    # CUDA's native_dropout keeps a one-byte mask per element (CPU would keep a noise tensor in
+    # the input's dtype): two residual dropouts per block plus the embedding dropout.
+    body = "batch: {micro_batch_size: 8, seq_len: 256}"
+    on = estimate(make_spec("gpt2", body, "dropout: 0.1"), "traced")
+    off = estimate(make_spec("gpt2", body, "dropout: 0.0"), "traced")
+    masks = (2 * 4 + 1) * 8 * 256 * 256
+    assert on.breakdown.activations - off.breakdown.activations == masks
+
+
+def test_bf16_pure_converts_fake_parameters(make_spec):
+    # Module.to() cannot swap fake parameters; the conversion must still halve them.
+    body = "batch: {micro_batch_size: 1, seq_len: 16}"
+    fp32 = estimate(make_spec("llama", body), "traced")
+    pure = estimate(make_spec("llama", "precision: bf16-pure\n" + body), "traced")
+    assert pure.breakdown.parameters == pytest.approx(fp32.breakdown.parameters / 2, rel=0.01)
+
+
+def test_checkpoint_recompute_matches_the_forward(make_spec):
+    # The recomputation runs in backward, outside the forward's CUDA bridging; it must draw the
+    # same (bool) dropout masks or torch.utils.checkpoint rejects the recomputed tensors.
+    spec = make_spec("gpt2", "activation_checkpointing: true\nprecision: bf16")
+    assert estimate(spec, "traced").peak_bytes > 0
