@@ -1,0 +1,30 @@
+"""``--explain`` output: each term of the analytic estimate as ``name = formula = value``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from freezegen.memory.explain import Explanation, size
+
+
+def render_explanation(explanation: Explanation, title: str) -> str:
+    """Return the explanation as plain text lines, one term a line."""
+    est = explanation.estimate
+    lines = [f"{title}: analytic peak {size(est.peak_bytes)}"]
+    if explanation.phase:
+        lines.append(f"the peak is reached during {explanation.phase}")
+    width = max(len(t.name) for t in explanation.terms)
+    for term in explanation.terms:
+        lines.append(f"  {term.name:<{width}} = {term.formula} = {size(term.value)}")
+    lines.append(
+        f"  {'peak':<{width}} = parameters + gradients + optimizer_states + activations + "
+        f"temporaries = {size(est.peak_bytes)}"
+    )
+    lines.append(f"  {'required':<{width}} = peak + overhead = {size(est.required_bytes)}")
+    lines.append("  (each tensor is rounded up to the allocator's 512-byte blocks)")
+    return "\n".join(lines) + "\n"
+
+
+def explanation_json(explanation: Explanation) -> list[dict[str, Any]]:
+    """The terms as JSON items: ``{"term", "formula", "bytes"}``."""
+    return [{"term": t.name, "formula": t.formula, "bytes": t.value} for t in explanation.terms]
