@@ -172,6 +172,56 @@ def estimate(
 
 
 @app.command()
+def generate(
+    spec: Annotated[Path, typer.Argument(help="The spec file.", show_default=False)],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Write the script here instead of stdout."),
+    ] = None,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="With -o: exit 1 if the file differs from what SPEC renders."),
+    ] = False,
+) -> None:
+    """Write a runnable PyTorch training script for the spec (CPU or one GPU)."""
+    from freezegen._io import write_atomic
+    from freezegen.diagnostics import SpecError
+    from freezegen.generate import GenerateError, render_script
+    from freezegen.report import render
+    from freezegen.spec import load_spec
+
+    if check and output is None:
+        raise _fail("--check needs -o FILE")
+    if not spec.exists():
+        raise _fail(f"no such file: {spec}")
+    try:
+        loaded = load_spec(spec)
+    except SpecError as exc:
+        sys.stderr.write(render("text", exc.diagnostics, files=1))
+        raise typer.Exit(2) from None
+    try:
+        text = render_script(loaded, spec, output.parent if output is not None else None)
+    except GenerateError as exc:
+        raise _fail(f"{spec}: {exc}") from None
+    if output is None:
+        sys.stdout.write(text)
+        return
+    if check:
+        try:
+            current = output.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            current = None
+        if current != text:
+            typer.echo(
+                f"{output} is out of date; run: freezegen generate {spec} -o {output}", err=True
+            )
+            raise typer.Exit(1)
+        return
+    write_atomic(output, text)
+    typer.echo(f"wrote {output}", err=True)
+
+
+@app.command()
 def schema(
     output: Annotated[
         Path | None,

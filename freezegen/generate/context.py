@@ -1,0 +1,254 @@
+"""Every decision a generated script embodies, made here in Python; the template only places it.
+
+:func:`build_context` turns a :class:`~freezegen.spec.models.Spec` into a flat mapping: switches
+(``scaler``, ``checkpointing``, ``data_source`` ...) that pick which parts of the template appear,
+and ``constants``, the already-rendered ``NAME = literal`` lines that carry every value of the
+spec into the script (see :mod:`freezegen.generate.literals` for why that is the only way in).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from freezegen._version import __version__
+from freezegen.arch import ArchitectureError
+from freezegen.generate.literals import assignment
+from freezegen.generate.model_config import hf_model
+from freezegen.spec.models import FirstBlocks, FreezeSpec, LastBlocks, Spec, UnfreezeTarget
+from freezegen.spec.selectors import parse_ranges, select_blocks
+
+
+class GenerateError(Exception):
+    """The spec asks for something the generated script cannot do; the message says what."""
+
+
+_OPTIMIZERS = {"adamw": "AdamW", "adam": "Adam", "sgd": "SGD"}
+_IMPLEMENTATION = {
+    "foreach": {"foreach": True},
+    "fused": {"fused": True},
+    "loop": {"foreach": False},
+}
+
+
+def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, Any]:
+    """Return the template context for ``spec``; raise GenerateError for what cannot be run.
+
+    ``script_dir`` is where the script will live: paths from the spec are written relative to
+    it (the script resolves them against its own folder), so the output does not depend on the
+    directory freezegen runs in.
+    """
+    _check_supported(spec)
+    model = spec.model
+    hf = None
+    if model.factory is None:
+        try:
+            hf = hf_model(model)
+        except ArchitectureError as exc:
+            raise GenerateError(str(exc)) from None
+    num_layers = _num_layers(spec)
+
+    def rel(path: Path | None) -> str | None:
+        return None if path is None else _relative(path, script_dir)
+
+    b, o = spec.batch, spec.optimizer
+    optimizer_kwargs: dict[str, Any] = {"lr": o.lr, "weight_decay": o.weight_decay}
+    if o.name == "sgd":
+        optimizer_kwargs["momentum"] = o.momentum
+    else:
+        optimizer_kwargs["betas"] = tuple(o.betas)
+    optimizer_kwargs.update(_IMPLEMENTATION[o.implementation])
+
+    sections: list[tuple[str, list[str]]] = [
+        (
+            "Where this script came from (regenerate it rather than editing these).",
+            [assignment("SPEC", _relative(spec_path, script_dir))],
+        ),
+        ("Model.", _model_constants(spec, hf, rel)),
+        (
+            "Freezing: what is frozen before training, then what thaws at which step.",
+            [
+                assignment("FREEZE", _freeze_rules(spec.freeze, num_layers)),
+                assignment(
+                    "UNFREEZE",
+                    [
+                        {"at_step": s.at_step, **_freeze_rules(s.unfreeze, num_layers)}
+                        for s in spec.freeze.schedule
+                    ],
+                ),
+            ],
+        ),
+        (
+            "Optimisation.",
+            [
+                assignment("PRECISION", spec.precision),
+                assignment("OPTIMIZER_KWARGS", optimizer_kwargs),
+                assignment("WARMUP_STEPS", spec.scheduler.warmup_steps),
+                assignment("MAX_STEPS", spec.train.max_steps),
+                assignment("GRAD_CLIP", spec.train.grad_clip),
+                assignment("SEED", spec.train.seed),
+                assignment("LOG_EVERY", spec.train.log_every),
+                assignment("CHECKPOINT_BLOCKS", _checkpoint_blocks(spec, num_layers)),
+            ],
+        ),
+        (
+            "Data.",
+            [
+                assignment("MICRO_BATCH_SIZE", b.micro_batch_size),
+                assignment("GRAD_ACCUM_STEPS", b.grad_accum_steps),
+                assignment("SEQ_LEN", b.seq_len),
+                *_data_constants(spec, rel),
+            ],
+        ),
+        (
+            "Checkpoints.",
+            [
+                assignment("CHECKPOINT_DIR", rel(spec.checkpoint.dir)),
+                assignment("SAVE_EVERY", spec.checkpoint.every_steps),
+                assignment("KEEP_LAST", spec.checkpoint.keep_last),
+                assignment("RESUME", _resume(spec.checkpoint.resume, spec_path, script_dir)),
+                assignment("PREDICTED_PEAK_BYTES", _prediction(spec)),
+            ],
+        ),
+    ]
+    return {
+        "version": __version__,
+        "sections": sections,
+        "hf": hf is not None,
+        "classification": model.head == "sequence-classification",
+        "weights": model.weights is not None,
+        "autocast_dtype": {"fp16": "float16", "bf16": "bfloat16"}.get(spec.precision),
+        "scaler": spec.precision == "fp16",
+        "pure_bf16": spec.precision == "bf16-pure",
+        "checkpointing": None
+        if spec.checkpointing is None
+        else ("hf" if hf is not None else "wrap"),
+        "compile": spec.compile,
+        "optimizer_class": _OPTIMIZERS[o.name],
+        "scheduler": spec.scheduler.name,
+        "data_source": spec.data.source,
+        "tokenizer": spec.data.source in ("text", "jsonl"),
+    }
+
+
+def _check_supported(spec: Spec) -> None:
+    if spec.distributed.strategy != "none":
+        raise GenerateError(
+            f"distributed.strategy: {spec.distributed.strategy} is not generated yet; "
+            "generate with strategy: none (one process, CPU or one GPU)"
+        )
+    if spec.checkpointing is not None and spec.checkpointing.reentrant:
+        raise GenerateError(
+            "activation_checkpointing.reentrant: true is not generated: reentrant checkpointing "
+            "drops gradients behind frozen inputs; set it to false"
+        )
+    if spec.model.head == "sequence-classification" and spec.data.source == "text":
+        raise GenerateError(
+            "a sequence-classification head needs labels: use data.source jsonl (with a "
+            "'label' field), synthetic or factory, not text"
+        )
+
+
+def _num_layers(spec: Spec) -> int | None:
+    from freezegen.arch import architecture_for
+
+    try:
+        arch = architecture_for(spec.model)
+    except ArchitectureError as exc:
+        raise GenerateError(str(exc)) from None
+    return None if arch is None else arch.num_layers
+
+
+def _relative(path: Path, base: Path) -> str:
+    path, base = Path(os.path.abspath(path)), Path(os.path.abspath(base))
+    try:
+        return Path(os.path.relpath(path, base)).as_posix()
+    except ValueError:  # another drive on Windows: only an absolute path can say where
+        return path.as_posix()
+
+
+def _resume(resume: str, spec_path: Path, script_dir: Path) -> str:
+    if resume in ("auto", "never"):
+        return resume
+    return _relative(Path(spec_path).parent / Path(resume).expanduser(), script_dir)
+
+
+def _blocks(selector: object, num_layers: int | None) -> list[int] | dict[str, int]:
+    # A factory model's depth is known only when the script builds it: {last: N} waits till then.
+    if num_layers is None and isinstance(selector, LastBlocks):
+        return {"last": selector.last}
+    if isinstance(selector, FirstBlocks):
+        return list(range(selector.first))
+    return select_blocks(selector, num_layers or 0)
+
+
+def _freeze_rules(target: FreezeSpec | UnfreezeTarget, num_layers: int | None) -> dict[str, Any]:
+    rules: dict[str, Any] = {
+        "embeddings": target.embeddings,
+        "blocks": [] if target.layers is None else _blocks(target.layers, num_layers),
+        "modules": None if target.modules is None else list(target.modules),
+        "patterns": list(target.patterns),
+    }
+    if isinstance(target, FreezeSpec):
+        rules["except"] = list(target.except_)
+    return rules
+
+
+def _checkpoint_blocks(spec: Spec, num_layers: int | None) -> list[int] | dict[str, int] | None:
+    ac = spec.checkpointing
+    if ac is None:
+        return None
+    layers = ac.layers
+    if isinstance(layers, list):
+        return sorted(set(layers))
+    every = 1 if layers == "all" else None
+    if layers.startswith("every-"):
+        every = int(layers.removeprefix("every-"))
+    if every is not None:
+        if num_layers is None:
+            return {"every": every}
+        return list(range(0, num_layers, every))
+    return parse_ranges(layers)
+
+
+def _model_constants(spec: Spec, hf: Any, rel: Any) -> list[str]:
+    model = spec.model
+    lines = []
+    if hf is not None:
+        lines += [
+            assignment("MODEL_TYPE", hf.model_type),
+            assignment("MODEL_CONFIG", hf.config),
+            assignment("ATTENTION", model.attention),
+        ]
+    else:
+        module, _, attr = model.factory.partition(":")
+        lines += [assignment("MODEL_FACTORY", [module, attr])]
+    lines.append(assignment("VOCAB_SIZE", hf.vocab_size if hf is not None else None))
+    if model.weights is not None:
+        lines.append(assignment("WEIGHTS", rel(model.weights)))
+    if model.head == "sequence-classification":
+        lines.append(assignment("NUM_LABELS", model.num_labels or 2))
+    return lines
+
+
+def _data_constants(spec: Spec, rel: Any) -> list[str]:
+    d = spec.data
+    if d.source == "synthetic":
+        return []
+    if d.source == "factory":
+        module, _, attr = d.factory.partition(":")
+        return [assignment("DATA_FACTORY", [module, attr])]
+    lines = [assignment("DATA_PATH", rel(d.path)), assignment("TOKENIZER", rel(d.tokenizer))]
+    if d.source == "jsonl":
+        lines.append(assignment("TEXT_FIELD", d.text_field))
+    return lines
+
+
+def _prediction(spec: Spec) -> int | None:
+    from freezegen.memory import EstimateError, estimate
+
+    try:
+        return estimate(spec, "analytic").peak_bytes
+    except EstimateError:
+        return None

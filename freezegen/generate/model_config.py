@@ -1,0 +1,117 @@
+"""The Hugging Face config a generated script builds its model from, as plain data.
+
+A preset becomes the keyword arguments of its ``transformers`` config class (the dimensions in
+:data:`~freezegen.spec.presets.MODEL_PRESETS`, named as in the published config.json); an
+``hf_config`` file is embedded as it is, so the script needs no file to build its model and
+``generate --check`` notices when the config changes. Dropout overrides and the settings
+training needs (a pad token, the number of labels, a decoder BERT for causal LM) are applied here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from freezegen.arch import ArchitectureError, from_hf_config
+from freezegen.spec.models import ModelSpec
+from freezegen.spec.presets import MODEL_PRESETS, Architecture
+
+_DROPOUT_KEYS = {
+    "gpt2": ("resid_pdrop", "embd_pdrop", "attn_pdrop"),
+    "bert": ("hidden_dropout_prob", "attention_probs_dropout_prob"),
+    "llama": ("attention_dropout",),
+}
+_DROPOUT_NAME = re.compile(r"dropout|pdrop")
+_MAX_CONFIG = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class HfModel:
+    """What the script needs to build a transformers model: model_type, config kwargs, sizes."""
+
+    model_type: str
+    config: dict[str, Any]
+    vocab_size: int
+    family: str
+
+
+def hf_model(model: ModelSpec) -> HfModel:
+    """Return the config of a preset or ``hf_config`` model.
+
+    Raises :class:`~freezegen.arch.ArchitectureError` when the config cannot be read or names a
+    model family freezegen does not know.
+    """
+    if model.preset is not None:
+        arch = MODEL_PRESETS[model.preset]
+        config = _preset_config(arch)
+    else:
+        assert model.hf_config is not None
+        arch = from_hf_config(model.hf_config)  # validates the file and its model_type
+        config = _read_config(model.hf_config)
+    config.pop("model_type", None)
+    dropout_keys = set(_DROPOUT_KEYS[arch.family])
+    if model.dropout is not None:
+        dropout_keys |= {
+            k
+            for k, v in config.items()
+            if _DROPOUT_NAME.search(k) and isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
+        for key in sorted(dropout_keys):
+            config[key] = model.dropout
+    if config.get("pad_token_id") is None:
+        config["pad_token_id"] = 0
+    if model.head == "sequence-classification":
+        config["num_labels"] = model.num_labels or 2
+    elif arch.family == "bert":
+        config["is_decoder"] = True
+    return HfModel(arch.model_type, config, arch.vocab_size, arch.family)
+
+
+def _read_config(path: Any) -> dict[str, Any]:
+    file = path / "config.json" if path.is_dir() else path
+    try:
+        with open(file, "rb") as fh:
+            data = json.loads(fh.read(_MAX_CONFIG + 1))
+    except (OSError, ValueError) as exc:
+        raise ArchitectureError(f"cannot read {file}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ArchitectureError(f"{file} does not hold a JSON object")
+    return data
+
+
+def _preset_config(arch: Architecture) -> dict[str, Any]:
+    if arch.family == "gpt2":
+        cfg: dict[str, Any] = {
+            "n_layer": arch.num_layers,
+            "n_embd": arch.hidden_size,
+            "n_head": arch.num_heads,
+            "n_inner": arch.intermediate_size,
+            "n_positions": arch.max_positions,
+        }
+    elif arch.family == "bert":
+        cfg = {
+            "num_hidden_layers": arch.num_layers,
+            "hidden_size": arch.hidden_size,
+            "num_attention_heads": arch.num_heads,
+            "intermediate_size": arch.intermediate_size,
+            "max_position_embeddings": arch.max_positions,
+            "type_vocab_size": arch.type_vocab_size,
+        }
+    else:
+        cfg = {
+            "num_hidden_layers": arch.num_layers,
+            "hidden_size": arch.hidden_size,
+            "num_attention_heads": arch.num_heads,
+            "num_key_value_heads": arch.kv_heads,
+            "intermediate_size": arch.intermediate_size,
+            "max_position_embeddings": arch.max_positions,
+            "tie_word_embeddings": arch.tie_word_embeddings,
+        }
+        if arch.model_type == "llama":
+            cfg["attention_bias"] = arch.qkv_bias
+    cfg["vocab_size"] = arch.vocab_size
+    for key in _DROPOUT_KEYS[arch.family]:
+        cfg[key] = arch.dropout
+    return cfg

@@ -1,0 +1,256 @@
+"""Tiny specs, generated scripts and the subprocesses that run them (CPU, one thread each)."""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import subprocess
+import sys
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from freezegen.generate import render_script
+from freezegen.spec import load_spec
+
+REPO = Path(__file__).resolve().parents[2]
+
+# hidden 32, 2 blocks, 64 tokens: a few milliseconds per step on one CPU thread.
+TINY_CONFIGS: dict[str, dict[str, Any]] = {
+    "gpt2": {
+        "model_type": "gpt2",
+        "vocab_size": 64,
+        "n_positions": 32,
+        "n_embd": 32,
+        "n_layer": 2,
+        "n_head": 2,
+        "bos_token_id": 1,
+        "eos_token_id": 1,
+    },
+    "bert": {
+        "model_type": "bert",
+        "vocab_size": 64,
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "max_position_embeddings": 32,
+    },
+    "llama": {
+        "model_type": "llama",
+        "vocab_size": 64,
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "intermediate_size": 64,
+        "max_position_embeddings": 32,
+        "bos_token_id": 1,
+        "eos_token_id": 1,
+    },
+    "qwen2": {
+        "model_type": "qwen2",
+        "vocab_size": 64,
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "intermediate_size": 64,
+        "max_position_embeddings": 32,
+        "tie_word_embeddings": True,
+        "bos_token_id": 1,
+        "eos_token_id": 1,
+    },
+    "mistral": {
+        "model_type": "mistral",
+        "vocab_size": 64,
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "intermediate_size": 64,
+        "max_position_embeddings": 32,
+        "bos_token_id": 1,
+        "eos_token_id": 1,
+    },
+}
+
+FACTORY_MODULE = '''
+import torch
+from torch import nn
+
+
+class Block(nn.Module):
+    def __init__(self, d):
+        super().__init__()
+        self.norm = nn.LayerNorm(d)
+        self.attn = nn.Linear(d, d)
+        self.mlp = nn.Sequential(
+            nn.Linear(d, 2 * d), nn.GELU(), nn.Dropout(0.1), nn.Linear(2 * d, d)
+        )
+
+    def forward(self, x):
+        x = x + self.attn(self.norm(x)).cumsum(1) / torch.arange(1, x.shape[1] + 1)[:, None]
+        return x + self.mlp(x)
+
+
+class TinyLM(nn.Module):
+    def __init__(self, vocab=64, d=32, n=3):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, d)
+        self.blocks = nn.ModuleList(Block(d) for _ in range(n))
+        self.head = nn.Linear(d, vocab)
+
+    def forward(self, input_ids):
+        x = self.embed(input_ids)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+
+def build():
+    return TinyLM()
+
+
+class Repeats(torch.utils.data.Dataset):
+    """Sequences counting up modulo 64 from a start token: learnable."""
+
+    def __len__(self):
+        return 70
+
+    def __getitem__(self, i):
+        return (torch.arange(16) + i) % 64
+
+
+def dataset():
+    return Repeats()
+'''
+
+
+def tiny_spec(tmp: Path, family: str = "gpt2", **sections: Any) -> Path:
+    """Write config.json and a spec for a tiny ``family`` model into ``tmp``; return the spec.
+
+    ``sections`` replace top-level keys of the spec (dicts other than ``model`` are merged one
+    level deep).
+    """
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "config.json").write_text(json.dumps(TINY_CONFIGS[family]))
+    spec: dict[str, Any] = {
+        "version": 1,
+        "model": {"hf_config": "./config.json", "head": "causal-lm"},
+        "optimizer": {"name": "adamw", "lr": 1.0e-2},
+        "scheduler": {"name": "constant", "warmup_steps": 0},
+        "batch": {"micro_batch_size": 8, "grad_accum_steps": 1, "seq_len": 16},
+        "train": {"max_steps": 24, "grad_clip": 1.0, "seed": 7, "log_every": 1},
+        "checkpoint": {"dir": "checkpoints", "every_steps": 8, "keep_last": 2},
+    }
+    for key, value in sections.items():
+        if key != "model" and isinstance(value, dict) and isinstance(spec.get(key), dict):
+            spec[key] = {**spec[key], **value}
+        else:
+            spec[key] = value
+    path = tmp / "freezegen.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def generate(spec_path: Path, script: Path | None = None) -> Path:
+    """Render the script for ``spec_path`` next to it (or at ``script``); return its path."""
+    script = script or spec_path.parent / "train.py"
+    script.write_text(render_script(load_spec(spec_path), spec_path, script.parent))
+    return script
+
+
+def script_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        TOKENIZERS_PARALLELISM="false",
+        TRANSFORMERS_VERBOSITY="error",
+        HF_HUB_OFFLINE="1",
+        PYTHONHASHSEED="0",
+    )
+    return env
+
+
+@dataclass
+class Run:
+    script: Path
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def losses(self) -> list[float]:
+        return [
+            float(line.split("| loss ")[1].split(" ")[0])
+            for line in self.stdout.splitlines()
+            if line.startswith("step ") and "| loss " in line
+        ]
+
+    def check(self) -> Run:
+        assert self.returncode == 0, f"{self.script} failed:\n{self.stdout}\n{self.stderr}"
+        return self
+
+
+def run_script(script: Path, timeout: float = 120) -> Run:
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=script.parent,
+        env=script_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return Run(script, proc.returncode, proc.stdout, proc.stderr)
+
+
+def run_scripts(scripts: Iterable[Path]) -> list[Run]:
+    """Run scripts two at a time (the CI machine has two cores)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(run_script, scripts))
+
+
+def script_namespace(script: Path) -> dict[str, Any]:
+    """Import a generated script without running main(), its folder on sys.path."""
+    sys.path.insert(0, str(script.parent))
+    try:
+        return runpy.run_path(str(script), run_name="generated_script")
+    finally:
+        sys.path.remove(str(script.parent))
+
+
+def initial_state(script: Path) -> tuple[dict[str, Any], Any, dict[str, Any]]:
+    """The weights the script starts from: its own seeding and model construction."""
+    ns = script_namespace(script)
+    sys.path.insert(0, str(script.parent))
+    try:
+        ns["seed_everything"](ns["SEED"])
+        model = ns["build_model"]()
+    finally:
+        sys.path.remove(str(script.parent))
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}, model, ns
+
+
+def final_weights(script: Path) -> dict[str, Any]:
+    final = script.parent / "checkpoints" / "final"
+    if (final / "model.safetensors").exists():
+        from safetensors.torch import load_file
+
+        return load_file(final / "model.safetensors")
+    import torch
+
+    return torch.load(final / "model.pt", weights_only=True)
+
+
+@pytest.fixture
+def factory_module(tmp_path: Path) -> Path:
+    (tmp_path / "tiny_factory.py").write_text(FACTORY_MODULE)
+    return tmp_path
