@@ -113,6 +113,59 @@ def lint(
 
 
 @app.command()
+def check(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Python files, or folders searched for *.py.", show_default=False),
+    ],
+    format: Annotated[str, typer.Option("--format", help="text, json, sarif or github.")] = "text",
+    select: Annotated[
+        list[str] | None,
+        typer.Option(help="Only these codes or prefixes (e.g. FG50,FG507)."),
+    ] = None,
+    ignore: Annotated[
+        list[str] | None,
+        typer.Option(help="Skip these codes or prefixes."),
+    ] = None,
+    strict: Annotated[
+        bool | None,
+        typer.Option("--strict/--no-strict", help="Warnings fail the run too.", show_default=False),
+    ] = None,
+    no_config: Annotated[
+        bool, typer.Option("--no-config", help="Ignore [tool.freezegen] in pyproject.toml.")
+    ] = False,
+    fix: Annotated[
+        bool, typer.Option("--fix", help="Apply the safe fixes in place (atomic writes).")
+    ] = False,
+    jobs: Annotated[int, typer.Option("-j", "--jobs", help="Check files in N processes.")] = 1,
+) -> None:
+    """Check PyTorch training scripts for AMP, accumulation and checkpointing mistakes (FG5xx)."""
+    from freezegen.check import check_paths
+    from freezegen.lint import ConfigError, Overrides
+    from freezegen.report import FORMATS, render
+
+    if format not in FORMATS:
+        raise _fail(f"unknown --format {format!r}; choose one of {', '.join(FORMATS)}")
+    if jobs < 1:
+        raise _fail(f"-j must be at least 1, not {jobs}")
+    overrides = Overrides(
+        select=_split(select), ignore=_split(ignore) or (), strict=strict, use_config=not no_config
+    )
+    try:
+        checked = check_paths(paths, overrides, fix=fix, jobs=jobs)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    except FileNotFoundError as exc:
+        raise _fail(f"no such file or folder: {exc}") from None
+    if checked.fixes:
+        typer.echo(f"Fixed {checked.fixes} finding(s) in {checked.fixed_files} file(s).", err=True)
+    color = format == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    out = render(format, checked.diagnostics, files=checked.files, color=color, tool="check")
+    sys.stdout.write(out)
+    raise typer.Exit(1 if checked.failed else 0)
+
+
+@app.command()
 def estimate(
     spec: Annotated[Path, typer.Argument(help="The spec file.", show_default=False)],
     trace: Annotated[

@@ -5,8 +5,12 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from functools import cache
+from typing import TYPE_CHECKING
 
 from freezegen.lint.rule import Rule, SchemaRule
+
+if TYPE_CHECKING:
+    from freezegen.check.rule import CheckRule
 
 
 @cache
@@ -30,6 +34,10 @@ def all_rules() -> tuple[Rule, ...]:
     return tuple(found[code] for code in sorted(found))
 
 
-def rule_for(code: str) -> Rule | None:
-    """Return the rule with ``code``, or None."""
+def rule_for(code: str) -> Rule | type[CheckRule] | None:
+    """Return the rule with ``code`` (FG5xx: the ``freezegen check`` rule class), or None."""
+    if code.startswith("FG5"):
+        from freezegen.check.registry import rule_for as check_rule_for
+
+        return check_rule_for(code)
     return next((r for r in all_rules() if r.code == code), None)

@@ -1,0 +1,127 @@
+"""Check Python training scripts: the library surface that ``freezegen check`` prints.
+
+Paths go in, a :class:`CheckReport` comes out; a file that cannot be read or parsed is an FG500
+finding in it, never an exception. Options come from the command line layered over
+``[tool.freezegen]`` in the nearest pyproject.toml, exactly as for ``freezegen lint``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from freezegen._io import write_atomic
+from freezegen.check.engine import FileResult, check_source, failure
+from freezegen.check.registry import known_codes
+from freezegen.diagnostics import Diagnostic, Severity
+from freezegen.lint.config import LintOptions, Overrides, check_selectors, options_for
+
+_SKIP_DIRS = {".git", ".hg", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".nox"}
+
+
+@dataclass
+class CheckReport:
+    """Every finding of one ``check`` run, how many files were looked at and fixed."""
+
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    files: int = 0
+    parsed: int = 0
+    fixed_files: int = 0
+    fixes: int = 0
+    strict: bool = False
+
+    @property
+    def failed(self) -> bool:
+        """True when an error (or, with strict, a warning) was found."""
+        return any(self.strict or d.severity is Severity.ERROR for d in self.diagnostics)
+
+
+def check_paths(
+    paths: Iterable[str | Path],
+    overrides: Overrides | None = None,
+    *,
+    fix: bool = False,
+    jobs: int = 1,
+) -> CheckReport:
+    """Check files (folders are searched for ``*.py``); with ``fix``, write safe fixes back.
+
+    Raises ConfigError for malformed selectors or pyproject.toml, FileNotFoundError for a path
+    that does not exist.
+    """
+    overrides = overrides or Overrides()
+    known = known_codes()
+    if overrides.select is not None:
+        check_selectors(overrides.select, known, "--select")
+    check_selectors(overrides.ignore, known, "--ignore")
+    config_known = known + _lint_codes()  # [tool.freezegen] is shared with `freezegen lint`
+    report = CheckReport(strict=bool(overrides.strict))
+    work = []
+    for path in expand_paths(paths):
+        options = options_for(path, overrides, config_known)
+        report.strict = report.strict or options.strict
+        work.append((str(path), options, fix))
+    if jobs > 1 and len(work) > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            results = list(pool.map(_check_file, work, chunksize=max(1, len(work) // (jobs * 8))))
+    else:
+        results = [_check_file(item) for item in work]
+    for result in results:
+        report.files += 1
+        report.parsed += result.parsed
+        report.diagnostics.extend(result.diagnostics)
+        if result.fixes:
+            report.fixed_files += 1
+            report.fixes += result.fixes
+    return report
+
+
+def check_file(
+    path: str | Path, options: LintOptions | None = None, *, fix: bool = False
+) -> FileResult:
+    """Check one file on disk; with ``fix``, write the fixed source back atomically."""
+    return _check_file((str(path), options or LintOptions(), fix))
+
+
+def _check_file(item: tuple[str, LintOptions, bool]) -> FileResult:
+    path, options, fix = item
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        return FileResult(
+            path, [failure(path, f"cannot read: {reason}", "check the path and its permissions")]
+        )
+    result = check_source(data, path, options, fix=fix)
+    if result.fixed_source is not None:
+        write_atomic(path, result.fixed_source)
+        result.fixed_source = None  # written; no need to send it back to the parent
+    return result
+
+
+def expand_paths(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """Yield files as given, and ``*.py`` files found under folders; raise for missing paths."""
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            yield from sorted(_walk(path))
+        elif path.exists() or path.is_symlink():
+            yield path
+        else:
+            raise FileNotFoundError(str(path))
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if d not in _SKIP_DIRS]
+        for name in files:
+            if name.endswith(".py"):
+                yield Path(root, name)
+
+
+def _lint_codes() -> list[str]:
+    from freezegen.lint.registry import all_rules
+
+    return [r.code for r in all_rules()]

@@ -1,0 +1,186 @@
+"""Check one file: prefilter, one parse, every selected rule in one pass, suppressions, fixes.
+
+A file's failure (unreadable, not UTF-8, a syntax error) comes back as an FG500 finding, never
+as an exception: the run goes on with the next file.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from freezegen.check.context import FileContext, Finding
+from freezegen.check.registry import all_rules
+from freezegen.check.rule import CheckRule
+from freezegen.diagnostics import Diagnostic
+from freezegen.lint.config import LintOptions
+
+PREFILTER = b"torch"
+"""Files without this string are not parsed: no FG5xx rule can fire on them."""
+FAILURE_CODE = "FG500"
+FIXABLE = "(--fix applies it)"
+_DECODE_HELP = "save it as UTF-8 or declare its encoding (PEP 263)"
+_SUPPRESS = re.compile(r"#\s*freezegen:\s*ignore(?:\[([A-Za-z0-9,\s]*)\])?")
+
+
+@dataclass
+class FileResult:
+    """The findings of one file and, with ``fix``, the fixed source when it changed."""
+
+    path: str
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    parsed: bool = False
+    fixed_source: str | None = None
+    fixes: int = 0
+    """How many findings ``fix`` removed."""
+
+
+def failure(path: str, message: str, help: str, line: int = 0, col: int = 0) -> Diagnostic:
+    """An FG500 finding: the file could not be read or parsed."""
+    return Diagnostic(FAILURE_CODE, message, path, line, col, fix=help)
+
+
+def check_source(
+    source: bytes | str,
+    path: str = "<string>",
+    options: LintOptions | None = None,
+    *,
+    fix: bool = False,
+) -> FileResult:
+    """Check one file's contents; findings sorted by position, failures as FG500 findings.
+
+    With ``fix``, ``fixed_source`` holds the rewritten file when a safe fix applied (it parsed
+    again, and its findings are what ``diagnostics`` reports). Nothing is written here.
+    """
+    options = options or LintOptions()
+    data = source.encode("utf-8") if isinstance(source, str) else source
+    result = FileResult(path)
+    rules = _selected(data, options)
+    if not rules:
+        return result
+    try:
+        module = cst.parse_module(data)
+        text = data.decode(module.encoding)
+    except cst.ParserSyntaxError as exc:
+        result.diagnostics.append(_syntax_error(data, path, exc))
+        return result
+    except (SyntaxError, UnicodeDecodeError, LookupError) as exc:
+        # libcst raises SyntaxError for a bad or missing encoding declaration
+        line = data[: getattr(exc, "start", 0)].count(b"\n") + 1
+        result.diagnostics.append(failure(path, f"cannot decode: {exc}", _DECODE_HELP, line, 1))
+        return result
+    result.parsed = True
+    ctx = FileContext(path, module, text)
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    wrapper.visit_batched([rule(ctx) for rule in rules])
+    findings = _unsuppressed(ctx.findings, wrapper, path, text)
+    result.diagnostics = sorted({d for _, d in findings}, key=Diagnostic.sort_key)
+    if fix and any(f.fix for f, _ in findings):
+        _apply_fixes(result, module, [f for f, _ in findings if f.fix], options)
+    return result
+
+
+def _syntax_error(data: bytes, path: str, exc: cst.ParserSyntaxError) -> Diagnostic:
+    """Python's own message and location when it agrees the file is broken (it says it better)."""
+    message, line, col = exc.message, exc.editor_line, exc.editor_column + 1
+    try:
+        ast.parse(data, path)
+    except SyntaxError as py:
+        message, line, col = py.msg, py.lineno or line, py.offset or col
+    except ValueError:  # null bytes
+        pass
+    help = "only files that parse as Python 3 are checked"
+    return failure(path, f"syntax error: {message}", help, line, col)
+
+
+def _selected(data: bytes, options: LintOptions) -> list[type[CheckRule]]:
+    if PREFILTER not in data:
+        return []
+    return [
+        rule
+        for rule in all_rules()
+        if rule.code != FAILURE_CODE
+        and options.enabled(rule.code, rule.default_enabled)
+        and rule.wanted(data)
+    ]
+
+
+def _unsuppressed(
+    findings: list[Finding], wrapper: MetadataWrapper, path: str, text: str
+) -> list[tuple[Finding, Diagnostic]]:
+    if not findings:
+        return []
+    positions = wrapper.resolve(PositionProvider)
+    lines = text.splitlines()
+    kept = []
+    for f in findings:
+        where = positions[f.node]
+        line = lines[where.start.line - 1] if where.start.line <= len(lines) else ""
+        if "freezegen" in line and _suppressed(f.code, line):
+            continue
+        d = Diagnostic(
+            f.code,
+            f.message,
+            path,
+            where.start.line,
+            where.start.column + 1,
+            severity=f.severity,
+            fix=f.help if f.fix is None else f"{f.help} {FIXABLE}",
+            end_line=where.end.line,
+            end_col=where.end.column + 1,
+        )
+        kept.append((f, d))
+    return kept
+
+
+def _suppressed(code: str, line: str) -> bool:
+    """``# freezegen: ignore`` silences every code on its line, ``ignore[FG503]`` just those."""
+    m = _SUPPRESS.search(line)
+    if m is None:
+        return False
+    codes = [c.strip().upper() for c in (m.group(1) or "").split(",") if c.strip()]
+    return not codes or any(code.startswith(c) for c in codes)
+
+
+class _Fixer(cst.CSTTransformer):
+    def __init__(self, findings: list[Finding]) -> None:
+        super().__init__()
+        self.fixes: dict[int, list[Finding]] = {}
+        for f in findings:
+            self.fixes.setdefault(id(f.node), []).append(f)
+
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> cst.CSTNode:
+        for f in self.fixes.get(id(original_node), ()):
+            assert f.fix is not None
+            updated_node = f.fix(updated_node)
+        return updated_node
+
+
+def _apply_fixes(
+    result: FileResult, module: cst.Module, fixable: list[Finding], options: LintOptions
+) -> None:
+    if module.encoding != "utf-8":
+        return  # write_atomic writes UTF-8; a file declaring another encoding is left alone
+    new_code = module.visit(_Fixer(fixable)).code
+    if new_code == module.code:
+        return
+    try:
+        cst.parse_module(new_code)
+        ast.parse(new_code, result.path)
+    except (cst.ParserSyntaxError, SyntaxError, ValueError) as exc:  # a bug in a fix
+        result.diagnostics.append(
+            failure(
+                result.path,
+                f"a fix produced code that does not parse, so the file is unchanged: {exc}",
+                "please report this as a freezegen bug",
+            )
+        )
+        return
+    again = check_source(new_code, result.path, options)
+    result.diagnostics = again.diagnostics
+    result.fixed_source = new_code
+    result.fixes = len(fixable)

@@ -1,0 +1,1 @@
+"""FG5xx rules, one per module; discovered by ``freezegen.check.registry``."""
