@@ -132,3 +132,8 @@ def test_path_too_long_for_the_file_system_is_a_finding_not_a_crash():
         "batch: {micro_batch_size: 1, seq_len: 8}\n"
     )
     assert [d.code for d in found] == ["FG112"]
+
+
+def test_pyproject_shared_with_check_may_name_fg5_codes(tmp_path):
+    spec = _project(tmp_path, 'ignore = ["FG505", "FG113"]')
+    assert codes(lint_paths([spec]).diagnostics) == ["FG101", "FG102"]
