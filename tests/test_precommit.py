@@ -20,10 +20,13 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+# What pip needs to build the package (the wheel force-includes templates/) and pre-commit to
+# find the hooks; tests and examples are left out to keep the snapshot small.
 HOOK_REPO_FILES = (
     "pyproject.toml",
     "README.md",
     "freezegen",
+    "templates",
     ".pre-commit-hooks.yaml",
     "constraints.txt",
 )
@@ -204,3 +207,13 @@ def test_hook_env_honours_torch_constraint(precommit_repo):
     ).stdout.strip()
     if version and pins:
         assert version.split("+")[0] == pins[0], (version, pins)
+
+
+def test_snapshot_holds_everything_the_wheel_build_needs():
+    """A new force-include in pyproject.toml must be copied into the hook repo too."""
+    from freezegen.lint.config import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    wheel = config["tool"]["hatch"]["build"]["targets"]["wheel"]
+    needed = set(wheel.get("packages", [])) | set(wheel.get("force-include", {}))
+    assert needed <= set(HOOK_REPO_FILES)
