@@ -34,7 +34,7 @@ def render(
     if not diagnostics:
         lines.append(paint(_DIM, f"All checks passed ({checked})."))
     else:
-        parts = [f"{errors} error{'s' if errors != 1 else ''}"]
+        parts = [f"{errors} error{'s' if errors != 1 else ''}"] if errors else []
         if warnings:
             parts.append(f"{warnings} warning{'s' if warnings != 1 else ''}")
         lines.append(f"Found {' and '.join(parts)} in {checked}.")

@@ -41,6 +41,11 @@ def test_text_is_ruff_like_with_help_and_summary():
     assert "\x1b[" not in out
 
 
+def test_text_summary_names_only_what_was_found():
+    assert render("text", DIAGS[1:], files=1).splitlines()[-1] == "Found 1 warning in 1 file."
+    assert render("text", DIAGS[:1], files=1).splitlines()[-1] == "Found 1 error in 1 file."
+
+
 def test_text_colour_only_when_asked():
     assert "\x1b[" in render("text", DIAGS, files=1, color=True)
     assert render("text", [], files=3) == "All checks passed (3 files).\n"
