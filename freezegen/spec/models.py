@@ -380,8 +380,16 @@ class CheckpointSpec(_Model):
     resume: str = Field(
         "auto",
         min_length=1,
-        description="auto: newest complete checkpoint in dir; never; or a checkpoint path.",
+        description="auto: newest complete checkpoint in dir; never; or a checkpoint path "
+        "(relative to the spec's folder).",
     )
+
+    @field_validator("resume")
+    @classmethod
+    def _resume_path(cls, value: str, info: ValidationInfo) -> str:
+        if value in ("auto", "never"):
+            return value
+        return str(_resolve_path(Path(value), info))
 
 
 class HardwareSpec(_Model):

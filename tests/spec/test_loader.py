@@ -577,3 +577,21 @@ def test_load_spec_raises_with_every_problem_sorted(tmp_path: Path) -> None:
     assert got == sorted(got, key=lambda t: (t[1], t[2]))
     assert len(got) == 4  # version, preset, micro_batch_size missing, seq_len range
     assert f"{spec}:1:10: FG004" in str(info.value)
+
+
+def test_resume_path_resolves_next_to_the_spec_and_keywords_stay(tmp_path: Path) -> None:
+    spec = tmp_path / "freezegen.yaml"
+    spec.write_text(MINIMAL + "checkpoint: {resume: ckpt/step-10.pt}\n", encoding="utf-8")
+    assert load_spec(spec).checkpoint.resume == str(tmp_path / "ckpt" / "step-10.pt")
+    spec.write_text(MINIMAL + "checkpoint: {resume: never}\n", encoding="utf-8")
+    assert load_spec(spec).checkpoint.resume == "never"
+
+
+def test_resume_of_an_unknown_user_is_a_diagnostic() -> None:
+    result = check("""\
+        version: 1
+        model: {preset: gpt2}
+        batch: {micro_batch_size: 2, seq_len: 128}
+        checkpoint: {resume: ~no-such-user-xyz/c.pt}
+        """)
+    assert [(d.code, d.line) for d in result.diagnostics] == [("FG004", 4)]

@@ -40,8 +40,6 @@ data: {source: text, path: ./no-such-corpus.txt, tokenizer: ./no-such-tokenizer}
         ]
         if spec.checkpoint.resume not in ("auto", "never"):
             resume = Path(spec.checkpoint.resume)
-            if not resume.is_absolute():
-                resume = spec.checkpoint.dir / resume
             paths.append((("checkpoint", "resume"), resume, "checkpoint to resume from"))
         for loc, path, what in paths:
             if path is None:
