@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from freezegen.memory.estimate import MemoryEstimate
-from freezegen.spec.presets import GIB
+from freezegen.spec.presets import GIB, MIB
 
 
 def _gib(n: int) -> str:
+    # A tiny model's terms would all read 0.00 GiB; below a GiB, MiB says something.
+    if abs(n) < GIB:
+        return f"{n / MIB:,.1f} MiB"
     return f"{n / GIB:,.2f} GiB"
 
 
