@@ -8,6 +8,7 @@ from freezegen.check.context import OPTIMIZERS
 from freezegen.check.names import dotted
 from freezegen.check.rule import CheckRule
 from freezegen.check.rules._calls import keyword, positional
+from freezegen.check.rules._freezing import freezes_in_assign, freezes_in_call
 from freezegen.diagnostics import Severity
 
 
@@ -70,10 +71,8 @@ def build(model):
 
     def visit_Call(self, node: cst.Call) -> None:
         name = dotted(node.func) or ""
-        if name.endswith("requires_grad_"):
-            first = positional(node)[:1] or [keyword(node, "requires_grad")]
-            if first[0] is not None and _is_false(first[0].value):
-                self._freezes = True
+        if freezes_in_call(node):
+            self._freezes = True
             return
         qualified = self.ctx.names.qualified(node.func) or name
         optimizer = qualified.rsplit(".", 1)[-1]
@@ -87,10 +86,7 @@ def build(model):
             self._candidates.append((expr, optimizer, self.ctx.module.code_for_node(expr)))
 
     def visit_Assign(self, node: cst.Assign) -> None:
-        if _is_false(node.value) and any(
-            isinstance(t.target, cst.Attribute) and t.target.attr.value == "requires_grad"
-            for t in node.targets
-        ):
+        if freezes_in_assign(node):
             self._freezes = True
 
     def leave_Module(self, original_node: cst.Module) -> None:
@@ -105,10 +101,6 @@ def build(model):
                 "anything re-enables their gradients)",
                 help=f"pass (p for p in {code[:-2]}() if p.requires_grad)",
             )
-
-
-def _is_false(expr: cst.BaseExpression) -> bool:
-    return isinstance(expr, cst.Name) and expr.value == "False"
 
 
 def _all_parameters(expr: cst.BaseExpression) -> list[cst.BaseExpression]:
