@@ -82,9 +82,7 @@ FIRST, LAST, RANGE, LIST, BOOL, CONFIG = (
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", populate_by_name=True, frozen=True, use_attribute_docstrings=False
-    )
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=False)
 
 
 class FirstBlocks(_Model):
@@ -439,9 +437,7 @@ class DistributedSpec(_Model):
 class Spec(_Model):
     """A freezegen fine-tuning spec (version 1)."""
 
-    model_config = ConfigDict(
-        title="freezegen spec", extra="forbid", frozen=True, populate_by_name=True
-    )
+    model_config = ConfigDict(title="freezegen spec", extra="forbid", frozen=True)
 
     version: Literal[1] = Field(description="Spec format version.")
     model: ModelSpec = Field(description="Which model to build.")

@@ -595,3 +595,16 @@ def test_resume_of_an_unknown_user_is_a_diagnostic() -> None:
         checkpoint: {resume: ~no-such-user-xyz/c.pt}
         """)
     assert [(d.code, d.line) for d in result.diagnostics] == [("FG004", 4)]
+
+
+def test_python_field_names_are_not_spec_keys() -> None:
+    """`except` is a Python keyword, so the model field is `except_`; only `except` is a key."""
+    result = check("""\
+        version: 1
+        model: {preset: gpt2}
+        freeze: {except_: ["*.bias"]}
+        batch: {micro_batch_size: 2, seq_len: 128}
+        """)
+    assert [(d.code, d.line, d.fix) for d in result.diagnostics] == [
+        ("FG002", 3, "did you mean 'except'?")
+    ]
