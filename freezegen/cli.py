@@ -166,6 +166,124 @@ def check(
 
 
 @app.command()
+def codemod(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="Python files, or folders searched for *.py.", show_default=False),
+    ],
+    spec: Annotated[
+        Path | None,
+        typer.Option(
+            "--spec",
+            help="Take freeze, precision, accumulation and checkpointing from this freezegen spec.",
+            show_default=False,
+        ),
+    ] = None,
+    freeze: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--freeze",
+            help="Freeze parameters whose name matches GLOB (repeatable).",
+            metavar="GLOB",
+            show_default=False,
+        ),
+    ] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            "--precision",
+            help="bf16 or fp16 (autocast; fp16 adds a GradScaler).",
+            show_default=False,
+        ),
+    ] = None,
+    grad_accum_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--grad-accum-steps",
+            help="Accumulate gradients over N micro-batches.",
+            metavar="N",
+            show_default=False,
+        ),
+    ] = None,
+    activation_checkpointing: Annotated[
+        str | None,
+        typer.Option(
+            "--activation-checkpointing",
+            metavar="hf|MODULE_PATH",
+            show_default=False,
+            help="hf: a Hugging Face model's gradient_checkpointing_enable; MODULE_PATH (e.g. "
+            "blocks): wrap its children with torch's checkpoint_wrapper.",
+        ),
+    ] = None,
+    trainable_only_optimizer: Annotated[
+        bool,
+        typer.Option(
+            "--trainable-only-optimizer",
+            help="Give the optimizer only parameters that require grad.",
+        ),
+    ] = False,
+    diff: Annotated[bool, typer.Option("--diff", help="Print a unified diff (default).")] = False,
+    write: Annotated[bool, typer.Option("--write", help="Rewrite the files (atomic).")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 when a file would change; write nothing.")
+    ] = False,
+) -> None:
+    """Add freezing, AMP, accumulation, checkpointing or a trainable-only optimizer to scripts."""
+    from freezegen.codemod import (
+        CodemodOptions,
+        OptionsError,
+        codemod_paths,
+        options_from_spec,
+        unified_diff,
+        validate,
+    )
+    from freezegen.diagnostics import SpecError
+    from freezegen.report import render
+
+    if write and check:
+        raise _fail("--write and --check exclude each other")
+    try:
+        if spec is not None:
+            if freeze or precision or grad_accum_steps or trainable_only_optimizer:
+                raise OptionsError("--spec replaces the other options; give one or the other")
+            options = options_from_spec(spec, _checkpointing(activation_checkpointing) or None)
+        else:
+            options = CodemodOptions(
+                freeze=tuple(freeze or ()),
+                precision=precision,
+                grad_accum_steps=grad_accum_steps or 1,
+                activation_checkpointing=_checkpointing(activation_checkpointing),
+                trainable_only_optimizer=trainable_only_optimizer,
+            )
+        validate(options)
+        report = codemod_paths(paths, options, write=write)
+    except SpecError as exc:
+        sys.stderr.write(render("text", exc.diagnostics, files=1))
+        raise typer.Exit(2) from None
+    except OptionsError as exc:
+        raise _fail(str(exc)) from None
+    except FileNotFoundError as exc:
+        raise _fail(f"no such file or folder: {exc}") from None
+    for note in options.notes:
+        typer.echo(f"freezegen: note: {note}", err=True)
+    for result in report.results:
+        for message in (*result.problems, *result.notes):
+            typer.echo(str(message), err=True)
+        if result.changed and not write and not check:
+            sys.stdout.write(unified_diff(result))
+        elif result.changed and check:
+            typer.echo(f"{result.path}: would add {', '.join(result.applied)}", err=True)
+    verb = "rewrote" if write else "would rewrite"
+    typer.echo(f"{verb} {len(report.changed)} of {len(report.results)} file(s)", err=True)
+    raise typer.Exit(1 if report.problems or (check and report.changed) else 0)
+
+
+def _checkpointing(value: str | None) -> str | None:
+    """``--activation-checkpointing hf`` means a Hugging Face model ("" to the library)."""
+    return "" if value == "hf" else value
+
+
+@app.command()
 def estimate(
     spec: Annotated[Path, typer.Argument(help="The spec file.", show_default=False)],
     trace: Annotated[

@@ -1,0 +1,220 @@
+"""Gradient accumulation over N micro-batches: the loss divided by its window's true size, and
+the optimizer step, its clipping, zero_grad and the scheduler run once per window (and after the
+last, partial one)."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from freezegen.check.context import FileContext
+from freezegen.check.names import dotted
+from freezegen.check.rules._calls import add_keyword, keyword
+from freezegen.codemod import edits
+from freezegen.codemod.options import CodemodOptions
+from freezegen.codemod.precision import accelerator_call
+from freezegen.codemod.script import Backward, CannotAct, Script
+from freezegen.codemod.transform import Notes
+
+
+def accumulation(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module | None:
+    """Accumulate gradients over ``options.grad_accum_steps`` micro-batches."""
+    n = options.grad_accum_steps
+    if n <= 1:
+        return None
+    back = script.backward
+    if back.style == "accelerate":
+        return _accelerate(script, back, n)
+    loop = back.loop
+    if loop is None:
+        raise CannotAct(
+            back.call, "the backward call is not inside a loop, so there is no micro-step to count"
+        )
+    if _accumulates(script, loop):
+        return None
+    if not isinstance(loop, cst.For):
+        raise CannotAct(loop, "accumulation needs a `for` loop over the batches, not `while`")
+    if back.block is not loop.body:
+        raise CannotAct(
+            back.call,
+            "the backward call is nested in a block inside its loop; move it to the loop body",
+        )
+    body = list(loop.body.body)
+    b = next(i for i, s in enumerate(body) if s is back.stmt)
+    before, after = _boundary_indices(script, loop, body, b)
+    counter, target, iterable, length = _counter(script, loop, back)
+    window = f"min({n}, {length} - {counter} // {n} * {n})"
+    guard = f"({counter} + 1) % {n} == 0 or {counter} + 1 == {length}"
+    new_body: list[cst.BaseStatement] = []
+    first, last = after[0], after[-1]
+    for i, stmt in enumerate(body):
+        if i in before:
+            new_body.append(edits.wrap(f"if {counter} % {n} == 0", [stmt]))
+        elif i == b:
+            new_body.append(_divide(back, stmt, window))
+        elif i == first:
+            new_body.append(edits.wrap(f"if {guard}", body[first : last + 1]))
+        elif not first < i <= last:
+            new_body.append(stmt)
+    new_loop = loop.with_changes(
+        target=target, iter=iterable, body=loop.body.with_changes(body=new_body)
+    )
+    return edits.apply(script.module, {id(loop): lambda _: [new_loop]})
+
+
+def _accumulates(script: Script, loop: cst.For | cst.While) -> bool:
+    """True when this loop, or a loop around it, already steps once per window."""
+    ctx = FileContext("<codemod>", script.module, script.module.code)
+    own = ctx.loop(loop)
+    if own.accumulates:
+        return True
+    if any(not e.nested for e in own.steps):
+        return False
+    outer = [a for a in script.ancestors(loop) if isinstance(a, (cst.For, cst.While))]
+    return any(ctx.loop(o).steps for o in outer)  # a micro-step loop inside a step loop
+
+
+def _boundary_indices(
+    script: Script, loop: cst.For, body: list[cst.BaseStatement], b: int
+) -> tuple[set[int], list[int]]:
+    """Indices in ``body`` of zero_grad statements above the backward call, and the run of
+    statements below it that clip, step, update or zero."""
+    tops: dict[int, list[str]] = {}
+    index = {id(s): i for i, s in enumerate(body)}
+    for stmt in script.boundary_statements(loop):
+        top = next(
+            i for a in (stmt, *script.ancestors(stmt)) if (i := index.get(id(a))) is not None
+        )
+        call = _call(stmt)
+        tops.setdefault(top, []).append(dotted(call.func) or "" if call else "")
+    before = {i for i in tops if i < b}
+    for i in before:
+        if not all(name.endswith(".zero_grad") for name in tops[i]) or _call(body[i]) is None:
+            raise CannotAct(body[i], "a statement above the backward call steps or clips")
+    after = sorted(i for i in tops if i > b)
+    steps = [i for i in after if any(n.endswith(".step") and "sched" not in n for n in tops[i])]
+    if not steps:
+        raise CannotAct(loop, "no optimizer.step() below the backward call in the loop body")
+    return before, list(range(after[0], after[-1] + 1))
+
+
+def _call(stmt: cst.CSTNode) -> cst.Call | None:
+    if (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and len(stmt.body) == 1
+        and isinstance(stmt.body[0], cst.Expr)
+        and isinstance(stmt.body[0].value, cst.Call)
+    ):
+        return stmt.body[0].value
+    return None
+
+
+def _counter(
+    script: Script, loop: cst.For, back: Backward
+) -> tuple[str, cst.BaseAssignTargetExpression, cst.BaseExpression, str]:
+    """The micro-step counter, the loop's (new) target and iterable, and its length."""
+    it, target = loop.iter, loop.target
+    if (
+        isinstance(it, cst.Call)
+        and dotted(it.func) == "enumerate"
+        and len(it.args) == 1
+        and isinstance(target, cst.Tuple)
+        and len(target.elements) == 2
+        and isinstance(target.elements[0].value, cst.Name)
+    ):
+        return target.elements[0].value.value, target, it, _length(script, it.args[0].value)
+    if (
+        isinstance(it, cst.Call)
+        and dotted(it.func) == "range"
+        and len(it.args) == 1
+        and isinstance(target, cst.Name)
+    ):
+        return target.value, target, it, _length(script, it)
+    counter = script.fresh(("step", "micro_step", "batch_index"), back.function)
+    length = _length(script, it)
+    inner = target
+    if isinstance(target, cst.Tuple) and not target.lpar:
+        inner = target.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    new_target = cst.Tuple(
+        [
+            cst.Element(
+                cst.Name(counter), comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+            ),
+            cst.Element(inner),
+        ],
+        lpar=[],
+        rpar=[],
+    )
+    new_iter = cst.Call(cst.Name("enumerate"), [cst.Arg(it)])
+    return counter, new_target, new_iter, length
+
+
+def _length(script: Script, it: cst.BaseExpression) -> str:
+    if isinstance(it, (cst.Name, cst.Attribute)):
+        return f"len({script.code(it)})"
+    if isinstance(it, cst.Call) and dotted(it.func) == "range" and len(it.args) == 1:
+        arg = it.args[0].value
+        return script.code(edits.paren(arg))
+    raise CannotAct(
+        it,
+        f"cannot tell how many batches `{script.code(it)}` yields, so the last partial window "
+        "would be lost: loop over a sized loader",
+    )
+
+
+def _divide(back: Backward, stmt: cst.BaseStatement, window: str) -> cst.BaseStatement:
+    """The backward statement with its loss divided by ``window``."""
+    divided = cst.BinaryOperation(
+        left=edits.paren(back.loss),
+        operator=cst.Divide(),
+        right=cst.parse_expression(window),
+    )
+    call = back.call
+    assert isinstance(call.func, cst.Attribute)
+    if back.style == "scaler":
+        scale = call.func.value
+        assert isinstance(scale, cst.Call)
+        arg = scale.args[0].with_changes(value=divided)
+        new = call.with_changes(
+            func=call.func.with_changes(value=scale.with_changes(args=[arg, *scale.args[1:]]))
+        )
+    else:
+        divided = divided.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+        new = call.with_changes(func=call.func.with_changes(value=divided))
+    return edits.replace_call(call, new)(stmt)[0]
+
+
+def _accelerate(script: Script, back: Backward, n: int) -> cst.Module | None:
+    """Accelerate: gradient_accumulation_steps=N and the loop body under accelerator.accumulate."""
+    call = accelerator_call(script, back)
+    current = keyword(call, "gradient_accumulation_steps")
+    wrapped = any(
+        isinstance(a, cst.With) and any(".accumulate(" in script.code(i.item) for i in a.items)
+        for a in script.ancestors(back.stmt)
+    )
+    if current is not None and wrapped:
+        return None
+    if current is not None:
+        raise CannotAct(
+            call, "gradient_accumulation_steps is set but no accumulate() block is used"
+        )
+    changes: dict[int, edits.Replace] = {}
+    stmt = script.statement_of(call)
+    assert stmt is not None
+    changes[id(stmt)] = edits.replace_call(
+        call, add_keyword(call, "gradient_accumulation_steps", str(n))
+    )
+    if not wrapped:
+        loop = back.loop
+        if loop is None:
+            raise CannotAct(back.call, "the backward call is not inside a loop")
+        model = script.optimizer.model
+        if model is None:
+            raise CannotAct(script.optimizer.call, "cannot tell which model the optimizer trains")
+        accelerator = (
+            dotted(back.call.func.value) if isinstance(back.call.func, cst.Attribute) else None
+        )
+        header = f"with {accelerator}.accumulate({model})"
+        changes[id(loop)] = lambda s: [
+            s.with_changes(body=s.body.with_changes(body=[edits.wrap(header, list(s.body.body))]))
+        ]
+    return edits.apply(script.module, changes)

@@ -1,0 +1,84 @@
+"""Rewrite files on disk: the library surface that ``freezegen codemod`` prints.
+
+Paths go in, a :class:`CodemodReport` comes out. Nothing is written unless asked, and then
+atomically; a file that cannot be read is a problem in the report, never an exception.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from freezegen._io import write_atomic
+from freezegen.check.api import expand_paths
+from freezegen.codemod.engine import CodemodResult, Message, codemod_source
+from freezegen.codemod.options import CodemodOptions
+
+
+@dataclass
+class CodemodReport:
+    """Every file's result of one run."""
+
+    results: list[CodemodResult] = field(default_factory=list)
+
+    @property
+    def changed(self) -> list[CodemodResult]:
+        return [r for r in self.results if r.changed]
+
+    @property
+    def problems(self) -> list[Message]:
+        """Why files were left alone (files in folders that the prefilter skipped are not)."""
+        return [m for r in self.results for m in r.problems]
+
+
+def codemod_paths(
+    paths: Iterable[str | Path], options: CodemodOptions, *, write: bool = False
+) -> CodemodReport:
+    """Rewrite every file (folders are searched for ``*.py``); with ``write``, save changes.
+
+    Raises FileNotFoundError for a path that does not exist. A file found in a folder that the
+    prefilter rules out is skipped quietly; a file named on its own is reported.
+    """
+    report = CodemodReport()
+    for raw in paths:
+        named = not Path(raw).is_dir()
+        for path in expand_paths([raw]):
+            result = codemod_file(path, options, write=write)
+            if result.skipped and not named:
+                result.problems = []
+            report.results.append(result)
+    return report
+
+
+def codemod_file(
+    path: str | Path, options: CodemodOptions, *, write: bool = False
+) -> CodemodResult:
+    """Rewrite one file; with ``write``, replace it atomically when it changed."""
+    try:
+        source = Path(path).read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        result = CodemodResult(str(path), "")
+        result.problems.append(Message(str(path), 0, 0, f"cannot read: {reason}"))
+        return result
+    result = codemod_source(source, options, str(path))
+    if write and result.changed:
+        assert result.new_source is not None
+        write_atomic(path, result.new_source)
+    return result
+
+
+def unified_diff(result: CodemodResult) -> str:
+    """The change to one file as a unified diff (empty when it did not change)."""
+    if not result.changed:
+        return ""
+    assert result.new_source is not None
+    lines = difflib.unified_diff(
+        result.source.splitlines(keepends=True),
+        result.new_source.splitlines(keepends=True),
+        f"a/{result.path}",
+        f"b/{result.path}",
+    )
+    return "".join(lines)

@@ -1,0 +1,136 @@
+"""What the codemod is asked to add, from command-line flags or from a freezegen spec."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HF = ""
+"""``activation_checkpointing`` value meaning "the model is a Hugging Face model"."""
+
+
+@dataclass(frozen=True)
+class CodemodOptions:
+    """The features to add; an empty option adds nothing.
+
+    ``activation_checkpointing`` is None (off), ``HF`` (``gradient_checkpointing_enable``) or a
+    dotted module path inside the model (``blocks``, ``transformer.h``) whose children are
+    wrapped with torch's ``checkpoint_wrapper``.
+    """
+
+    freeze: tuple[str, ...] = ()
+    precision: str | None = None
+    grad_accum_steps: int = 1
+    activation_checkpointing: str | None = None
+    trainable_only_optimizer: bool = False
+    notes: tuple[str, ...] = field(default=(), compare=False)
+    """What a spec asked for that the codemod cannot express (reported, not applied)."""
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.freeze
+            or self.precision
+            or self.grad_accum_steps > 1
+            or self.activation_checkpointing is not None
+            or self.trainable_only_optimizer
+        )
+
+
+class OptionsError(Exception):
+    """Flags or a spec that cannot drive the codemod (a usage error)."""
+
+
+def validate(options: CodemodOptions) -> None:
+    """Raise OptionsError for values the codemod cannot use."""
+    if options.precision not in (None, "bf16", "fp16"):
+        raise OptionsError(f"--precision must be bf16 or fp16, not {options.precision!r}")
+    if options.grad_accum_steps < 1:
+        raise OptionsError(f"--grad-accum-steps must be at least 1, not {options.grad_accum_steps}")
+    path = options.activation_checkpointing
+    if path and not all(part.isidentifier() or part.isdigit() for part in path.split(".")):
+        raise OptionsError(f"--activation-checkpointing: {path!r} is not a dotted module path")
+    if options.empty:
+        raise OptionsError(
+            "nothing to do: give --spec or at least one of --freeze, --precision, "
+            "--grad-accum-steps, --activation-checkpointing, --trainable-only-optimizer"
+        )
+
+
+def options_from_spec(path: str | Path, module_path: str | None = None) -> CodemodOptions:
+    """The options a spec implies: freeze globs (resolved through its architecture), precision,
+    accumulation, checkpointing, and always a trainable-only optimizer.
+
+    Raises SpecError for an invalid spec and OptionsError for one the codemod cannot express.
+    """
+    from freezegen.arch import ArchitectureError, architecture_for
+    from freezegen.spec import load_spec
+
+    spec = load_spec(path)
+    notes: list[str] = []
+    try:
+        arch = architecture_for(spec.model)
+    except ArchitectureError as exc:
+        raise OptionsError(str(exc)) from None
+    globs = _freeze_globs(spec, arch, notes)
+    precision = {"fp16": "fp16", "bf16": "bf16"}.get(spec.precision)
+    if spec.precision == "bf16-pure":
+        notes.append("precision bf16-pure is not added: cast the model with .to(torch.bfloat16)")
+    checkpointing = None
+    if spec.checkpointing is not None:
+        if module_path:
+            checkpointing = module_path
+        elif arch is not None:
+            checkpointing = HF
+            if spec.checkpointing.layers != "all":
+                notes.append(
+                    "gradient_checkpointing_enable checkpoints every block, not only "
+                    f"{spec.checkpointing.layers!r}"
+                )
+        else:
+            raise OptionsError(
+                "activation_checkpointing with a factory model needs the module path of its "
+                "blocks: --activation-checkpointing MODULE_PATH"
+            )
+    if spec.freeze.schedule:
+        notes.append("freeze.schedule (progressive unfreezing) is not added")
+    return CodemodOptions(
+        freeze=tuple(globs),
+        precision=precision,
+        grad_accum_steps=spec.batch.grad_accum_steps,
+        activation_checkpointing=checkpointing,
+        trainable_only_optimizer=True,
+        notes=tuple(notes),
+    )
+
+
+def _freeze_globs(spec: object, arch: object, notes: list[str]) -> list[str]:
+    """Parameter-name globs freezing what ``spec.freeze`` selects, as few as possible."""
+    from freezegen.arch.freeze import plan_freeze
+    from freezegen.arch.params import parameter_table
+
+    freeze = spec.freeze  # type: ignore[attr-defined]
+    if arch is None:
+        if freeze.embeddings or freeze.layers is not None or freeze.except_:
+            raise OptionsError(
+                "freeze.embeddings/layers/except need the model's parameter names, which a "
+                "factory model only has once built: use freeze.patterns or --freeze GLOB"
+            )
+        return list(freeze.patterns)
+    model = spec.model  # type: ignore[attr-defined]
+    params = parameter_table(arch, model.head, model.num_labels or 2)  # type: ignore[arg-type]
+    plan = plan_freeze(freeze, params, arch.num_layers)  # type: ignore[attr-defined]
+    globs: list[str] = []
+    for p in params:
+        if p.name not in plan.frozen:
+            continue
+        if p.block is not None and p.block in plan.frozen_blocks:
+            marker = f".{p.block}."
+            glob = p.name[: p.name.index(marker) + len(marker)] + "*"
+        else:
+            glob = p.name
+        if glob not in globs:
+            globs.append(glob)
+    if plan.misses:
+        notes.extend(m.reason for m in plan.misses)
+    return globs

@@ -1,0 +1,194 @@
+"""Transforms at model setup, all placed just above the optimizer: freeze, checkpointing, and
+an optimizer that only sees trainable parameters (DESIGN.md's order: build, freeze,
+checkpointing, optimizer)."""
+
+from __future__ import annotations
+
+import json
+
+import libcst as cst
+
+from freezegen.codemod import edits
+from freezegen.codemod.options import HF, CodemodOptions
+from freezegen.codemod.script import CannotAct, Script
+from freezegen.codemod.transform import Notes
+
+_WRAPPER = "torch.distributed.algorithms._checkpoint.checkpoint_wrapper"
+
+
+def freeze(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module | None:
+    """Freeze parameters matching ``options.freeze`` right before the optimizer is built."""
+    if not options.freeze:
+        return None
+    site = script.optimizer
+    model = _model(site)
+    patterns = ", ".join(json.dumps(p) for p in options.freeze)
+    patterns = f"({patterns},)" if len(options.freeze) == 1 else f"({patterns})"
+    for loop in script.loops:
+        if (
+            isinstance(loop, cst.For)
+            and script.code(loop.iter) == f"{model}.named_parameters()"
+            and patterns in script.code(loop.body)
+        ):
+            return None
+    function = script.function_of(site.stmt)
+    name = script.fresh(("param_name",), function)
+    param = script.fresh(("param",), function)
+    code = (
+        f"for {name}, {param} in {model}.named_parameters():\n"
+        f"    if any(fnmatch.fnmatchcase({name}, pattern) for pattern in {patterns}):\n"
+        f"        {param}.requires_grad_(False)\n"
+    )
+    module = edits.apply(script.module, {id(site.anchor): edits.before(edits.statements(code))})
+    if not edits.imported(module, "fnmatch", "fnmatch"):
+        module = edits.import_edits(module, ["import fnmatch"])
+    return module
+
+
+def checkpointing(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module | None:
+    """Checkpoint the model's blocks (Hugging Face's switch, or torch's checkpoint_wrapper)."""
+    path = options.activation_checkpointing
+    if path is None:
+        return None
+    text = script.module.code
+    if "gradient_checkpointing_enable(" in text or "checkpoint_wrapper(" in text:
+        return None
+    site = script.optimizer
+    model = _model(site)
+    imports = []
+    if path == HF:
+        if not script.is_hf_model(model):
+            built = script.model_constructor(model)
+            how = f"built by {built}(...)" if built else "not built in this file"
+            raise CannotAct(
+                site.call,
+                f"`{model}` ({how}) is not a Hugging Face model: pass the module path of its "
+                "blocks, e.g. --activation-checkpointing blocks",
+            )
+        code = (
+            f"{model}.gradient_checkpointing_enable("
+            'gradient_checkpointing_kwargs={"use_reentrant": False})\n'
+        )
+    else:
+        function = script.function_of(site.stmt)
+        index = script.fresh(("index",), function)
+        block = script.fresh(("block",), function)
+        blocks = f"{model}.{path}"
+        code = (
+            f"for {index}, {block} in enumerate({blocks}):\n"
+            f"    {blocks}[{index}] = checkpoint_wrapper({block})\n"
+        )
+        if not edits.imported(
+            script.module, "checkpoint_wrapper", f"{_WRAPPER}.checkpoint_wrapper"
+        ):
+            imports.append(f"from {_WRAPPER} import checkpoint_wrapper")
+    module = edits.apply(script.module, {id(site.anchor): edits.before(edits.statements(code))})
+    return edits.import_edits(module, imports)
+
+
+def trainable_only(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module | None:
+    """Hand the optimizer only the parameters that require grad."""
+    if not options.trainable_only_optimizer:
+        return None
+    site = script.optimizer
+    if site.params is None:
+        if site.model is not None:  # model.configure_optimizers(...)
+            notes.append(
+                (
+                    site.call,
+                    f"the optimizer comes from {script.code(site.call.func)}(...), left alone: "
+                    "it must keep only parameters with requires_grad",
+                )
+            )
+            return None
+        raise CannotAct(site.call, "the optimizer is built without parameters in view")
+    value = site.params.value
+    if "requires_grad" in script.code(value):
+        return None
+    if (
+        isinstance(value, cst.Call)
+        and isinstance(value.func, cst.Attribute)
+        and value.func.attr.value == "parameters"
+    ):
+        comp = cst.parse_expression(f"[p for p in {script.code(value)} if p.requires_grad]")
+        return edits.apply(script.module, {id(site.stmt): edits.replace_call(value, comp)})
+    if isinstance(value, cst.Name):
+        assigned = script.assigned_value(value.value, site.stmt)
+        if assigned is not None:
+            if "requires_grad" in script.code(assigned):
+                return None
+            stmt = script.statement_of(assigned)
+            comps = _comprehensions(assigned)
+            if stmt is not None and comps:
+                return edits.apply(script.module, {id(stmt): _filter_edit(comps)})
+    raise CannotAct(
+        value,
+        f"cannot tell which parameters `{script.code(value)}` holds: pass "
+        "[p for p in model.parameters() if p.requires_grad]",
+    )
+
+
+def _model(site: object) -> str:
+    model = site.model  # type: ignore[attr-defined]
+    if model is None:
+        raise CannotAct(site.call, "cannot tell which model this optimizer trains")  # type: ignore[attr-defined]
+    return model
+
+
+Comp = cst.ListComp | cst.GeneratorExp
+
+
+def _comprehensions(expr: cst.CSTNode) -> list[Comp]:
+    """Comprehensions over ``x.parameters()`` / ``x.named_parameters()`` whose element is a name."""
+    found: list[Comp] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_ListComp(self, node: cst.ListComp) -> None:
+            self._take(node)
+
+        def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
+            self._take(node)
+
+        def _take(self, node: Comp) -> None:
+            it = node.for_in.iter
+            if (
+                isinstance(node.elt, cst.Name)
+                and node.for_in.inner_for_in is None
+                and isinstance(it, cst.Call)
+                and isinstance(it.func, cst.Attribute)
+                and it.func.attr.value in ("parameters", "named_parameters")
+            ):
+                found.append(node)
+
+    expr.visit(_Find())
+    return found
+
+
+def _filter_edit(comps: list[Comp]) -> edits.Replace:
+    targets = {id(c) for c in comps}
+
+    class _Filter(cst.CSTTransformer):
+        def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> cst.CSTNode:
+            if id(original_node) not in targets:
+                return updated_node
+            assert isinstance(updated_node, (cst.ListComp, cst.GeneratorExp))
+            assert isinstance(updated_node.elt, cst.Name)
+            wanted = cst.parse_expression(f"{updated_node.elt.value}.requires_grad")
+            for_in = updated_node.for_in
+            if not for_in.ifs:
+                return updated_node.with_changes(
+                    for_in=for_in.with_changes(ifs=[cst.CompIf(test=wanted)])
+                )
+            *rest, last = for_in.ifs
+            test = last.test
+            if isinstance(test, (cst.BooleanOperation, cst.IfExp, cst.Lambda)):
+                test = edits.paren(test)
+            both = cst.BooleanOperation(left=test, operator=cst.And(), right=wanted)
+            return updated_node.with_changes(
+                for_in=for_in.with_changes(ifs=[*rest, last.with_changes(test=both)])
+            )
+
+    def edit(stmt: cst.BaseStatement) -> list[cst.BaseStatement]:
+        return [stmt.visit(_Filter())]  # type: ignore[list-item]
+
+    return edit

@@ -1,0 +1,137 @@
+"""Where the codemod cannot act it says why and where, and changes nothing; the command's exits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from freezegen.check import check_source
+from freezegen.cli import app
+from freezegen.codemod import CodemodOptions, codemod_source, options_from_spec
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "codemod"
+ACCUM = CodemodOptions(grad_accum_steps=4)
+
+WHILE_LOOP = """\
+import torch
+
+while True:
+    loss = model(batch())
+    loss.backward()
+    optimizer.step()
+"""
+UNSIZED = """\
+import itertools
+
+import torch
+
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for x in itertools.islice(stream(), 100):
+    loss = model(x)
+    loss.backward()
+    optimizer.step()
+"""
+
+
+def _problems(source: str, options: CodemodOptions) -> list[str]:
+    result = codemod_source(source, options, "train.py")
+    assert result.new_source is None and not result.changed
+    return [str(p) for p in result.problems]
+
+
+def test_no_backward_is_reported_and_nothing_changes():
+    assert _problems("import torch\nprint(torch.ones(1))\n", ACCUM) == [
+        "train.py: no loss.backward() call found"
+    ]
+
+
+def test_step_without_a_loop_cannot_accumulate():
+    source = (FIXTURES / "trainer_class.in.py").read_text(encoding="utf-8")
+    (problem,) = _problems(source, CodemodOptions(grad_accum_steps=2, freeze=("embed.*",)))
+    assert problem.startswith("train.py:39:9: cannot add accumulation: the backward call is not")
+
+
+def test_while_loop_and_unsized_iterable_are_explained():
+    assert "not `while`" in _problems(WHILE_LOOP, ACCUM)[0]
+    (problem,) = _problems(UNSIZED, ACCUM)
+    assert problem.startswith("train.py:6:10: cannot add accumulation: cannot tell how many")
+
+
+def test_every_problem_is_reported_at_once():
+    problems = _problems(WHILE_LOOP, CodemodOptions(grad_accum_steps=2, freeze=("x",)))
+    assert len(problems) == 2
+    assert any("no optimizer construction found" in p for p in problems)
+
+
+def test_plain_model_needs_a_module_path_for_checkpointing():
+    source = (FIXTURES / "flat_loop.in.py").read_text(encoding="utf-8")
+    (problem,) = _problems(source, CodemodOptions(activation_checkpointing=""))
+    assert "torch.nn.Sequential(...)) is not a Hugging Face model" in problem
+
+
+def test_syntax_error_is_data():
+    (problem,) = _problems("loss.backward(\n", ACCUM)
+    assert problem.startswith("train.py:") and "syntax error" in problem
+
+
+@pytest.mark.parametrize("case", sorted(p.name for p in FIXTURES.glob("*.out.py")))
+def test_outputs_pass_freezegen_check(case: str):
+    result = check_source((FIXTURES / case).read_text(encoding="utf-8"), case)
+    assert result.diagnostics == []
+
+
+def test_options_from_spec(tmp_path: Path):
+    spec = tmp_path / "run.freezegen.yaml"
+    spec.write_text(
+        "version: 1\n"
+        "model: {preset: gpt2}\n"
+        "freeze: {embeddings: true, layers: {first: 2}, except: ['*.bias']}\n"
+        "precision: fp16\n"
+        "batch: {micro_batch_size: 4, grad_accum_steps: 8, seq_len: 64}\n"
+        "activation_checkpointing: true\n",
+        encoding="utf-8",
+    )
+    options = options_from_spec(spec)
+    assert options.freeze[:2] == ("transformer.wte.weight", "transformer.wpe.weight")
+    assert "transformer.h.0.attn.c_attn.weight" in options.freeze  # bias excepted: no block glob
+    assert not any(g.endswith(".bias") for g in options.freeze)
+    assert (options.precision, options.grad_accum_steps) == ("fp16", 8)
+    assert options.activation_checkpointing == "" and options.trainable_only_optimizer
+
+
+def test_cli_diff_check_write(tmp_path: Path):
+    target = tmp_path / "train.py"
+    target.write_text((FIXTURES / "flat_loop.in.py").read_text(encoding="utf-8"), encoding="utf-8")
+    before = target.read_text(encoding="utf-8")
+    runner = CliRunner()
+    shown = runner.invoke(app, ["codemod", str(target), "--grad-accum-steps", "2"])
+    assert shown.exit_code == 0 and "+++ b/" in shown.output
+    checked = runner.invoke(app, ["codemod", str(target), "--grad-accum-steps", "2", "--check"])
+    assert checked.exit_code == 1 and target.read_text(encoding="utf-8") == before
+    written = runner.invoke(app, ["codemod", str(target), "--grad-accum-steps", "2", "--write"])
+    assert written.exit_code == 0 and target.read_text(encoding="utf-8") != before
+    again = runner.invoke(app, ["codemod", str(target), "--grad-accum-steps", "2", "--check"])
+    assert again.exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["--precision", "fp8"],
+        ["--grad-accum-steps", "0"],
+        ["--write", "--check", "--freeze", "x"],
+    ],
+)
+def test_cli_usage_errors(tmp_path: Path, args: list[str]):
+    target = tmp_path / "train.py"
+    target.write_text("import torch\n", encoding="utf-8")
+    assert CliRunner().invoke(app, ["codemod", str(target), *args]).exit_code == 2
+
+
+def test_cli_folder_skips_files_without_a_training_step(tmp_path: Path):
+    (tmp_path / "util.py").write_text("x = 1\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["codemod", str(tmp_path), "--grad-accum-steps", "2"])
+    assert result.exit_code == 0, result.output

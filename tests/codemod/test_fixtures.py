@@ -1,0 +1,138 @@
+"""``freezegen codemod`` on realistic scripts: tests/fixtures/codemod/*.in.py against *.out.py.
+
+The first line of each input names the options (``# codemod: --freeze 0.* ...``), run through
+the real command line. ``pytest --update-golden`` rewrites the *.out.py files from the current
+behaviour (review the diff). Every output is compared to its golden file, is a fixed point of the
+codemod, keeps the input's comments and blank lines, and is executed: it must train.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import math
+import runpy
+import shlex
+import shutil
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from freezegen.cli import app
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "codemod"
+INPUTS = sorted(FIXTURES.glob("*.in.py"))
+IDS = [p.name.removesuffix(".in.py") for p in INPUTS]
+
+
+def _flags(source: Path) -> list[str]:
+    first = source.read_text(encoding="utf-8").splitlines()[0]
+    assert first.startswith("# codemod: "), f"{source.name}: first line must name the options"
+    flags = shlex.split(first.removeprefix("# codemod: "))
+    return [str(FIXTURES / f) if f.endswith(".yaml") else f for f in flags]
+
+
+def _run(path: Path, flags: list[str], *extra: str):
+    return CliRunner().invoke(app, ["codemod", str(path), *flags, *extra])
+
+
+@pytest.fixture(scope="module")
+def rewritten(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, str, Path]]:
+    """case -> (input, output, path of the rewritten file); each rewrite done once."""
+    out = {}
+    folder = tmp_path_factory.mktemp("codemod")
+    for source, case in zip(INPUTS, IDS, strict=True):
+        target = folder / f"{case}.py"
+        shutil.copyfile(source, target)
+        result = _run(target, _flags(source), "--write")
+        assert result.exit_code == 0, result.output
+        out[case] = (source.read_text(encoding="utf-8"), target.read_text(encoding="utf-8"), target)
+    return out
+
+
+def test_fixtures_exist():
+    assert len(INPUTS) >= 6
+
+
+@pytest.mark.parametrize("case", IDS)
+def test_matches_golden(case: str, rewritten, update_golden: bool):
+    text, new, _ = rewritten[case]
+    golden = FIXTURES / f"{case}.out.py"
+    if update_golden:
+        golden.write_text(new, encoding="utf-8")
+    assert golden.exists(), f"missing {golden.name}: run pytest --update-golden"
+    assert new == golden.read_text(encoding="utf-8")
+    assert new != text, "a fixture should exercise at least one transform"
+    compile(new, golden.name, "exec")
+
+
+@pytest.mark.parametrize("case", IDS)
+def test_idempotent(case: str, rewritten):
+    _, new, path = rewritten[case]
+    result = _run(path, _flags(FIXTURES / f"{case}.in.py"), "--check")
+    assert result.exit_code == 0, result.output
+    assert path.read_text(encoding="utf-8") == new
+
+
+@pytest.mark.parametrize("case", IDS)
+def test_comments_and_blank_lines_survive(case: str, rewritten):
+    text, new, _ = rewritten[case]
+    old_lines, new_lines = text.splitlines(), new.splitlines()
+    matcher = difflib.SequenceMatcher(a=old_lines, b=new_lines, autojunk=False)
+    added = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag != "equal":
+            added += new_lines[j1:j2]
+            for line in old_lines[i1:i2]:
+                # a removed line is a statement that was edited: never a comment or a blank line
+                # unless it moved into a new block, indented and otherwise byte for byte
+                if not line.strip() or line.lstrip().startswith("#"):
+                    assert any(a.endswith(line) for a in added + new_lines[j2:]), line
+    assert _comments(text) == [c for c in _comments(new) if c in _comments(text)]
+    assert text.count("\n\n") <= new.count("\n\n")
+
+
+def _comments(text: str) -> list[str]:
+    return [line.split("#", 1)[1] for line in text.splitlines() if "#" in line]
+
+
+@pytest.mark.parametrize("case", IDS)
+def test_rewritten_script_trains(case: str, rewritten, monkeypatch: pytest.MonkeyPatch):
+    """Execute the rewrite on CPU (fp16 too: torch.amp supports it there) and watch it learn."""
+    _, new, path = rewritten[case]
+    monkeypatch.chdir(path.parent)
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # GradScaler("cuda") on a CPU machine disables itself
+        scope = runpy.run_path(str(path), run_name="__main__")
+    losses = scope["losses"]
+    assert losses and all(math.isfinite(x) for x in losses)
+    k = max(1, len(losses) // 5)
+    assert sum(losses[-k:]) / k < sum(losses[:k]) / k, "the loss should go down"
+    model, initial = scope["model"], scope["initial_state"]
+    globs = _frozen_globs(_flags(FIXTURES / f"{case}.in.py"))
+    state = model.state_dict()
+    frozen = [k for k in initial if any(fnmatch.fnmatchcase(k, g) for g in globs)]
+    assert not globs or frozen, "the freeze globs should match something"
+    for key in initial:
+        if not initial[key].is_floating_point() or "running_" in key:
+            continue
+        same = torch.equal(initial[key], state[key])
+        if key in frozen:
+            assert same, f"{key} is frozen but changed"
+    assert any(not torch.equal(initial[k], state[k]) for k in initial if k not in frozen)
+    if "checkpoint" in new:
+        assert "gradient_checkpointing_enable(" in new or "checkpoint_wrapper(" in new
+
+
+def _frozen_globs(flags: list[str]) -> list[str]:
+    globs = [flags[i + 1] for i, f in enumerate(flags) if f == "--freeze"]
+    for f in flags:
+        if f.endswith(".yaml"):
+            from freezegen.codemod import options_from_spec
+
+            globs += options_from_spec(f).freeze
+    return globs
