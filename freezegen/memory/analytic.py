@@ -25,13 +25,22 @@ alive at each moment of the steady-state (second) optimizer step, and the peak i
   checkpointing or without a large vocabulary;
 * optimizer temporaries: foreach Adam one trainable-sized tensor list (Adam's L2 decay too),
   loop Adam two copies of the largest parameter, fused none;
-* DDP adds the reducer's gradient buckets; FSDP shards parameters, gradients and optimizer state
-  over the world size and gathers two blocks at a time.
+* DDP adds the reducer's gradient buckets. FSDP (``fully_shard`` per block plus the root, as
+  rank 0 of a fake process group runs it in the traced estimator) keeps one padded shard of each
+  parameter and optimizer state and one flat sharded gradient per unit (``_Fsdp``); the root
+  unit (embeddings, final norm, head) is gathered through forward and loss and again from the
+  head's backward on, with the head's unsharded gradients alive until the end of backward;
+  block ``i``'s backward holds its gathered parameters and its unsharded gradients, the
+  previous block's reduce-scatter input and the next block's prefetched all-gather buffer.
+
+:func:`analyse` builds every moment of the step once (:class:`Moment`), each term as the
+:class:`Part` records it sums (label, factors, bytes); :func:`estimate_analytic` takes the largest,
+and ``freezegen estimate --explain`` (:mod:`freezegen.memory.explain`) writes its parts out.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from freezegen.arch import ArchitectureError, architecture_for
 from freezegen.arch.freeze import plan_freeze
@@ -41,7 +50,7 @@ from freezegen.spec.models import Spec
 from freezegen.spec.presets import Architecture
 from freezegen.spec.selectors import parse_ranges
 
-__all__ = ["estimate_analytic"]
+__all__ = ["TERMS", "Moment", "Part", "Step", "analyse", "estimate_analytic", "estimate_of"]
 
 BLOCK = 512
 
@@ -248,11 +257,92 @@ def _round(n: float) -> int:
     return 0 if n <= 0 else -(-n // BLOCK) * BLOCK
 
 
+# ---------------------------------------------------------------------------------------------
+# The moments of the step, each term as the parts it sums
+
+TERMS = ("parameters", "gradients", "optimizer_states", "activations", "temporaries")
+
+
+@dataclass(frozen=True)
+class Part:
+    """One summand of one term at one moment of the step.
+
+    ``value``: its bytes, each tensor rounded up to the allocator's 512-byte blocks (negative:
+    freed at this moment); ``factors``: the (number, unit) pairs whose product it is before that
+    rounding, e.g. ``((226_734_080, "trainable"), (4, "B"))``; ``label``: what it is; ``note``: a
+    remark (a dtype, why the term is 0). ``freezegen estimate --explain`` writes these out.
+    """
+
+    label: str
+    value: int
+    factors: tuple[tuple[float, str], ...] = ()
+    note: str = ""
+
+
+def _zero(why: str) -> tuple[Part, ...]:
+    return (Part("", 0, note=why),)
+
+
+@dataclass(frozen=True)
+class Moment:
+    """One moment of the step: each term (:data:`TERMS`) as the parts it sums."""
+
+    name: str
+    parameters: tuple[Part, ...] = ()
+    gradients: tuple[Part, ...] = ()
+    optimizer_states: tuple[Part, ...] = ()
+    activations: tuple[Part, ...] = ()
+    temporaries: tuple[Part, ...] = ()
+
+    def parts(self, term: str) -> tuple[Part, ...]:
+        return getattr(self, term)
+
+    @property
+    def breakdown(self) -> Breakdown:
+        return Breakdown(*(sum(p.value for p in self.parts(t)) for t in TERMS))
+
+
+Parts = list[Part] | tuple[Part, ...]
+
+
+def _moment(name: str, *terms: Parts) -> Moment:
+    return Moment(name, *(tuple(t) for t in terms))
+
+
+@dataclass(frozen=True)
+class Step:
+    """Every moment of the steady-state step the model considers, in order."""
+
+    moments: tuple[Moment, ...]
+    trainable_parameters: int
+    total_parameters: int
+
+    @property
+    def peak(self) -> Moment:
+        """The largest moment (the first of equal ones): its breakdown is the estimate's."""
+        return max(self.moments, key=lambda m: m.breakdown.total)
+
+
 def estimate_analytic(spec: Spec) -> MemoryEstimate:
     """Return the modelled per-device peak of the spec's steady-state optimizer step.
 
     Raises :class:`EstimateError` for a ``factory`` model (only tracing knows it) or a config
     that cannot be read.
+    """
+    return estimate_of(spec, analyse(spec))
+
+
+def estimate_of(spec: Spec, step: Step) -> MemoryEstimate:
+    """The estimate of ``step`` (:func:`analyse`'s result for ``spec``): its peak moment."""
+    return finish(
+        "analytic", spec, step.peak.breakdown, step.trainable_parameters, step.total_parameters
+    )
+
+
+def analyse(spec: Spec) -> Step:
+    """Return every moment of the spec's step, each term as its parts (see :class:`Part`).
+
+    Raises :class:`EstimateError` exactly when :func:`estimate_analytic` does.
     """
     if spec.model.factory is not None:
         raise EstimateError(
@@ -268,124 +358,209 @@ def estimate_analytic(spec: Spec) -> MemoryEstimate:
     trainable = plan.trainable
     if not trainable:
         raise EstimateError("the freeze section leaves no parameter to train")
-    return _model(spec, arch, params, trainable, plan.first_trainable_block)
+    return _step(spec, arch, params, trainable, plan.first_trainable_block)
 
 
-def _model(
+def _step(
     spec: Spec,
     arch: Architecture,
     params: list[Param],
     trainable: list[Param],
     first_trainable_block: int | None,
-) -> MemoryEstimate:
+) -> Step:
     pbytes = 2 if spec.precision == "bf16-pure" else 4
+    dtype = "bf16" if pbytes == 2 else "fp32"
     autocast = spec.precision in ("fp16", "bf16")
     world = spec.hardware.world_size if spec.hardware else 1
     shard = world if spec.distributed.strategy == "fsdp" else 1
     b, s = spec.batch.micro_batch_size, spec.batch.seq_len
     tokens = b * s
+    h = arch.hidden_size
     n_total = sum(p.numel for p in params)
     n_train = sum(p.numel for p in trainable)
+    accum = spec.batch.grad_accum_steps
 
-    param_bytes = sum(_round(p.numel * pbytes / shard) for p in params)
-    grad_bytes = sum(_round(p.numel * pbytes / shard) for p in trainable)
-    opt_bytes, opt_temp = _optimizer_terms(spec, trainable, pbytes, shard)
-    if shard > 1:
-        # FSDP gathers the current block and prefetches the next one.
-        block_numel = sum(p.numel for p in params if p.block == 0)
-        param_bytes += 2 * _round(block_numel * pbytes)
+    fsdp = _fsdp_terms(params, trainable, pbytes, shard) if shard > 1 else None
+    if fsdp is not None:
+        param_parts = [
+            Part(
+                "rank 0's shards",
+                sum(_round(_shard_numel(p, shard) * pbytes) for p in params),
+                ((sum(_shard_numel(p, shard) for p in params), "params"), (pbytes, "B")),
+                f"{dtype}; {n_total:,} split over {shard} ranks, dim 0 padded",
+            )
+        ]
+        grads_all = fsdp.all_grads
+    else:
+        param_parts = [
+            Part("", sum(_round(p.numel * pbytes) for p in params), _each(n_total, pbytes), dtype)
+        ]
+        grads_all = Part(
+            "",
+            sum(_round(p.numel * pbytes) for p in trainable),
+            _each(n_train, pbytes, "trainable"),
+        )
+    states, opt_temp = _optimizer_parts(spec, trainable, pbytes, shard)
+    if accum > 1:
+        grads_during = [replace(grads_all, note=f"accumulated over {accum} micro-steps")]
+    else:
+        grads_during = list(_zero("none exist before the backward"))
 
     blocks = _block_activations(
         spec, arch, params, trainable, first_trainable_block, pbytes, autocast, tokens
     )
-    acts = sum(saved for saved, _ in blocks.values())
-    loss_fwd, loss_bwd = _loss_terms(spec, arch, tokens, autocast, pbytes)
-    tail = _tail(spec, arch, params, trainable, autocast, tokens)
-    grads_during = grad_bytes if spec.batch.grad_accum_steps > 1 else 0
+    order = sorted(blocks)
+    saved_all = _saved_parts(blocks, order, tokens, h, pbytes)
+    head, stem = _tail(spec, arch, trainable, autocast, tokens)
+    loss_fwd, saved_log_softmax, loss_bwd = _loss_parts(spec, arch, tokens, autocast, pbytes)
+    tied = _tied_accumulation(spec, arch, trainable, pbytes)
+    tied_sum = []
+    if tied:
+        tied_sum = [
+            Part(
+                "the tied embedding's two gradients, summed",
+                tied,
+                ((2, "gradients"), *_matrix(arch, pbytes)),
+            )
+        ]
+    freed = _zero("everything saved for the backward is freed")
 
-    candidates = {
-        "forward": Breakdown(param_bytes, grads_during, opt_bytes, acts + tail + loss_fwd, 0),
-        "loss-backward": Breakdown(
-            param_bytes,
-            grads_during,
-            opt_bytes,
-            acts + tail + _saved_log_softmax(spec, arch, tokens),
-            loss_bwd,
+    def common(name: str, grads: Parts, acts: Parts, temps: Parts) -> Moment:
+        return _moment(name, param_parts, grads, states, acts, temps)
+
+    moments = {
+        "forward": common("forward", grads_during, [*saved_all, head, *stem, *loss_fwd], ()),
+        "loss-backward": common(
+            "loss-backward", grads_during, [*saved_all, head, *stem, *saved_log_softmax], loss_bwd
         ),
-        "backward-end": Breakdown(
-            param_bytes,
-            grad_bytes,
-            opt_bytes,
-            0,
-            _tied_accumulation(spec, arch, trainable, pbytes),
-        ),
-        "optimizer": Breakdown(param_bytes, grad_bytes, opt_bytes, 0, opt_temp),
+        "backward-end": common("backward-end", [grads_all], freed, tied_sum),
+        "optimizer": common("optimizer", [grads_all], freed, opt_temp),
     }
     # The final norm's backward, before any block's: everything saved is still alive. Python
     # RMSNorm's backward builds five fp32 hidden-sized tensors (the output's gradient, the
     # normalised x's, the mean's expanded and divided gradient, pow's 2*x and its product);
     # fused LayerNorm backward two (gradient in and out).
     # The output projection's backward has run: its saved input is gone.
-    norm_grads = 5 if arch.family == "llama" else 2
-    head_input = 0
+    head_input = []
     if arch.family != "bert" and _head_trains(spec, arch, trainable):
-        head_input = _round(_linear_inputs(_dtypes(spec.precision), arch.hidden_size, 1) * tokens)
-    candidates["head-backward"] = Breakdown(
-        param_bytes,
-        grads_during or _grads_above(spec, arch, trainable, arch.num_layers, pbytes, shard),
-        opt_bytes,
-        acts + tail - head_input,
-        norm_grads * _round(tokens * arch.hidden_size * 4),
+        d = _dtypes(spec.precision)
+        head_input = [
+            Part(
+                "the head's input, freed by its backward",
+                -_round(_linear_inputs(d, h, 1) * tokens),
+                ((tokens, "tokens"), (h, "hidden"), (2 if d.autocast else d.mm, "B")),
+            )
+        ]
+    moments["head-backward"] = common(
+        "head-backward",
+        grads_during
+        if accum > 1
+        else _grads_above(spec, arch, trainable, arch.num_layers, pbytes, shard),
+        [*saved_all, head, *stem, *head_input],
+        [_norm_backward("the final norm's backward", arch, tokens)],
     )
     # Each block's backward: the gradients of everything above it exist, the blocks below
     # still hold what they saved, a checkpointed block has rebuilt its activations.
-    stem = tail - _round(_head_per_token(spec, arch, _dtypes(spec.precision), trainable) * tokens)
     transient = _backward_transient(spec, arch, tokens)
-    below = 0
-    for block in sorted(blocks):
-        saved, recompute = blocks[block]
-        above = grads_during or _grads_above(spec, arch, trainable, block, pbytes, shard)
-        candidates[f"backward-block-{block}"] = Breakdown(
-            param_bytes, above, opt_bytes, stem + below + saved, recompute + transient
+    for block in order:
+        blk = blocks[block]
+        above = (
+            grads_during if accum > 1 else _grads_above(spec, arch, trainable, block, pbytes, shard)
         )
-        below += saved
+        recompute = (
+            [] if blk.input is None else _full_parts(blk, f"block {block}", "recomputed", 1, tokens)
+        )
+        kept = _saved_parts(blocks, [i for i in order if i <= block], tokens, h, pbytes)
+        moments[f"backward-block-{block}"] = common(
+            f"backward-block-{block}", above, stem + kept, recompute + transient
+        )
+    if fsdp is not None:
+        moments = _fsdp_moments(moments, fsdp, spec, arch, trainable, blocks, stem, pbytes, tokens)
     if spec.distributed.strategy == "ddp":
         # The reducer's gradient buckets (gradient_as_bucket_view=False) live all step.
-        bucket = _round(n_train * pbytes)
-        candidates = {
-            k: Breakdown(
-                c.parameters,
-                c.gradients + bucket,
-                c.optimizer_states,
-                c.activations,
-                c.temporaries,
+        bucket = Part(
+            "DDP reducer buckets", _round(n_train * pbytes), _each(n_train, pbytes, "trainable")
+        )
+        moments = {
+            k: Moment(
+                m.name,
+                m.parameters,
+                (*m.gradients, bucket),
+                m.optimizer_states,
+                m.activations,
+                m.temporaries,
             )
-            for k, c in candidates.items()
+            for k, m in moments.items()
         }
-    peak = max(candidates.values(), key=lambda c: c.total)
-    return finish("analytic", spec, peak, n_train, n_total)
+    return Step(tuple(moments.values()), n_train, n_total)
 
 
-def _optimizer_terms(
+def _each(n: int, nbytes: int, unit: str = "params") -> tuple[tuple[float, str], ...]:
+    return ((n, unit), (nbytes, "B"))
+
+
+def _matrix(arch: Architecture, nbytes: int) -> tuple[tuple[float, str], ...]:
+    return ((arch.vocab_size, "vocab"), (arch.hidden_size, "hidden"), (nbytes, "B"))
+
+
+def _norm_backward(label: str, arch: Architecture, tokens: int) -> Part:
+    count = 5 if arch.family == "llama" else 2
+    return Part(
+        label,
+        count * _round(tokens * arch.hidden_size * 4),
+        ((count, "fp32 tensors"), (tokens, "tokens"), (arch.hidden_size, "hidden"), (4, "B")),
+    )
+
+
+def _optimizer_parts(
     spec: Spec, trainable: list[Param], pbytes: int, shard: int
-) -> tuple[int, int]:
+) -> tuple[tuple[Part, ...], tuple[Part, ...]]:
+    """Return (the optimizer states' parts, the optimizer step's temporaries' parts)."""
     o = spec.optimizer
-    sizes = [_round(p.numel * pbytes / shard) for p in trainable]
+    numels = [_shard_numel(p, shard) for p in trainable]
+    sizes = [_round(n * pbytes) for n in numels]
     total = sum(sizes)
+    n = sum(numels)
+    where = "rank 0's shards" if shard > 1 else ""
+    largest = ((max(numels), "elements (the largest trainable tensor)"), (pbytes, "B"))
+    one_list = Part(
+        f"one trainable-sized tensor list ({o.implementation} {o.name})",
+        total,
+        _each(n, pbytes, "trainable"),
+        where,
+    )
+    no_temps = _zero(f"{o.implementation} {o.name} needs no temporaries")
     if o.name == "sgd":
-        states = total if o.momentum > 0 else 0
-        temp = total if o.weight_decay > 0 and o.implementation == "foreach" else 0
+        states = (
+            (Part("", total, ((1, "momentum buffer"), (pbytes, "B"), (n, "trainable")), where),)
+            if o.momentum > 0
+            else _zero("SGD without momentum keeps no state")
+        )
+        temps = no_temps
+        if o.weight_decay > 0 and o.implementation == "foreach":
+            temps = (one_list,)
         if o.implementation == "loop" and o.weight_decay > 0:
-            temp = max(sizes)
-        return states, temp
-    states = 2 * total
+            temps = (Part("a copy for the weight decay", max(sizes), largest),)
+        return states, temps
+    states = (
+        Part(
+            "",
+            2 * total,
+            ((2, "states (exp_avg, exp_avg_sq)"), (pbytes, "B"), (n, "trainable")),
+            where,
+        ),
+    )
     if o.implementation == "fused":
-        return states + BLOCK * len(trainable), 0
+        counters = len(trainable)
+        step = Part(
+            "on-device step counters", BLOCK * counters, ((counters, "counters"), (BLOCK, "B"))
+        )
+        return (*states, step), no_temps
     if o.implementation == "loop":
-        return states, 2 * max(sizes)
+        return states, (Part("copies (loop)", 2 * max(sizes), ((2, "copies"), *largest)),)
     # foreach: torch._foreach_sqrt(exp_avg_sq) (one trainable-sized list). Adam's L2 decay
     # builds grad + wd * param first, but deletes it before the sqrt: still one list at a time.
-    return states, total
+    return states, (one_list,)
 
 
 def _checkpointed(spec: Spec, num_layers: int) -> set[int]:
@@ -401,6 +576,36 @@ def _checkpointed(spec: Spec, num_layers: int) -> set[int]:
     return {i for i in chosen if i < num_layers}
 
 
+@dataclass(frozen=True)
+class _Block:
+    """What one block saves: ``act`` (tokens x ``per_token``, rounded), autocast's low-precision
+    copies of its matmul weights (``weights`` bytes of ``weights_numel``), less what the first
+    trainable block's input norm does not record (``skipped``, ``skipped_per_token``); a
+    checkpointed block keeps only its ``input`` instead and rebuilds the rest in its backward."""
+
+    per_token: float
+    act: int
+    weights: int
+    weights_numel: int
+    skipped_per_token: float
+    skipped: int
+    input: int | None
+
+    @property
+    def full(self) -> int:
+        return self.act + self.weights - self.skipped
+
+    @property
+    def saved(self) -> int:
+        """Bytes kept from its forward to its backward."""
+        return self.full if self.input is None else self.input
+
+    @property
+    def recompute(self) -> int:
+        """Bytes its recomputation rebuilds at the start of its backward (0 unless checkpointed)."""
+        return 0 if self.input is None else self.full
+
+
 def _block_activations(
     spec: Spec,
     arch: Architecture,
@@ -410,9 +615,8 @@ def _block_activations(
     pbytes: int,
     autocast: bool,
     tokens: int,
-) -> dict[int, tuple[int, int]]:
-    """Return, per block that saves anything, (bytes it keeps from its forward to its backward,
-    bytes its recomputation rebuilds at the start of its backward: 0 unless checkpointed)."""
+) -> dict[int, _Block]:
+    """Return what each block that saves anything keeps (see :class:`_Block`)."""
     embeddings_train = any(p.block is None and p.kind == "embeddings" for p in trainable)
     if embeddings_train:
         first = 0
@@ -421,98 +625,217 @@ def _block_activations(
     else:
         first = first_trainable_block
     d = _dtypes(spec.precision)
-    weights = 0
+    h = arch.hidden_size
+    weights = weights_numel = 0
     if autocast:
-        weights = sum(
-            _round(p.numel * 2)
+        matmuls = [
+            p
             for p in params
             if p.block == first and p.kind in (ATTENTION, MLP) and len(p.shape) == 2
-        )
-    full = {
-        block: _round(_block_per_token(spec, arch, d, _Trains(block, trainable)) * tokens) + weights
-        for block in range(first, arch.num_layers)
-    }
+        ]
+        weights = sum(_round(p.numel * 2) for p in matmuls)
+        weights_numel = sum(p.numel for p in matmuls)
+    # The first trainable block's input does not require grad: a llama RMSNorm's pow and rsqrt
+    # multiply record nothing (its input / fp32 copy and rsqrt are not kept).
+    skipped = 0.0
     if not embeddings_train and arch.family == "llama":
-        # The first trainable block's input does not require grad: RMSNorm's pow and rsqrt
-        # multiply record nothing (its input / fp32 copy and rsqrt are not kept).
-        h = arch.hidden_size
-        full[first] -= _round(((4 * h if d.pure else d.res * h) + 4) * tokens)
+        skipped = (4 * h if d.pure else d.res * h) + 4
     checkpointed = _checkpointed(spec, arch.num_layers)
     # A checkpointed block keeps only its input (the residual stream's dtype).
-    block_input = _round(tokens * arch.hidden_size * pbytes)
-    return {
-        block: (block_input, full[block]) if block in checkpointed else (full[block], 0)
-        for block in range(first, arch.num_layers)
-    }
+    block_input = _round(tokens * h * pbytes)
+    out = {}
+    for block in range(first, arch.num_layers):
+        per_token = _block_per_token(spec, arch, d, _Trains(block, trainable))
+        skip = skipped if block == first else 0
+        out[block] = _Block(
+            per_token,
+            _round(per_token * tokens),
+            weights,
+            weights_numel,
+            skip,
+            _round(skip * tokens),
+            block_input if block in checkpointed else None,
+        )
+    return out
 
 
-def _backward_transient(spec: Spec, arch: Architecture, tokens: int) -> int:
+def _full_parts(blk: _Block, name: str, verb: str, count: int, tokens: int) -> list[Part]:
+    """The parts of ``count`` equal blocks' (``name``) full saved activations."""
+    times = ((count, "blocks"),) if count > 1 else ()
+    parts = [
+        Part(
+            f"{name} {verb}",
+            count * blk.act,
+            (*times, (tokens, "tokens"), (blk.per_token, "B/token")),
+        )
+    ]
+    if blk.weights:
+        parts.append(
+            Part(
+                f"{name}'s 16-bit matmul weight copies (autocast)",
+                count * blk.weights,
+                (*times, (blk.weights_numel, "weights"), (2, "B")),
+            )
+        )
+    if blk.skipped:
+        parts.append(
+            Part(
+                f"what {name}'s input norm does not record (its input needs no grad)",
+                -count * blk.skipped,
+                (*times, (tokens, "tokens"), (blk.skipped_per_token, "B/token")),
+            )
+        )
+    return parts
+
+
+def _saved_parts(
+    blocks: dict[int, _Block], chosen: list[int], tokens: int, hidden: int, pbytes: int
+) -> list[Part]:
+    """What the ``chosen`` blocks keep for their backward, runs of equal blocks together."""
+    groups: list[list[int]] = []
+    for block in chosen:
+        if (
+            groups
+            and groups[-1][-1] == block - 1
+            and _kept(blocks[groups[-1][0]]) == _kept(blocks[block])
+        ):
+            groups[-1].append(block)
+        else:
+            groups.append([block])
+    parts = []
+    for g in groups:
+        blk, n = blocks[g[0]], len(g)
+        name = f"block {g[0]}" if n == 1 else f"blocks {g[0]}-{g[-1]}"
+        if blk.input is None:
+            parts += _full_parts(blk, name, "saved", n, tokens)
+        else:
+            times = ((n, "blocks"),) if n > 1 else ()
+            parts.append(
+                Part(
+                    f"{name} (checkpointed) input",
+                    n * blk.input,
+                    (*times, (tokens, "tokens"), (hidden, "hidden"), (pbytes, "B")),
+                )
+            )
+    return parts
+
+
+def _kept(blk: _Block) -> object:
+    """What decides whether two neighbouring blocks are shown together."""
+    return blk if blk.input is None else blk.input
+
+
+def _backward_transient(spec: Spec, arch: Architecture, tokens: int) -> list[Part]:
     """Gradients alive inside one block's backward on top of what it saved: the residual
     stream's gradient and, at the MLP's elementwise backward (where the block's saved tensors
     are still all alive), the gradients of its two inputs (gated / tanh-GELU: act and up,
     0.5*x and 1+tanh) or one (exact GELU)."""
     d = _dtypes(spec.precision)
     f_grads = 1 if arch.family == "bert" else 2
-    return _round(tokens * arch.hidden_size * d.res) + f_grads * _round(
-        tokens * arch.intermediate_size * d.mm
-    )
+    h, f = arch.hidden_size, arch.intermediate_size
+    times = ((f_grads, "tensors"),) if f_grads > 1 else ()
+    return [
+        Part(
+            "residual gradient",
+            _round(tokens * h * d.res),
+            ((tokens, "tokens"), (h, "hidden"), (d.res, "B")),
+        ),
+        Part(
+            "MLP gradients" if f_grads > 1 else "MLP gradient",
+            f_grads * _round(tokens * f * d.mm),
+            (*times, (tokens, "tokens"), (f, "intermediate"), (d.mm, "B")),
+        ),
+    ]
 
 
 def _tail(
-    spec: Spec,
-    arch: Architecture,
-    params: list[Param],
-    trainable: list[Param],
-    autocast: bool,
-    tokens: int,
-) -> int:
-    """Bytes saved outside the blocks: the final norm / head transform, the trainable
-    embeddings' stem, and under autocast the low-precision copy of the output projection."""
+    spec: Spec, arch: Architecture, trainable: list[Param], autocast: bool, tokens: int
+) -> tuple[Part, list[Part]]:
+    """What is saved outside the blocks: (the final norm / head transform, the rest: the
+    trainable embeddings' stem and, under autocast, the low-precision copy of the output
+    projection)."""
     d = _dtypes(spec.precision)
-    total = _round(_head_per_token(spec, arch, d, trainable) * tokens)
+    per_token = _head_per_token(spec, arch, d, trainable)
+    head = Part(
+        "final norm / head saved",
+        _round(per_token * tokens),
+        ((tokens, "tokens"), (per_token, "B/token")),
+    )
+    stem = []
     if any(p.block is None and p.kind == "embeddings" for p in trainable):
-        total += _round(_stem_per_token(arch, d, _dropout_p(spec, arch) > 0) * tokens)
+        per_token = _stem_per_token(arch, d, _dropout_p(spec, arch) > 0)
+        stem.append(
+            Part(
+                "embeddings saved",
+                _round(per_token * tokens),
+                ((tokens, "tokens"), (per_token, "B/token")),
+            )
+        )
     if autocast and spec.model.head == "causal-lm":
-        total += _round(arch.vocab_size * arch.hidden_size * 2)
-    return total
+        stem.append(
+            Part(
+                "16-bit copy of the output projection (autocast)",
+                _round(arch.vocab_size * arch.hidden_size * 2),
+                _matrix(arch, 2),
+            )
+        )
+    return head, stem
 
 
-def _loss_terms(
+def _loss_parts(
     spec: Spec, arch: Architecture, tokens: int, autocast: bool, pbytes: int
-) -> tuple[int, int]:
-    """Return (forward peak, backward peak) bytes of the output head and loss."""
+) -> tuple[list[Part], list[Part], list[Part]]:
+    """Return the parts of the output head and loss: (its forward peak, the log-softmax it
+    saves for the backward, its backward peak)."""
     if spec.model.head == "sequence-classification":
-        return 0, 0
+        return [], [], []
     logits = tokens * arch.vocab_size
     low = 2 if autocast else pbytes
+
+    def each(nbytes: int) -> tuple[tuple[float, str], ...]:
+        return ((tokens, "tokens"), (arch.vocab_size, "vocab"), (nbytes, "B"))
+
     # logits in the compute dtype, an fp32 copy (unless already fp32), fp32 log-softmax.
-    fwd = _round(logits * low) + (_round(logits * 4) if low != 4 else 0) + _round(logits * 4)
+    fwd = [Part("logits", _round(logits * low), each(low))]
+    if low != 4:
+        fwd.append(Part("their fp32 copy", _round(logits * 4), each(4)))
+    fwd.append(Part("fp32 log-softmax", _round(logits * 4), each(4)))
+    saved = [Part("saved log-softmax", _round(logits * 4), each(4))]
     # backward: the gradient of the log-softmax and the logits' fp32 gradient (the saved
     # log-softmax output itself is counted with the activations).
-    bwd = 2 * _round(logits * 4)
-    return fwd, bwd
-
-
-def _saved_log_softmax(spec: Spec, arch: Architecture, tokens: int) -> int:
-    if spec.model.head == "sequence-classification":
-        return 0
-    return _round(tokens * arch.vocab_size * 4)
+    bwd = [
+        Part("log-softmax and logits gradients", 2 * _round(logits * 4), ((2, "tensors"), *each(4)))
+    ]
+    return fwd, saved, bwd
 
 
 def _grads_above(
     spec: Spec, arch: Architecture, trainable: list[Param], block: int, pbytes: int, shard: int
-) -> int:
-    """Gradient bytes that exist when ``block``'s backward runs: blocks above it, the head and
+) -> list[Part]:
+    """Gradients that exist when ``block``'s backward runs: blocks above it, the head and
     final norm, and the head's contribution to a tied trainable embedding (held in the
     autograd buffer until the lookup's gradient is added to it)."""
-    total = 0
-    for p in trainable:
-        if p.block is not None:
-            total += _round(p.numel * pbytes / shard) if p.block > block else 0
-        elif p.kind != "embeddings":
-            total += _round(p.numel * pbytes / shard)
-    total += _tied_accumulation(spec, arch, trainable, pbytes) // 2
-    return total
+    above = [
+        p
+        for p in trainable
+        if (p.block is not None and p.block > block) or (p.block is None and p.kind != EMBEDDINGS)
+    ]
+    where = "" if block >= arch.num_layers else f"the blocks above {block}, "
+    parts = [
+        Part(
+            f"trainable params of {where}the final norm and head",
+            sum(_round(p.numel * pbytes / shard) for p in above),
+            _each(sum(p.numel for p in above), pbytes, "params"),
+        )
+    ]
+    return parts + _tied_head_grad(spec, arch, trainable, pbytes)
+
+
+def _tied_head_grad(
+    spec: Spec, arch: Architecture, trainable: list[Param], pbytes: int
+) -> list[Part]:
+    tied = _tied_accumulation(spec, arch, trainable, pbytes) // 2
+    return [Part("the tied head's gradient", tied, _matrix(arch, pbytes))] if tied else []
 
 
 def _tied_accumulation(spec: Spec, arch: Architecture, trainable: list[Param], pbytes: int) -> int:
@@ -524,3 +847,183 @@ def _tied_accumulation(spec: Spec, arch: Architecture, trainable: list[Param], p
     if not tied or not any(p.kind == "embeddings" and p.block is None for p in trainable):
         return 0
     return 2 * _round(arch.vocab_size * arch.hidden_size * pbytes)
+
+
+# ---------------------------------------------------------------------------------------------
+# FSDP
+
+
+def _shard_numel(p: Param, world: int) -> int:
+    """Elements of rank 0's shard: FSDP pads dim 0 to a multiple of the world size."""
+    if world == 1 or not p.shape:
+        return p.numel
+    return -(-p.shape[0] // world) * (p.numel // p.shape[0])
+
+
+@dataclass(frozen=True)
+class _Fsdp:
+    """FSDP's per-unit buffers on rank 0; a unit is a block index, or None for the root.
+
+    ``grads``: the sharded gradient (one flat reduce-scatter output per unit); ``gathered``: the
+    unsharded parameters (one padded allocation each); ``flat``: the flat all-gather buffer a
+    prefetch holds; ``grads_full``: the unsharded gradients (one per trainable parameter);
+    ``rs_input``: the flat reduce-scatter input, kept until the next unit's reduce-scatter.
+    Each is a :class:`Part` without a label.
+    """
+
+    grads: dict[int | None, Part]
+    gathered: dict[int | None, Part]
+    flat: dict[int | None, Part]
+    grads_full: dict[int | None, Part]
+    rs_input: dict[int | None, Part]
+
+    @property
+    def all_grads(self) -> Part:
+        """Every unit's sharded gradient."""
+        return _sum("flat sharded gradients, one per unit", self.grads.values())
+
+
+def _sum(label: str, parts, note: str = "") -> Part:
+    """Parts of ``numel x bytes`` with the same element size, as one."""
+    parts = list(parts)
+    nbytes = parts[0].factors[1][0] if parts else 0
+    return Part(
+        label,
+        sum(p.value for p in parts),
+        ((sum(p.factors[0][0] for p in parts), "trainable"), (nbytes, "B")),
+        note,
+    )
+
+
+def _named(part: Part, label: str) -> Part:
+    return replace(part, label=label)
+
+
+def _fsdp_terms(params: list[Param], trainable: list[Param], pbytes: int, world: int) -> _Fsdp:
+    units = {p.block for p in params}
+    names = {p.name for p in trainable}
+
+    def total(unit: int | None, per: bool, only_trainable: bool, numel) -> Part:
+        chosen = [p for p in params if p.block == unit and (not only_trainable or p.name in names)]
+        n = sum(numel(p) for p in chosen)
+        value = sum(_round(numel(p) * pbytes) for p in chosen) if per else _round(n * pbytes)
+        return Part("", value, _each(n, pbytes, "trainable" if only_trainable else "params"))
+
+    def padded(p: Param) -> int:
+        return _shard_numel(p, world) * world
+
+    def shard(p: Param) -> int:
+        return _shard_numel(p, world)
+
+    return _Fsdp(
+        grads={u: total(u, False, True, shard) for u in units},
+        gathered={u: total(u, True, False, padded) for u in units},
+        flat={u: total(u, False, False, padded) for u in units},
+        grads_full={u: total(u, True, True, lambda p: p.numel) for u in units},
+        rs_input={u: total(u, False, True, padded) for u in units},
+    )
+
+
+def _fsdp_moments(
+    moments: dict[str, Moment],
+    fsdp: _Fsdp,
+    spec: Spec,
+    arch: Architecture,
+    trainable: list[Param],
+    blocks: dict[int, _Block],
+    stem: list[Part],
+    pbytes: int,
+    tokens: int,
+) -> dict[str, Moment]:
+    """Add FSDP's gathered parameters and unsharded gradients to each moment of the step."""
+    accum = spec.batch.grad_accum_steps > 1
+    all_shards = fsdp.all_grads
+    top = arch.num_layers - 1
+    # The root's unsharded gradients (head, final norm; a tied embedding's head part) stay
+    # unsharded until the root's reduce-scatter at the end of backward.
+    root = [p for p in trainable if p.block is None and p.kind != EMBEDDINGS]
+    root_grads = [
+        Part(
+            "the root's unsharded gradients (final norm, head)",
+            sum(_round(p.numel * pbytes) for p in root),
+            _each(sum(p.numel for p in root), pbytes, "trainable"),
+        ),
+        *_tied_head_grad(spec, arch, trainable, pbytes),
+    ]
+
+    autocast_cache = None
+    if spec.precision in ("fp16", "bf16"):
+        cached = [
+            p
+            for p in trainable
+            if p.block in blocks
+            and blocks[p.block].recompute > 0
+            and p.kind in (ATTENTION, MLP)
+            and len(p.shape) == 2
+        ]
+        if cached:
+            autocast_cache = Part(
+                "autocast cache: 16-bit copies of the checkpointed blocks' gathered weights",
+                sum(_round(p.numel * 2) for p in cached),
+                ((sum(p.numel for p in cached), "weights"), (2, "B")),
+            )
+
+    def shards_above(block: int) -> Part:
+        if accum:
+            return all_shards
+        return _sum(
+            f"sharded gradients of the blocks above {block}",
+            (v for u, v in fsdp.grads.items() if u is not None and u > block),
+        )
+
+    order = sorted(blocks)
+    h = arch.hidden_size
+    out = {}
+    for name, c in moments.items():
+        gathered = [_named(fsdp.gathered[None], "the root gathered (embeddings, norm, head)")]
+        grads = list(c.gradients)
+        acts = c.activations
+        if name in ("forward", "loss-backward"):
+            # The loss runs inside the root's forward, while the last block's flat all-gather
+            # result is still kept (freed by the next copy-out); the root's pre-backward
+            # prefetches that block again before the loss's backward.
+            gathered.append(_named(fsdp.flat[top], f"block {top}'s all-gather buffer"))
+        if name == "forward" and autocast_cache is not None and autocast_cache.value:
+            # Until autocast exits, its cache keeps a low-precision copy of every gathered
+            # trainable matmul weight, checkpointed blocks' too (their saved activations do not
+            # count it): sharding does not shrink this.
+            acts = (*acts, autocast_cache)
+        elif name == "head-backward":
+            if top in fsdp.flat:
+                gathered.append(_named(fsdp.flat[top], f"block {top} prefetched"))
+            grads = ([all_shards] if accum else []) + root_grads
+        elif name.startswith("backward-block-"):
+            # Two moments of block i's backward: the MLP's elementwise backward (what it saved
+            # still alive, its own gradients not yet) and its end (its input norm's backward:
+            # every gradient of the block unsharded, what it saved gone).
+            i = int(name.removeprefix("backward-block-"))
+            # The block below is prefetched even when it runs no backward (frozen bottom).
+            gathered.append(_named(fsdp.gathered[i], f"block {i} gathered"))
+            if i > 0:
+                gathered.append(_named(fsdp.flat[i - 1], f"block {i - 1} prefetched"))
+            grads = [shards_above(i), *root_grads]
+            if i < top:
+                grads.append(_named(fsdp.rs_input[i + 1], f"block {i + 1}'s reduce-scatter input"))
+            out[f"{name}-end"] = _moment(
+                f"{name}-end",
+                c.parameters + tuple(gathered),
+                [*grads, _named(fsdp.grads_full[i], f"block {i}'s unsharded gradients")],
+                c.optimizer_states,
+                stem + _saved_parts(blocks, [b for b in order if b < i], tokens, h, pbytes),
+                [_norm_backward(f"block {i}'s input norm backward", arch, tokens)],
+            )
+        elif name == "backward-end":
+            grads = [all_shards, *root_grads]
+            if 0 in fsdp.rs_input:
+                grads.append(_named(fsdp.rs_input[0], "block 0's reduce-scatter input"))
+        elif name == "optimizer":
+            gathered = []
+        out[name] = _moment(
+            name, c.parameters + tuple(gathered), grads, c.optimizer_states, acts, c.temporaries
+        )
+    return out

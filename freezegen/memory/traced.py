@@ -49,20 +49,24 @@ def estimate_traced(spec: Spec) -> MemoryEstimate:
     Raises :class:`EstimateError` when the model cannot be built (a factory that raises or returns
     no ``nn.Module``, an unreadable config) or the spec asks for something tracing cannot run.
     """
-    if spec.distributed.strategy == "fsdp":
-        raise EstimateError(
-            "the traced estimate does not run FSDP sharding yet; "
-            "use the analytic estimate for distributed.strategy: fsdp"
-        )
     from torch._subclasses.fake_tensor import FakeTensorMode
 
-    with _quiet_transformers(), FakeTensorMode(allow_non_fake_inputs=False), torch.device("cpu"):
+    fsdp = spec.distributed.strategy == "fsdp"
+    world = spec.hardware.world_size if spec.hardware else 1
+    with (
+        _quiet_transformers(),
+        _fake_process_group(world) if fsdp else contextlib.nullcontext() as mesh,
+        FakeTensorMode(allow_non_fake_inputs=False),
+        torch.device("cpu"),
+    ):
         model, arch = build_model(spec)
         model.train()
         names = _apply_freeze(model, spec, arch)
         if spec.precision == "bf16-pure":
             _to_bf16(model)
         _apply_checkpointing(model, spec)
+        if mesh is not None:
+            _fully_shard(model, mesh)
         trainable = [p for p in model.parameters() if p.requires_grad]
         if not trainable:
             raise EstimateError("the freeze section leaves no parameter to train")
@@ -70,12 +74,13 @@ def estimate_traced(spec: Spec) -> MemoryEstimate:
         tracker.track(model.parameters(), "parameters")
         tracker.track(model.buffers(), "parameters")
         optimizer = _optimizer(spec, trainable)
+        # FSDP calls these hooks on the sharded parameters once it has reduce-scattered a gradient.
         hooks = [
             p.register_post_accumulate_grad_hook(lambda p: tracker.track([p.grad], "gradients"))
             for p in trainable
         ]
         try:
-            with tracker:
+            with tracker, _fsdp_storage_resizes(tracker) if fsdp else contextlib.nullcontext():
                 for step in range(2):
                     if step == 1:
                         tracker.reset_peak()
@@ -96,6 +101,80 @@ def estimate_traced(spec: Spec) -> MemoryEstimate:
 
 def _ddp_bucket_bytes(trainable: list[torch.Tensor]) -> int:
     return rounded(sum(p.numel() * p.element_size() for p in trainable))
+
+
+# ---------------------------------------------------------------------------------------------
+# FSDP: rank 0 of a fake process group
+#
+# FSDP2 (``fully_shard``) runs for real in this one process: the fake process group answers every
+# collective without communicating (the buffers FSDP allocates for them are what a rank holds),
+# the device mesh is built before FakeTensorMode (building it reads the rank list), and the
+# model is sharded one unit per transformer block plus the root, resharding after forward, as
+# the generated script shards it. Rank 0 holds the largest (padded) shards. FSDP frees and
+# re-allocates its unsharded parameters by resizing their storages in place; no operator
+# dispatch sees that, so the tracker is told (:func:`_fsdp_storage_resizes`).
+
+
+@contextlib.contextmanager
+def _fake_process_group(world: int) -> Iterator[Any]:
+    import torch.distributed as dist
+
+    if not dist.is_available():
+        raise EstimateError(
+            "the traced FSDP estimate needs torch.distributed, which this build of torch lacks"
+        )
+    if dist.is_initialized():
+        raise EstimateError(
+            "the traced FSDP estimate runs its own fake process group and cannot run in a "
+            "process that has already initialised torch.distributed"
+        )
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.testing._internal.distributed.fake_pg import FakeStore  # registers "fake"
+
+    dist.init_process_group("fake", store=FakeStore(), rank=0, world_size=world)
+    try:
+        yield init_device_mesh("cpu", (world,))
+    finally:
+        dist.destroy_process_group()
+
+
+def _fully_shard(model: nn.Module, mesh: Any) -> None:
+    from torch.distributed.fsdp import fully_shard
+
+    for block in _blocks(model):
+        fully_shard(block, mesh=mesh, reshard_after_forward=True)
+    fully_shard(model, mesh=mesh, reshard_after_forward=True)
+
+
+@contextlib.contextmanager
+def _fsdp_storage_resizes(tracker: StorageTracker) -> Iterator[None]:
+    from torch.distributed.fsdp._fully_shard import _fsdp_param, _fsdp_param_group
+
+    alloc, free = _fsdp_param.alloc_storage, _fsdp_param.free_storage
+
+    def alloc_storage(tensor: torch.Tensor) -> None:
+        alloc(tensor)
+        tracker.resized(tensor)
+        tracker.track([tensor], "parameters")  # an unsharded (gathered) parameter
+
+    def free_storage(tensor: torch.Tensor) -> None:
+        free(tensor)
+        tracker.resized(tensor)
+
+    _fsdp_param.alloc_storage = alloc_storage
+    _fsdp_param.free_storage = free_storage
+    _fsdp_param_group.alloc_storage = alloc_storage
+    try:
+        yield
+    finally:
+        _fsdp_param.alloc_storage = alloc
+        _fsdp_param.free_storage = free
+        _fsdp_param_group.alloc_storage = alloc
+
+
+def _local(t: torch.Tensor) -> torch.Tensor:
+    """The rank's own part of a (possibly sharded ``DTensor``) tensor."""
+    return getattr(t, "_local_tensor", t)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -393,7 +472,7 @@ def _step(
         tracker.category = "temporaries"
         loss.backward()
         del loss
-    grads = [p.grad for p in trainable if p.grad is not None]
+    grads = [_local(p.grad) for p in trainable if p.grad is not None]
     if scale is not None:
         found_inf = torch.zeros(1)
         torch._amp_foreach_non_finite_check_and_unscale_(grads, found_inf, scale.reciprocal())

@@ -9,7 +9,11 @@ and cost nothing.
 
 Unlike ``torch.distributed._tools.mem_tracker.MemTracker`` it installs no hooks on parameters, so
 frozen parameters (which have no grad accumulator) are fine. It works under ``FakeTensorMode``
-(storages are meta storages, nothing is allocated) and equally on real tensors.
+(storages are meta storages, nothing is allocated) and equally on real tensors. Wrapper tensor
+subclasses (FSDP's ``DTensor`` parameters, gradients and optimizer states) are counted by the
+storages of the local tensors they wrap. A storage resized in place (FSDP frees and re-allocates
+its unsharded parameters with ``untyped_storage().resize_``, which no operator dispatch sees) is
+re-booked with :meth:`resized`.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._python_dispatch import TorchDispatchMode, is_traceable_wrapper_subclass
 from torch.utils._pytree import tree_leaves
 
 BLOCK = 512
@@ -61,12 +65,32 @@ class StorageTracker(TorchDispatchMode):
             if t is not None:
                 self._add(t, category, relabel=True)
 
+    def resized(self, tensor: torch.Tensor) -> None:
+        """Re-book ``tensor``'s storage at its current size, after an in-place storage resize."""
+        storage = tensor.untyped_storage()
+        entry = self._live.get(storage._cdata)
+        if entry is None:
+            self._add(tensor, self.category, relabel=False)
+            return
+        size = rounded(storage.nbytes())
+        self.current += size - entry[0]
+        self.by_category[entry[1]] += size - entry[0]
+        entry[0] = size
+        self._note_peak()
+
     def reset_peak(self) -> None:
         """Start a new peak window at the current live total."""
         self.peak = self.current
         self.peak_by_category = dict(self.by_category)
 
     def _add(self, tensor: torch.Tensor, category: str, relabel: bool) -> None:
+        if is_traceable_wrapper_subclass(tensor):
+            names, _ = tensor.__tensor_flatten__()
+            for name in names:
+                inner = getattr(tensor, name)
+                if isinstance(inner, torch.Tensor):  # DTensor also names its device mesh
+                    self._add(inner, category, relabel)
+            return
         try:
             storage = tensor.untyped_storage()
         except (NotImplementedError, RuntimeError):
@@ -84,6 +108,9 @@ class StorageTracker(TorchDispatchMode):
         weakref.finalize(storage, self._free, key)
         self.current += size
         self.by_category[category] += size
+        self._note_peak()
+
+    def _note_peak(self) -> None:
         if self.current > self.peak:
             self.peak = self.current
             self.peak_by_category = dict(self.by_category)

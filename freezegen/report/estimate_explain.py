@@ -8,14 +8,21 @@ from freezegen.memory.explain import Explanation, size
 
 
 def render_explanation(explanation: Explanation, title: str) -> str:
-    """Return the explanation as plain text lines, one term a line."""
+    """Return the explanation as plain text lines: one term a line, or a term of several parts
+    as its total followed by one part a line."""
     est = explanation.estimate
     lines = [f"{title}: analytic peak {size(est.peak_bytes)}"]
     if explanation.phase:
         lines.append(f"the peak is reached during {explanation.phase}")
     width = max(len(t.name) for t in explanation.terms)
     for term in explanation.terms:
-        lines.append(f"  {term.name:<{width}} = {term.formula} = {size(term.value)}")
+        if not term.parts:
+            lines.append(f"  {term.name:<{width}} = {term.formula} = {size(term.value)}")
+            continue
+        lines.append(f"  {term.name:<{width}} = {size(term.value)}, the sum of")
+        for i, (text, value) in enumerate(term.parts):
+            text = "  " + text.removeprefix("+ ") if i == 0 else text
+            lines.append(f"  {'':<{width}}     {text} = {size(abs(value))}")
     lines.append(
         f"  {'peak':<{width}} = parameters + gradients + optimizer_states + activations + "
         f"temporaries = {size(est.peak_bytes)}"

@@ -5,7 +5,8 @@ measured error and the term responsible, never by loosening the tolerance.
 
 The matrix covers every family (gpt2, bert, llama, mistral, qwen2), both heads, each freeze
 selector, each precision, both attention implementations, the checkpointing modes, the
-optimizers and their implementations, gradient accumulation and DDP. Dimensions are small
+optimizers and their implementations, gradient accumulation, DDP and FSDP (world sizes 2 and
+8). Dimensions are small
 (conftest.py) so the whole matrix traces in seconds.
 """
 
@@ -17,6 +18,8 @@ TOLERANCE = 0.05
 B = "batch: {micro_batch_size: 8, seq_len: 256}"
 SMALL = "batch: {micro_batch_size: 4, seq_len: 128}"
 TINY = "batch: {micro_batch_size: 1, seq_len: 64}"
+FSDP2 = "distributed: {strategy: fsdp}\nhardware: {gpus_per_node: 2, memory_gib: 80}"
+FSDP8 = "distributed: {strategy: fsdp}\nhardware: {gpus_per_node: 8, memory_gib: 80}"
 
 
 def xfail(reason):
@@ -145,6 +148,55 @@ CASES = [
         "qwen2",
         "precision: bf16\nbatch: {micro_batch_size: 4, seq_len: 128, grad_accum_steps: 2}",
         id="qwen2-bf16-grad-accum",
+    ),
+    # FSDP2 (fully_shard per block plus the root), traced as rank 0 of a fake process group.
+    # Small batches, so the sharded and gathered parameter terms carry the peak.
+    case("gpt2", f"{FSDP2}\n{TINY}", id="gpt2-fsdp2"),
+    case("llama", f"{FSDP8}\n{TINY}", id="llama-fsdp8"),
+    case("llama", FSDP8, id="llama-fsdp8-activation-bound"),
+    case(
+        "gpt2",
+        f"{FSDP8}\nfreeze: {{embeddings: true, layers: {{first: 2}}}}\n{TINY}",
+        id="gpt2-fsdp8-freeze-first",
+    ),
+    case(
+        "bert",
+        f"{FSDP2}\nfreeze: {{embeddings: true, layers: {{first: 2}}}}\n{SMALL}",
+        id="bert-fsdp2-freeze-first",
+    ),
+    case(
+        "llama", f"{FSDP8}\nfreeze: {{layers: {{last: 2}}}}\n{TINY}", id="llama-fsdp8-freeze-last"
+    ),
+    case("llama", f"{FSDP8}\nprecision: bf16\n{TINY}", id="llama-fsdp8-bf16"),
+    case("mistral", f"{FSDP8}\nprecision: bf16\n{SMALL}", id="mistral-fsdp8-bf16"),
+    case("llama", f"{FSDP8}\nprecision: bf16-pure\n{TINY}", id="llama-fsdp8-bf16-pure"),
+    case("gpt2", f"{FSDP8}\nactivation_checkpointing: true\n{SMALL}", id="gpt2-fsdp8-ckpt-all"),
+    case(
+        "llama",
+        f"{FSDP2}\nprecision: bf16\nactivation_checkpointing: true\n{SMALL}",
+        id="llama-fsdp2-bf16-ckpt",
+    ),
+    case(
+        "llama",
+        f"{FSDP8}\nprecision: bf16\nactivation_checkpointing: {{layers: every-2}}\n{SMALL}",
+        id="llama-fsdp8-bf16-ckpt-every-2",
+    ),
+    case(
+        "qwen2",
+        f"{FSDP8}\nfreeze: {{embeddings: true, layers: {{first: 1}}}}\n{TINY}",
+        id="qwen2-fsdp8-freeze-tied-head",
+    ),
+    case(
+        "llama",
+        f"{FSDP8}\nbatch: {{micro_batch_size: 1, seq_len: 64, grad_accum_steps: 2}}",
+        id="llama-fsdp8-grad-accum",
+    ),
+    case("llama", f"{FSDP8}\nprecision: fp16\n{TINY}", id="llama-fsdp8-fp16"),
+    # The autocast cache keeps every trainable block's bf16 weights until the forward ends.
+    case(
+        "llama",
+        f"{FSDP8}\nprecision: bf16\nactivation_checkpointing: true\n{TINY}",
+        id="llama-fsdp8-bf16-ckpt-autocast-cache",
     ),
 ]
 

@@ -70,12 +70,36 @@ def test_bad_factories_get_a_clear_error(factories, name, message):
         estimate(factory_spec(name), "traced")
 
 
-def test_fsdp_is_refused_with_a_pointer(make_spec):
+def test_fsdp_traces_rank_zero_and_leaves_no_process_group(make_spec):
+    import torch.distributed as dist
+
+    body = "batch: {micro_batch_size: 1, seq_len: 64}"
+    fsdp = "distributed: {strategy: fsdp}\nhardware: {gpus_per_node: 8, memory_gib: 80}\n"
+    single = estimate(make_spec("llama", body), "traced")
+    sharded = estimate(make_spec("llama", fsdp + body), "traced")
+    assert not dist.is_initialized()
+    # Parameters and optimizer state live as 1/8 shards; the peak adds the gathered units.
+    assert sharded.breakdown.optimizer_states == pytest.approx(
+        single.breakdown.optimizer_states / 8, rel=0.02
+    )
+    assert sharded.peak_bytes < single.peak_bytes / 2
+    assert sharded.total_parameters == single.total_parameters
+    assert sharded.trainable_parameters == single.trainable_parameters
+
+
+def test_fsdp_refuses_an_initialised_process_group(make_spec):
+    import torch.distributed as dist
+    from torch.testing._internal.distributed.fake_pg import FakeStore
+
     spec = make_spec(
         "gpt2", "distributed: {strategy: fsdp}\nhardware: {gpu: H200, gpus_per_node: 2}"
     )
-    with pytest.raises(EstimateError, match="analytic"):
-        estimate(spec, "traced")
+    dist.init_process_group("fake", store=FakeStore(), rank=0, world_size=2)
+    try:
+        with pytest.raises(EstimateError, match="already initialised"):
+            estimate(spec, "traced")
+    finally:
+        dist.destroy_process_group()
 
 
 def test_second_step_includes_optimizer_state(make_spec):

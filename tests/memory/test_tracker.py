@@ -51,3 +51,19 @@ def test_frozen_parameters_and_backward_on_real_tensors():
     assert lin.weight.grad is None
     assert lin.bias.grad is not None
     assert tracker.peak > 0
+
+
+def test_in_place_storage_resizes_are_rebooked():
+    # FSDP frees and re-allocates unsharded parameters with untyped_storage().resize_().
+    with FakeTensorMode(), StorageTracker("parameters") as tracker:
+        a = torch.empty(1000)
+        nbytes = a.untyped_storage().nbytes()
+        a.untyped_storage().resize_(0)
+        tracker.resized(a)
+        assert tracker.current == 0
+        a.untyped_storage().resize_(nbytes)
+        tracker.resized(a)
+        assert tracker.current == 4096
+        assert tracker.peak == 4096
+        del a
+        assert tracker.current == 0
