@@ -28,7 +28,8 @@ class LoadResult:
     @property
     def ok(self) -> bool:
         return self.spec is not None and not any(
-            d.severity is Severity.ERROR for d in self.diagnostics)
+            d.severity is Severity.ERROR for d in self.diagnostics
+        )
 
 
 def load(path: str | Path) -> LoadResult:
@@ -40,8 +41,9 @@ def load(path: str | Path) -> LoadResult:
     return load_text(text, str(path), base_dir=path.parent)
 
 
-def load_text(text: str | bytes, shown: str = "<string>", *,
-              base_dir: str | Path | None = None) -> LoadResult:
+def load_text(
+    text: str | bytes, shown: str = "<string>", *, base_dir: str | Path | None = None
+) -> LoadResult:
     """Validate spec text; relative paths in it resolve against ``base_dir`` (default: cwd)."""
     if isinstance(text, bytes):
         decoded, problems = decode(text, shown)
@@ -57,9 +59,14 @@ def load_text(text: str | bytes, shown: str = "<string>", *,
         return result
     if not isinstance(doc.data, dict):
         kind = "a list" if isinstance(doc.data, list) else "a single value"
-        result.diagnostics.append(Diagnostic(
-            "FG004", f"a spec is a mapping of keys (version, model, batch, ...), not {kind}",
-            shown, *doc.locate(())))
+        result.diagnostics.append(
+            Diagnostic(
+                "FG004",
+                f"a spec is a mapping of keys (version, model, batch, ...), not {kind}",
+                shown,
+                *doc.locate(()),
+            )
+        )
         return result
     from pydantic import ValidationError
 

@@ -21,8 +21,9 @@ def is_union_tag(part: object) -> bool:
     return isinstance(part, str) and part.startswith("<") and part.endswith(">")
 
 
-def diagnostics_from_error(error: ValidationError, doc: Document,
-                           root: type[BaseModel]) -> list[Diagnostic]:
+def diagnostics_from_error(
+    error: ValidationError, doc: Document, root: type[BaseModel]
+) -> list[Diagnostic]:
     """Return one diagnostic per pydantic error, located in ``doc`` and with did-you-mean hints."""
     raw = error.errors(include_url=False)
     out: list[Diagnostic] = []
@@ -49,8 +50,9 @@ def _where(loc: Loc) -> str:
     return ".".join(shorten(p, 40) for p in loc) or "the spec"
 
 
-def _one(err: Any, doc: Document, root: type[BaseModel],
-         suggested: set[tuple[Loc, str]]) -> Diagnostic | None:
+def _one(
+    err: Any, doc: Document, root: type[BaseModel], suggested: set[tuple[Loc, str]]
+) -> Diagnostic | None:
     kind = err["type"]
     loc = _clean(err["loc"])
     ctx = err.get("ctx") or {}
@@ -74,8 +76,9 @@ def _one(err: Any, doc: Document, root: type[BaseModel],
         if (parent, key) in suggested:
             return None  # the misspelt key next to it already says this
         where = f" in {_where(parent)}" if parent else ""
-        return Diagnostic("FG005", f"missing required key '{shorten(key)}'{where}", doc.path,
-                          line, col)
+        return Diagnostic(
+            "FG005", f"missing required key '{shorten(key)}'{where}", doc.path, line, col
+        )
     message = _message(err)
     if kind == "unknown_choice":
         match = _close(str(ctx.get("value")), ctx.get("choices", []))

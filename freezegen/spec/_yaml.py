@@ -109,13 +109,19 @@ def _too_large(shown: str) -> Diagnostic:
 def decode(raw: bytes, shown: str) -> tuple[str | None, list[Diagnostic]]:
     """Decode UTF-8 (with or without BOM); binary or other encodings get a located FG006."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return None, [Diagnostic("FG006", "file is UTF-16 (or UTF-32) encoded; save the spec as "
-                                 "UTF-8", shown, 1, 1)]
+        return None, [
+            Diagnostic(
+                "FG006", "file is UTF-16 (or UTF-32) encoded; save the spec as UTF-8", shown, 1, 1
+            )
+        ]
     nul = raw.find(b"\x00")
     if nul >= 0:
         line, col = _byte_pos(raw, nul)
-        return None, [Diagnostic("FG006", "binary file (NUL byte); a spec is UTF-8 YAML text",
-                                 shown, line, col)]
+        return None, [
+            Diagnostic(
+                "FG006", "binary file (NUL byte); a spec is UTF-8 YAML text", shown, line, col
+            )
+        ]
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -159,9 +165,16 @@ def parse_document(text: str, shown: str) -> tuple[Document | None, list[Diagnos
     except UnicodeEncodeError as exc:  # a str from a caller, not a file: lone surrogates
         line = text.count("\n", 0, exc.start) + 1
         col = exc.start - (text.rfind("\n", 0, exc.start) + 1) + 1
-        return None, [Diagnostic("FG006", "text holds an unpaired surrogate "
-                                 f"(U+{ord(text[exc.start]):04X}); it is not valid Unicode",
-                                 shown, line, col)]
+        return None, [
+            Diagnostic(
+                "FG006",
+                "text holds an unpaired surrogate "
+                f"(U+{ord(text[exc.start]):04X}); it is not valid Unicode",
+                shown,
+                line,
+                col,
+            )
+        ]
     if size > MAX_BYTES:  # read_text refuses such files; text handed to load_text gets here
         return None, [_too_large(shown)]
     try:
@@ -199,8 +212,11 @@ def _build_tree(text: str, problems: list[Diagnostic], shown: str) -> _Node | No
             return
         values += 1
         if values > MAX_NODES:
-            raise _Problem("FG007", f"document has more than {MAX_NODES} values; a spec has a "
-                           "few hundred", node.pos)
+            raise _Problem(
+                "FG007",
+                f"document has more than {MAX_NODES} values; a spec has a few hundred",
+                node.pos,
+            )
         if not stack:
             root = node
         elif stack[-1].kind == "seq":
@@ -219,8 +235,9 @@ def _build_tree(text: str, problems: list[Diagnostic], shown: str) -> _Node | No
             if name == "DocumentStartEvent":
                 documents += 1
                 if documents > 1:
-                    raise _Problem("FG001", "a spec file holds one YAML document, found a "
-                                   "second", pos)
+                    raise _Problem(
+                        "FG001", "a spec file holds one YAML document, found a second", pos
+                    )
             elif name in ("MappingStartEvent", "SequenceStartEvent"):
                 if len(stack) >= MAX_DEPTH:
                     raise _Problem("FG007", f"document nested deeper than {MAX_DEPTH} levels", pos)
@@ -239,9 +256,14 @@ def _build_tree(text: str, problems: list[Diagnostic], shown: str) -> _Node | No
                 if isinstance(value, str) and "\x00" in value:
                     # Only a "\0" escape gets here (files with NUL bytes are refused); no spec
                     # value needs one, and paths holding one make every os call raise.
-                    problems.append(Diagnostic(
-                        "FG004", "string holds a NUL character (\\0); no spec value needs one",
-                        shown, *pos))
+                    problems.append(
+                        Diagnostic(
+                            "FG004",
+                            "string holds a NUL character (\\0); no spec value needs one",
+                            shown,
+                            *pos,
+                        )
+                    )
                     value = value.replace("\x00", "\ufffd")
                 node = _Node("scalar", pos, value)
                 if event.anchor:
@@ -252,20 +274,27 @@ def _build_tree(text: str, problems: list[Diagnostic], shown: str) -> _Node | No
                 if target is None:
                     raise _Problem("FG001", f"unknown alias *{shorten(event.anchor)}", pos)
                 if not target.closed and target.kind != "scalar":
-                    raise _Problem("FG007", f"alias *{shorten(event.anchor)} refers to itself "
-                                   "(a recursive structure)", pos)
+                    raise _Problem(
+                        "FG007",
+                        f"alias *{shorten(event.anchor)} refers to itself (a recursive structure)",
+                        pos,
+                    )
                 attach(target)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         if "maximum nesting depth" in (exc.problem or ""):  # libyaml's own limit (flow levels)
-            raise _Problem("FG007", f"document nested deeper than {MAX_DEPTH} levels",
-                           where) from None
+            raise _Problem(
+                "FG007", f"document nested deeper than {MAX_DEPTH} levels", where
+            ) from None
         detail = exc.problem or "invalid YAML"
         if exc.context:
             ctx_mark = exc.context_mark
-            started = f" started on line {ctx_mark.line + 1}" if ctx_mark and mark and \
-                ctx_mark.line != mark.line else ""
+            started = (
+                f" started on line {ctx_mark.line + 1}"
+                if ctx_mark and mark and ctx_mark.line != mark.line
+                else ""
+            )
             detail = f"{detail} ({exc.context}{started})"
         detail += _syntax_hint(text, where)
         raise _Problem("FG001", f"YAML syntax error: {detail}", where) from None
@@ -273,9 +302,12 @@ def _build_tree(text: str, problems: list[Diagnostic], shown: str) -> _Node | No
         where = _byte_pos(text.encode("utf-8"), exc.position)
         char = exc.character
         shown_char = f"#x{char:04x}" if isinstance(char, int) else repr(char)
-        raise _Problem("FG001", f"YAML syntax error: character {shown_char} is not allowed in "
-                       f"YAML ({exc.reason}); remove it or quote it as an escape",
-                       where) from None
+        raise _Problem(
+            "FG001",
+            f"YAML syntax error: character {shown_char} is not allowed in "
+            f"YAML ({exc.reason}); remove it or quote it as an escape",
+            where,
+        ) from None
     except yaml.YAMLError as exc:
         raise _Problem("FG001", f"YAML syntax error: {shorten(exc, 200)}", (1, 1)) from None
     return root
@@ -289,9 +321,10 @@ def _syntax_hint(text: str, pos: Pos) -> str:
     line = lines[pos[0] - 1]
     if "\t" in line[: pos[1]] and not line[: pos[1]].replace("\t", " ").strip():
         return "; indent with spaces, YAML does not allow tabs for indentation"
-    if pos[1] > 1024 and ":" in line[pos[1] - 1: pos[1] + 1]:
-        return ("; a key on the same line as its ':' is limited to 1024 characters "
-                "(YAML implicit keys)")
+    if pos[1] > 1024 and ":" in line[pos[1] - 1 : pos[1] + 1]:
+        return (
+            "; a key on the same line as its ':' is limited to 1024 characters (YAML implicit keys)"
+        )
     return ""
 
 
@@ -364,8 +397,11 @@ class _Materializer:
     def _value(self, node: _Node, loc: Loc, depth: int) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
-            raise _Problem("FG007", f"document expands to more than {MAX_NODES} nodes "
-                           "(aliases nested too deeply?)", node.pos)
+            raise _Problem(
+                "FG007",
+                f"document expands to more than {MAX_NODES} nodes (aliases nested too deeply?)",
+                node.pos,
+            )
         if depth > MAX_DEPTH:
             raise _Problem("FG007", f"document nested deeper than {MAX_DEPTH} levels", node.pos)
         self.doc.value_pos.setdefault(loc, node.pos)
@@ -377,8 +413,9 @@ class _Materializer:
         self._fill(node, loc, depth, out, merging=False)
         return out
 
-    def _fill(self, node: _Node, loc: Loc, depth: int, out: dict[str, Any], *,
-              merging: bool) -> None:
+    def _fill(
+        self, node: _Node, loc: Loc, depth: int, out: dict[str, Any], *, merging: bool
+    ) -> None:
         """Add ``node``'s keys to ``out``: its own keys first, then its ``<<`` merges.
 
         Keys already in ``out`` win (YAML merge rules: a mapping's own keys override merged
@@ -395,10 +432,15 @@ class _Materializer:
             if key in seen:
                 if id(key_node) not in self.reported:
                     self.reported.add(id(key_node))
-                    self.problems.append(Diagnostic(
-                        "FG003", f"duplicate key {shorten(key)!r} (first on line {seen[key][0]}); "
-                        "most YAML tools would silently use the last one",
-                        self.doc.path, *key_node.pos))
+                    self.problems.append(
+                        Diagnostic(
+                            "FG003",
+                            f"duplicate key {shorten(key)!r} (first on line {seen[key][0]}); "
+                            "most YAML tools would silently use the last one",
+                            self.doc.path,
+                            *key_node.pos,
+                        )
+                    )
                 continue
             seen[key] = key_node.pos
             if merging and key in out:
@@ -408,15 +450,21 @@ class _Materializer:
         for merge in merges:
             for source in merge.items if merge.kind == "seq" else [merge]:
                 if source.kind != "map":
-                    raise _Problem("FG004", "a '<<' merge takes a mapping or a list of mappings",
-                                   source.pos)
+                    raise _Problem(
+                        "FG004", "a '<<' merge takes a mapping or a list of mappings", source.pos
+                    )
                 if depth + 1 > MAX_DEPTH:
-                    raise _Problem("FG007", f"document nested deeper than {MAX_DEPTH} levels",
-                                   source.pos)
+                    raise _Problem(
+                        "FG007", f"document nested deeper than {MAX_DEPTH} levels", source.pos
+                    )
                 self.count += 1
                 if self.count > MAX_NODES:
-                    raise _Problem("FG007", f"document expands to more than {MAX_NODES} nodes "
-                                   "(aliases nested too deeply?)", source.pos)
+                    raise _Problem(
+                        "FG007",
+                        f"document expands to more than {MAX_NODES} nodes "
+                        "(aliases nested too deeply?)",
+                        source.pos,
+                    )
                 self._fill(source, loc, depth + 1, out, merging=True)
 
 

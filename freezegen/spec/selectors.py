@@ -11,7 +11,7 @@ _RANGE = re.compile(RANGE_PATTERN)
 def parse_ranges(text: str) -> list[int]:
     """Return the sorted block indices of ``"0-5,8"``; raise ValueError on bad syntax or order."""
     if not _RANGE.match(text):
-        raise ValueError(f"{text!r} is not a block range; write it like \"0-5\" or \"0-3,8,10-11\"")
+        raise ValueError(f'{text!r} is not a block range; write it like "0-5" or "0-3,8,10-11"')
     out: set[int] = set()
     for part in text.split(","):
         lo, _, hi = part.partition("-")
