@@ -32,6 +32,22 @@ HOOK_REPO_FILES = (
 )
 CONSTRAINTS = ROOT / "constraints.txt"
 BAD_SPEC = "version: 1\nmodle:\n  preset: gpt2\n"  # unknown key 'modle' (did you mean 'model'?)
+GOOD_SCRIPT = """\
+import torch
+
+
+def train(model, loader, optimizer, scheduler):
+    for x in loader:
+        loss = model(x).sum()
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+"""
+BAD_SCRIPT = GOOD_SCRIPT.replace(  # FG509: the scheduler steps before the optimizer
+    "        optimizer.step()\n        scheduler.step()\n",
+    "        scheduler.step()\n        optimizer.step()\n",
+)
 GIT_IDENTITY = (
     "-c",
     "user.name=freezegen tests",
@@ -123,12 +139,14 @@ class PreCommitRepo:
             shutil.copy2(ROOT / "examples" / "tiny" / name, repo / "tiny" / name)
         (repo / "bad.freezegen.yaml").write_text(BAD_SPEC, encoding="utf-8")  # bad, at the root
         (repo / "other.yaml").write_text("not: a spec\nmodle: 1\n", encoding="utf-8")
+        (repo / "train_good.py").write_text(GOOD_SCRIPT, encoding="utf-8")
+        (repo / "train_bad.py").write_text(BAD_SCRIPT, encoding="utf-8")
         config = {
             "repos": [
                 {
                     "repo": self.hook_repo.as_posix(),
                     "rev": self.rev,
-                    "hooks": [{"id": "freezegen-lint"}],
+                    "hooks": [{"id": "freezegen-lint"}, {"id": "freezegen-check"}],
                 }
             ]
         }
@@ -173,7 +191,19 @@ def test_hook_reports_bad_spec_only(precommit_repo):
     assert not re.search(r"(?m)^tiny/freezegen\.yaml:", out), out
     assert "tiny/freezegen.yaml" not in out, out
     assert "other.yaml" not in out, out
+    assert "- hook id: freezegen-check" in out, out
+    assert re.search(r"(?m)^train_bad\.py:8:9: FG509 ", out), out
+    assert "train_good.py" not in out, out
     assert "Traceback" not in out, out
+
+
+@pytest.mark.slow
+def test_check_hook_passes_a_correct_script(precommit_repo):
+    proc = precommit_repo.run("--files", "train_good.py", "other.yaml")
+    out = _output(proc)
+    assert proc.returncode == 0, out
+    assert re.search(r"freezegen check\.+Passed", out), out
+    assert re.search(r"freezegen lint\.+\(no files to check\)Skipped", out), out
 
 
 @pytest.mark.slow
