@@ -25,6 +25,7 @@ class GenerateError(Exception):
 
 
 _OPTIMIZERS = {"adamw": "AdamW", "adam": "Adam", "sgd": "SGD"}
+_STRATEGY_NAMES = {"none": "one process", "ddp": "DDP", "fsdp": "FSDP2"}
 _IMPLEMENTATION = {
     "foreach": {"foreach": True},
     "fused": {"fused": True},
@@ -129,15 +130,13 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
         "scheduler": spec.scheduler.name,
         "data_source": spec.data.source,
         "tokenizer": spec.data.source in ("text", "jsonl"),
+        "distributed": spec.distributed.strategy != "none",
+        "strategy": spec.distributed.strategy,
+        "strategy_name": _STRATEGY_NAMES[spec.distributed.strategy],
     }
 
 
 def _check_supported(spec: Spec) -> None:
-    if spec.distributed.strategy != "none":
-        raise GenerateError(
-            f"distributed.strategy: {spec.distributed.strategy} is not generated yet; "
-            "generate with strategy: none (one process, CPU or one GPU)"
-        )
     if spec.checkpointing is not None and spec.checkpointing.reentrant:
         raise GenerateError(
             "activation_checkpointing.reentrant: true is not generated: reentrant checkpointing "

@@ -147,6 +147,8 @@ _selector = st.one_of(
     st.lists(st.integers(0, 40), max_size=5),
 )
 _glob = st.text(min_size=1, max_size=30)
+# A path the spec accepts: "~user" must name a real user, and NUL is never part of a path.
+_path = _glob.filter(lambda s: "\x00" not in s and not s.startswith("~"))
 _spec = st.fixed_dictionaries(
     {
         "version": st.just(1),
@@ -211,6 +213,9 @@ _spec = st.fixed_dictionaries(
             ),
         ),
         "compile": st.booleans(),
+        "distributed": st.fixed_dictionaries(
+            {"strategy": st.sampled_from(["none", "ddp", "fsdp"])}
+        ),
         "train": st.fixed_dictionaries(
             {
                 "max_steps": st.integers(1, 10**6),
@@ -224,7 +229,7 @@ _spec = st.fixed_dictionaries(
             st.fixed_dictionaries(
                 {
                     "source": st.just("jsonl"),
-                    "path": _glob.filter(lambda s: "\x00" not in s),
+                    "path": _path,
                     "tokenizer": st.just("tok"),
                     "text_field": st.text(max_size=20),
                 }
@@ -232,9 +237,9 @@ _spec = st.fixed_dictionaries(
         ),
         "checkpoint": st.fixed_dictionaries(
             {
-                "dir": _glob.filter(lambda s: "\x00" not in s),
+                "dir": _path,
                 "every_steps": st.one_of(st.none(), st.integers(1, 1000)),
-                "resume": st.one_of(st.sampled_from(["auto", "never"]), _glob),
+                "resume": st.one_of(st.sampled_from(["auto", "never"]), _path),
             }
         ),
     }
@@ -280,8 +285,8 @@ def test_long_strings_stay_ruff_clean(tmp_path: Path) -> None:
 
 
 def test_unsupported_specs_are_user_errors(tmp_path: Path) -> None:
-    spec = load_spec(tiny_spec(tmp_path, distributed={"strategy": "ddp"}))
-    with pytest.raises(GenerateError, match="not generated yet"):
+    spec = load_spec(tiny_spec(tmp_path, activation_checkpointing={"reentrant": True}))
+    with pytest.raises(GenerateError, match="reentrant"):
         render_script(spec, tmp_path / "freezegen.yaml", tmp_path)
 
 
@@ -308,9 +313,9 @@ def test_cli_generate_user_errors_exit_2(tmp_path: Path) -> None:
     bad.write_text("version: 1\nmodel: {preset: gpt2}\nbatch: {micro_batch_size: 0, seq_len: 8}\n")
     result = runner.invoke(app, ["generate", str(bad)])
     assert result.exit_code == 2 and "micro_batch_size" in result.output
-    ddp = tiny_spec(tmp_path / "ddp", distributed={"strategy": "ddp"})
-    result = runner.invoke(app, ["generate", str(ddp)])
-    assert result.exit_code == 2 and "not generated yet" in result.output
+    reentrant = tiny_spec(tmp_path / "reentrant", activation_checkpointing={"reentrant": True})
+    result = runner.invoke(app, ["generate", str(reentrant)])
+    assert result.exit_code == 2 and "reentrant" in result.output
     assert "Traceback" not in result.output
 
 

@@ -1,0 +1,155 @@
+"""DDP and FSDP2 scripts under torchrun: two CPU processes over gloo, tiny models.
+
+Two ranks with micro-batch 4 must train like one process with micro-batch 8 (the same global
+batches, one mean over all their targets), through a progressive unfreeze after wrapping, a
+short last window and a rank left without examples. Resuming after a torn checkpoint must end
+bit-identical, which needs every rank's RNG, the data position and the (sharded) optimizer state.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from tests.generate.conftest import (
+    Run,
+    final_weights,
+    generate,
+    initial_state,
+    run_script,
+    script_env,
+    tiny_spec,
+)
+
+# 41 examples in global micro-batches of 8: the last holds one, so rank 1 gets none.
+COUNTING = """
+import torch
+
+
+class Counting(torch.utils.data.Dataset):
+    def __len__(self):
+        return 41
+
+    def __getitem__(self, i):
+        return (torch.arange(16) * (1 + i % 3) + i) % 63 + 1
+
+
+def dataset():
+    return Counting()
+"""
+
+
+def torchrun(script: Path, timeout: float = 90) -> Run:
+    env = script_env()
+    env["PYTHONPATH"] = str(script.parent)  # torchrun's workers do not add the script's folder
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         str(script)],
+        cwd=script.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )  # fmt: skip
+    return Run(script, proc.returncode, proc.stdout, proc.stderr)
+
+
+def _equivalence_spec(folder: Path, strategy: str, micro_batch: int) -> Path:
+    spec = tiny_spec(
+        folder,
+        model={"hf_config": "./config.json", "dropout": 0.0},
+        freeze={
+            "embeddings": True,
+            "layers": {"first": 1},
+            # Thawed after DDP / FSDP wrapped the model.
+            "schedule": [{"at_step": 3, "unfreeze": {"layers": "0"}}],
+        },
+        optimizer={"name": "sgd", "lr": 0.5, "momentum": 0.9},
+        batch={"micro_batch_size": micro_batch, "grad_accum_steps": 2, "seq_len": 16},
+        data={"source": "factory", "factory": "counting:dataset"},
+        train={"max_steps": 8, "grad_clip": 1.0, "seed": 5, "log_every": 1},
+        distributed={"strategy": strategy},
+    )
+    (folder / "counting.py").write_text(COUNTING)
+    return spec
+
+
+def test_ddp_and_fsdp_on_two_processes_match_one_process(tmp_path: Path) -> None:
+    single = generate(_equivalence_spec(tmp_path / "single", "none", 8))
+    reference = run_script(single).check()
+    expected = final_weights(single)
+    for strategy in ("ddp", "fsdp"):
+        script = generate(_equivalence_spec(tmp_path / strategy, strategy, 4))
+        run = torchrun(script).check()
+        assert run.stdout.count("step 8/8 |") == 1, "only rank 0 logs"
+        assert "step 3: unfroze" in run.stdout
+        assert run.losses == pytest.approx(reference.losses, rel=1e-4)
+        got = final_weights(script)
+        assert got.keys() == expected.keys(), strategy
+        for name in expected:
+            torch.testing.assert_close(
+                got[name], expected[name], rtol=1e-5, atol=1e-6, msg=f"{strategy}: {name}"
+            )
+    # The frozen embeddings did not move; block 0, thawed at step 3, did.
+    initial = initial_state(single)[0]
+    assert torch.equal(expected["transformer.wte.weight"], initial["transformer.wte.weight"])
+    name = "transformer.h.0.mlp.c_fc.weight"
+    assert not torch.equal(expected[name], initial[name])
+
+
+def _resume_spec(folder: Path, strategy: str) -> Path:
+    return tiny_spec(
+        folder,
+        model={"hf_config": "./config.json", "dropout": 0.1},  # every rank's RNG matters
+        freeze={"embeddings": True, "layers": {"first": 1}},
+        precision="fp16",  # the scaler's state too (FSDP: the sharded scaler)
+        activation_checkpointing={"layers": "1"},  # recomputed dropout draws the same masks
+        optimizer={"name": "adamw", "lr": 1.0e-2},
+        batch={"micro_batch_size": 2, "grad_accum_steps": 2, "seq_len": 16},
+        train={"max_steps": 6, "grad_clip": 1.0, "seed": 11, "log_every": 1},
+        checkpoint={"dir": "checkpoints", "every_steps": 1, "keep_last": 2, "resume": "auto"},
+        distributed={"strategy": strategy},
+    )
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+def test_resume_skips_a_torn_checkpoint_and_ends_bit_identical(
+    tmp_path: Path, strategy: str
+) -> None:
+    script = generate(_resume_spec(tmp_path, strategy))
+    torchrun(script).check()
+    first = final_weights(script)
+    folder = script.parent / "checkpoints"
+    kept = sorted(p.name for p in folder.glob("step-*"))
+    if strategy == "ddp":
+        assert kept == ["step-00000005.pt", "step-00000006.pt"]
+        torn = folder / "step-00000006.pt"
+        (folder / ".step-00000007.pt.tmp").write_bytes(b"half a checkpoint")
+    else:
+        assert kept == ["step-00000005", "step-00000006"]
+        assert (folder / "step-00000006" / ".metadata").is_file()
+        torn = folder / "step-00000006" / "trainer.pt"
+        (folder / ".step-00000007.tmp").mkdir()
+    torn.write_bytes(torn.read_bytes()[: torn.stat().st_size // 2])
+    shutil.rmtree(folder / "final")
+    run = torchrun(script).check()
+    assert "skipping unreadable checkpoint" in run.stdout
+    assert "resumed from step 5" in run.stdout
+    assert _same(first, final_weights(script))
+
+
+def test_distributed_script_without_torchrun_says_how_to_start(tmp_path: Path) -> None:
+    script = generate(tiny_spec(tmp_path, distributed={"strategy": "ddp"}))
+    run = run_script(script)
+    assert run.returncode == 1
+    assert "torchrun --nproc-per-node N train.py" in run.stderr
