@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from freezegen.lint.context import LintContext
-from freezegen.spec.presets import GIB
+from freezegen.spec.presets import GIB, MIB
 
 
 def gib(n: float) -> str:
+    """A size in GiB, or in MiB below one GiB (a tiny run would read 0.0 GiB)."""
+    if abs(n) < GIB:
+        return f"{n / MIB:.1f} MiB"
     return f"{n / GIB:.1f} GiB"
 
 
