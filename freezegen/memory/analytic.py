@@ -104,14 +104,18 @@ class _Trains:
     def __init__(self, block: int | None, trainable: list[Param] | None) -> None:
         self.names = None if trainable is None else {p.name for p in trainable if p.block == block}
         self.any = self.names is None or bool(self.names)
+        self._seen: dict[str, bool] = {}  # the same few modules are asked about many times
 
     def __call__(self, module: str) -> bool:
         if self.names is None:
             return True
-        return any(
-            n.endswith(f".{module}.weight") and not n.endswith(f".attention.{module}.weight")
-            for n in self.names
-        )
+        found = self._seen.get(module)
+        if found is None:
+            found = self._seen[module] = any(
+                n.endswith(f".{module}.weight") and not n.endswith(f".attention.{module}.weight")
+                for n in self.names
+            )
+        return found
 
     def count(self, *modules: str) -> int:
         return sum(self(m) for m in modules)
@@ -451,11 +455,13 @@ def _step(
                 ((tokens, "tokens"), (h, "hidden"), (2 if d.autocast else d.mm, "B")),
             )
         ]
+    suffix = _grad_suffix(arch, trainable, pbytes, shard)
+    tied_grad = _tied_head_grad(spec, arch, trainable, pbytes)
     moments["head-backward"] = common(
         "head-backward",
         grads_during
         if accum > 1
-        else _grads_above(spec, arch, trainable, arch.num_layers, pbytes, shard),
+        else _grads_above(arch, arch.num_layers, pbytes, suffix, tied_grad),
         [*saved_all, head, *stem, *head_input],
         [_norm_backward("the final norm's backward", arch, tokens)],
     )
@@ -464,9 +470,7 @@ def _step(
     transient = _backward_transient(spec, arch, tokens)
     for block in order:
         blk = blocks[block]
-        above = (
-            grads_during if accum > 1 else _grads_above(spec, arch, trainable, block, pbytes, shard)
-        )
+        above = grads_during if accum > 1 else _grads_above(arch, block, pbytes, suffix, tied_grad)
         recompute = (
             [] if blk.input is None else _full_parts(blk, f"block {block}", "recomputed", 1, tokens)
         )
@@ -809,26 +813,53 @@ def _loss_parts(
     return fwd, saved, bwd
 
 
+def _grad_suffix(
+    arch: Architecture, trainable: list[Param], pbytes: int, shard: int
+) -> list[tuple[int, int]]:
+    """(bytes, numel) of the gradients alive during each block's backward, by block index:
+    the final norm and head (index ``num_layers``) plus every trainable block above. Summed
+    once per estimate so that each block's moment does not walk every parameter again."""
+    per_block = [(0, 0)] * (arch.num_layers + 1)
+    outside_bytes = outside_numel = 0
+    sums: dict[int, list[int]] = {}
+    for p in trainable:
+        if p.block is None:
+            if p.kind != EMBEDDINGS:
+                outside_bytes += _round(p.numel * pbytes / shard)
+                outside_numel += p.numel
+        else:
+            acc = sums.setdefault(p.block, [0, 0])
+            acc[0] += _round(p.numel * pbytes / shard)
+            acc[1] += p.numel
+    running = [outside_bytes, outside_numel]
+    for block in range(arch.num_layers, -1, -1):
+        per_block[block] = (running[0], running[1])
+        acc = sums.get(block)
+        if acc is not None:
+            running = [running[0] + acc[0], running[1] + acc[1]]
+    return per_block
+
+
 def _grads_above(
-    spec: Spec, arch: Architecture, trainable: list[Param], block: int, pbytes: int, shard: int
+    arch: Architecture,
+    block: int,
+    pbytes: int,
+    suffix: list[tuple[int, int]],
+    tied_grad: list[Part],
 ) -> list[Part]:
     """Gradients that exist when ``block``'s backward runs: blocks above it, the head and
     final norm, and the head's contribution to a tied trainable embedding (held in the
     autograd buffer until the lookup's gradient is added to it)."""
-    above = [
-        p
-        for p in trainable
-        if (p.block is not None and p.block > block) or (p.block is None and p.kind != EMBEDDINGS)
-    ]
+    total, numel = suffix[min(block, arch.num_layers)]
     where = "" if block >= arch.num_layers else f"the blocks above {block}, "
     parts = [
         Part(
             f"trainable params of {where}the final norm and head",
-            sum(_round(p.numel * pbytes / shard) for p in above),
-            _each(sum(p.numel for p in above), pbytes, "params"),
+            total,
+            _each(numel, pbytes, "params"),
         )
     ]
-    return parts + _tied_head_grad(spec, arch, trainable, pbytes)
+    return parts + tied_grad
 
 
 def _tied_head_grad(
