@@ -56,7 +56,7 @@ class LintContext:
                 return None  # factory or unreadable config: FG111 or --trace covers it
             from freezegen.memory.analytic import estimate_analytic
 
-            return estimate_analytic(self.spec)
+            return estimate_analytic(self.spec, arch=self.architecture, plan=self.freeze_plan)
         except EstimateError as exc:
             self.memory_error = str(exc)
             return None

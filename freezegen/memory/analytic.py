@@ -43,7 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from freezegen.arch import ArchitectureError, architecture_for
-from freezegen.arch.freeze import plan_freeze
+from freezegen.arch.freeze import FreezePlan, plan_freeze
 from freezegen.arch.params import ATTENTION, EMBEDDINGS, HEAD, MLP, Param, parameter_table
 from freezegen.memory.estimate import Breakdown, EstimateError, MemoryEstimate, finish
 from freezegen.spec.models import Spec
@@ -327,13 +327,16 @@ class Step:
         return max(self.moments, key=lambda m: m.breakdown.total)
 
 
-def estimate_analytic(spec: Spec) -> MemoryEstimate:
+def estimate_analytic(
+    spec: Spec, *, arch: Architecture | None = None, plan: FreezePlan | None = None
+) -> MemoryEstimate:
     """Return the modelled per-device peak of the spec's steady-state optimizer step.
 
+    ``arch`` and ``plan`` may be passed when the caller has resolved them already (lint has).
     Raises :class:`EstimateError` for a ``factory`` model (only tracing knows it) or a config
     that cannot be read.
     """
-    return estimate_of(spec, analyse(spec))
+    return estimate_of(spec, analyse(spec, arch=arch, plan=plan))
 
 
 def estimate_of(spec: Spec, step: Step) -> MemoryEstimate:
@@ -343,22 +346,28 @@ def estimate_of(spec: Spec, step: Step) -> MemoryEstimate:
     )
 
 
-def analyse(spec: Spec) -> Step:
+def analyse(
+    spec: Spec, *, arch: Architecture | None = None, plan: FreezePlan | None = None
+) -> Step:
     """Return every moment of the spec's step, each term as its parts (see :class:`Part`).
 
+    ``arch`` and ``plan``, when given, must be the spec's own (architecture_for, plan_freeze).
     Raises :class:`EstimateError` exactly when :func:`estimate_analytic` does.
     """
     if spec.model.factory is not None:
         raise EstimateError(
             "a factory model can only be measured, not modelled; use the traced estimate (--trace)"
         )
-    try:
-        arch = architecture_for(spec.model)
-    except ArchitectureError as exc:
-        raise EstimateError(str(exc)) from None
+    if arch is None:
+        try:
+            arch = architecture_for(spec.model)
+        except ArchitectureError as exc:
+            raise EstimateError(str(exc)) from None
     assert arch is not None
-    params = parameter_table(arch, spec.model.head, spec.model.num_labels or 2)
-    plan = plan_freeze(spec.freeze, params, arch.num_layers)
+    if plan is None:
+        params = parameter_table(arch, spec.model.head, spec.model.num_labels or 2)
+        plan = plan_freeze(spec.freeze, params, arch.num_layers)
+    params = plan.params
     trainable = plan.trainable
     if not trainable:
         raise EstimateError("the freeze section leaves no parameter to train")

@@ -35,6 +35,8 @@ hardware: {gpu: A100-80GB}
     )
 
     def check(self, ctx: LintContext) -> Iterator[Diagnostic]:
+        if ctx.spec.hardware is None:
+            return  # no budget to check against: skip the estimate
         est = ctx.memory
         if est is None or est.fits is not False:
             return
