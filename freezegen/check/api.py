@@ -7,19 +7,17 @@ finding in it, never an exception. Options come from the command line layered ov
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from freezegen._files import expand_paths as _expand
 from freezegen._io import write_atomic
 from freezegen.check.engine import FileResult, check_source, failure
 from freezegen.check.registry import known_codes
 from freezegen.diagnostics import Diagnostic, Severity
 from freezegen.lint.config import LintOptions, Overrides, check_selectors, options_for
-
-_SKIP_DIRS = {".git", ".hg", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".nox"}
 
 
 @dataclass
@@ -102,23 +100,8 @@ def _check_file(item: tuple[str, LintOptions, bool]) -> FileResult:
 
 
 def expand_paths(paths: Iterable[str | Path]) -> Iterator[Path]:
-    """Yield files as given, and ``*.py`` files found under folders; raise for missing paths."""
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            yield from sorted(_walk(path))
-        elif path.exists() or path.is_symlink():
-            yield path
-        else:
-            raise FileNotFoundError(str(path))
-
-
-def _walk(folder: Path) -> Iterator[Path]:
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = [d for d in dirs if d not in _SKIP_DIRS]
-        for name in files:
-            if name.endswith(".py"):
-                yield Path(root, name)
+    """Yield Python files: those given, and ``*.py`` files under given folders."""
+    return _expand(paths, lambda path: path.suffix == ".py")
 
 
 def _lint_codes() -> list[str]:

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from freezegen._files import expand_paths as _expand
 from freezegen.diagnostics import Diagnostic, Severity
 from freezegen.lint.config import ConfigError, LintOptions, Overrides, check_selectors, options_for
 from freezegen.lint.context import LintContext
@@ -15,7 +16,6 @@ from freezegen.spec import LoadResult, load, load_text
 from freezegen.spec.models import SPEC_FILENAME
 
 _SUPPRESS = re.compile(r"#\s*freezegen:\s*ignore(?:\[([A-Za-z0-9,\s]*)\])?")
-_SKIP_DIRS = {".git", ".hg", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".nox"}
 
 
 @dataclass
@@ -106,24 +106,8 @@ def _suppress(found: list[Diagnostic], text: str) -> list[Diagnostic]:
 
 
 def expand_paths(paths: Iterable[str | Path]) -> Iterator[Path]:
-    """Yield files as given, and spec files found under folders; raise for missing paths."""
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            yield from sorted(_walk(path))
-        elif path.exists():
-            yield path
-        else:
-            raise FileNotFoundError(str(path))
-
-
-def _walk(folder: Path) -> Iterator[Path]:
-    for child in folder.iterdir():
-        if child.is_dir():
-            if child.name not in _SKIP_DIRS:
-                yield from _walk(child)
-        elif SPEC_FILENAME.search(child.as_posix()):
-            yield child
+    """Yield spec files: those given, and ``*freezegen.yaml`` files under given folders."""
+    return _expand(paths, lambda path: SPEC_FILENAME.search(path.as_posix()) is not None)
 
 
 __all__ = ["ConfigError", "LintReport", "known_codes", "lint_paths", "lint_result", "lint_text"]
