@@ -47,3 +47,17 @@ class CheckRule(cst.BatchableCSTVisitor):
     ) -> None:
         """Record a finding of this rule about ``node`` (located by the engine)."""
         self.ctx.findings.append(Finding(self.code, self.severity, node, message, help, fix))
+
+
+class LoopRule(CheckRule):
+    """A rule about training loops: :meth:`check_loop` runs once for every ``for`` and
+    ``while`` loop of the file (nested ones included)."""
+
+    def visit_For(self, node: cst.For) -> None:
+        self.check_loop(node)
+
+    def visit_While(self, node: cst.While) -> None:
+        self.check_loop(node)
+
+    def check_loop(self, loop: cst.For | cst.While) -> None:
+        raise NotImplementedError

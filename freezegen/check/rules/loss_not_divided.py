@@ -7,12 +7,12 @@ import re
 import libcst as cst
 
 from freezegen.check.loops import Event, modulo_operands
-from freezegen.check.rule import CheckRule
+from freezegen.check.rule import LoopRule
 
 _SCALING_METHODS = ("div", "div_", "mul", "mul_", "__truediv__")
 
 
-class LossNotDivided(CheckRule):
+class LossNotDivided(LoopRule):
     code = "FG503"
     name = "loss-not-divided"
     summary = (
@@ -127,13 +127,7 @@ for epoch in range(3):
 """,
     )
 
-    def visit_For(self, node: cst.For) -> None:
-        self._check(node)
-
-    def visit_While(self, node: cst.While) -> None:
-        self._check(node)
-
-    def _check(self, loop: cst.For | cst.While) -> None:
+    def check_loop(self, loop: cst.For | cst.While) -> None:
         facts = self.ctx.loop(loop)
         if not facts.accumulates:
             return

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import libcst as cst
 
-from freezegen.check.rule import CheckRule
+from freezegen.check.rule import LoopRule
 
 
-class ScalerUpdatePerMicroStep(CheckRule):
+class ScalerUpdatePerMicroStep(LoopRule):
     code = "FG504"
     name = "scaler-update-per-micro-step"
     summary = (
@@ -59,13 +59,7 @@ for step, batch in enumerate(loader):
 """,
     )
 
-    def visit_For(self, node: cst.For) -> None:
-        self._check(node)
-
-    def visit_While(self, node: cst.While) -> None:
-        self._check(node)
-
-    def _check(self, loop: cst.For | cst.While) -> None:
+    def check_loop(self, loop: cst.For | cst.While) -> None:
         facts = self.ctx.loop(loop)
         if not facts.accumulates:
             return

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import libcst as cst
 
-from freezegen.check.rule import CheckRule
+from freezegen.check.rule import LoopRule
 
 
-class SchedulerBeforeOptimizer(CheckRule):
+class SchedulerBeforeOptimizer(LoopRule):
     code = "FG509"
     name = "scheduler-before-optimizer"
     summary = (
@@ -79,13 +79,7 @@ for batch in loader:
         super().__init__(ctx)
         self._reported: set[int] = set()
 
-    def visit_For(self, node: cst.For) -> None:
-        self._check(node)
-
-    def visit_While(self, node: cst.While) -> None:
-        self._check(node)
-
-    def _check(self, loop: cst.For | cst.While) -> None:
+    def check_loop(self, loop: cst.For | cst.While) -> None:
         facts = self.ctx.loop(loop)
         if not facts.steps:
             return
