@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from freezegen._version import __version__
+
+if TYPE_CHECKING:
+    from freezegen.diagnostics import Diagnostic
+    from freezegen.lint import Overrides
 
 app = typer.Typer(
     name="freezegen",
@@ -54,6 +59,52 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+# Options lint and check share: same names, same meaning, same [tool.freezegen] table.
+FormatOption = Annotated[str, typer.Option("--format", help="text, json, sarif or github.")]
+IgnoreOption = Annotated[list[str] | None, typer.Option(help="Skip these codes or prefixes.")]
+StrictOption = Annotated[
+    bool | None,
+    typer.Option("--strict/--no-strict", help="Warnings fail the run too.", show_default=False),
+]
+NoConfigOption = Annotated[
+    bool, typer.Option("--no-config", help="Ignore [tool.freezegen] in pyproject.toml.")
+]
+
+
+def _findings_options(
+    format: str,
+    select: list[str] | None,
+    ignore: list[str] | None,
+    strict: bool | None,
+    no_config: bool,
+    **extra: bool | None,
+) -> Overrides:
+    """Validate --format and turn the shared selection flags into lint/check Overrides."""
+    from freezegen.lint import Overrides
+    from freezegen.report import FORMATS
+
+    if format not in FORMATS:
+        raise _fail(f"unknown --format {format!r}; choose one of {', '.join(FORMATS)}")
+    return Overrides(
+        select=_split(select),
+        ignore=_split(ignore) or (),
+        strict=strict,
+        use_config=not no_config,
+        **extra,
+    )
+
+
+def _print_findings(
+    format: str, diagnostics: Sequence[Diagnostic], files: int, failed: bool, tool: str
+) -> NoReturn:
+    """Print findings in ``format`` and exit: 1 when they fail the run, else 0."""
+    from freezegen.report import render
+
+    color = format == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    sys.stdout.write(render(format, diagnostics, files=files, color=color, tool=tool))
+    raise typer.Exit(1 if failed else 0)
+
+
 @app.command()
 def lint(
     specs: Annotated[
@@ -63,22 +114,14 @@ def lint(
             show_default=False,
         ),
     ],
-    format: Annotated[str, typer.Option("--format", help="text, json, sarif or github.")] = "text",
+    format: FormatOption = "text",
     select: Annotated[
         list[str] | None,
         typer.Option(help="Only these codes or prefixes (e.g. FG1,FG002)."),
     ] = None,
-    ignore: Annotated[
-        list[str] | None,
-        typer.Option(help="Skip these codes or prefixes."),
-    ] = None,
-    strict: Annotated[
-        bool | None,
-        typer.Option("--strict/--no-strict", help="Warnings fail the run too.", show_default=False),
-    ] = None,
-    no_config: Annotated[
-        bool, typer.Option("--no-config", help="Ignore [tool.freezegen] in pyproject.toml.")
-    ] = False,
+    ignore: IgnoreOption = None,
+    strict: StrictOption = None,
+    no_config: NoConfigOption = False,
     trace: Annotated[
         bool | None,
         typer.Option(
@@ -89,27 +132,16 @@ def lint(
     ] = None,
 ) -> None:
     """Check specs for schema errors and inconsistencies, located to line and column."""
-    from freezegen.lint import ConfigError, Overrides, lint_paths
-    from freezegen.report import FORMATS, render
+    from freezegen.lint import ConfigError, lint_paths
 
-    if format not in FORMATS:
-        raise _fail(f"unknown --format {format!r}; choose one of {', '.join(FORMATS)}")
-    overrides = Overrides(
-        select=_split(select),
-        ignore=_split(ignore) or (),
-        strict=strict,
-        trace=trace,
-        use_config=not no_config,
-    )
+    overrides = _findings_options(format, select, ignore, strict, no_config, trace=trace)
     try:
         report = lint_paths(specs, overrides)
     except ConfigError as exc:
         raise _fail(str(exc)) from None
     except FileNotFoundError as exc:
         raise _fail(f"no such file or folder: {exc}") from None
-    color = format == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    sys.stdout.write(render(format, report.diagnostics, files=report.files, color=color))
-    raise typer.Exit(1 if report.failed else 0)
+    _print_findings(format, report.diagnostics, report.files, report.failed, "lint")
 
 
 @app.command()
@@ -118,22 +150,14 @@ def check(
         list[Path],
         typer.Argument(help="Python files, or folders searched for *.py.", show_default=False),
     ],
-    format: Annotated[str, typer.Option("--format", help="text, json, sarif or github.")] = "text",
+    format: FormatOption = "text",
     select: Annotated[
         list[str] | None,
         typer.Option(help="Only these codes or prefixes (e.g. FG50,FG507)."),
     ] = None,
-    ignore: Annotated[
-        list[str] | None,
-        typer.Option(help="Skip these codes or prefixes."),
-    ] = None,
-    strict: Annotated[
-        bool | None,
-        typer.Option("--strict/--no-strict", help="Warnings fail the run too.", show_default=False),
-    ] = None,
-    no_config: Annotated[
-        bool, typer.Option("--no-config", help="Ignore [tool.freezegen] in pyproject.toml.")
-    ] = False,
+    ignore: IgnoreOption = None,
+    strict: StrictOption = None,
+    no_config: NoConfigOption = False,
     fix: Annotated[
         bool, typer.Option("--fix", help="Apply the safe fixes in place (atomic writes).")
     ] = False,
@@ -141,16 +165,11 @@ def check(
 ) -> None:
     """Check PyTorch training scripts for AMP, accumulation and checkpointing mistakes (FG5xx)."""
     from freezegen.check import check_paths
-    from freezegen.lint import ConfigError, Overrides
-    from freezegen.report import FORMATS, render
+    from freezegen.lint import ConfigError
 
-    if format not in FORMATS:
-        raise _fail(f"unknown --format {format!r}; choose one of {', '.join(FORMATS)}")
+    overrides = _findings_options(format, select, ignore, strict, no_config)
     if jobs < 1:
         raise _fail(f"-j must be at least 1, not {jobs}")
-    overrides = Overrides(
-        select=_split(select), ignore=_split(ignore) or (), strict=strict, use_config=not no_config
-    )
     try:
         checked = check_paths(paths, overrides, fix=fix, jobs=jobs)
     except ConfigError as exc:
@@ -159,10 +178,7 @@ def check(
         raise _fail(f"no such file or folder: {exc}") from None
     if checked.fixes:
         typer.echo(f"Fixed {checked.fixes} finding(s) in {checked.fixed_files} file(s).", err=True)
-    color = format == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    out = render(format, checked.diagnostics, files=checked.files, color=color, tool="check")
-    sys.stdout.write(out)
-    raise typer.Exit(1 if checked.failed else 0)
+    _print_findings(format, checked.diagnostics, checked.files, checked.failed, "check")
 
 
 @app.command()
