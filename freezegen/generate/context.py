@@ -14,8 +14,8 @@ from typing import Any
 
 from freezegen._version import __version__
 from freezegen.arch import ArchitectureError
+from freezegen.arch.hf import hf_model
 from freezegen.generate.literals import assignment
-from freezegen.generate.model_config import hf_model
 from freezegen.spec.models import FirstBlocks, FreezeSpec, LastBlocks, Spec, UnfreezeTarget
 from freezegen.spec.selectors import parse_ranges, select_blocks
 

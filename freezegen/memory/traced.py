@@ -196,7 +196,7 @@ def build_model(spec: Spec) -> tuple[nn.Module, Architecture | None]:
     except ArchitectureError as exc:
         raise EstimateError(str(exc)) from None
     assert arch is not None
-    return _from_architecture(arch, spec), arch
+    return _from_hf_config(spec), arch
 
 
 def _from_factory(path: str) -> nn.Module:
@@ -220,75 +220,24 @@ def _from_factory(path: str) -> nn.Module:
     return model
 
 
-def _from_architecture(arch: Architecture, spec: Spec) -> nn.Module:
+def _from_hf_config(spec: Spec) -> nn.Module:
+    """The transformers model the generated script builds (same config, see arch.hf)."""
     import transformers
 
-    classify = spec.model.head == "sequence-classification"
-    drop = arch.dropout if spec.model.dropout is None else spec.model.dropout
-    common: dict[str, Any] = {
-        "vocab_size": arch.vocab_size,
-        "pad_token_id": 0,
-        "num_labels": spec.model.num_labels or 2,
-    }
-    if arch.family == "gpt2":
-        config = transformers.GPT2Config(
-            n_layer=arch.num_layers,
-            n_embd=arch.hidden_size,
-            n_head=arch.num_heads,
-            n_inner=arch.intermediate_size,
-            n_positions=arch.max_positions,
-            resid_pdrop=drop,
-            embd_pdrop=drop,
-            attn_pdrop=drop,
-            **common,
-        )
-        cls = (
-            transformers.GPT2ForSequenceClassification if classify else transformers.GPT2LMHeadModel
-        )
-    elif arch.family == "bert":
-        config = transformers.BertConfig(
-            num_hidden_layers=arch.num_layers,
-            hidden_size=arch.hidden_size,
-            num_attention_heads=arch.num_heads,
-            intermediate_size=arch.intermediate_size,
-            max_position_embeddings=arch.max_positions,
-            type_vocab_size=arch.type_vocab_size,
-            hidden_dropout_prob=drop,
-            attention_probs_dropout_prob=drop,
-            is_decoder=not classify,
-            **common,
-        )
-        cls = (
-            transformers.BertForSequenceClassification if classify else transformers.BertLMHeadModel
-        )
-    else:
-        config_cls = {"mistral": transformers.MistralConfig, "qwen2": transformers.Qwen2Config}.get(
-            arch.model_type, transformers.LlamaConfig
-        )
-        extra = {} if arch.model_type == "qwen2" else {"attention_bias": arch.qkv_bias}
-        if arch.model_type == "llama":
-            extra["mlp_bias"] = False
-        config = config_cls(
-            num_hidden_layers=arch.num_layers,
-            hidden_size=arch.hidden_size,
-            num_attention_heads=arch.num_heads,
-            num_key_value_heads=arch.kv_heads,
-            intermediate_size=arch.intermediate_size,
-            max_position_embeddings=arch.max_positions,
-            tie_word_embeddings=arch.tie_word_embeddings,
-            attention_dropout=drop,
-            **extra,
-            **common,
-        )
-        cls = (
-            transformers.AutoModelForSequenceClassification
-            if classify
-            else transformers.AutoModelForCausalLM
-        )
-    config._attn_implementation = spec.model.attention
-    if hasattr(cls, "from_config"):
-        return cls.from_config(config, attn_implementation=spec.model.attention)
-    return cls(config)
+    from freezegen.arch import ArchitectureError
+    from freezegen.arch.hf import hf_model
+
+    try:
+        hf = hf_model(spec.model)
+    except ArchitectureError as exc:
+        raise EstimateError(str(exc)) from None
+    config = transformers.AutoConfig.for_model(hf.model_type, **hf.config)
+    cls = (
+        transformers.AutoModelForSequenceClassification
+        if spec.model.head == "sequence-classification"
+        else transformers.AutoModelForCausalLM
+    )
+    return cls.from_config(config, attn_implementation=spec.model.attention)
 
 
 @contextlib.contextmanager

@@ -1,4 +1,7 @@
-"""The Hugging Face config a generated script builds its model from, as plain data.
+"""The Hugging Face config a run builds its model from, as plain data (no transformers import).
+
+The generated script and the traced estimator both build from it, so the estimate measures the
+model the script trains.
 
 A preset becomes the keyword arguments of its ``transformers`` config class (the dimensions in
 :data:`~freezegen.spec.presets.MODEL_PRESETS`, named as in the published config.json); an
