@@ -60,8 +60,10 @@ def _resume_spec(folder: Path) -> Path:
     )
 
 
-def _run_and_kill(script: Path, delay: float) -> int | None:
-    """Start the script, SIGKILL it ``delay`` seconds after its first step; None if killed."""
+def _run_and_kill(script: Path, steps: int, delay: float) -> int | None:
+    """Start the script, SIGKILL it ``delay`` seconds after it logs its ``steps``-th step of
+    this run; None if it was killed. Counting steps (not seconds from the first one) keeps the
+    kill inside the run on a fast machine, where 16 tiny steps finish within a quarter second."""
     proc = subprocess.Popen(
         [sys.executable, str(script)],
         cwd=script.parent,
@@ -71,10 +73,13 @@ def _run_and_kill(script: Path, delay: float) -> int | None:
         text=True,
     )
     assert proc.stdout is not None
+    seen = 0
     for line in proc.stdout:
         if line.startswith("step "):
-            time.sleep(delay)
-            break
+            seen += 1
+            if seen == steps:
+                time.sleep(delay)
+                break
     if proc.poll() is None:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -87,10 +92,11 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path: Path) 
     reference = generate(_resume_spec(tmp_path / "reference"))
     killed = generate(_resume_spec(tmp_path / "killed"))
     rng = random.Random(20240611)
-    # Three kills at random moments (every step writes a checkpoint, so some land mid-write).
+    # Three kills at random moments: after 1-4 steps of each run (16 in all, so each is still
+    # running) plus up to 10 ms; every step writes a checkpoint, so some land mid-write.
     kills = 0
     for _ in range(3):
-        if _run_and_kill(killed, rng.uniform(0.0, 0.25)) is None:
+        if _run_and_kill(killed, rng.randint(1, 4), rng.uniform(0.0, 0.01)) is None:
             kills += 1
     assert kills >= 2
     ref_run, resumed = run_scripts([reference, killed])
