@@ -1,0 +1,149 @@
+"""Golden generated scripts: every change to what ``generate`` writes is reviewed as a diff.
+
+Each spec of the matrix below is rendered from a fixed folder layout and compared with
+``tests/generate/golden/<name>.py``. Refresh them with ``python -m pytest --update-golden``
+(never by hand) and read the diff before committing it. The scripts themselves are executed by
+the other generate tests; these only pin their text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from freezegen.generate import render_script
+from freezegen.spec import load_spec
+from tests.generate.conftest import FACTORY_MODULE, REPO, tiny_spec
+
+GOLDEN = Path(__file__).parent / "golden"
+
+CKPT_UNFREEZE = {
+    "precision": "bf16",
+    "activation_checkpointing": {"layers": "every-2"},
+    "freeze": {
+        "embeddings": True,
+        "layers": {"first": 2},
+        "schedule": [{"at_step": 8, "unfreeze": {"layers": "1"}}],
+    },
+}
+
+# name -> (family, spec sections); the model is a tiny config.json beside the spec.
+MATRIX: dict[str, tuple[str, dict[str, Any]]] = {
+    "tiny-fp32": ("gpt2", {}),
+    "bf16-ckpt-unfreeze": ("llama", CKPT_UNFREEZE),
+    "fp16-scaler": ("gpt2", {"precision": "fp16", "scheduler": {"name": "cosine"}}),
+    "bf16-pure-linear": ("qwen2", {"precision": "bf16-pure", "scheduler": {"name": "linear"}}),
+    "ddp": (
+        "gpt2",
+        {
+            "distributed": {"strategy": "ddp"},
+            "hardware": {"gpus_per_node": 2, "memory_gib": 24},
+            "batch": {"grad_accum_steps": 2},
+        },
+    ),
+    "ddp-fp16-unfreeze": (
+        "llama",
+        {
+            "precision": "fp16",
+            "distributed": {"strategy": "ddp"},
+            "hardware": {"gpus_per_node": 2, "memory_gib": 24},
+            "freeze": {
+                "layers": {"first": 1},
+                "schedule": [{"at_step": 4, "unfreeze": {"layers": "0"}}],
+            },
+        },
+    ),
+    "fsdp": (
+        "llama",
+        {
+            "distributed": {"strategy": "fsdp"},
+            "hardware": {"gpus_per_node": 2, "memory_gib": 24},
+            "precision": "bf16",
+        },
+    ),
+    "fsdp-fp16-ckpt": (
+        "gpt2",
+        {
+            "distributed": {"strategy": "fsdp"},
+            "hardware": {"gpus_per_node": 2, "memory_gib": 24},
+            "precision": "fp16",
+            "activation_checkpointing": True,
+        },
+    ),
+    "text-data": (
+        "gpt2",
+        {"data": {"source": "text", "path": "corpus.txt", "tokenizer": "tokenizer"}},
+    ),
+    "jsonl-classifier": (
+        "bert",
+        {
+            "model": {
+                "hf_config": "./config.json",
+                "head": "sequence-classification",
+                "num_labels": 3,
+            },
+            "data": {"source": "jsonl", "path": "data.jsonl", "tokenizer": "tokenizer"},
+        },
+    ),
+    "weights-compile": (
+        "mistral",
+        {"model": {"hf_config": "./config.json", "weights": "weights"}, "compile": True},
+    ),
+}
+
+FACTORY: dict[str, dict[str, Any]] = {
+    "factory": {
+        "model": {"factory": "tiny_factory:build"},
+        "data": {"source": "factory", "factory": "tiny_factory:dataset"},
+        "freeze": {"layers": {"last": 1}, "modules": ["attention"]},
+        "activation_checkpointing": {"layers": "every-2"},
+    },
+    "factory-ddp-synthetic": {
+        "model": {"factory": "tiny_factory:build"},
+        "distributed": {"strategy": "ddp"},
+        "hardware": {"gpus_per_node": 2, "memory_gib": 24},
+        "freeze": {"embeddings": True, "patterns": ["*.norm.*"]},
+    },
+}
+
+EXAMPLES = sorted(REPO.glob("examples/**/*freezegen.yaml"))
+
+
+def _compare(text: str, golden: Path, update: bool) -> None:
+    if update:
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(text)
+        return
+    assert golden.exists(), f"{golden} is missing: run pytest --update-golden and review it"
+    assert text == golden.read_text(), (
+        f"the generated script differs from {golden.relative_to(REPO)}; if the change is "
+        "intended, refresh it with pytest --update-golden and review the diff"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_matrix_matches_golden(name: str, tmp_path: Path, update_golden: bool) -> None:
+    family, sections = MATRIX[name]
+    spec_path = tiny_spec(tmp_path / name, family, **sections)
+    text = render_script(load_spec(spec_path), spec_path, spec_path.parent)
+    _compare(text, GOLDEN / f"{name}.py", update_golden)
+
+
+@pytest.mark.parametrize("name", sorted(FACTORY))
+def test_factory_matches_golden(name: str, tmp_path: Path, update_golden: bool) -> None:
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "tiny_factory.py").write_text(FACTORY_MODULE)
+    spec_path = tiny_spec(folder, "gpt2", **FACTORY[name])
+    text = render_script(load_spec(spec_path), spec_path, spec_path.parent)
+    _compare(text, GOLDEN / f"{name}.py", update_golden)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: str(p.relative_to(REPO)))
+def test_examples_match_golden(example: Path, update_golden: bool) -> None:
+    # Rendered as if written beside the spec, so paths in the script do not depend on tmp dirs.
+    text = render_script(load_spec(example), example, example.parent)
+    name = str(example.relative_to(REPO / "examples")).replace("/", "--").removesuffix(".yaml")
+    _compare(text, GOLDEN / "examples" / f"{name}.py", update_golden)
