@@ -15,7 +15,7 @@ def test_readme_opens_with_setup_and_test_commands_that_ci_runs(repo):
     readme = (repo / "README.md").read_text(encoding="utf-8")
     main_job, tests = _commands(readme)[:2]
     assert "pip install -c constraints.txt" in main_job and "freezegen lint" in main_job
-    assert tests.endswith("python -m pytest")
+    assert "python -m pytest" in tests
     ci = (repo / ".ci" / "run").read_text(encoding="utf-8")
     assert tests in ci.splitlines(), ".ci/run must run the README's test command verbatim"
 

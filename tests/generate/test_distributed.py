@@ -27,6 +27,9 @@ from tests.generate.conftest import (
     tiny_spec,
 )
 
+# Each test runs generated scripts under torchrun: seconds each.
+pytestmark = pytest.mark.slow
+
 # 41 examples in global micro-batches of 8: the last holds one, so rank 1 gets none.
 COUNTING = """
 import torch

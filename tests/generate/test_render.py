@@ -86,6 +86,7 @@ def _reduced(example: Path, folder: Path) -> Path:
     )
 
 
+@pytest.mark.slow
 def test_examples_run_reduced_to_tiny_models(tmp_path: Path) -> None:
     from tests.generate.conftest import run_scripts
 
@@ -104,6 +105,7 @@ def test_examples_run_reduced_to_tiny_models(tmp_path: Path) -> None:
         assert "peak memory:" in run.stdout
 
 
+@pytest.mark.slow
 def test_user_strings_never_become_code(tmp_path: Path) -> None:
     weird = tmp_path / f"cfg{INJECTION}\nnext line\\"
     weird.mkdir()

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from tests.generate.conftest import (
@@ -20,6 +21,9 @@ from tests.generate.conftest import (
     script_env,
     tiny_spec,
 )
+
+# Each test runs generated scripts in subprocesses: seconds each.
+pytestmark = pytest.mark.slow
 
 
 def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.generate.conftest import generate, run_scripts, tiny_spec
+
+# Each test runs generated scripts in subprocesses: seconds each.
+pytestmark = pytest.mark.slow
 
 WORDS = ["the", "cat", "sat", "on", "a", "mat", "and", "the", "dog", "ran", "to", "it"]
 

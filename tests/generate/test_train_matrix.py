@@ -22,6 +22,9 @@ from tests.generate.conftest import (
     tiny_spec,
 )
 
+# Each test runs generated scripts in subprocesses: seconds each.
+pytestmark = pytest.mark.slow
+
 CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "gpt2-fp32-adamw-cosine-freeze-except": (
         "gpt2",

@@ -14,6 +14,9 @@ from tests.generate.conftest import (
     tiny_spec,
 )
 
+# Each test runs generated scripts in subprocesses: seconds each.
+pytestmark = pytest.mark.slow
+
 transformers = pytest.importorskip("transformers")
 
 
@@ -72,7 +75,6 @@ def test_state_dict_file_weights_for_a_factory_model(tmp_path, factory_module):
         assert torch.equal(start[name], tensor), name
 
 
-@pytest.mark.slow
 def test_compiled_model_trains(tmp_path):
     spec = tiny_spec(tmp_path, compile=True, train={"max_steps": 4, "log_every": 1})
     run = run_script(generate(spec), timeout=600).check()
