@@ -27,7 +27,8 @@ class CheckReport:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     files: int = 0
     parsed: int = 0
-    fixed_files: int = 0
+    fixed_paths: list[str] = field(default_factory=list)
+    """The files ``fix`` rewrote."""
     fixes: int = 0
     strict: bool = False
 
@@ -67,7 +68,7 @@ def check_paths(
         report.parsed += result.parsed
         report.diagnostics.extend(result.diagnostics)
         if result.fixes:
-            report.fixed_files += 1
+            report.fixed_paths.append(result.path)
             report.fixes += result.fixes
     return report
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from freezegen.commands.findings import FindingsOptions, overrides, report_findings
 from freezegen.commands.result import CommandResult, UsageError, reports_usage_errors
@@ -34,8 +35,9 @@ def run(options: Options) -> CommandResult:
     except FileNotFoundError as exc:
         raise UsageError(f"no such file or folder: {exc}") from None
     result = CommandResult()
+    result.written.extend(Path(path) for path in checked.fixed_paths)
     if checked.fixes:
-        result.err(f"Fixed {checked.fixes} finding(s) in {checked.fixed_files} file(s).")
+        result.err(f"Fixed {checked.fixes} finding(s) in {len(checked.fixed_paths)} file(s).")
     return report_findings(
         result, options, checked.diagnostics, checked.files, checked.failed, "check"
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 Stream = Literal["stdout", "stderr"]
-O = TypeVar("O")  # noqa: E741 - the options type of one command
+OptionsT = TypeVar("OptionsT")
 
 
 class UsageError(Exception):
@@ -58,12 +58,12 @@ class CommandResult:
 
 
 def reports_usage_errors(
-    run: Callable[[O], CommandResult],
-) -> Callable[[O], CommandResult]:
+    run: Callable[[OptionsT], CommandResult],
+) -> Callable[[OptionsT], CommandResult]:
     """Wrap a command's ``run`` so that a UsageError raised inside comes back as its result."""
 
     @functools.wraps(run)
-    def wrapper(options: O) -> CommandResult:
+    def wrapper(options: OptionsT) -> CommandResult:
         try:
             return run(options)
         except UsageError as exc:

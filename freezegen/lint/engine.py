@@ -29,11 +29,6 @@ class LintReport:
         return any(self.strict or d.severity is Severity.ERROR for d in self.diagnostics)
 
 
-def known_codes() -> list[str]:
-    """Return the code of every lint rule, in order."""
-    return REGISTRY.codes()
-
-
 def lint_paths(paths: Iterable[str | Path], overrides: Overrides | None = None) -> LintReport:
     """Lint spec files (folders are searched for ``*freezegen.yaml``); findings are data.
 
@@ -96,4 +91,4 @@ def expand_paths(paths: Iterable[str | Path]) -> Iterator[Path]:
     return _expand(paths, lambda path: SPEC_FILENAME.search(path.as_posix()) is not None)
 
 
-__all__ = ["ConfigError", "LintReport", "known_codes", "lint_paths", "lint_result", "lint_text"]
+__all__ = ["ConfigError", "LintReport", "lint_paths", "lint_result", "lint_text"]

@@ -6,12 +6,19 @@ import importlib
 import pkgutil
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from freezegen.rules.catalog import foreign_codes
 from freezegen.rules.options import Overrides, RuleOptions, check_selectors, options_for
 
-R = TypeVar("R")
+
+class Coded(Protocol):
+    """A rule, or a rule class: anything with a stable code."""
+
+    code: str
+
+
+R = TypeVar("R", bound=Coded)
 
 
 class RuleRegistry(Generic[R]):
@@ -48,11 +55,11 @@ class RuleRegistry(Generic[R]):
 
     def codes(self) -> list[str]:
         """Every rule's code, in order."""
-        return [rule.code for rule in self.rules]  # type: ignore[attr-defined]
+        return [rule.code for rule in self.rules]
 
     def rule_for(self, code: str) -> R | None:
         """Return the rule with ``code``, or None."""
-        return next((r for r in self.rules if r.code == code), None)  # type: ignore[attr-defined]
+        return next((r for r in self.rules if r.code == code), None)
 
     def check_overrides(self, overrides: Overrides) -> None:
         """Raise ConfigError for a --select or --ignore selector that names none of our codes."""
