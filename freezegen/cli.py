@@ -1,5 +1,7 @@
-"""The ``freezegen`` command: parses options, calls the library, prints, exits.
+"""The ``freezegen`` command: parses options, runs a command, prints its result, exits.
 
+Each command lives in :mod:`freezegen.commands` as ``run(Options) -> CommandResult``; this
+module only turns arguments into those options and the result into output and an exit status.
 Exit codes follow ruff: 0 clean, 1 findings (errors, or warnings with --strict), 2 a usage
 error or an internal one. Nothing here decides what a finding is.
 """
@@ -8,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -17,8 +18,7 @@ import typer
 from freezegen._version import __version__
 
 if TYPE_CHECKING:
-    from freezegen.diagnostics import Diagnostic
-    from freezegen.lint import Overrides
+    from freezegen.commands.result import CommandResult
 
 app = typer.Typer(
     name="freezegen",
@@ -54,9 +54,19 @@ def _split(values: list[str] | None) -> tuple[str, ...] | None:
     return tuple(v.strip().upper() for raw in values for v in raw.split(",") if v.strip())
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"freezegen: error: {message}", err=True)
-    return typer.Exit(2)
+def _terminal_colors() -> bool:
+    """True when stdout is a terminal and NO_COLOR is not set."""
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def _finish(result: CommandResult) -> NoReturn:
+    """Print the result's output in order and exit with its status."""
+    for stream, text in result.output:
+        if stream == "stdout":
+            sys.stdout.write(text)
+        else:
+            typer.echo(text, err=True, nl=False)
+    raise typer.Exit(result.exit_code)
 
 
 # Options lint and check share: same names, same meaning, same [tool.freezegen] table.
@@ -69,40 +79,6 @@ StrictOption = Annotated[
 NoConfigOption = Annotated[
     bool, typer.Option("--no-config", help="Ignore [tool.freezegen] in pyproject.toml.")
 ]
-
-
-def _findings_options(
-    format: str,
-    select: list[str] | None,
-    ignore: list[str] | None,
-    strict: bool | None,
-    no_config: bool,
-    **extra: bool | None,
-) -> Overrides:
-    """Validate --format and turn the shared selection flags into lint/check Overrides."""
-    from freezegen.lint import Overrides
-    from freezegen.report import FORMATS
-
-    if format not in FORMATS:
-        raise _fail(f"unknown --format {format!r}; choose one of {', '.join(FORMATS)}")
-    return Overrides(
-        select=_split(select),
-        ignore=_split(ignore) or (),
-        strict=strict,
-        use_config=not no_config,
-        **extra,
-    )
-
-
-def _print_findings(
-    format: str, diagnostics: Sequence[Diagnostic], files: int, failed: bool, tool: str
-) -> NoReturn:
-    """Print findings in ``format`` and exit: 1 when they fail the run, else 0."""
-    from freezegen.report import render
-
-    color = format == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    sys.stdout.write(render(format, diagnostics, files=files, color=color, tool=tool))
-    raise typer.Exit(1 if failed else 0)
 
 
 @app.command()
@@ -132,16 +108,19 @@ def lint(
     ] = None,
 ) -> None:
     """Check specs for schema errors and inconsistencies, located to line and column."""
-    from freezegen.lint import ConfigError, lint_paths
+    from freezegen.commands import lint as command
 
-    overrides = _findings_options(format, select, ignore, strict, no_config, trace=trace)
-    try:
-        report = lint_paths(specs, overrides)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
-    except FileNotFoundError as exc:
-        raise _fail(f"no such file or folder: {exc}") from None
-    _print_findings(format, report.diagnostics, report.files, report.failed, "lint")
+    options = command.Options(
+        paths=tuple(specs),
+        format=format,
+        select=_split(select),
+        ignore=_split(ignore) or (),
+        strict=strict,
+        use_config=not no_config,
+        color=_terminal_colors(),
+        trace=trace,
+    )
+    _finish(command.run(options))
 
 
 @app.command()
@@ -164,21 +143,20 @@ def check(
     jobs: Annotated[int, typer.Option("-j", "--jobs", help="Check files in N processes.")] = 1,
 ) -> None:
     """Check PyTorch training scripts for AMP, accumulation and checkpointing mistakes (FG5xx)."""
-    from freezegen.check import check_paths
-    from freezegen.lint import ConfigError
+    from freezegen.commands import check as command
 
-    overrides = _findings_options(format, select, ignore, strict, no_config)
-    if jobs < 1:
-        raise _fail(f"-j must be at least 1, not {jobs}")
-    try:
-        checked = check_paths(paths, overrides, fix=fix, jobs=jobs)
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
-    except FileNotFoundError as exc:
-        raise _fail(f"no such file or folder: {exc}") from None
-    if checked.fixes:
-        typer.echo(f"Fixed {checked.fixes} finding(s) in {checked.fixed_files} file(s).", err=True)
-    _print_findings(format, checked.diagnostics, checked.files, checked.failed, "check")
+    options = command.Options(
+        paths=tuple(paths),
+        format=format,
+        select=_split(select),
+        ignore=_split(ignore) or (),
+        strict=strict,
+        use_config=not no_config,
+        color=_terminal_colors(),
+        fix=fix,
+        jobs=jobs,
+    )
+    _finish(command.run(options))
 
 
 @app.command()
@@ -245,58 +223,21 @@ def codemod(
     ] = False,
 ) -> None:
     """Add freezing, AMP, accumulation, checkpointing or a trainable-only optimizer to scripts."""
-    from freezegen.codemod import (
-        CodemodOptions,
-        OptionsError,
-        codemod_paths,
-        options_from_spec,
-        unified_diff,
-        validate,
+    from freezegen.commands import codemod as command
+
+    # --diff names the default (neither --write nor --check), so it needs no option of its own
+    options = command.Options(
+        paths=tuple(paths),
+        spec=spec,
+        freeze=tuple(freeze or ()),
+        precision=precision,
+        grad_accum_steps=grad_accum_steps,
+        activation_checkpointing=activation_checkpointing,
+        trainable_only_optimizer=trainable_only_optimizer,
+        write=write,
+        check=check,
     )
-    from freezegen.diagnostics import SpecError
-    from freezegen.report import render
-
-    if write and check:
-        raise _fail("--write and --check exclude each other")
-    try:
-        if spec is not None:
-            if freeze or precision or grad_accum_steps or trainable_only_optimizer:
-                raise OptionsError("--spec replaces the other options; give one or the other")
-            options = options_from_spec(spec, _checkpointing(activation_checkpointing) or None)
-        else:
-            options = CodemodOptions(
-                freeze=tuple(freeze or ()),
-                precision=precision,
-                grad_accum_steps=grad_accum_steps or 1,
-                activation_checkpointing=_checkpointing(activation_checkpointing),
-                trainable_only_optimizer=trainable_only_optimizer,
-            )
-        validate(options)
-        report = codemod_paths(paths, options, write=write)
-    except SpecError as exc:
-        sys.stderr.write(render("text", exc.diagnostics, files=1))
-        raise typer.Exit(2) from None
-    except OptionsError as exc:
-        raise _fail(str(exc)) from None
-    except FileNotFoundError as exc:
-        raise _fail(f"no such file or folder: {exc}") from None
-    for note in options.notes:
-        typer.echo(f"freezegen: note: {note}", err=True)
-    for result in report.results:
-        for message in (*result.problems, *result.notes):
-            typer.echo(str(message), err=True)
-        if result.changed and not write and not check:
-            sys.stdout.write(unified_diff(result))
-        elif result.changed and check:
-            typer.echo(f"{result.path}: would add {', '.join(result.applied)}", err=True)
-    verb = "rewrote" if write else "would rewrite"
-    typer.echo(f"{verb} {len(report.changed)} of {len(report.results)} file(s)", err=True)
-    raise typer.Exit(1 if report.problems or (check and report.changed) else 0)
-
-
-def _checkpointing(value: str | None) -> str | None:
-    """``--activation-checkpointing hf`` means a Hugging Face model ("" to the library)."""
-    return "" if value == "hf" else value
+    _finish(command.run(options))
 
 
 @app.command()
@@ -335,27 +276,18 @@ def estimate(
     ] = None,
 ) -> None:
     """Predict the per-device peak memory of a training step, term by term."""
-    from freezegen.report.estimate_command import EstimateUsageError, run_estimate
+    from freezegen.commands import estimate as command
 
-    color = format == "table" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    try:
-        out = run_estimate(
-            spec,
-            trace=trace,
-            format=format,
-            sweeps=sweep,
-            explain=explain,
-            plot=plot,
-            color=color,
-        )
-    except EstimateUsageError as exc:
-        if not exc.prefixed:
-            sys.stderr.write(exc.text + "\n")
-            raise typer.Exit(2) from None
-        raise _fail(exc.text) from None
-    sys.stdout.write(out.stdout)
-    for note in out.notes:
-        typer.echo(note, err=True)
+    options = command.Options(
+        spec=spec,
+        trace=trace,
+        format=format,
+        sweeps=tuple(sweep or ()),
+        explain=explain,
+        plot=plot,
+        color=format == "table" and _terminal_colors(),
+    )
+    _finish(command.run(options))
 
 
 @app.command()
@@ -371,41 +303,9 @@ def generate(
     ] = False,
 ) -> None:
     """Write a runnable PyTorch training script for the spec (CPU or one GPU)."""
-    from freezegen._io import write_atomic
-    from freezegen.diagnostics import SpecError
-    from freezegen.generate import GenerateError, render_script
-    from freezegen.report import render
-    from freezegen.spec import load_spec
+    from freezegen.commands import generate as command
 
-    if check and output is None:
-        raise _fail("--check needs -o FILE")
-    if not spec.exists():
-        raise _fail(f"no such file: {spec}")
-    try:
-        loaded = load_spec(spec)
-    except SpecError as exc:
-        sys.stderr.write(render("text", exc.diagnostics, files=1))
-        raise typer.Exit(2) from None
-    try:
-        text = render_script(loaded, spec, output.parent if output is not None else None)
-    except GenerateError as exc:
-        raise _fail(f"{spec}: {exc}") from None
-    if output is None:
-        sys.stdout.write(text)
-        return
-    if check:
-        try:
-            current = output.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            current = None
-        if current != text:
-            typer.echo(
-                f"{output} is out of date; run: freezegen generate {spec} -o {output}", err=True
-            )
-            raise typer.Exit(1)
-        return
-    write_atomic(output, text)
-    typer.echo(f"wrote {output}", err=True)
+    _finish(command.run(command.Options(spec=spec, output=output, check=check)))
 
 
 @app.command()
@@ -426,26 +326,9 @@ def schema(
     ] = False,
 ) -> None:
     """Print or write the JSON Schema of the spec format."""
-    from freezegen._io import write_atomic
-    from freezegen.spec.schema import render_schema
+    from freezegen.commands import schema as command
 
-    text = render_schema()
-    if output is None:
-        if check:
-            raise _fail("--check needs -o FILE")
-        sys.stdout.write(text)
-        return
-    if check:
-        try:
-            current = output.read_text(encoding="utf-8")
-        except OSError:
-            current = None
-        if current != text:
-            typer.echo(f"{output} is out of date; run: freezegen schema -o {output}", err=True)
-            raise typer.Exit(1)
-        return
-    write_atomic(output, text)
-    typer.echo(f"wrote {output}", err=True)
+    _finish(command.run(command.Options(output=output, check=check)))
 
 
 def main() -> None:

@@ -241,7 +241,7 @@ def test_hook_env_honours_torch_constraint(precommit_repo):
 
 def test_snapshot_holds_everything_the_wheel_build_needs():
     """A new force-include in pyproject.toml must be copied into the hook repo too."""
-    from freezegen.lint.config import tomllib
+    from freezegen.rules.options import tomllib
 
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     wheel = config["tool"]["hatch"]["build"]["targets"]["wheel"]

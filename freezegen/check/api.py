@@ -15,9 +15,9 @@ from pathlib import Path
 from freezegen._files import expand_paths as _expand
 from freezegen._io import write_atomic
 from freezegen.check.engine import FileResult, check_source, failure
-from freezegen.check.registry import known_codes
+from freezegen.check.registry import REGISTRY
 from freezegen.diagnostics import Diagnostic, Severity
-from freezegen.lint.config import LintOptions, Overrides, check_selectors, options_for
+from freezegen.rules import Overrides, RuleOptions
 
 
 @dataclass
@@ -27,7 +27,8 @@ class CheckReport:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     files: int = 0
     parsed: int = 0
-    fixed_files: int = 0
+    fixed_paths: list[str] = field(default_factory=list)
+    """The files ``fix`` rewrote."""
     fixes: int = 0
     strict: bool = False
 
@@ -50,15 +51,11 @@ def check_paths(
     that does not exist.
     """
     overrides = overrides or Overrides()
-    known = known_codes()
-    if overrides.select is not None:
-        check_selectors(overrides.select, known, "--select")
-    check_selectors(overrides.ignore, known, "--ignore")
-    config_known = known + _lint_codes()  # [tool.freezegen] is shared with `freezegen lint`
+    REGISTRY.check_overrides(overrides)
     report = CheckReport(strict=bool(overrides.strict))
     work = []
     for path in expand_paths(paths):
-        options = options_for(path, overrides, config_known)
+        options = REGISTRY.options_for(path, overrides)
         report.strict = report.strict or options.strict
         work.append((str(path), options, fix))
     if jobs > 1 and len(work) > 1:
@@ -71,19 +68,19 @@ def check_paths(
         report.parsed += result.parsed
         report.diagnostics.extend(result.diagnostics)
         if result.fixes:
-            report.fixed_files += 1
+            report.fixed_paths.append(result.path)
             report.fixes += result.fixes
     return report
 
 
 def check_file(
-    path: str | Path, options: LintOptions | None = None, *, fix: bool = False
+    path: str | Path, options: RuleOptions | None = None, *, fix: bool = False
 ) -> FileResult:
     """Check one file on disk; with ``fix``, write the fixed source back atomically."""
-    return _check_file((str(path), options or LintOptions(), fix))
+    return _check_file((str(path), options or RuleOptions(), fix))
 
 
-def _check_file(item: tuple[str, LintOptions, bool]) -> FileResult:
+def _check_file(item: tuple[str, RuleOptions, bool]) -> FileResult:
     path, options, fix = item
     try:
         data = Path(path).read_bytes()
@@ -102,9 +99,3 @@ def _check_file(item: tuple[str, LintOptions, bool]) -> FileResult:
 def expand_paths(paths: Iterable[str | Path]) -> Iterator[Path]:
     """Yield Python files: those given, and ``*.py`` files under given folders."""
     return _expand(paths, lambda path: path.suffix == ".py")
-
-
-def _lint_codes() -> list[str]:
-    from freezegen.lint.registry import all_rules
-
-    return [r.code for r in all_rules()]

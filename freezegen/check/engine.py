@@ -7,7 +7,6 @@ as an exception: the run goes on with the next file.
 from __future__ import annotations
 
 import ast
-import re
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -17,14 +16,13 @@ from freezegen.check.context import FileContext, Finding
 from freezegen.check.registry import all_rules
 from freezegen.check.rule import CheckRule
 from freezegen.diagnostics import Diagnostic
-from freezegen.lint.config import LintOptions
+from freezegen.rules import RuleOptions, suppresses
 
 PREFILTER = b"torch"
 """Files without this string are not parsed: no FG5xx rule can fire on them."""
 FAILURE_CODE = "FG500"
 FIXABLE = "(--fix applies it)"
 _DECODE_HELP = "save it as UTF-8 or declare its encoding (PEP 263)"
-_SUPPRESS = re.compile(r"#\s*freezegen:\s*ignore(?:\[([A-Za-z0-9,\s]*)\])?")
 
 
 @dataclass
@@ -47,7 +45,7 @@ def failure(path: str, message: str, help: str, line: int = 0, col: int = 0) -> 
 def check_source(
     source: bytes | str,
     path: str = "<string>",
-    options: LintOptions | None = None,
+    options: RuleOptions | None = None,
     *,
     fix: bool = False,
 ) -> FileResult:
@@ -56,7 +54,7 @@ def check_source(
     With ``fix``, ``fixed_source`` holds the rewritten file when a safe fix applied (it parsed
     again, and its findings are what ``diagnostics`` reports). Nothing is written here.
     """
-    options = options or LintOptions()
+    options = options or RuleOptions()
     data = source.encode("utf-8") if isinstance(source, str) else source
     result = FileResult(path)
     rules = _selected(data, options)
@@ -97,7 +95,7 @@ def _syntax_error(data: bytes, path: str, exc: cst.ParserSyntaxError) -> Diagnos
     return failure(path, f"syntax error: {message}", help, line, col)
 
 
-def _selected(data: bytes, options: LintOptions) -> list[type[CheckRule]]:
+def _selected(data: bytes, options: RuleOptions) -> list[type[CheckRule]]:
     if PREFILTER not in data:
         return []
     return [
@@ -120,7 +118,7 @@ def _unsuppressed(
     for f in findings:
         where = positions[f.node]
         line = lines[where.start.line - 1] if where.start.line <= len(lines) else ""
-        if "freezegen" in line and _suppressed(f.code, line):
+        if suppresses(line, f.code):
             continue
         d = Diagnostic(
             f.code,
@@ -135,15 +133,6 @@ def _unsuppressed(
         )
         kept.append((f, d))
     return kept
-
-
-def _suppressed(code: str, line: str) -> bool:
-    """``# freezegen: ignore`` silences every code on its line, ``ignore[FG503]`` just those."""
-    m = _SUPPRESS.search(line)
-    if m is None:
-        return False
-    codes = [c.strip().upper() for c in (m.group(1) or "").split(",") if c.strip()]
-    return not codes or any(code.startswith(c) for c in codes)
 
 
 class _Fixer(cst.CSTTransformer):
@@ -161,7 +150,7 @@ class _Fixer(cst.CSTTransformer):
 
 
 def _apply_fixes(
-    result: FileResult, module: cst.Module, fixable: list[Finding], options: LintOptions
+    result: FileResult, module: cst.Module, fixable: list[Finding], options: RuleOptions
 ) -> None:
     if module.encoding != "utf-8":
         return  # write_atomic writes UTF-8; a file declaring another encoding is left alone

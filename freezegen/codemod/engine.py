@@ -135,7 +135,7 @@ def _locate(path: str, positions: object, node: cst.CSTNode | None, text: str) -
 def _modernise_amp(source: str, path: str) -> str:
     """``source`` with check's FG501 fix applied (torch.cuda.amp -> torch.amp)."""
     from freezegen.check import check_source
-    from freezegen.lint.config import LintOptions
+    from freezegen.rules import RuleOptions
 
-    fixed = check_source(source, path, LintOptions(select=("FG501",)), fix=True).fixed_source
+    fixed = check_source(source, path, RuleOptions(select=("FG501",)), fix=True).fixed_source
     return source if fixed is None else fixed

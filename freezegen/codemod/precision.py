@@ -1,5 +1,5 @@
 """Mixed precision: autocast around forward + loss, and for fp16 a GradScaler whose scale,
-unscale_, step and update sit where DESIGN.md puts them (unscale_ before clipping)."""
+unscale_, step and update sit where docs/architecture.md puts them (unscale_ before clipping)."""
 
 from __future__ import annotations
 

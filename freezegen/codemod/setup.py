@@ -1,6 +1,6 @@
 """Transforms at model setup, all placed just above the optimizer: freeze, checkpointing, and
-an optimizer that only sees trainable parameters (DESIGN.md's order: build, freeze,
-checkpointing, optimizer)."""
+an optimizer that only sees trainable parameters (the order of docs/architecture.md, "The generated
+script": build, freeze, checkpointing, optimizer)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Peak-memory estimates of a spec's training step (DESIGN.md, "Memory estimate (contract)").
+"""Peak-memory estimates of a spec's training step (docs/architecture.md, "Memory estimate").
 
 Public surface:
 

@@ -62,7 +62,7 @@ def cached_traced(spec: Spec) -> MemoryEstimate:
 
 
 def from_json_dict(data: dict[str, object]) -> MemoryEstimate:
-    """Rebuild a MemoryEstimate from its DESIGN.md JSON form."""
+    """Rebuild a MemoryEstimate from its JSON form (the contract, docs/architecture.md)."""
     breakdown = data["breakdown"]
     if not isinstance(breakdown, dict):
         raise TypeError("breakdown must be an object")

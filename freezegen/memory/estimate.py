@@ -1,10 +1,11 @@
 """The result of a memory estimate, the budget it is checked against, and the fixed overhead.
 
 Pure Python: ``freezegen lint`` imports this without torch. The JSON form is the contract of
-DESIGN.md ("Memory estimate"): ``peak_bytes`` predicts ``torch.cuda.max_memory_allocated()`` over
-a steady-state step on one device and equals the sum of ``breakdown``; ``overhead_bytes`` is what
-the allocator statistics never see (CUDA context, cuBLAS workspace, fragmentation margin) and is
-added to the peak only when comparing with the budget.
+docs/architecture.md ("Memory estimate"): ``peak_bytes`` predicts
+``torch.cuda.max_memory_allocated()`` over a steady-state step on one device and equals the sum
+of ``breakdown``; ``overhead_bytes`` is what the allocator statistics never see (CUDA context,
+cuBLAS workspace, fragmentation margin) and is added to the peak only when comparing with the
+budget.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ class MemoryEstimate:
         return None if headroom is None else headroom >= 0
 
     def to_json_dict(self) -> dict[str, Any]:
-        """Return the DESIGN.md JSON object, keys in contract order."""
+        """Return the JSON object of the estimate contract, keys in contract order."""
         return {
             "method": self.method,
             "peak_bytes": self.peak_bytes,

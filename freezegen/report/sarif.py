@@ -14,7 +14,7 @@ SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 def render(
     diagnostics: list[Diagnostic], *, files: int = 0, color: bool = False, tool: str = "lint"
 ) -> str:
-    from freezegen.lint.registry import rule_for
+    from freezegen.rules.catalog import rule_for
 
     codes = sorted({d.code for d in diagnostics})
     rules = []

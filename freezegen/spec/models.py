@@ -1,4 +1,5 @@
-"""Spec v1 as pydantic models: the contract of DESIGN.md, with a description on every field.
+"""Spec v1 as pydantic models: the contract of docs/architecture.md ("The spec"), with a
+description on every field.
 
 The descriptions become editor hovers through the generated JSON Schema. Integers and booleans
 are strict (``micro_batch_size: true`` is an error, not 1); cross-field problems that make a

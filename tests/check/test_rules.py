@@ -14,7 +14,7 @@ import pytest
 
 from freezegen.check.engine import FIXABLE, check_source
 from freezegen.check.registry import all_rules
-from freezegen.lint.config import LintOptions
+from freezegen.rules import RuleOptions
 
 RULES = all_rules()
 CASES = [(r, "valid", i, ex) for r in RULES for i, ex in enumerate(r.valid)] + [
@@ -53,7 +53,7 @@ def test_registry_discovers_rules_with_stable_shape():
 def test_rule_examples(rule, kind, index, example):
     for text in (example, example.replace("\n", "\r\n")):
         # FG500 is always on; selecting it alone would select no rule that parses the file
-        options = LintOptions() if rule.code == "FG500" else LintOptions(select=(rule.code,))
+        options = RuleOptions() if rule.code == "FG500" else RuleOptions(select=(rule.code,))
         found = check_source(text, "train.py", options).diagnostics
         mine = [d for d in found if d.code == rule.code]
         if kind == "valid":
@@ -71,7 +71,7 @@ def test_rule_examples(rule, kind, index, example):
     ("rule", "index", "example"), FIXES, ids=[f"{r.code}-{i}" for r, i, _ in FIXES]
 )
 def test_fixes_apply_and_are_fixed_points(rule, index, example):
-    options = LintOptions(select=(rule.code,))
+    options = RuleOptions(select=(rule.code,))
     offered = [
         d for d in check_source(example, "train.py", options).diagnostics if d.fix.endswith(FIXABLE)
     ]

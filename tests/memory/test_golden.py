@@ -1,8 +1,8 @@
 """Golden analytic estimates of every example and every preset.
 
-Pins the estimate JSON (the DESIGN.md contract) and each moment of the analytic step, so that
-restructuring the estimator or the model families cannot move a byte unnoticed. An intended
-change is refreshed with ``python -m pytest --update-golden`` and reviewed as a diff.
+Pins the estimate JSON (the contract in docs/architecture.md) and each moment of the analytic
+step, so that restructuring the estimator or the model families cannot move a byte unnoticed.
+An intended change is refreshed with ``python -m pytest --update-golden`` and reviewed as a diff.
 """
 
 from __future__ import annotations

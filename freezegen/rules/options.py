@@ -1,4 +1,5 @@
-"""Lint options: command-line flags layered over ``[tool.freezegen]`` in pyproject.toml."""
+"""Rule options shared by ``lint`` and ``check``: command-line flags layered over the
+``[tool.freezegen]`` table of the nearest pyproject.toml (select, ignore, strict, trace)."""
 
 from __future__ import annotations
 
@@ -19,14 +20,15 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
-class LintOptions:
-    """Which codes to report and whether warnings fail the run."""
+class RuleOptions:
+    """Which codes to report and whether warnings fail the run (for lint and check alike)."""
 
     select: tuple[str, ...] = ("FG",)
     ignore: tuple[str, ...] = ()
     strict: bool = False
     trace: bool = False
-    """Memory rules use the traced estimate (cached by spec content) instead of the analytic."""
+    """Lint's memory rules use the traced estimate (cached by spec content), not the analytic;
+    ``check`` has no use for it but reads the same table."""
 
     def enabled(self, code: str, default: bool = True) -> bool:
         """True when ``code`` is selected and not ignored; the longer matching prefix wins.
@@ -59,11 +61,15 @@ def check_selectors(selectors: tuple[str, ...], known: list[str], where: str) ->
             raise ConfigError(f"{where}: {sel!r} selects no rule (codes look like FG102)")
 
 
-def options_for(spec_path: Path, overrides: Overrides, known: list[str]) -> LintOptions:
-    """Merge the nearest pyproject.toml's ``[tool.freezegen]`` (if any) with ``overrides``."""
-    base = LintOptions()
+def options_for(path: Path, overrides: Overrides, known: list[str]) -> RuleOptions:
+    """Merge the ``[tool.freezegen]`` table nearest to ``path`` (if any) with ``overrides``.
+
+    ``known`` lists the codes a selector in the table may name. Raises ConfigError when the
+    table is malformed or one of its selectors names no known code.
+    """
+    base = RuleOptions()
     if overrides.use_config:
-        found = find_pyproject(spec_path.resolve().parent)
+        found = find_pyproject(path.resolve().parent)
         if found is not None:
             base = _from_table(found, _table(found), known)
     select = overrides.select if overrides.select is not None else base.select
@@ -103,7 +109,7 @@ def _table(path: Path) -> dict[str, Any]:
     return table
 
 
-def _from_table(path: Path, table: dict[str, Any], known: list[str]) -> LintOptions:
+def _from_table(path: Path, table: dict[str, Any], known: list[str]) -> RuleOptions:
     allowed = {"select", "ignore", "strict", "trace"}
     unknown = sorted(set(table) - allowed)
     if unknown:
@@ -124,4 +130,4 @@ def _from_table(path: Path, table: dict[str, Any], known: list[str]) -> LintOpti
             if not isinstance(table[key], bool):
                 raise ConfigError(f"{path}: [tool.freezegen] {key} must be true or false")
             options[key] = table[key]
-    return LintOptions(**options)
+    return RuleOptions(**options)

@@ -1,0 +1,97 @@
+"""``freezegen codemod``: add freezing, AMP, accumulation, checkpointing or a trainable-only
+optimizer to existing training scripts, as a diff, in place, or as a check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from freezegen.commands.result import CommandResult, UsageError, reports_usage_errors
+
+if TYPE_CHECKING:
+    from freezegen.codemod import CodemodOptions
+
+
+@dataclass(frozen=True)
+class Options:
+    """The edits come from ``spec`` or from the other flags, never both.
+
+    ``activation_checkpointing``: "hf" (a Hugging Face model's gradient_checkpointing_enable)
+    or a module path whose children get wrapped. Neither ``write`` nor ``check``: show diffs.
+    """
+
+    paths: tuple[Path, ...]
+    spec: Path | None = None
+    freeze: tuple[str, ...] = ()
+    precision: str | None = None
+    grad_accum_steps: int | None = None
+    activation_checkpointing: str | None = None
+    trainable_only_optimizer: bool = False
+    write: bool = False
+    check: bool = False
+
+
+@reports_usage_errors
+def run(options: Options) -> CommandResult:
+    """Rewrite (or diff, or check) the scripts; exit status 1 when a file has problems or, with
+    ``check``, would change; 2 for a usage error (conflicting options, a spec that does not
+    load, missing path)."""
+    from freezegen.codemod import OptionsError, codemod_paths, unified_diff, validate
+    from freezegen.diagnostics import SpecError
+    from freezegen.report import render
+
+    if options.write and options.check:
+        raise UsageError("--write and --check exclude each other")
+    try:
+        edits = _edits(options)
+        validate(edits)
+        report = codemod_paths(options.paths, edits, write=options.write)
+    except SpecError as exc:
+        raise UsageError(render("text", exc.diagnostics, files=1), prefixed=False) from None
+    except OptionsError as exc:
+        raise UsageError(str(exc)) from None
+    except FileNotFoundError as exc:
+        raise UsageError(f"no such file or folder: {exc}") from None
+    result = CommandResult()
+    for note in edits.notes:
+        result.err(f"freezegen: note: {note}")
+    for changed in report.results:
+        for message in (*changed.problems, *changed.notes):
+            result.err(str(message))
+        if changed.changed and not options.write and not options.check:
+            result.out(unified_diff(changed))
+        elif changed.changed and options.check:
+            result.err(f"{changed.path}: would add {', '.join(changed.applied)}")
+        if changed.changed and options.write:
+            result.written.append(Path(changed.path))
+    verb = "rewrote" if options.write else "would rewrite"
+    result.err(f"{verb} {len(report.changed)} of {len(report.results)} file(s)")
+    result.exit_code = 1 if report.problems or (options.check and report.changed) else 0
+    return result
+
+
+def _edits(options: Options) -> CodemodOptions:
+    """The codemod options the flags (or the spec) ask for; raises OptionsError, SpecError."""
+    from freezegen.codemod import CodemodOptions, OptionsError, options_from_spec
+
+    # the library spells "a Hugging Face model" as ""; on the command line it is "hf"
+    checkpointing = (
+        "" if options.activation_checkpointing == "hf" else options.activation_checkpointing
+    )
+    if options.spec is not None:
+        if (
+            options.freeze
+            or options.precision
+            or options.grad_accum_steps
+            or options.trainable_only_optimizer
+        ):
+            raise OptionsError("--spec replaces the other options; give one or the other")
+        return options_from_spec(options.spec, checkpointing or None)
+    return CodemodOptions(
+        freeze=options.freeze,
+        precision=options.precision,
+        grad_accum_steps=options.grad_accum_steps or 1,
+        activation_checkpointing=checkpointing,
+        trainable_only_optimizer=options.trainable_only_optimizer,
+    )

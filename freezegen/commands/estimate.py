@@ -1,0 +1,150 @@
+"""``freezegen estimate``: load the spec, expand sweeps, estimate (or explain) each point,
+render the table or JSON, and plot. A user's mistake is a UsageError that says where it is."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from freezegen.commands.result import CommandResult, UsageError, reports_usage_errors
+from freezegen.commands.specs import load_or_report
+
+if TYPE_CHECKING:
+    from freezegen.memory.estimate import MemoryEstimate
+    from freezegen.memory.explain import Explanation
+    from freezegen.memory.sweep import Sweep, SweepPoint
+
+
+@dataclass(frozen=True)
+class Options:
+    """``sweeps``: ``KEY=V1,V2`` arguments, one row per value (several make a grid).
+    ``plot``: an .svg or .png file for stacked bars. ``color``: the terminal takes ANSI colours
+    (table format only)."""
+
+    spec: Path
+    trace: bool = False
+    format: str = "table"
+    sweeps: tuple[str, ...] = ()
+    explain: bool = False
+    plot: Path | None = None
+    color: bool = False
+
+
+@reports_usage_errors
+def run(options: Options) -> CommandResult:
+    """Estimate the spec (each sweep point); exit status 0, or 2 for a usage error (bad
+    option, missing file, a spec or sweep that does not validate, a model the chosen estimator
+    cannot handle, a plot that cannot be written)."""
+    from freezegen.memory import EstimateError
+    from freezegen.memory import estimate as estimate_memory
+    from freezegen.memory.explain import explain
+    from freezegen.memory.sweep import SweepError, expand, parse_sweep
+
+    path, plot = options.spec, options.plot
+    if options.format not in ("table", "json"):
+        raise UsageError(f"unknown --format {options.format!r}; choose table or json")
+    if options.explain and options.trace:
+        raise UsageError(
+            "--explain writes out the analytic model's formulas; it does not combine with "
+            "--trace (run them separately to compare)"
+        )
+    if plot is not None:
+        _check_plot(plot)
+    if not path.exists():
+        raise UsageError(f"no such file: {path}")
+    loaded = load_or_report(path)
+
+    sweeps: list[Sweep] = []
+    points: list[tuple[str, SweepPoint | None]] = [(path.stem.removesuffix(".freezegen"), None)]
+    if options.sweeps:
+        try:
+            sweeps = [parse_sweep(arg) for arg in options.sweeps]
+            expanded = expand(loaded.document.data, sweeps, base_dir=path.parent)
+        except SweepError as exc:
+            raise UsageError(exc.render()) from None
+        # one swept key labels its rows by value alone; a grid needs every key=value
+        points = [(p.label if len(sweeps) > 1 else p.labels[sweeps[0].name], p) for p in expanded]
+
+    rows: list[tuple[str, MemoryEstimate]] = []
+    explanations: list[Explanation] = []
+    method = "traced" if options.trace else "analytic"
+    for label, point in points:
+        spec = loaded.spec if point is None else point.spec
+        try:
+            if options.explain:
+                explanations.append(explain(spec))
+                estimate = explanations[-1].estimate
+            else:
+                estimate = estimate_memory(spec, method)
+        except EstimateError as exc:
+            where = f" at {point.label}" if point is not None else ""
+            raise UsageError(f"{path}{where}: {exc}") from None
+        rows.append((label, estimate))
+
+    result = CommandResult()
+    values = [p.values for _, p in points if p is not None] if sweeps else None
+    result.out(_render(options, rows, sweeps, values, explanations))
+    if plot is not None:
+        _plot(plot, rows, str(path), sweeps)
+        result.written.append(plot)
+        result.err(f"wrote {plot}")
+    return result
+
+
+def _check_plot(plot: Path) -> None:
+    """Raise UsageError before any work when ``plot`` cannot be written."""
+    from freezegen.report.estimate_plot import FORMATS
+
+    if plot.suffix.lower().lstrip(".") not in FORMATS:
+        raise UsageError(f"--plot writes .svg or .png files, not {plot.name!r}")
+    if importlib.util.find_spec("matplotlib") is None:
+        raise UsageError(
+            "--plot needs matplotlib: pip install 'freezegen[plot]' (or pip install matplotlib)"
+        )
+
+
+def _render(
+    options: Options,
+    rows: list[tuple[str, MemoryEstimate]],
+    sweeps: list[Sweep],
+    sweep_values: list[dict[str, object]] | None,
+    explanations: list[Explanation],
+) -> str:
+    """The rows as JSON, or as a table (a sweep table for sweeps), each explanation after."""
+    from freezegen.report.estimate_explain import render_explanation
+
+    path = options.spec
+    if options.format == "json":
+        from freezegen.report.estimate_json import render_estimates_json
+
+        return render_estimates_json([est for _, est in rows], sweep_values, explanations)
+    if sweeps:
+        from freezegen.report.estimate_sweep import render_sweep
+
+        key = ", ".join(sw.name for sw in sweeps)
+        text = render_sweep(rows, str(path), key, color=options.color)
+    else:
+        from freezegen.report.estimate_table import render_estimate
+
+        text = render_estimate(rows[0][1], str(path), color=options.color)
+    for (label, _), explanation in zip(rows, explanations, strict=False):
+        title = f"{path} [{label}]" if sweeps else str(path)
+        text += "\n" + render_explanation(explanation, title)
+    return text
+
+
+def _plot(
+    plot: Path, rows: list[tuple[str, MemoryEstimate]], title: str, sweeps: list[Sweep]
+) -> None:
+    """Write the stacked-bar plot; raises UsageError when it cannot be drawn or written."""
+    from freezegen.report.estimate_plot import PlotError, plot_estimates
+
+    xlabel = sweeps[0].name if len(sweeps) == 1 else ""
+    try:
+        plot_estimates(rows, plot, title=title, xlabel=xlabel)
+    except PlotError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write {plot}: {exc.strerror or exc}") from None

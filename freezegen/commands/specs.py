@@ -1,0 +1,25 @@
+"""Loading the one spec a command works on, its problems reported as a usage error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from freezegen.commands.result import UsageError
+from freezegen.spec import LoadResult
+
+
+def load_or_report(path: Path) -> LoadResult:
+    """Load ``path``; a result whose ``spec`` is set.
+
+    Raises UsageError holding the located diagnostics, sorted by position and rendered as
+    ``lint`` prints them, when the spec does not load.
+    """
+    from freezegen.diagnostics import Diagnostic
+    from freezegen.report import render
+    from freezegen.spec import load
+
+    result = load(path)
+    if result.spec is None:
+        problems = sorted(result.diagnostics, key=Diagnostic.sort_key)
+        raise UsageError(render("text", problems, files=1), prefixed=False)
+    return result

@@ -1,0 +1,33 @@
+"""``run`` hands back what the CLI prints; it prints nothing itself."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from freezegen.commands import lint
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tiny" / "freezegen.yaml"
+
+
+def test_findings_come_back_as_text(capsys):
+    result = lint.run(lint.Options(paths=(EXAMPLE,), format="json", use_config=False))
+    assert result.exit_code == 0 and result.written == []
+    assert json.loads(result.text("stdout"))["diagnostics"] == []
+    assert capsys.readouterr() == ("", "")
+
+
+def test_errors_fail_the_run(tmp_path):
+    spec = tmp_path / "a.freezegen.yaml"
+    spec.write_text("version: 1\nmodel: {preset: gpt2}\nbatch: {seq_lne: 8}\n", "utf-8")
+    result = lint.run(lint.Options(paths=(spec,), use_config=False))
+    assert result.exit_code == 1 and "FG002" in result.text("stdout")
+
+
+def test_usage_errors_exit_2(tmp_path):
+    bad_format = lint.run(lint.Options(paths=(EXAMPLE,), format="xml"))
+    assert bad_format.exit_code == 2 and "unknown --format 'xml'" in bad_format.text("stderr")
+    missing = lint.run(lint.Options(paths=(tmp_path / "nope.yaml",)))
+    assert missing.exit_code == 2 and "no such file or folder" in missing.text("stderr")
+    selector = lint.run(lint.Options(paths=(EXAMPLE,), select=("FG9",)))
+    assert selector.exit_code == 2 and "selects no rule" in selector.text("stderr")
