@@ -11,8 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from freezegen.arch.families import family_of
+from freezegen.arch.family import Norm
 from freezegen.arch.params import ATTENTION, EMBEDDINGS, MLP, Param
-from freezegen.memory.analytic.operators import Trains, block_per_token
+from freezegen.memory.analytic.operators import (
+    Trains,
+    block_per_token,
+    mlp_gradients,
+    norm_backward_tensors,
+    rms_norm_unrecorded,
+)
 from freezegen.memory.analytic.parts import Part, rounded
 from freezegen.spec.models import Spec
 from freezegen.spec.precision import Precision
@@ -90,11 +98,10 @@ def block_activations(
         ]
         weights = sum(rounded(p.numel * 2) for p in matmuls)
         weights_numel = sum(p.numel for p in matmuls)
-    # The first trainable block's input does not require grad: a llama RMSNorm's pow and rsqrt
-    # multiply record nothing (its input / fp32 copy and rsqrt are not kept).
+    # The first trainable block's input does not require grad: a (pre-)RMSNorm records less.
     skipped = 0.0
-    if not embeddings_train and arch.family == "llama":
-        skipped = (4 * h if d.pure_bf16 else d.residual_bytes * h) + 4
+    if not embeddings_train and family_of(arch).block.norm is Norm.RMS_NORM:
+        skipped = rms_norm_unrecorded(d, h)
     checkpointed = checkpointed_blocks(spec, arch.num_layers)
     # A checkpointed block keeps only its input (the residual stream's dtype).
     block_input = rounded(tokens * h * d.param_bytes)
@@ -183,9 +190,8 @@ def _kept(blk: Block) -> object:
 def backward_transient(arch: Architecture, d: Precision, tokens: int) -> list[Part]:
     """Gradients alive inside one block's backward on top of what it saved: the residual
     stream's gradient and, at the MLP's elementwise backward (where the block's saved tensors
-    are still all alive), the gradients of its two inputs (gated / tanh-GELU: act and up,
-    0.5*x and 1+tanh) or one (exact GELU)."""
-    f_grads = 1 if arch.family == "bert" else 2
+    are still all alive), the gradients of its inputs (:func:`mlp_gradients`)."""
+    f_grads = mlp_gradients(family_of(arch).block.activation)
     h, f = arch.hidden_size, arch.intermediate_size
     times = ((f_grads, "tensors"),) if f_grads > 1 else ()
     return [
@@ -203,10 +209,8 @@ def backward_transient(arch: Architecture, d: Precision, tokens: int) -> list[Pa
 
 
 def norm_backward(label: str, arch: Architecture, tokens: int) -> Part:
-    """A norm's backward: Python RMSNorm's builds five fp32 hidden-sized tensors (the output's
-    gradient, the normalised x's, the mean's expanded and divided gradient, pow's 2*x and its
-    product); fused LayerNorm backward two (gradient in and out)."""
-    count = 5 if arch.family == "llama" else 2
+    """A norm's backward (see :func:`norm_backward_tensors`)."""
+    count = norm_backward_tensors(family_of(arch).block.norm)
     return Part(
         label,
         count * rounded(tokens * arch.hidden_size * 4),

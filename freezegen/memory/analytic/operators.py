@@ -1,4 +1,5 @@
-"""What the operators of each family's Hugging Face block save for the backward, per token.
+"""What the operators of a family's block (:class:`~freezegen.arch.family.BlockOperators`), its
+head and its embeddings save for the backward, per token.
 
 Counted from the operators of the blocks (the traced estimator checks them to the byte at
 reduced size). What changes them: the precision (under autocast every linear saves its own
@@ -11,6 +12,8 @@ s, s) mask) vs eager (the probabilities); dropout (bool masks).
 
 from __future__ import annotations
 
+from freezegen.arch.families import family_of
+from freezegen.arch.family import Activation, Norm
 from freezegen.arch.params import EMBEDDINGS, HEAD, Param
 from freezegen.spec.models import Spec
 from freezegen.spec.precision import Precision
@@ -72,106 +75,101 @@ def _inputs(d: Precision, h: int, trains: Trains, *modules: str) -> float:
     return d.matmul_bytes * h if consumers else 0
 
 
+def _norm_saved(d: Precision, h: int, kind: Norm, weight_trains: bool) -> float:
+    """What one norm saves per token, its input included (its output is counted with the
+    linears reading it): a fused LayerNorm its input (residual dtype) and mean/rstd (2 x 4
+    bytes); RMSNorm see :func:`rms_norm`."""
+    if kind is Norm.RMS_NORM:
+        return rms_norm(d, h, weight_trains)
+    return h * d.residual_bytes + 8
+
+
+def _activation_saved(d: Precision, f: int, activation: Activation) -> float:
+    """What the MLP's nonlinearity saves per token, the down projection's input aside."""
+    mm = d.matmul_bytes
+    if activation is Activation.TANH_GELU:
+        # 0.5*x*(1+tanh(c*(x+0.044715*x^3))): pow saves x, the final mul saves 0.5*x and 1+tanh,
+        # tanh saves its output: four f-sized tensors. Under autocast pow runs in fp32 (a fp32
+        # copy of x), which promotes tanh, 1+tanh and the product to fp32; 0.5*x stays low.
+        return f * (12 + mm) if d.autocast else 4 * f * mm
+    if activation is Activation.SWIGLU:
+        # gate and up outputs, silu(gate) (saved by the product).
+        return 3 * f * mm
+    return f * mm  # exact GELU saves its input
+
+
+def mlp_gradients(activation: Activation) -> int:
+    """The f-sized gradients alive at the MLP's elementwise backward: of its two inputs
+    (gated: act and up; tanh-GELU: 0.5*x and 1+tanh), or of its one (exact GELU)."""
+    return 1 if activation is Activation.GELU else 2
+
+
+def norm_backward_tensors(kind: Norm) -> int:
+    """The fp32 hidden-sized tensors a norm's backward builds: Python RMSNorm five (the
+    output's gradient, the normalised x's, the mean's expanded and divided gradient, pow's 2*x
+    and its product), fused LayerNorm two (gradient in and out)."""
+    return 5 if kind is Norm.RMS_NORM else 2
+
+
 def block_per_token(
     spec: Spec, arch: Architecture, d: Precision, trains: Trains = ALL_TRAIN
 ) -> float:
-    """Bytes one (not checkpointed) block saves per token, including its input."""
+    """Bytes one (not checkpointed) block saves per token, including its input, from the
+    operators of its family's block (:class:`~freezegen.arch.family.BlockOperators`)."""
+    ops = family_of(arch).block
     h, f, n, s = arch.hidden_size, arch.intermediate_size, arch.num_heads, spec.batch.seq_len
     mm = d.matmul_bytes
     drop = dropout_p(spec, arch) > 0 and trains.any
     eager = spec.model.attention == "eager"
     # Attention core. sdpa saves q, k, v (GQA keys/values repeated to all heads) and its output
-    # (also the o_proj input) in the matmul dtype, a fp32 log-sum-exp per head and, for the
-    # causal decoders, the (b, 1, s, s) additive mask in the matmul dtype. Flash/efficient
-    # kernels drop inside (a seed only). Eager saves the same four hidden-sized tensors (as
-    # contiguous copies) plus the probabilities.
-    out_proj = {"gpt2": "attn.c_proj", "bert": "attention.output.dense", "llama": "o_proj"}[
-        arch.family
-    ]
-    attn = 3 * h * mm + (h * mm if not eager or trains(out_proj) else 0)
+    # (also the output projection's input) in the matmul dtype, a fp32 log-sum-exp per head
+    # and, for the causal decoders, the (b, 1, s, s) additive mask in the matmul dtype.
+    # Flash/efficient kernels drop inside (a seed only). Eager saves the same four hidden-sized
+    # tensors (as contiguous copies) plus the probabilities.
+    attn = 3 * h * mm + (h * mm if not eager or trains(ops.out_projection) else 0)
     if eager:
-        softmax = 4 if (arch.family == "llama" or d.autocast) else mm
+        softmax = 4 if (ops.eager_softmax_fp32 or d.autocast) else mm
         attn += n * s * _eager_probs(d, softmax, drop)
     else:
-        attn += 4 * n + (s * mm if arch.family in ("gpt2", "llama") else 0)
-    masks = 2 * h if drop else 0  # two residual dropouts: bool masks
-    if arch.family == "gpt2":
-        # Pre-LN: both LayerNorms save their input (block input, mid residual: res dtype) and
-        # mean/rstd (2 x 4 bytes); each output feeds one linear (c_attn, c_fc).
-        norms = (
-            2 * h * d.residual_bytes
-            + 2 * 8
-            + _inputs(d, h, trains, "c_attn")
-            + _inputs(d, h, trains, "c_fc")
-        )
-        # tanh-GELU 0.5*x*(1+tanh(c*(x+0.044715*x^3))): pow saves x, the final mul saves 0.5*x and
-        # 1+tanh, tanh saves its output, c_proj saves the product: five f-sized tensors. Under
-        # autocast pow runs in fp32 (a fp32 copy of x), which promotes tanh, 1+tanh and the
-        # product to fp32; 0.5*x stays low and c_proj saves its own cast.
-        mlp = f * (12 + mm) if d.autocast else 4 * f * mm
-        mlp += (2 if d.autocast else mm) * f if trains("mlp.c_proj") else 0
-        return attn + masks + norms + mlp
-    if arch.family == "bert":
-        # Post-LN. The block input (an LN output) is saved by q, k, v (one cast each under
-        # autocast); both residual adds are saved by their LayerNorm (res dtype) with mean/rstd;
-        # the attention LN output feeds the intermediate dense. Exact GELU saves its input and
-        # the output dense its output: two f-sized tensors.
-        norms = (
-            _inputs(d, h, trains, "query", "key", "value")
-            + 2 * h * d.residual_bytes
-            + 2 * 8
-            + _inputs(d, h, trains, "intermediate.dense")
-        )
-        mlp = f * mm + (f * mm if trains("output.dense") else 0)
-        return attn + masks + norms + mlp
-    # llama/mistral/qwen2: RMSNorm in Python. x.to(fp32) (a copy under bf16-pure), pow saves it
-    # (fp32/autocast: the residual itself), rsqrt (4 bytes) and the normalised x (fp32; bf16-pure
-    # saves its bf16 cast as well) are saved for the weight multiply, whose output feeds q, k, v
-    # (three casts under autocast) and gate, up (two).
+        attn += 4 * n + (s * mm if ops.causal_mask else 0)
+    masks = ops.residual_dropouts * h if drop else 0  # bool masks
+    # Both norms save their input (pre-LN: the block input and the mid residual; post-LN: the
+    # two residual adds); the attention's and the MLP's input linears each save what they read
+    # (one cast each under autocast).
     norms = (
-        rms_norm(d, h, trains("input_layernorm"))
-        + rms_norm(d, h, trains("post_attention_layernorm"))
-        + _inputs(d, h, trains, "q_proj", "k_proj", "v_proj")
-        + _inputs(d, h, trains, "gate_proj", "up_proj")
+        _norm_saved(d, h, ops.norm, trains(ops.attention_norm))
+        + _norm_saved(d, h, ops.norm, trains(ops.mlp_norm))
+        + _inputs(d, h, trains, *ops.attention_inputs)
+        + _inputs(d, h, trains, *ops.mlp_inputs)
     )
-    # SwiGLU: gate and up outputs, silu(gate) (saved by the product), the product (down_proj
-    # input).
-    mlp = 3 * f * mm + (f * mm if trains("down_proj") else 0)
-    # (llama-style blocks have no residual dropout: attention_dropout only.)
-    return attn + norms + mlp
+    # The nonlinearity's saved tensors, and the down projection's input when its weight trains.
+    mlp = _activation_saved(d, f, ops.activation) + (f * mm if trains(ops.mlp_output) else 0)
+    return attn + masks + norms + mlp
 
 
 def head_per_token(spec: Spec, arch: Architecture, d: Precision, trainable: list[Param]) -> float:
     """Bytes saved per token after the last block, before the logits: the final norm / head
     transform (the last block's output is saved here). A frozen output projection (a tied head
     with frozen embeddings) does not keep its input."""
+    family = family_of(arch)
     h, mm = arch.hidden_size, d.matmul_bytes
-    head_input = linear_inputs(d, h, 1) if head_trains(spec, arch, trainable) else 0
-    if arch.family == "gpt2":
-        # ln_f saves its input and mean/rstd; its output feeds the head (or the score layer).
-        return h * d.residual_bytes + 8 + head_input
-    if arch.family == "bert":
-        if spec.model.head == "sequence-classification":
-            # The pooler reads the [CLS] row: a view that keeps the whole output alive (fp32/
-            # pure), or a cast of the row alone (autocast).
-            return 0 if d.autocast else h * mm
-        # transform: dense (saves its input) -> gelu (saves dense out) -> LayerNorm (saves the
-        # gelu output, a fp32 copy under autocast, and mean/rstd) -> decoder (saves LN out).
-        return (
-            linear_inputs(d, h, 1)
-            + h * mm
-            + h * (4 if d.autocast else mm)
-            + 8
-            + (linear_inputs(d, h, 1))
-        )
-    return rms_norm(d, h, True) + head_input
+    if not family.head.transform:
+        # The final norm saves its input; its output feeds the head (or the score layer).
+        head_input = linear_inputs(d, h, 1) if head_trains(spec, arch, trainable) else 0
+        return _norm_saved(d, h, family.block.norm, True) + head_input
+    if spec.model.head == "sequence-classification":
+        # The pooler reads the [CLS] row: a view that keeps the whole output alive (fp32/
+        # pure), or a cast of the row alone (autocast).
+        return 0 if d.autocast else h * mm
+    # transform: dense (saves its input) -> gelu (saves dense out) -> LayerNorm (saves the
+    # gelu output, a fp32 copy under autocast, and mean/rstd) -> decoder (saves LN out).
+    dense_input = decoder_input = linear_inputs(d, h, 1)
+    return dense_input + h * mm + h * (4 if d.autocast else mm) + 8 + decoder_input
 
 
 def head_trains(spec: Spec, arch: Architecture, trainable: list[Param]) -> bool:
     """Whether the output projection's weight trains (a tied head trains with the embeddings)."""
-    tied = spec.model.head == "causal-lm" and (
-        arch.family == "gpt2" or (arch.family == "llama" and arch.tie_word_embeddings)
-    )
+    tied = family_of(arch).ties_head(arch, spec.model.head)
     return any(p.kind == HEAD for p in trainable) or (
         tied and any(p.kind == EMBEDDINGS and p.block is None for p in trainable)
     )
@@ -179,20 +177,26 @@ def head_trains(spec: Spec, arch: Architecture, trainable: list[Param]) -> bool:
 
 def rms_norm(d: Precision, h: int, weight_trains: bool) -> float:
     """RMSNorm's saved bytes per token, its input included (its output is counted with the
-    linears reading it): pow and the rsqrt multiply keep the fp32 input (a copy under
-    bf16-pure, else the residual itself) and rsqrt; the weight multiply keeps the normalised
-    x (fp32; its bf16 cast under bf16-pure) only when the weight trains."""
+    linears reading it): x.to(fp32) (a copy under bf16-pure), pow and the rsqrt multiply keep
+    the fp32 input (else the residual itself) and rsqrt (4 bytes); the weight multiply keeps
+    the normalised x (fp32; its bf16 cast under bf16-pure) only when the weight trains."""
     kept = 4 + (4 * h if d.pure_bf16 else d.residual_bytes * h)
     if weight_trains:
         kept += 2 * h if d.pure_bf16 else 4 * h
     return kept
 
 
+def rms_norm_unrecorded(d: Precision, h: int) -> float:
+    """What an RMSNorm whose input needs no grad does not record per token: pow and the rsqrt
+    multiply keep neither the (fp32) input nor rsqrt."""
+    return (4 * h if d.pure_bf16 else d.residual_bytes * h) + 4
+
+
 def stem_per_token(arch: Architecture, d: Precision, dropout: bool) -> float:
     """Bytes the trainable embeddings save per token (the embedding output itself is the first
-    block's input): BERT's embedding LayerNorm input and stats, the embedding dropout mask."""
+    block's input): an embedding LayerNorm's input and stats (BERT), the dropout mask."""
     h = arch.hidden_size
     mask = h if dropout else 0
-    if arch.family == "bert":
-        return h * d.residual_bytes + 8 + mask
+    if family_of(arch).head.embedding_norm:
+        return _norm_saved(d, h, Norm.LAYER_NORM, True) + mask
     return mask

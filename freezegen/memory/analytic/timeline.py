@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from freezegen.arch.families import family_of
 from freezegen.arch.params import Param
 from freezegen.memory.analytic.activations import (
     backward_transient,
@@ -133,7 +134,7 @@ def step_moments(
     # The final norm's backward, before any block's: everything saved is still alive.
     # The output projection's backward has run: its saved input is gone.
     head_input = []
-    if arch.family != "bert" and head_trains(spec, arch, trainable):
+    if not family_of(arch).head.transform and head_trains(spec, arch, trainable):
         head_input = [
             Part(
                 "the head's input, freed by its backward",
