@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from freezegen.arch.families import family_of
 from freezegen.arch.params import EMBEDDINGS, Param
 from freezegen.memory.analytic.parts import Part, each, matrix, rounded
 from freezegen.spec.models import Spec
@@ -69,9 +70,7 @@ def tied_head_grad(
 def tied_accumulation(spec: Spec, arch: Architecture, trainable: list[Param], pbytes: int) -> int:
     """A tied, trainable embedding gets two gradients (head and lookup) summed at the end of
     backward: two extra vocab x hidden tensors are alive while they are added."""
-    tied = spec.model.head == "causal-lm" and (
-        arch.family in ("gpt2", "bert") or arch.tie_word_embeddings
-    )
+    tied = family_of(arch).ties_head(arch, spec.model.head)
     if not tied or not any(p.kind == EMBEDDINGS and p.block is None for p in trainable):
         return 0
     return 2 * rounded(arch.vocab_size * arch.hidden_size * pbytes)
