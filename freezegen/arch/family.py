@@ -56,8 +56,8 @@ class Activation(Enum):
 class BlockOperators:
     """The operators of one transformer block, named by the modules that run them.
 
-    Module names are the suffixes of the parameter names below the block (``q_proj``,
-    ``mlp.c_proj``): the estimator asks whether their weights train.
+    Modules are named by their path inside the block (``self_attn.q_proj``, ``mlp.c_proj``):
+    the estimator asks whether their weights train.
     """
 
     norm: Norm

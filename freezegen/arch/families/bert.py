@@ -103,7 +103,11 @@ FAMILY = Family(
         norm=Norm.LAYER_NORM,
         attention_norm="attention.output.LayerNorm",
         mlp_norm="output.LayerNorm",
-        attention_inputs=("query", "key", "value"),
+        attention_inputs=(
+            "attention.self.query",
+            "attention.self.key",
+            "attention.self.value",
+        ),
         out_projection="attention.output.dense",
         mlp_inputs=("intermediate.dense",),
         mlp_output="output.dense",

@@ -41,11 +41,13 @@ def _eager_probs(d: Precision, softmax_bytes: int, dropout: bool) -> float:
 class Trains:
     """Which weights of one block train. A linear saves its input only when its weight trains
     (the input's gradient needs only the weight); a fully frozen block runs its dropout in
-    eval() (the generated script does), so it draws no masks."""
+    eval() (the generated script does), so it draws no masks. Modules are named by their path
+    inside the block (:class:`~freezegen.arch.family.BlockOperators`)."""
 
     def __init__(self, block: int | None, trainable: list[Param] | None) -> None:
         self.names = None if trainable is None else {p.name for p in trainable if p.block == block}
         self.any = self.names is None or bool(self.names)
+        self._block = block
         self._seen: dict[str, bool] = {}  # the same few modules are asked about many times
 
     def __call__(self, module: str) -> bool:
@@ -53,10 +55,8 @@ class Trains:
             return True
         found = self._seen.get(module)
         if found is None:
-            found = self._seen[module] = any(
-                n.endswith(f".{module}.weight") and not n.endswith(f".attention.{module}.weight")
-                for n in self.names
-            )
+            suffix = f".{self._block}.{module}.weight"
+            found = self._seen[module] = any(n.endswith(suffix) for n in self.names)
         return found
 
     def count(self, *modules: str) -> int:
