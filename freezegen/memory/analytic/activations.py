@@ -77,7 +77,7 @@ def block_activations(
     params: list[Param],
     trainable: list[Param],
     first_trainable_block: int | None,
-    d: Precision,
+    precision: Precision,
     tokens: int,
 ) -> dict[int, Block]:
     """Return what each block that saves anything keeps (see :class:`Block`)."""
@@ -90,7 +90,7 @@ def block_activations(
         first = first_trainable_block
     h = arch.hidden_size
     weights = weights_numel = 0
-    if d.autocast:
+    if precision.autocast:
         matmuls = [
             p
             for p in params
@@ -101,13 +101,13 @@ def block_activations(
     # The first trainable block's input does not require grad: a (pre-)RMSNorm records less.
     skipped = 0.0
     if not embeddings_train and family_of(arch).block.norm is Norm.RMS_NORM:
-        skipped = rms_norm_unrecorded(d, h)
+        skipped = rms_norm_unrecorded(precision, h)
     checkpointed = checkpointed_blocks(spec, arch.num_layers)
     # A checkpointed block keeps only its input (the residual stream's dtype).
-    block_input = rounded(tokens * h * d.param_bytes)
+    block_input = rounded(tokens * h * precision.param_bytes)
     out = {}
     for block in range(first, arch.num_layers):
-        per_token = block_per_token(spec, arch, d, Trains(block, trainable))
+        per_token = block_per_token(spec, arch, precision, Trains(block, trainable))
         skip = skipped if block == first else 0
         out[block] = Block(
             per_token,
@@ -187,7 +187,7 @@ def _kept(blk: Block) -> object:
     return blk if blk.input is None else blk.input
 
 
-def backward_transient(arch: Architecture, d: Precision, tokens: int) -> list[Part]:
+def backward_transient(arch: Architecture, precision: Precision, tokens: int) -> list[Part]:
     """Gradients alive inside one block's backward on top of what it saved: the residual
     stream's gradient and, at the MLP's elementwise backward (where the block's saved tensors
     are still all alive), the gradients of its inputs (:func:`mlp_gradients`)."""
@@ -197,13 +197,13 @@ def backward_transient(arch: Architecture, d: Precision, tokens: int) -> list[Pa
     return [
         Part(
             "residual gradient",
-            rounded(tokens * h * d.residual_bytes),
-            ((tokens, "tokens"), (h, "hidden"), (d.residual_bytes, "B")),
+            rounded(tokens * h * precision.residual_bytes),
+            ((tokens, "tokens"), (h, "hidden"), (precision.residual_bytes, "B")),
         ),
         Part(
             "MLP gradients" if f_grads > 1 else "MLP gradient",
-            f_grads * rounded(tokens * f * d.matmul_bytes),
-            (*times, (tokens, "tokens"), (f, "intermediate"), (d.matmul_bytes, "B")),
+            f_grads * rounded(tokens * f * precision.matmul_bytes),
+            (*times, (tokens, "tokens"), (f, "intermediate"), (precision.matmul_bytes, "B")),
         ),
     ]
 

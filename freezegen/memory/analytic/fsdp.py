@@ -95,12 +95,12 @@ def fsdp_moments(
     trainable: list[Param],
     blocks: dict[int, Block],
     stem: list[Part],
-    d: Precision,
+    precision: Precision,
     tokens: int,
 ) -> list[Moment]:
     """Add FSDP's gathered parameters and unsharded gradients to each moment of the step."""
     accum = spec.batch.grad_accum_steps > 1
-    pbytes = d.param_bytes
+    pbytes = precision.param_bytes
     all_shards = fsdp.all_grads
     top = arch.num_layers - 1
     # The root's unsharded gradients (head, final norm; a tied embedding's head part) stay
@@ -116,7 +116,7 @@ def fsdp_moments(
     ]
 
     autocast_cache = None
-    if d.autocast:
+    if precision.autocast:
         cached = [
             p
             for p in trainable

@@ -13,12 +13,12 @@ from freezegen.spec.presets import Architecture
 
 
 def saved_outside_blocks(
-    spec: Spec, arch: Architecture, trainable: list[Param], d: Precision, tokens: int
+    spec: Spec, arch: Architecture, trainable: list[Param], precision: Precision, tokens: int
 ) -> tuple[Part, list[Part]]:
     """What is saved outside the blocks: (the final norm / head transform, the rest: the
     trainable embeddings' stem and, under autocast, the low-precision copy of the output
     projection)."""
-    per_token = head_per_token(spec, arch, d, trainable)
+    per_token = head_per_token(spec, arch, precision, trainable)
     head = Part(
         "final norm / head saved",
         rounded(per_token * tokens),
@@ -26,7 +26,7 @@ def saved_outside_blocks(
     )
     stem = []
     if any(p.block is None and p.kind == EMBEDDINGS for p in trainable):
-        per_token = stem_per_token(arch, d, dropout_p(spec, arch) > 0)
+        per_token = stem_per_token(arch, precision, dropout_p(spec, arch) > 0)
         stem.append(
             Part(
                 "embeddings saved",
@@ -34,7 +34,7 @@ def saved_outside_blocks(
                 ((tokens, "tokens"), (per_token, "B/token")),
             )
         )
-    if d.autocast and spec.model.head == "causal-lm":
+    if precision.autocast and spec.model.head == "causal-lm":
         stem.append(
             Part(
                 "16-bit copy of the output projection (autocast)",
@@ -46,14 +46,14 @@ def saved_outside_blocks(
 
 
 def loss_parts(
-    spec: Spec, arch: Architecture, tokens: int, d: Precision
+    spec: Spec, arch: Architecture, tokens: int, precision: Precision
 ) -> tuple[list[Part], list[Part], list[Part]]:
     """Return the parts of the output head and loss: (its forward peak, the log-softmax it
     saves for the backward, its backward peak)."""
     if spec.model.head == "sequence-classification":
         return [], [], []
     logits = tokens * arch.vocab_size
-    low = 2 if d.autocast else d.param_bytes
+    low = 2 if precision.autocast else precision.param_bytes
 
     def each(nbytes: int) -> tuple[tuple[float, str], ...]:
         return ((tokens, "tokens"), (arch.vocab_size, "vocab"), (nbytes, "B"))

@@ -25,17 +25,18 @@ def dropout_p(spec: Spec, arch: Architecture) -> float:
     return arch.dropout if spec.model.dropout is None else spec.model.dropout
 
 
-def linear_inputs(d: Precision, h: int, consumers: int) -> float:
+def linear_inputs(precision: Precision, h: int, consumers: int) -> float:
     """A (norm) output read by ``consumers`` linears: one shared tensor, or one cast each."""
-    return (consumers * 2 if d.autocast else d.matmul_bytes) * h
+    return (consumers * 2 if precision.autocast else precision.matmul_bytes) * h
 
 
-def _eager_probs(d: Precision, softmax_bytes: int, dropout: bool) -> float:
+def _eager_probs(precision: Precision, softmax_bytes: int, dropout: bool) -> float:
     """Per head and key position: the softmax output (saved by softmax backward), then either
     the dropout output and its bool mask, or the value-dtype copy that the matmul saves."""
+    mm = precision.matmul_bytes
     if dropout:
-        return softmax_bytes + d.matmul_bytes + 1
-    return softmax_bytes + (d.matmul_bytes if d.matmul_bytes != softmax_bytes else 0)
+        return softmax_bytes + mm + 1
+    return softmax_bytes + (mm if mm != softmax_bytes else 0)
 
 
 class Trains:
@@ -66,32 +67,32 @@ class Trains:
 ALL_TRAIN = Trains(None, None)
 
 
-def _inputs(d: Precision, h: int, trains: Trains, *modules: str) -> float:
+def _inputs(precision: Precision, h: int, trains: Trains, *modules: str) -> float:
     """A tensor read by the linears ``modules``: kept once if any of them trains, or one cast
     per training linear under autocast."""
     consumers = trains.count(*modules)
-    if d.autocast:
+    if precision.autocast:
         return consumers * 2 * h
-    return d.matmul_bytes * h if consumers else 0
+    return precision.matmul_bytes * h if consumers else 0
 
 
-def _norm_saved(d: Precision, h: int, kind: Norm, weight_trains: bool) -> float:
+def _norm_saved(precision: Precision, h: int, kind: Norm, weight_trains: bool) -> float:
     """What one norm saves per token, its input included (its output is counted with the
     linears reading it): a fused LayerNorm its input (residual dtype) and mean/rstd (2 x 4
     bytes); RMSNorm see :func:`rms_norm`."""
     if kind is Norm.RMS_NORM:
-        return rms_norm(d, h, weight_trains)
-    return h * d.residual_bytes + 8
+        return rms_norm(precision, h, weight_trains)
+    return h * precision.residual_bytes + 8
 
 
-def _activation_saved(d: Precision, f: int, activation: Activation) -> float:
+def _activation_saved(precision: Precision, f: int, activation: Activation) -> float:
     """What the MLP's nonlinearity saves per token, the down projection's input aside."""
-    mm = d.matmul_bytes
+    mm = precision.matmul_bytes
     if activation is Activation.TANH_GELU:
         # 0.5*x*(1+tanh(c*(x+0.044715*x^3))): pow saves x, the final mul saves 0.5*x and 1+tanh,
         # tanh saves its output: four f-sized tensors. Under autocast pow runs in fp32 (a fp32
         # copy of x), which promotes tanh, 1+tanh and the product to fp32; 0.5*x stays low.
-        return f * (12 + mm) if d.autocast else 4 * f * mm
+        return f * (12 + mm) if precision.autocast else 4 * f * mm
     if activation is Activation.SWIGLU:
         # gate and up outputs, silu(gate) (saved by the product).
         return 3 * f * mm
@@ -112,13 +113,13 @@ def norm_backward_tensors(kind: Norm) -> int:
 
 
 def block_per_token(
-    spec: Spec, arch: Architecture, d: Precision, trains: Trains = ALL_TRAIN
+    spec: Spec, arch: Architecture, precision: Precision, trains: Trains = ALL_TRAIN
 ) -> float:
     """Bytes one (not checkpointed) block saves per token, including its input, from the
     operators of its family's block (:class:`~freezegen.arch.family.BlockOperators`)."""
     ops = family_of(arch).block
     h, f, n, s = arch.hidden_size, arch.intermediate_size, arch.num_heads, spec.batch.seq_len
-    mm = d.matmul_bytes
+    mm = precision.matmul_bytes
     drop = dropout_p(spec, arch) > 0 and trains.any
     eager = spec.model.attention == "eager"
     # Attention core. sdpa saves q, k, v (GQA keys/values repeated to all heads) and its output
@@ -128,8 +129,8 @@ def block_per_token(
     # tensors (as contiguous copies) plus the probabilities.
     attn = 3 * h * mm + (h * mm if not eager or trains(ops.out_projection) else 0)
     if eager:
-        softmax = 4 if (ops.eager_softmax_fp32 or d.autocast) else mm
-        attn += n * s * _eager_probs(d, softmax, drop)
+        softmax = 4 if (ops.eager_softmax_fp32 or precision.autocast) else mm
+        attn += n * s * _eager_probs(precision, softmax, drop)
     else:
         attn += 4 * n + (s * mm if ops.causal_mask else 0)
     masks = ops.residual_dropouts * h if drop else 0  # bool masks
@@ -137,34 +138,37 @@ def block_per_token(
     # two residual adds); the attention's and the MLP's input linears each save what they read
     # (one cast each under autocast).
     norms = (
-        _norm_saved(d, h, ops.norm, trains(ops.attention_norm))
-        + _norm_saved(d, h, ops.norm, trains(ops.mlp_norm))
-        + _inputs(d, h, trains, *ops.attention_inputs)
-        + _inputs(d, h, trains, *ops.mlp_inputs)
+        _norm_saved(precision, h, ops.norm, trains(ops.attention_norm))
+        + _norm_saved(precision, h, ops.norm, trains(ops.mlp_norm))
+        + _inputs(precision, h, trains, *ops.attention_inputs)
+        + _inputs(precision, h, trains, *ops.mlp_inputs)
     )
     # The nonlinearity's saved tensors, and the down projection's input when its weight trains.
-    mlp = _activation_saved(d, f, ops.activation) + (f * mm if trains(ops.mlp_output) else 0)
+    down_input = f * mm if trains(ops.mlp_output) else 0
+    mlp = _activation_saved(precision, f, ops.activation) + down_input
     return attn + masks + norms + mlp
 
 
-def head_per_token(spec: Spec, arch: Architecture, d: Precision, trainable: list[Param]) -> float:
+def head_per_token(
+    spec: Spec, arch: Architecture, precision: Precision, trainable: list[Param]
+) -> float:
     """Bytes saved per token after the last block, before the logits: the final norm / head
     transform (the last block's output is saved here). A frozen output projection (a tied head
     with frozen embeddings) does not keep its input."""
     family = family_of(arch)
-    h, mm = arch.hidden_size, d.matmul_bytes
+    h, mm = arch.hidden_size, precision.matmul_bytes
     if not family.head.transform:
         # The final norm saves its input; its output feeds the head (or the score layer).
-        head_input = linear_inputs(d, h, 1) if head_trains(spec, arch, trainable) else 0
-        return _norm_saved(d, h, family.block.norm, True) + head_input
+        head_input = linear_inputs(precision, h, 1) if head_trains(spec, arch, trainable) else 0
+        return _norm_saved(precision, h, family.block.norm, True) + head_input
     if spec.model.head == "sequence-classification":
         # The pooler reads the [CLS] row: a view that keeps the whole output alive (fp32/
         # pure), or a cast of the row alone (autocast).
-        return 0 if d.autocast else h * mm
+        return 0 if precision.autocast else h * mm
     # transform: dense (saves its input) -> gelu (saves dense out) -> LayerNorm (saves the
     # gelu output, a fp32 copy under autocast, and mean/rstd) -> decoder (saves LN out).
-    dense_input = decoder_input = linear_inputs(d, h, 1)
-    return dense_input + h * mm + h * (4 if d.autocast else mm) + 8 + decoder_input
+    dense_input = decoder_input = linear_inputs(precision, h, 1)
+    return dense_input + h * mm + h * (4 if precision.autocast else mm) + 8 + decoder_input
 
 
 def head_trains(spec: Spec, arch: Architecture, trainable: list[Param]) -> bool:
@@ -175,28 +179,28 @@ def head_trains(spec: Spec, arch: Architecture, trainable: list[Param]) -> bool:
     )
 
 
-def rms_norm(d: Precision, h: int, weight_trains: bool) -> float:
+def rms_norm(precision: Precision, h: int, weight_trains: bool) -> float:
     """RMSNorm's saved bytes per token, its input included (its output is counted with the
     linears reading it): x.to(fp32) (a copy under bf16-pure), pow and the rsqrt multiply keep
     the fp32 input (else the residual itself) and rsqrt (4 bytes); the weight multiply keeps
     the normalised x (fp32; its bf16 cast under bf16-pure) only when the weight trains."""
-    kept = 4 + (4 * h if d.pure_bf16 else d.residual_bytes * h)
+    kept = 4 + (4 * h if precision.pure_bf16 else precision.residual_bytes * h)
     if weight_trains:
-        kept += 2 * h if d.pure_bf16 else 4 * h
+        kept += 2 * h if precision.pure_bf16 else 4 * h
     return kept
 
 
-def rms_norm_unrecorded(d: Precision, h: int) -> float:
+def rms_norm_unrecorded(precision: Precision, h: int) -> float:
     """What an RMSNorm whose input needs no grad does not record per token: pow and the rsqrt
     multiply keep neither the (fp32) input nor rsqrt."""
-    return (4 * h if d.pure_bf16 else d.residual_bytes * h) + 4
+    return (4 * h if precision.pure_bf16 else precision.residual_bytes * h) + 4
 
 
-def stem_per_token(arch: Architecture, d: Precision, dropout: bool) -> float:
+def stem_per_token(arch: Architecture, precision: Precision, dropout: bool) -> float:
     """Bytes the trainable embeddings save per token (the embedding output itself is the first
     block's input): an embedding LayerNorm's input and stats (BERT), the dropout mask."""
     h = arch.hidden_size
     mask = h if dropout else 0
     if family_of(arch).head.embedding_norm:
-        return _norm_saved(d, h, Norm.LAYER_NORM, True) + mask
+        return _norm_saved(precision, h, Norm.LAYER_NORM, True) + mask
     return mask

@@ -56,8 +56,8 @@ def step_moments(
     first_trainable_block: int | None,
 ) -> Step:
     """Return every moment of the spec's step (``trainable`` must not be empty)."""
-    d = Precision(spec.precision)
-    pbytes = d.param_bytes
+    precision = Precision(spec.precision)
+    pbytes = precision.param_bytes
     world = spec.hardware.world_size if spec.hardware else 1
     shard = world if spec.distributed.strategy == "fsdp" else 1
     b, s = spec.batch.micro_batch_size, spec.batch.seq_len
@@ -74,7 +74,7 @@ def step_moments(
                 "rank 0's shards",
                 sum(rounded(shard_numel(p, shard) * pbytes) for p in params),
                 ((sum(shard_numel(p, shard) for p in params), "params"), (pbytes, "B")),
-                f"{d.param_dtype}; {n_total:,} split over {shard} ranks, dim 0 padded",
+                f"{precision.param_dtype}; {n_total:,} split over {shard} ranks, dim 0 padded",
             )
         ]
         grads_all = fsdp.all_grads
@@ -84,7 +84,7 @@ def step_moments(
                 "",
                 sum(rounded(p.numel * pbytes) for p in params),
                 each(n_total, pbytes),
-                d.param_dtype,
+                precision.param_dtype,
             )
         ]
         grads_all = Part(
@@ -98,11 +98,13 @@ def step_moments(
     else:
         grads_during = list(zero("none exist before the backward"))
 
-    blocks = block_activations(spec, arch, params, trainable, first_trainable_block, d, tokens)
+    blocks = block_activations(
+        spec, arch, params, trainable, first_trainable_block, precision, tokens
+    )
     order = sorted(blocks)
     saved_all = saved_parts(blocks, order, tokens, h, pbytes)
-    head, stem = saved_outside_blocks(spec, arch, trainable, d, tokens)
-    loss_fwd, saved_log_softmax, loss_bwd = loss_parts(spec, arch, tokens, d)
+    head, stem = saved_outside_blocks(spec, arch, trainable, precision, tokens)
+    loss_fwd, saved_log_softmax, loss_bwd = loss_parts(spec, arch, tokens, precision)
     tied = tied_accumulation(spec, arch, trainable, pbytes)
     tied_sum = []
     if tied:
@@ -138,8 +140,8 @@ def step_moments(
         head_input = [
             Part(
                 "the head's input, freed by its backward",
-                -rounded(linear_inputs(d, h, 1) * tokens),
-                ((tokens, "tokens"), (h, "hidden"), (2 if d.autocast else d.matmul_bytes, "B")),
+                -rounded(linear_inputs(precision, h, 1) * tokens),
+                ((tokens, "tokens"), (h, "hidden"), (precision.matmul_bytes, "B")),
             )
         ]
     suffix = grad_suffix(arch, trainable, pbytes, shard)
@@ -156,7 +158,7 @@ def step_moments(
     )
     # Each block's backward: the gradients of everything above it exist, the blocks below
     # still hold what they saved, a checkpointed block has rebuilt its activations.
-    transient = backward_transient(arch, d, tokens)
+    transient = backward_transient(arch, precision, tokens)
     for block in order:
         blk = blocks[block]
         above = grads_during if accum > 1 else grads_above(arch, block, pbytes, suffix, tied_grad)
@@ -168,7 +170,9 @@ def step_moments(
             common(MomentKind.BLOCK_BACKWARD, above, stem + kept, recompute + transient, block)
         )
     if fsdp is not None:
-        moments = fsdp_moments(moments, fsdp, spec, arch, trainable, blocks, stem, d, tokens)
+        moments = fsdp_moments(
+            moments, fsdp, spec, arch, trainable, blocks, stem, precision, tokens
+        )
     if spec.distributed.strategy == "ddp":
         moments = with_reducer_buckets(moments, n_train, pbytes)
     return Step(tuple(moments), n_train, n_total)
