@@ -18,14 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from freezegen.arch import ArchitectureError, from_hf_config
+from freezegen.arch.families import family_of
 from freezegen.spec.models import ModelSpec
 from freezegen.spec.presets import MODEL_PRESETS, Architecture
 
-_DROPOUT_KEYS = {
-    "gpt2": ("resid_pdrop", "embd_pdrop", "attn_pdrop"),
-    "bert": ("hidden_dropout_prob", "attention_probs_dropout_prob"),
-    "llama": ("attention_dropout",),
-}
 _DROPOUT_NAME = re.compile(r"dropout|pdrop")
 _MAX_CONFIG = 1024 * 1024
 
@@ -53,8 +49,9 @@ def hf_model(model: ModelSpec) -> HfModel:
         assert model.hf_config is not None
         arch = from_hf_config(model.hf_config)  # validates the file and its model_type
         config = _read_config(model.hf_config)
+    family = family_of(arch)
     config.pop("model_type", None)
-    dropout_keys = set(_DROPOUT_KEYS[arch.family])
+    dropout_keys = set(family.dropout_keys)
     if model.dropout is not None:
         dropout_keys |= {
             k
@@ -67,8 +64,8 @@ def hf_model(model: ModelSpec) -> HfModel:
         config["pad_token_id"] = 0
     if model.head == "sequence-classification":
         config["num_labels"] = model.num_labels or 2
-    elif arch.family == "bert":
-        config["is_decoder"] = True
+    else:
+        config.update(family.causal_lm_config)
     return HfModel(arch.model_type, config, arch.vocab_size, arch.family)
 
 
@@ -85,36 +82,9 @@ def _read_config(path: Any) -> dict[str, Any]:
 
 
 def _preset_config(arch: Architecture) -> dict[str, Any]:
-    if arch.family == "gpt2":
-        cfg: dict[str, Any] = {
-            "n_layer": arch.num_layers,
-            "n_embd": arch.hidden_size,
-            "n_head": arch.num_heads,
-            "n_inner": arch.intermediate_size,
-            "n_positions": arch.max_positions,
-        }
-    elif arch.family == "bert":
-        cfg = {
-            "num_hidden_layers": arch.num_layers,
-            "hidden_size": arch.hidden_size,
-            "num_attention_heads": arch.num_heads,
-            "intermediate_size": arch.intermediate_size,
-            "max_position_embeddings": arch.max_positions,
-            "type_vocab_size": arch.type_vocab_size,
-        }
-    else:
-        cfg = {
-            "num_hidden_layers": arch.num_layers,
-            "hidden_size": arch.hidden_size,
-            "num_attention_heads": arch.num_heads,
-            "num_key_value_heads": arch.kv_heads,
-            "intermediate_size": arch.intermediate_size,
-            "max_position_embeddings": arch.max_positions,
-            "tie_word_embeddings": arch.tie_word_embeddings,
-        }
-        if arch.model_type == "llama":
-            cfg["attention_bias"] = arch.qkv_bias
+    family = family_of(arch)
+    cfg = family.preset_config(arch)
     cfg["vocab_size"] = arch.vocab_size
-    for key in _DROPOUT_KEYS[arch.family]:
+    for key in family.dropout_keys:
         cfg[key] = arch.dropout
     return cfg

@@ -81,24 +81,26 @@ def explain(spec: Spec) -> Explanation:
     terms.append(Term("overhead", est.overhead_bytes, _overhead(spec, est)))
     if est.budget_bytes:
         terms.append(Term("budget", est.budget_bytes, _budget(spec)))
-    return Explanation(est, phase_title(peak.name), terms)
+    return Explanation(est, phase_title(peak), terms)
 
 
-def phase_title(name: str) -> str:
-    """A moment of the step (:attr:`Moment.name`) in words."""
-    if name.startswith("backward-block-"):
-        block = name.removeprefix("backward-block-")
-        if block.endswith("-end"):
-            block = block.removesuffix("-end")
-            return f"the end of block {block}'s backward (its input norm, its gradients whole)"
+def phase_title(moment: _a.Moment) -> str:
+    """A moment of the step in words."""
+    kind, block = moment.kind, moment.block
+    if kind is _a.MomentKind.BLOCK_BACKWARD_END:
+        return f"the end of block {block}'s backward (its input norm, its gradients whole)"
+    if kind is _a.MomentKind.BLOCK_BACKWARD:
         return f"the backward of block {block} (its MLP)"
-    return {
-        "forward": "the end of the forward (the logits and the loss)",
-        "loss-backward": "the backward of the loss (the logits' gradients)",
-        "head-backward": "the backward of the final norm (after the head's)",
-        "backward-end": "the end of the backward (every gradient exists)",
-        "optimizer": "the optimizer step",
-    }.get(name, name)
+    return _PHASES[kind]
+
+
+_PHASES = {
+    _a.MomentKind.FORWARD: "the end of the forward (the logits and the loss)",
+    _a.MomentKind.LOSS_BACKWARD: "the backward of the loss (the logits' gradients)",
+    _a.MomentKind.HEAD_BACKWARD: "the backward of the final norm (after the head's)",
+    _a.MomentKind.BACKWARD_END: "the end of the backward (every gradient exists)",
+    _a.MomentKind.OPTIMIZER: "the optimizer step",
+}
 
 
 # ---------------------------------------------------------------------------------------------

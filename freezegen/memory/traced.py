@@ -35,6 +35,7 @@ from freezegen.arch.params import EMBEDDINGS, Param, parameter_table
 from freezegen.memory.estimate import Breakdown, EstimateError, MemoryEstimate, finish
 from freezegen.memory.tracker import StorageTracker, rounded
 from freezegen.spec.models import Spec
+from freezegen.spec.precision import Precision
 from freezegen.spec.presets import Architecture
 from freezegen.spec.selectors import parse_ranges
 
@@ -62,7 +63,7 @@ def estimate_traced(spec: Spec) -> MemoryEstimate:
         model, arch = build_model(spec)
         model.train()
         names = _apply_freeze(model, spec, arch)
-        if spec.precision == "bf16-pure":
+        if Precision(spec.precision).pure_bf16:
             _to_bf16(model)
         _apply_checkpointing(model, spec)
         if mesh is not None:
@@ -405,8 +406,9 @@ def _step(
 ) -> None:
     b, s = spec.batch.micro_batch_size, spec.batch.seq_len
     vocab = arch.vocab_size if arch else 2
-    low = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(spec.precision)
-    scale = torch.full((), 65536.0) if spec.precision == "fp16" else None
+    precision = Precision(spec.precision)
+    low = getattr(torch, precision.autocast_dtype) if precision.autocast_dtype else None
+    scale = torch.full((), 65536.0) if precision.scaler else None
     # Micro-steps after the first all look alike (gradients already exist), so two cover the window.
     for _ in range(min(spec.batch.grad_accum_steps, 2)):
         tracker.category = "activations"

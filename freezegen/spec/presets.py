@@ -18,7 +18,7 @@ GIB = 1024 * MIB
 class Architecture:
     """The dimensions that decide parameter count and memory, named as in Hugging Face configs."""
 
-    family: str  # "gpt2" | "bert" | "llama" (llama, mistral and qwen2 share one layout)
+    family: str  # the name of its family in freezegen.arch.families
     model_type: str  # the config.json model_type
     num_layers: int
     hidden_size: int
@@ -28,7 +28,7 @@ class Architecture:
     max_positions: int
     num_kv_heads: int | None = None  # grouped-query attention; None means num_heads
     tie_word_embeddings: bool = True
-    qkv_bias: bool = False  # qwen2 has biases on q/k/v, llama and mistral have none
+    qkv_bias: bool = False  # biases on q/k/v (qwen2; llama with attention_bias)
     type_vocab_size: int = 0  # bert token-type embeddings
     dropout: float = 0.0  # residual/attention/embedding dropout in the published config
 
@@ -74,13 +74,13 @@ MODEL_PRESETS: dict[str, Architecture] = {
                                 num_kv_heads=40, tie_word_embeddings=False),
     "llama-3-8b": Architecture("llama", "llama", 32, 4096, 32, 14336, 128256, 8192,
                                num_kv_heads=8, tie_word_embeddings=False),
-    "mistral-7b": Architecture("llama", "mistral", 32, 4096, 32, 14336, 32000, 32768,
+    "mistral-7b": Architecture("mistral", "mistral", 32, 4096, 32, 14336, 32000, 32768,
                                num_kv_heads=8, tie_word_embeddings=False),
-    "qwen2-0.5b": Architecture("llama", "qwen2", 24, 896, 14, 4864, 151936, 131072,
+    "qwen2-0.5b": Architecture("qwen2", "qwen2", 24, 896, 14, 4864, 151936, 131072,
                                num_kv_heads=2, tie_word_embeddings=True, qkv_bias=True),
-    "qwen2-1.5b": Architecture("llama", "qwen2", 28, 1536, 12, 8960, 151936, 131072,
+    "qwen2-1.5b": Architecture("qwen2", "qwen2", 28, 1536, 12, 8960, 151936, 131072,
                                num_kv_heads=2, tie_word_embeddings=True, qkv_bias=True),
-    "qwen2-7b": Architecture("llama", "qwen2", 28, 3584, 28, 18944, 152064, 131072,
+    "qwen2-7b": Architecture("qwen2", "qwen2", 28, 3584, 28, 18944, 152064, 131072,
                              num_kv_heads=4, tie_word_embeddings=False, qkv_bias=True),
     "tinyllama-1.1b": Architecture("llama", "llama", 22, 2048, 32, 5632, 32000, 2048,
                                    num_kv_heads=4, tie_word_embeddings=False),

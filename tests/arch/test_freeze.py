@@ -240,7 +240,7 @@ REAL_SPECS = [
     ),
     pytest.param(
         Architecture(
-            "llama",
+            "qwen2",
             "qwen2",
             LAYERS,
             32,

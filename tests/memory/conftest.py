@@ -19,6 +19,17 @@ CONFIGS = {
         "vocab_size": 2048,
         "n_positions": 512,
     },
+    # GPT-2 with its own output head: no tied gradient to sum.
+    "gpt2-untied": {
+        "model_type": "gpt2",
+        "n_layer": 4,
+        "n_embd": 256,
+        "n_head": 4,
+        "n_inner": 1024,
+        "vocab_size": 2048,
+        "n_positions": 512,
+        "tie_word_embeddings": False,
+    },
     "bert": {
         "model_type": "bert",
         "num_hidden_layers": 4,

@@ -76,6 +76,10 @@ CASES = [
         f"optimizer: {{name: sgd, momentum: 0.9, implementation: fused}}\n{TINY}",
         id="gpt2-sgd-momentum-fused",
     ),
+    # gpt2 with tie_word_embeddings false: lm_head is a parameter of its own, and no tied
+    # gradient is summed at the end of the backward
+    case("gpt2-untied", f"optimizer: {{name: sgd}}\n{TINY}", id="gpt2-untied-sgd-small-batch"),
+    case("gpt2-untied", TINY, id="gpt2-untied-adamw"),
     # bert: post-LN, exact GELU, decoder LM head / pooler classifier
     case("bert", id="bert-fp32-sdpa"),
     case("bert", "", "head: sequence-classification", id="bert-seq-cls"),

@@ -2,6 +2,8 @@
 
 from collections.abc import Iterator
 
+from freezegen.arch.families import family_of
+from freezegen.arch.family import Positions
 from freezegen.diagnostics import Diagnostic, Severity
 from freezegen.lint.context import LintContext
 from freezegen.lint.rule import Rule
@@ -33,7 +35,7 @@ batch: {micro_batch_size: 1, seq_len: 8192}
         seq_len = ctx.spec.batch.seq_len
         if arch is None or seq_len <= arch.max_positions:
             return
-        if arch.family in ("gpt2", "bert"):
+        if family_of(arch).positions is Positions.LEARNED:
             yield self.at(
                 ctx,
                 ("batch", "seq_len"),

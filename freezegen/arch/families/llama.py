@@ -1,0 +1,145 @@
+"""Llama (LlamaForCausalLM / LlamaForSequenceClassification): rotary positions, grouped-query
+attention, RMSNorm in Python, SwiGLU, no residual dropout; ``attention_bias`` puts a bias on all
+four attention projections. Mistral and Qwen2 share this layout (:mod:`.mistral`, :mod:`.qwen2`)
+and build on the pieces here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from freezegen.arch.family import (
+    SEQUENCE_CLASSIFICATION,
+    Activation,
+    BlockOperators,
+    Family,
+    HeadOperators,
+    Norm,
+    Positions,
+    UnsupportedConfig,
+    config_int,
+)
+from freezegen.arch.params import ATTENTION, EMBEDDINGS, HEAD, MLP, Param, linear, norm
+from freezegen.spec.presets import Architecture
+
+
+def decoder_architecture(
+    family: str, model_type: str, cfg: dict[str, Any], *, qkv_bias: bool
+) -> Architecture:
+    """The Architecture of a llama-layout config.json (qkv_bias as the family decides it).
+
+    Raises UnsupportedConfig for a head_dim other than hidden_size // num_attention_heads.
+    """
+    head_dim, hidden, heads = (
+        cfg.get(k) for k in ("head_dim", "hidden_size", "num_attention_heads")
+    )
+    if (
+        head_dim is not None
+        and isinstance(hidden, int)
+        and isinstance(heads, int)
+        and heads > 0
+        and head_dim != hidden // heads
+    ):
+        raise UnsupportedConfig(f"head_dim={head_dim!r} is not hidden_size // num_attention_heads")
+    heads = config_int(cfg, "num_attention_heads")
+    return Architecture(
+        family,
+        model_type,
+        config_int(cfg, "num_hidden_layers"),
+        config_int(cfg, "hidden_size"),
+        heads,
+        config_int(cfg, "intermediate_size"),
+        config_int(cfg, "vocab_size"),
+        config_int(cfg, "max_position_embeddings", default=2048),
+        num_kv_heads=config_int(cfg, "num_key_value_heads", default=heads),
+        tie_word_embeddings=bool(cfg.get("tie_word_embeddings", False)),
+        qkv_bias=qkv_bias,
+        dropout=float(cfg.get("attention_dropout", 0.0)),
+    )
+
+
+def decoder_preset_config(arch: Architecture) -> dict[str, Any]:
+    """The config keyword arguments of a llama-layout preset."""
+    return {
+        "num_hidden_layers": arch.num_layers,
+        "hidden_size": arch.hidden_size,
+        "num_attention_heads": arch.num_heads,
+        "num_key_value_heads": arch.kv_heads,
+        "intermediate_size": arch.intermediate_size,
+        "max_position_embeddings": arch.max_positions,
+        "tie_word_embeddings": arch.tie_word_embeddings,
+    }
+
+
+def decoder_parameters(
+    a: Architecture, head: str, labels: int, tied: bool, *, output_bias: bool
+) -> list[Param]:
+    """The parameter table of a llama-layout model (q/k/v biases from ``a.qkv_bias``)."""
+    h, f, d = a.hidden_size, a.intermediate_size, a.head_dim
+    kv = a.kv_heads * d
+    out = [Param("model.embed_tokens.weight", (a.vocab_size, h), EMBEDDINGS)]
+    for i in range(a.num_layers):
+        p = f"model.layers.{i}"
+        # Decoder layers register self_attn, mlp, then the two norms.
+        out += linear(f"{p}.self_attn.q_proj", a.num_heads * d, h, ATTENTION, i, a.qkv_bias)
+        out += linear(f"{p}.self_attn.k_proj", kv, h, ATTENTION, i, a.qkv_bias)
+        out += linear(f"{p}.self_attn.v_proj", kv, h, ATTENTION, i, a.qkv_bias)
+        out += linear(f"{p}.self_attn.o_proj", h, a.num_heads * d, ATTENTION, i, output_bias)
+        out += linear(f"{p}.mlp.gate_proj", f, h, MLP, i, bias=False)
+        out += linear(f"{p}.mlp.up_proj", f, h, MLP, i, bias=False)
+        out += linear(f"{p}.mlp.down_proj", h, f, MLP, i, bias=False)
+        out += norm(f"{p}.input_layernorm", h, i, bias=False)
+        out += norm(f"{p}.post_attention_layernorm", h, i, bias=False)
+    out += norm("model.norm", h, None, bias=False)
+    if head == SEQUENCE_CLASSIFICATION:
+        out.append(Param("score.weight", (labels, h), HEAD))
+    elif not tied:
+        out.append(Param("lm_head.weight", (a.vocab_size, h), HEAD))
+    return out
+
+
+def _read_config(model_type: str, cfg: dict[str, Any]) -> Architecture:
+    if cfg.get("mlp_bias"):
+        raise UnsupportedConfig("mlp_bias adds biases to the MLP projections")
+    return decoder_architecture(
+        "llama", model_type, cfg, qkv_bias=bool(cfg.get("attention_bias", False))
+    )
+
+
+def _preset_config(arch: Architecture) -> dict[str, Any]:
+    return {**decoder_preset_config(arch), "attention_bias": arch.qkv_bias}
+
+
+def _parameters(a: Architecture, head: str, labels: int, tied: bool) -> list[Param]:
+    return decoder_parameters(a, head, labels, tied, output_bias=a.qkv_bias)
+
+
+FAMILY = Family(
+    name="llama",
+    model_types=("llama",),
+    read_config=_read_config,
+    preset_config=_preset_config,
+    parameters=_parameters,
+    dropout_keys=("attention_dropout",),
+    modules={
+        "embeddings": ("embed_tokens",),
+        "attention": ("self_attn",),
+        "mlp": ("mlp",),
+        "norm": ("input_layernorm", "post_attention_layernorm", "norm"),
+        "head": ("lm_head", "score"),
+    },
+    positions=Positions.ROTARY,
+    block=BlockOperators(
+        norm=Norm.RMS_NORM,
+        attention_norm="input_layernorm",
+        mlp_norm="post_attention_layernorm",
+        attention_inputs=("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"),
+        out_projection="self_attn.o_proj",
+        mlp_inputs=("mlp.gate_proj", "mlp.up_proj"),
+        mlp_output="mlp.down_proj",
+        activation=Activation.SWIGLU,
+        residual_dropouts=0,
+        causal_mask=True,
+        eager_softmax_fp32=True,
+    ),
+    head=HeadOperators(transform=False),
+)

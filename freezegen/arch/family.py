@@ -1,0 +1,165 @@
+"""What a model family is to freezegen: one :class:`Family` object per file in ``families/``.
+
+A family holds everything freezegen knows about one Hugging Face architecture without building
+it: the ``model_type`` values it accepts, how its ``config.json`` is read and defaulted, the
+transformers config a preset becomes, its dropout keys, its module names per kind, its parameter
+table, whether its output head is tied, its position embeddings, and the operators of one block
+from which the analytic estimator derives what the block saves. Everything else asks the family
+and never compares family names. Torch-free: ``freezegen lint`` imports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from freezegen.spec.presets import Architecture
+
+if TYPE_CHECKING:
+    from freezegen.arch.params import Param
+
+CAUSAL_LM, SEQUENCE_CLASSIFICATION = "causal-lm", "sequence-classification"
+
+
+class Positions(Enum):
+    """How a family encodes positions, which decides what a too-long sequence does."""
+
+    LEARNED = "learned"
+    """A position embedding table: a longer sequence fails with an index error."""
+    ROTARY = "rotary"
+    """Rotary embeddings: a longer sequence runs, beyond the trained context."""
+
+
+class Norm(Enum):
+    """The normalisation a block uses, as far as memory is concerned."""
+
+    LAYER_NORM = "layer_norm"
+    """Fused LayerNorm: saves its input and mean/rstd, whether or not its weight trains."""
+    RMS_NORM = "rms_norm"
+    """RMSNorm in Python: pow, rsqrt and the weight multiply each record what they need."""
+
+
+class Activation(Enum):
+    """The MLP's nonlinearity, as far as memory is concerned."""
+
+    TANH_GELU = "tanh_gelu"
+    """0.5*x*(1+tanh(c*(x+0.044715*x^3))) built from elementwise ops (GPT-2's gelu_new)."""
+    GELU = "gelu"
+    """Exact GELU, one fused op."""
+    SWIGLU = "swiglu"
+    """silu(gate) * up, from two projections."""
+
+
+@dataclass(frozen=True)
+class BlockOperators:
+    """The operators of one transformer block, named by the modules that run them.
+
+    Modules are named by their path inside the block (``self_attn.q_proj``, ``mlp.c_proj``):
+    the estimator asks whether their weights train.
+    """
+
+    norm: Norm
+    attention_norm: str
+    """The norm whose output the attention reads (pre-norm) or that follows it (post-norm)."""
+    mlp_norm: str
+    attention_inputs: tuple[str, ...]
+    """The linears reading the attention's input (c_attn; q, k, v)."""
+    out_projection: str
+    """The attention's output projection (it saves the attention output)."""
+    mlp_inputs: tuple[str, ...]
+    """The linears reading the MLP's input (c_fc; gate, up; intermediate)."""
+    mlp_output: str
+    """The MLP's down projection (it saves the activation's output)."""
+    activation: Activation
+    residual_dropouts: int
+    """Dropouts on the residual branches (bool masks in training)."""
+    causal_mask: bool
+    """Whether transformers builds a (b, 1, s, s) attention mask that sdpa saves."""
+    eager_softmax_fp32: bool
+    """Whether eager attention runs its softmax in fp32 whatever the input dtype."""
+
+
+@dataclass(frozen=True)
+class HeadOperators:
+    """What runs between the last block and the loss."""
+
+    transform: bool
+    """False: a final norm, then the output projection. True (BERT): the LM head's transform
+    (dense, GELU, LayerNorm) before its decoder, and a pooler over [CLS] for classification."""
+    embedding_norm: bool = False
+    """Whether the embeddings end in a LayerNorm (BERT) that saves its input."""
+
+
+class UnsupportedConfig(Exception):
+    """A config.json option the family's parameter table cannot express."""
+
+
+@dataclass(frozen=True)
+class Family:
+    """One model family (see the module docstring).
+
+    ``read_config(model_type, config)`` returns the Architecture of a config.json of one of
+    ``model_types``; it raises :class:`UnsupportedConfig` for an option the parameter table
+    cannot express and KeyError / ValueError / TypeError for a missing or invalid field.
+    ``preset_config(arch)`` returns the transformers config keyword arguments of a preset (its
+    dimensions; the vocabulary and dropout are added by the caller). ``parameters(arch, head,
+    num_labels, tied)`` returns the parameter table in ``named_parameters()`` order.
+    """
+
+    name: str
+    model_types: tuple[str, ...]
+    read_config: Callable[[str, dict[str, Any]], Architecture]
+    preset_config: Callable[[Architecture], dict[str, Any]]
+    parameters: Callable[[Architecture, str, int, bool], list[Param]]
+    dropout_keys: tuple[str, ...]
+    modules: Mapping[str, tuple[str, ...]]
+    """Module names per parameter kind (embeddings, attention, mlp, norm, head): a parameter
+    is of the kind whose module name it holds, the longest match winning."""
+    positions: Positions
+    block: BlockOperators
+    head: HeadOperators
+    causal_lm_config: Mapping[str, Any] = field(default_factory=dict)
+    """Config settings a causal-LM head needs (BERT: is_decoder)."""
+
+    def ties_head(self, arch: Architecture, head: str) -> bool:
+        """Whether the output head is the token embedding (one tensor, one gradient sum).
+
+        The one answer the parameter table, the estimators and lint use: a causal-LM head
+        whose config ties word embeddings; a classification head never is.
+        """
+        return head == CAUSAL_LM and arch.tie_word_embeddings
+
+    def parameter_table(self, arch: Architecture, head: str, num_labels: int) -> list[Param]:
+        """Every parameter of ``arch`` with ``head``, in model order (a tied head has none)."""
+        return self.parameters(arch, head, num_labels, self.ties_head(arch, head))
+
+    def kind_of(self, name: str) -> str | None:
+        """The kind of the parameter ``name`` by :attr:`modules` (None: no module matches)."""
+        parts = name.split(".")
+        best: tuple[int, str] | None = None
+        for kind, modules in self.modules.items():
+            for module in modules:
+                m = module.split(".")
+                for i in range(len(parts) - len(m) + 1):
+                    if parts[i : i + len(m)] == m and (best is None or len(m) > best[0]):
+                        best = (len(m), kind)
+        return None if best is None else best[1]
+
+
+def config_int(cfg: dict[str, Any], *names: str, default: int | None = None) -> int:
+    """The first of ``names`` set in ``cfg`` as a non-negative int, else ``default``.
+
+    Raises ValueError for a value that is not one, KeyError when none is set and there is no
+    default.
+    """
+    for name in names:
+        value = cfg.get(name)
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name}={value!r}")
+            return value
+    if default is None:
+        raise KeyError(names[0])
+    return default

@@ -1,0 +1,218 @@
+"""The activations each block keeps for the backward, and the transients of its backward.
+
+Blocks below the first block that receives a gradient keep nothing (autograd records nothing
+before the first tensor that requires grad); a checkpointed block keeps only its input and
+rebuilds its activations at the start of its own backward. Under autocast each block also keeps
+a low-precision copy of each matmul weight (the autocast cache for trainable ones, the per-use
+cast a frozen one's matmul saves).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from freezegen.arch.families import family_of
+from freezegen.arch.family import Norm
+from freezegen.arch.params import ATTENTION, EMBEDDINGS, MLP, Param
+from freezegen.memory.analytic.operators import (
+    Trains,
+    block_per_token,
+    mlp_gradients,
+    norm_backward_tensors,
+    rms_norm_unrecorded,
+)
+from freezegen.memory.analytic.parts import Part, rounded
+from freezegen.spec.models import Spec
+from freezegen.spec.precision import Precision
+from freezegen.spec.presets import Architecture
+from freezegen.spec.selectors import parse_ranges
+
+
+def checkpointed_blocks(spec: Spec, num_layers: int) -> set[int]:
+    ac = spec.checkpointing
+    if ac is None:
+        return set()
+    layers = ac.layers
+    if layers == "all":
+        return set(range(num_layers))
+    if isinstance(layers, str) and layers.startswith("every-"):
+        return set(range(0, num_layers, int(layers.removeprefix("every-"))))
+    chosen = parse_ranges(layers) if isinstance(layers, str) else layers
+    return {i for i in chosen if i < num_layers}
+
+
+@dataclass(frozen=True)
+class Block:
+    """What one block saves: ``act`` (tokens x ``per_token``, rounded), autocast's low-precision
+    copies of its matmul weights (``weights`` bytes of ``weights_numel``), less what the first
+    trainable block's input norm does not record (``skipped``, ``skipped_per_token``); a
+    checkpointed block keeps only its ``input`` instead and rebuilds the rest in its backward."""
+
+    per_token: float
+    act: int
+    weights: int
+    weights_numel: int
+    skipped_per_token: float
+    skipped: int
+    input: int | None
+
+    @property
+    def full(self) -> int:
+        return self.act + self.weights - self.skipped
+
+    @property
+    def saved(self) -> int:
+        """Bytes kept from its forward to its backward."""
+        return self.full if self.input is None else self.input
+
+    @property
+    def recompute(self) -> int:
+        """Bytes its recomputation rebuilds at the start of its backward (0 unless checkpointed)."""
+        return 0 if self.input is None else self.full
+
+
+def block_activations(
+    spec: Spec,
+    arch: Architecture,
+    params: list[Param],
+    trainable: list[Param],
+    first_trainable_block: int | None,
+    precision: Precision,
+    tokens: int,
+) -> dict[int, Block]:
+    """Return what each block that saves anything keeps (see :class:`Block`)."""
+    embeddings_train = any(p.block is None and p.kind == EMBEDDINGS for p in trainable)
+    if embeddings_train:
+        first = 0
+    elif first_trainable_block is None:
+        return {}
+    else:
+        first = first_trainable_block
+    h = arch.hidden_size
+    weights = weights_numel = 0
+    if precision.autocast:
+        matmuls = [
+            p
+            for p in params
+            if p.block == first and p.kind in (ATTENTION, MLP) and len(p.shape) == 2
+        ]
+        weights = sum(rounded(p.numel * 2) for p in matmuls)
+        weights_numel = sum(p.numel for p in matmuls)
+    # The first trainable block's input does not require grad: a (pre-)RMSNorm records less.
+    skipped = 0.0
+    if not embeddings_train and family_of(arch).block.norm is Norm.RMS_NORM:
+        skipped = rms_norm_unrecorded(precision, h)
+    checkpointed = checkpointed_blocks(spec, arch.num_layers)
+    # A checkpointed block keeps only its input (the residual stream's dtype).
+    block_input = rounded(tokens * h * precision.param_bytes)
+    out = {}
+    for block in range(first, arch.num_layers):
+        per_token = block_per_token(spec, arch, precision, Trains(block, trainable))
+        skip = skipped if block == first else 0
+        out[block] = Block(
+            per_token,
+            rounded(per_token * tokens),
+            weights,
+            weights_numel,
+            skip,
+            rounded(skip * tokens),
+            block_input if block in checkpointed else None,
+        )
+    return out
+
+
+def full_parts(blk: Block, name: str, verb: str, count: int, tokens: int) -> list[Part]:
+    """The parts of ``count`` equal blocks' (``name``) full saved activations."""
+    times = ((count, "blocks"),) if count > 1 else ()
+    parts = [
+        Part(
+            f"{name} {verb}",
+            count * blk.act,
+            (*times, (tokens, "tokens"), (blk.per_token, "B/token")),
+        )
+    ]
+    if blk.weights:
+        parts.append(
+            Part(
+                f"{name}'s 16-bit matmul weight copies (autocast)",
+                count * blk.weights,
+                (*times, (blk.weights_numel, "weights"), (2, "B")),
+            )
+        )
+    if blk.skipped:
+        parts.append(
+            Part(
+                f"what {name}'s input norm does not record (its input needs no grad)",
+                -count * blk.skipped,
+                (*times, (tokens, "tokens"), (blk.skipped_per_token, "B/token")),
+            )
+        )
+    return parts
+
+
+def saved_parts(
+    blocks: dict[int, Block], chosen: list[int], tokens: int, hidden: int, pbytes: int
+) -> list[Part]:
+    """What the ``chosen`` blocks keep for their backward, runs of equal blocks together."""
+    groups: list[list[int]] = []
+    for block in chosen:
+        if (
+            groups
+            and groups[-1][-1] == block - 1
+            and _kept(blocks[groups[-1][0]]) == _kept(blocks[block])
+        ):
+            groups[-1].append(block)
+        else:
+            groups.append([block])
+    parts = []
+    for g in groups:
+        blk, n = blocks[g[0]], len(g)
+        name = f"block {g[0]}" if n == 1 else f"blocks {g[0]}-{g[-1]}"
+        if blk.input is None:
+            parts += full_parts(blk, name, "saved", n, tokens)
+        else:
+            times = ((n, "blocks"),) if n > 1 else ()
+            parts.append(
+                Part(
+                    f"{name} (checkpointed) input",
+                    n * blk.input,
+                    (*times, (tokens, "tokens"), (hidden, "hidden"), (pbytes, "B")),
+                )
+            )
+    return parts
+
+
+def _kept(blk: Block) -> object:
+    """What decides whether two neighbouring blocks are shown together."""
+    return blk if blk.input is None else blk.input
+
+
+def backward_transient(arch: Architecture, precision: Precision, tokens: int) -> list[Part]:
+    """Gradients alive inside one block's backward on top of what it saved: the residual
+    stream's gradient and, at the MLP's elementwise backward (where the block's saved tensors
+    are still all alive), the gradients of its inputs (:func:`mlp_gradients`)."""
+    f_grads = mlp_gradients(family_of(arch).block.activation)
+    h, f = arch.hidden_size, arch.intermediate_size
+    times = ((f_grads, "tensors"),) if f_grads > 1 else ()
+    return [
+        Part(
+            "residual gradient",
+            rounded(tokens * h * precision.residual_bytes),
+            ((tokens, "tokens"), (h, "hidden"), (precision.residual_bytes, "B")),
+        ),
+        Part(
+            "MLP gradients" if f_grads > 1 else "MLP gradient",
+            f_grads * rounded(tokens * f * precision.matmul_bytes),
+            (*times, (tokens, "tokens"), (f, "intermediate"), (precision.matmul_bytes, "B")),
+        ),
+    ]
+
+
+def norm_backward(label: str, arch: Architecture, tokens: int) -> Part:
+    """A norm's backward (see :func:`norm_backward_tensors`)."""
+    count = norm_backward_tensors(family_of(arch).block.norm)
+    return Part(
+        label,
+        count * rounded(tokens * arch.hidden_size * 4),
+        ((count, "fp32 tensors"), (tokens, "tokens"), (arch.hidden_size, "hidden"), (4, "B")),
+    )
