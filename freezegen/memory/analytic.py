@@ -12,10 +12,11 @@ alive at each moment of the steady-state (second) optimizer step, and the peak i
   every linear saves its own low-precision cast of its input, the residual stream stays fp32,
   and CUDA runs layer_norm / softmax / pow in fp32); which weights of a block train (a linear
   whose weight is frozen does not save its input; an RMSNorm whose weight is frozen does not
-  save the normalised x; a fully frozen block runs dropout in eval()); sdpa (q, k, v, output,
-  log-sum-exp, the decoders' (b, 1, s, s) mask) vs eager (the probabilities); dropout (bool
-  masks). Under autocast each block also keeps a low-precision copy of each matmul weight (the
-  autocast cache for trainable ones, the per-use cast a frozen one's matmul saves);
+  save the normalised x; a fully frozen block runs dropout in eval()); sdpa (q, k, v at their
+  grouped size, output, log-sum-exp; no mask: one unpadded sequence per row runs is_causal) vs
+  eager (the probabilities); dropout (bool masks). Under autocast each block also keeps a
+  low-precision copy of each matmul weight (the autocast cache for trainable ones, the per-use
+  cast a frozen one's matmul saves);
 * blocks below the first block that receives a gradient keep nothing (autograd records nothing
   before the first tensor that requires grad); a checkpointed block keeps only its input and
   rebuilds its activations at the start of its own backward;
@@ -141,20 +142,23 @@ def _block_per_token(spec: Spec, arch: Architecture, d: _Dtypes, trains: _Trains
     h, f, n, s = arch.hidden_size, arch.intermediate_size, arch.num_heads, spec.batch.seq_len
     drop = _dropout_p(spec, arch) > 0 and trains.any
     eager = spec.model.attention == "eager"
-    # Attention core. sdpa saves q, k, v (GQA keys/values repeated to all heads) and its output
-    # (also the o_proj input) in the matmul dtype, a fp32 log-sum-exp per head and, for the
-    # causal decoders, the (b, 1, s, s) additive mask in the matmul dtype. Flash/efficient
-    # kernels drop inside (a seed only). Eager saves the same four hidden-sized tensors (as
-    # contiguous copies) plus the probabilities.
+    # Attention core. With one unpadded sequence per row transformers gives sdpa no mask
+    # (is_causal) and grouped-query K/V at their own size. Flash/efficient kernels save q, k, v
+    # and the output (also the o_proj input) in the matmul dtype and a fp32 log-sum-exp per
+    # head, and drop inside (a seed only). Eager saves q, K/V repeated to all heads (contiguous
+    # copies), the output only as the o_proj input, and the probabilities.
     out_proj = {"gpt2": "attn.c_proj", "bert": "attention.output.dense", "llama": "o_proj"}[
         arch.family
     ]
-    attn = 3 * h * d.mm + (h * d.mm if not eager or trains(out_proj) else 0)
+    kv = arch.kv_heads * arch.head_dim
+    attn = (h + 2 * (h if eager else kv)) * d.mm + (
+        h * d.mm if not eager or trains(out_proj) else 0
+    )
     if eager:
         softmax = 4 if (arch.family == "llama" or d.autocast) else d.mm
         attn += n * s * _eager_probs(d, softmax, drop)
     else:
-        attn += 4 * n + (s * d.mm if arch.family in ("gpt2", "llama") else 0)
+        attn += 4 * n
     masks = 2 * h if drop else 0  # two residual dropouts: bool masks
     if arch.family == "gpt2":
         # Pre-LN: both LayerNorms save their input (block input, mid residual: res dtype) and

@@ -14,6 +14,19 @@ tensors and the two places where CPU kernels keep different memory than CUDA one
 apply dropout inside the kernel where CPU falls back to the math path and saves the probabilities.
 Plain dropout is bridged too: CPU builds it as ``input * bernoulli(empty_like(input))`` and saves a
 noise tensor in the input's dtype, CUDA runs ``native_dropout`` and saves a one-byte bool mask.
+
+The batch a GPU run feeds is token ids with no padding and one sequence per row. Given no
+attention mask, transformers looks at the position ids for packed sequences; on real tensors it
+finds none and lets sdpa apply causality itself (``is_causal``, no mask tensor), and then passes
+grouped-query keys and values at their own size with ``enable_gqa``. On fake tensors that check
+cannot read the values, so it assumes packing: every decoder block would get a (b, 1, s, s)
+mask, and a mask turns GQA off (``repeat_kv`` copies K/V to all heads).
+:func:`_one_sequence_per_row` gives the check the answer a real run gets. Eager attention
+builds its mask whatever the answer, so it is unaffected.
+
+Without a mask a CUDA GPU (sm80 and later) runs flash attention in fp16/bf16: q, k and v at
+their own (grouped) sizes, the output and a fp32 log-sum-exp, which is what the CPU flash kernel
+keeps on fake tensors too (checked with the StorageTracker).
 """
 
 from __future__ import annotations
@@ -53,8 +66,10 @@ def estimate_traced(spec: Spec) -> MemoryEstimate:
 
     fsdp = spec.distributed.strategy == "fsdp"
     world = spec.hardware.world_size if spec.hardware else 1
+    hf = spec.model.factory is None
     with (
         _quiet_transformers(),
+        _one_sequence_per_row() if hf else contextlib.nullcontext(),
         _fake_process_group(world) if fsdp else contextlib.nullcontext() as mesh,
         FakeTensorMode(allow_non_fake_inputs=False),
         torch.device("cpu"),
@@ -254,6 +269,19 @@ def _quiet_transformers() -> Iterator[None]:
             yield
     finally:
         hf_logging.set_verbosity(level)
+
+
+@contextlib.contextmanager
+def _one_sequence_per_row() -> Iterator[None]:
+    """Make transformers' packed-sequence check answer "none" (see the module docstring)."""
+    from transformers import masking_utils
+
+    check = masking_utils.find_packed_sequence_indices
+    masking_utils.find_packed_sequence_indices = lambda position_ids: None
+    try:
+        yield
+    finally:
+        masking_utils.find_packed_sequence_indices = check
 
 
 # ---------------------------------------------------------------------------------------------

@@ -62,3 +62,17 @@ def test_full_size_preset_is_fast_and_plausible():
     # Issue 3: a real step peaks around 54 GB; model states alone are ~5.7 GB.
     assert 30e9 < est.peak_bytes < 80e9
     assert est.total_parameters == 354_823_168
+
+
+def preset_spec(body):
+    return load_text(f"version: 1\nmodel: {{preset: qwen2-0.5b}}\n{body}\n").spec
+
+
+def test_sdpa_keeps_no_mask_and_grouped_keys_values():
+    # Issue 8: a GPU run gives sdpa no (b, 1, s, s) mask and K/V at their grouped size; counting
+    # both over-predicted qwen2-0.5b (bf16, 4 x 1024) by 503 MB (21,448,546,816 bytes, +2.4%).
+    spec = preset_spec("precision: bf16\nbatch: {micro_batch_size: 4, seq_len: 1024}")
+    assert peak(spec) == 20_945_230_336
+    # Nothing sdpa keeps grows with seq_len per token: the same tokens cost the same.
+    longer = preset_spec("precision: bf16\nbatch: {micro_batch_size: 2, seq_len: 2048}")
+    assert peak(longer) == peak(spec)

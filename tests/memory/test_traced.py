@@ -137,3 +137,47 @@ def test_checkpoint_recompute_matches_the_forward(make_spec):
     # same (bool) dropout masks or torch.utils.checkpoint rejects the recomputed tensors.
     spec = make_spec("gpt2", "activation_checkpointing: true\nprecision: bf16")
     assert estimate(spec, "traced").peak_bytes > 0
+
+
+def saved_for_backward(spec):
+    """Shapes of the tensors one traced forward of the spec's model saves for backward."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from freezegen.memory.traced import (
+        _CudaBehaviour,
+        _one_sequence_per_row,
+        _to_bf16,
+        build_model,
+    )
+
+    shapes = []
+
+    def keep(t):
+        shapes.append(tuple(t.shape))
+        return t
+
+    with _one_sequence_per_row(), FakeTensorMode(), torch.device("cpu"):
+        model, _ = build_model(spec)
+        model.train()
+        if spec.precision == "bf16-pure":
+            _to_bf16(model)
+        ids = torch.ones(spec.batch.micro_batch_size, spec.batch.seq_len, dtype=torch.long)
+        with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t), _CudaBehaviour(False):
+            model(input_ids=ids, labels=ids, use_cache=False)
+    return shapes
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+def test_sdpa_gets_no_mask_and_grouped_keys_values(make_spec, family):
+    # A GPU run with one unpadded sequence per row builds no (b, 1, s, s) mask and gives sdpa
+    # K/V at their own (grouped) size (conftest llama: 8 heads of 32, 2 key/value heads).
+    b, s = 2, 48
+    spec = make_spec(
+        family, f"precision: bf16-pure\nbatch: {{micro_batch_size: {b}, seq_len: {s}}}"
+    )
+    shapes = saved_for_backward(spec)
+    assert (b, 1, s, s) not in shapes
+    layers = 4
+    if family == "llama":
+        assert shapes.count((b, 2, s, 32)) == 2 * layers  # k and v
+        assert shapes.count((b, 8, s, 32)) == 2 * layers  # q and the output
