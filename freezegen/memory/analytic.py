@@ -14,9 +14,9 @@ alive at each moment of the steady-state (second) optimizer step, and the peak i
   whose weight is frozen does not save its input; an RMSNorm whose weight is frozen does not
   save the normalised x; a fully frozen block runs dropout in eval()); sdpa (q, k, v at their
   grouped size, output, log-sum-exp; no mask: one unpadded sequence per row runs is_causal) vs
-  eager (the probabilities); dropout (bool masks). Under autocast each block also keeps a
-  low-precision copy of each matmul weight (the autocast cache for trainable ones, the per-use
-  cast a frozen one's matmul saves);
+  eager and fp32 GQA's math kernel (the probabilities); dropout (bool masks). Under autocast
+  each block also keeps a low-precision copy of each matmul weight (the autocast cache for
+  trainable ones, the per-use cast a frozen one's matmul saves);
 * blocks below the first block that receives a gradient keep nothing (autograd records nothing
   before the first tensor that requires grad); a checkpointed block keeps only its input and
   rebuilds its activations at the start of its own backward;
@@ -143,18 +143,21 @@ def _block_per_token(spec: Spec, arch: Architecture, d: _Dtypes, trains: _Trains
     drop = _dropout_p(spec, arch) > 0 and trains.any
     eager = spec.model.attention == "eager"
     # Attention core. With one unpadded sequence per row transformers gives sdpa no mask
-    # (is_causal) and grouped-query K/V at their own size. Flash/efficient kernels save q, k, v
-    # and the output (also the o_proj input) in the matmul dtype and a fp32 log-sum-exp per
-    # head, and drop inside (a seed only). Eager saves q, K/V repeated to all heads (contiguous
-    # copies), the output only as the o_proj input, and the probabilities.
+    # (is_causal) and grouped-query K/V at their own size. Flash (fp16/bf16) and memory-
+    # efficient (fp32, no GQA) kernels save q, k, v and the output (also the o_proj input) in
+    # the matmul dtype and a fp32 log-sum-exp per head, and drop inside (a seed only). fp32 GQA
+    # has neither kernel (flash needs fp16/bf16, memory-efficient equal head counts) and runs
+    # the math one, which keeps what eager keeps: q, K/V repeated to all heads (scaled, or
+    # contiguous copies), the output only as the o_proj input, and the probabilities.
     out_proj = {"gpt2": "attn.c_proj", "bert": "attention.output.dense", "llama": "o_proj"}[
         arch.family
     ]
     kv = arch.kv_heads * arch.head_dim
-    attn = (h + 2 * (h if eager else kv)) * d.mm + (
-        h * d.mm if not eager or trains(out_proj) else 0
+    probs = eager or (kv != h and d.mm == 4)  # eager, or fp32 GQA's math kernel
+    attn = (h + 2 * (h if probs else kv)) * d.mm + (
+        h * d.mm if not probs or trains(out_proj) else 0
     )
-    if eager:
+    if probs:
         softmax = 4 if (arch.family == "llama" or d.autocast) else d.mm
         attn += n * s * _eager_probs(d, softmax, drop)
     else:

@@ -24,9 +24,15 @@ mask, and a mask turns GQA off (``repeat_kv`` copies K/V to all heads).
 :func:`_one_sequence_per_row` gives the check the answer a real run gets. Eager attention
 builds its mask whatever the answer, so it is unaffected.
 
-Without a mask a CUDA GPU (sm80 and later) runs flash attention in fp16/bf16: q, k and v at
-their own (grouped) sizes, the output and a fp32 log-sum-exp, which is what the CPU flash kernel
-keeps on fake tensors too (checked with the StorageTracker).
+Which sdpa kernel a CUDA GPU (sm80 and later) then picks decides what it keeps. In fp16/bf16 it
+is flash attention: q, k and v at their own (grouped) sizes, the output and a fp32 log-sum-exp,
+which is what the CPU flash kernel keeps on fake tensors too (checked with the StorageTracker).
+In fp32 flash is unavailable, and torch documents grouped heads as supported by flash and the
+math kernel only (the memory-efficient kernel requires equal head counts), so fp32 GQA runs the
+math kernel: scaled q, K and V repeated to all heads, the (b, heads, s, s) probabilities and the
+output, as eager attention keeps. The CPU picks its flash kernel there, so :class:`_CudaBehaviour`
+forces the math kernel for that call (the same composite code on both devices). Without
+grouped heads fp32 runs the memory-efficient kernel, which keeps what flash keeps.
 """
 
 from __future__ import annotations
@@ -563,14 +569,10 @@ class _CudaBehaviour(TorchFunctionMode):
     ) -> Any:
         kwargs = dict(kwargs or {})
         if func is F.scaled_dot_product_attention:
-            # Flash / memory-efficient attention drop inside the kernel and keep only a seed.
-            if len(args) > 4:
-                args = (*args[:4], 0.0, *args[5:])
-            else:
-                kwargs["dropout_p"] = 0.0
-        elif func is F.dropout:
+            return self._sdpa(*args, **kwargs)
+        if func is F.dropout:
             return _cuda_dropout(*args, **kwargs)
-        elif self.autocast and torch.is_autocast_enabled("cpu"):
+        if self.autocast and torch.is_autocast_enabled("cpu"):
             if func in _FP32:
                 args = tuple(_to_fp32(a) for a in args)
                 kwargs = {k: _to_fp32(v) for k, v in kwargs.items()}
@@ -583,6 +585,31 @@ class _CudaBehaviour(TorchFunctionMode):
             ):
                 args = (args[0].float(), *args[1:])
         return func(*args, **kwargs)
+
+    def _sdpa(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        attn_mask: torch.Tensor | None = None,
+        dropout_p: float = 0.0,
+        *args: Any,
+        **kwargs: Any,
+    ) -> torch.Tensor:
+        """sdpa as CUDA picks its kernel (see the module docstring)."""
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        grouped = kwargs.get("enable_gqa", False) and query.shape[-3] != key.shape[-3]
+        low = query.dtype in _LOW or (self.autocast and torch.is_autocast_enabled("cpu"))
+        if grouped and not low:
+            # (Attention dropout here would save a fp32 noise tensor where CUDA's math kernel
+            # keeps a bool mask; the llama-style families default to none.)
+            with sdpa_kernel(SDPBackend.MATH):
+                return F.scaled_dot_product_attention(
+                    query, key, value, attn_mask, dropout_p, *args, **kwargs
+                )
+        # Flash / memory-efficient attention drop inside the kernel and keep only a seed.
+        return F.scaled_dot_product_attention(query, key, value, attn_mask, 0.0, *args, **kwargs)
 
 
 def _cuda_dropout(

@@ -181,3 +181,15 @@ def test_sdpa_gets_no_mask_and_grouped_keys_values(make_spec, family):
     if family == "llama":
         assert shapes.count((b, 2, s, 32)) == 2 * layers  # k and v
         assert shapes.count((b, 8, s, 32)) == 2 * layers  # q and the output
+
+
+def test_fp32_grouped_attention_runs_the_math_kernel(make_spec):
+    # fp32 GQA has no fused CUDA kernel (flash needs fp16/bf16, memory-efficient equal head
+    # counts): the math kernel keeps K/V repeated to all heads and the probabilities.
+    b, s = 2, 48
+    shapes = saved_for_backward(
+        make_spec("llama", f"batch: {{micro_batch_size: {b}, seq_len: {s}}}")
+    )
+    assert (b, 1, s, s) not in shapes
+    assert (b, 2, s, 32) not in shapes
+    assert shapes.count((b, 8, s, s)) == 4  # the probabilities, one per block
