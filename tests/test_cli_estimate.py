@@ -226,7 +226,7 @@ def test_explain_writes_a_term_of_several_parts_one_part_a_line(repo):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("  activations "))
-    assert lines[start].endswith("= 17.89 GiB, the sum of")
+    assert lines[start].endswith("= 17.61 GiB, the sum of")
     assert "blocks 6-23 saved: 18 blocks x 8,192 tokens x" in lines[start + 1]
     assert lines[start + 2].lstrip().startswith("+ final norm / head saved: 8,192 tokens x")
     assert lines[start + 3].lstrip().startswith("+ saved log-softmax: 8,192 tokens x 50,257 vocab")

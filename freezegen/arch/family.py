@@ -75,8 +75,6 @@ class BlockOperators:
     activation: Activation
     residual_dropouts: int
     """Dropouts on the residual branches (bool masks in training)."""
-    causal_mask: bool
-    """Whether transformers builds a (b, 1, s, s) attention mask that sdpa saves."""
     eager_softmax_fp32: bool
     """Whether eager attention runs its softmax in fp32 whatever the input dtype."""
 

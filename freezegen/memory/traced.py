@@ -14,6 +14,25 @@ tensors and the two places where CPU kernels keep different memory than CUDA one
 apply dropout inside the kernel where CPU falls back to the math path and saves the probabilities.
 Plain dropout is bridged too: CPU builds it as ``input * bernoulli(empty_like(input))`` and saves a
 noise tensor in the input's dtype, CUDA runs ``native_dropout`` and saves a one-byte bool mask.
+
+The batch a GPU run feeds is token ids with no padding and one sequence per row. Given no
+attention mask, transformers looks at the position ids for packed sequences; on real tensors it
+finds none and lets sdpa apply causality itself (``is_causal``, no mask tensor), and then passes
+grouped-query keys and values at their own size with ``enable_gqa``. On fake tensors that check
+cannot read the values, so it assumes packing: every decoder block would get a (b, 1, s, s)
+mask, and a mask turns GQA off (``repeat_kv`` copies K/V to all heads).
+:func:`_one_sequence_per_row` gives the check the answer a real run gets. Eager attention
+builds its mask whatever the answer, so it is unaffected.
+
+Which sdpa kernel a CUDA GPU (sm80 and later) then picks decides what it keeps. In fp16/bf16 it
+is flash attention: q, k and v at their own (grouped) sizes, the output and a fp32 log-sum-exp,
+which is what the CPU flash kernel keeps on fake tensors too (checked with the StorageTracker).
+In fp32 flash is unavailable, and torch documents grouped heads as supported by flash and the
+math kernel only (the memory-efficient kernel requires equal head counts), so fp32 GQA runs the
+math kernel: scaled q, K and V repeated to all heads, the (b, heads, s, s) probabilities and the
+output, as eager attention keeps. The CPU picks its flash kernel there, so :class:`_CudaBehaviour`
+forces the math kernel for that call (the same composite code on both devices). Without
+grouped heads fp32 runs the memory-efficient kernel, which keeps what flash keeps.
 """
 
 from __future__ import annotations
@@ -54,8 +73,10 @@ def estimate_traced(spec: Spec) -> MemoryEstimate:
 
     fsdp = spec.distributed.strategy == "fsdp"
     world = spec.hardware.world_size if spec.hardware else 1
+    hf = spec.model.factory is None
     with (
         _quiet_transformers(),
+        _one_sequence_per_row() if hf else contextlib.nullcontext(),
         _fake_process_group(world) if fsdp else contextlib.nullcontext() as mesh,
         FakeTensorMode(allow_non_fake_inputs=False),
         torch.device("cpu"),
@@ -255,6 +276,19 @@ def _quiet_transformers() -> Iterator[None]:
             yield
     finally:
         hf_logging.set_verbosity(level)
+
+
+@contextlib.contextmanager
+def _one_sequence_per_row() -> Iterator[None]:
+    """Make transformers' packed-sequence check answer "none" (see the module docstring)."""
+    from transformers import masking_utils
+
+    check = masking_utils.find_packed_sequence_indices
+    masking_utils.find_packed_sequence_indices = lambda position_ids: None
+    try:
+        yield
+    finally:
+        masking_utils.find_packed_sequence_indices = check
 
 
 # ---------------------------------------------------------------------------------------------
@@ -537,14 +571,10 @@ class _CudaBehaviour(TorchFunctionMode):
     ) -> Any:
         kwargs = dict(kwargs or {})
         if func is F.scaled_dot_product_attention:
-            # Flash / memory-efficient attention drop inside the kernel and keep only a seed.
-            if len(args) > 4:
-                args = (*args[:4], 0.0, *args[5:])
-            else:
-                kwargs["dropout_p"] = 0.0
-        elif func is F.dropout:
+            return self._sdpa(*args, **kwargs)
+        if func is F.dropout:
             return _cuda_dropout(*args, **kwargs)
-        elif self.autocast and torch.is_autocast_enabled("cpu"):
+        if self.autocast and torch.is_autocast_enabled("cpu"):
             if func in _FP32:
                 args = tuple(_to_fp32(a) for a in args)
                 kwargs = {k: _to_fp32(v) for k, v in kwargs.items()}
@@ -557,6 +587,31 @@ class _CudaBehaviour(TorchFunctionMode):
             ):
                 args = (args[0].float(), *args[1:])
         return func(*args, **kwargs)
+
+    def _sdpa(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        attn_mask: torch.Tensor | None = None,
+        dropout_p: float = 0.0,
+        *args: Any,
+        **kwargs: Any,
+    ) -> torch.Tensor:
+        """sdpa as CUDA picks its kernel (see the module docstring)."""
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+
+        grouped = kwargs.get("enable_gqa", False) and query.shape[-3] != key.shape[-3]
+        low = query.dtype in _LOW or (self.autocast and torch.is_autocast_enabled("cpu"))
+        if grouped and not low:
+            # (Attention dropout here would save a fp32 noise tensor where CUDA's math kernel
+            # keeps a bool mask; the llama-style families default to none.)
+            with sdpa_kernel(SDPBackend.MATH):
+                return F.scaled_dot_product_attention(
+                    query, key, value, attn_mask, dropout_p, *args, **kwargs
+                )
+        # Flash / memory-efficient attention drop inside the kernel and keep only a seed.
+        return F.scaled_dot_product_attention(query, key, value, attn_mask, 0.0, *args, **kwargs)
 
 
 def _cuda_dropout(

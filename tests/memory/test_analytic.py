@@ -38,7 +38,9 @@ def test_knobs_move_the_estimate_the_right_way(make_spec):
     assert peak(make_spec("llama", "freeze: {embeddings: true, layers: {first: 3}}")) < base
     assert peak(make_spec("llama", "activation_checkpointing: true")) < base
     assert peak(make_spec("llama", "precision: bf16-pure")) < base
-    assert peak(make_spec("llama", "", "attention: eager")) > base
+    # (In bf16: fp32 GQA runs sdpa's math kernel, which keeps what eager keeps.)
+    bf16 = "precision: bf16"
+    assert peak(make_spec("llama", bf16, "attention: eager")) > peak(make_spec("llama", bf16))
     assert peak(make_spec("llama", "batch: {micro_batch_size: 16, seq_len: 256}")) > base
     sgd = make_spec("llama", "optimizer: {name: sgd}\nbatch: {micro_batch_size: 1, seq_len: 8}")
     adamw = make_spec("llama", "batch: {micro_batch_size: 1, seq_len: 8}")
@@ -62,3 +64,27 @@ def test_full_size_preset_is_fast_and_plausible():
     # Issue 3: a real step peaks around 54 GB; model states alone are ~5.7 GB.
     assert 30e9 < est.peak_bytes < 80e9
     assert est.total_parameters == 354_823_168
+
+
+def preset_spec(body, model="preset: qwen2-0.5b"):
+    return load_text(f"version: 1\nmodel: {{{model}}}\n{body}\n").spec
+
+
+def test_sdpa_keeps_no_mask_and_grouped_keys_values():
+    # Issue 8: a GPU run gives sdpa no (b, 1, s, s) mask and K/V at their grouped size; counting
+    # both over-predicted qwen2-0.5b (bf16, 4 x 1024) by 503 MB (21,448,546,816 bytes, +2.4%).
+    spec = preset_spec("precision: bf16\nbatch: {micro_batch_size: 4, seq_len: 1024}")
+    assert peak(spec) == 20_945_230_336
+    # Nothing sdpa keeps grows with seq_len per token: the same tokens cost the same.
+    longer = preset_spec("precision: bf16\nbatch: {micro_batch_size: 2, seq_len: 2048}")
+    assert peak(longer) == peak(spec)
+
+
+def test_fp32_grouped_sdpa_keeps_what_eager_keeps():
+    # fp32 GQA runs sdpa's math kernel on a GPU: q, K/V repeated, the probabilities (as eager).
+    # Without grouped heads fp32 runs the memory-efficient kernel, which keeps no probabilities.
+    batch = "batch: {micro_batch_size: 4, seq_len: 1024}"
+    eager = "attention: eager"
+    assert peak(preset_spec(batch)) == peak(preset_spec(batch, f"preset: qwen2-0.5b, {eager}"))
+    mha = peak(preset_spec(batch, "preset: llama-2-7b"))
+    assert mha < peak(preset_spec(batch, f"preset: llama-2-7b, {eager}"))

@@ -142,3 +142,59 @@ def test_checkpoint_recompute_matches_the_forward(make_spec):
     # ... and the recomputed run keeps a fraction of the activations of the plain one.
     assert checkpointed.breakdown.activations < plain.breakdown.activations / 4
     assert checkpointed.peak_bytes < plain.peak_bytes
+
+
+def saved_for_backward(spec):
+    """Shapes of the tensors one traced forward of the spec's model saves for backward."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    from freezegen.memory.traced import (
+        _CudaBehaviour,
+        _one_sequence_per_row,
+        _to_bf16,
+        build_model,
+    )
+
+    shapes = []
+
+    def keep(t):
+        shapes.append(tuple(t.shape))
+        return t
+
+    with _one_sequence_per_row(), FakeTensorMode(), torch.device("cpu"):
+        model, _ = build_model(spec)
+        model.train()
+        if spec.precision == "bf16-pure":
+            _to_bf16(model)
+        ids = torch.ones(spec.batch.micro_batch_size, spec.batch.seq_len, dtype=torch.long)
+        with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t), _CudaBehaviour(False):
+            model(input_ids=ids, labels=ids, use_cache=False)
+    return shapes
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+def test_sdpa_gets_no_mask_and_grouped_keys_values(make_spec, family):
+    # A GPU run with one unpadded sequence per row builds no (b, 1, s, s) mask and gives sdpa
+    # K/V at their own (grouped) size (conftest llama: 8 heads of 32, 2 key/value heads).
+    b, s = 2, 48
+    spec = make_spec(
+        family, f"precision: bf16-pure\nbatch: {{micro_batch_size: {b}, seq_len: {s}}}"
+    )
+    shapes = saved_for_backward(spec)
+    assert (b, 1, s, s) not in shapes
+    layers = 4
+    if family == "llama":
+        assert shapes.count((b, 2, s, 32)) == 2 * layers  # k and v
+        assert shapes.count((b, 8, s, 32)) == 2 * layers  # q and the output
+
+
+def test_fp32_grouped_attention_runs_the_math_kernel(make_spec):
+    # fp32 GQA has no fused CUDA kernel (flash needs fp16/bf16, memory-efficient equal head
+    # counts): the math kernel keeps K/V repeated to all heads and the probabilities.
+    b, s = 2, 48
+    shapes = saved_for_backward(
+        make_spec("llama", f"batch: {{micro_batch_size: {b}, seq_len: {s}}}")
+    )
+    assert (b, 1, s, s) not in shapes
+    assert (b, 2, s, 32) not in shapes
+    assert shapes.count((b, 8, s, s)) == 4  # the probabilities, one per block

@@ -113,7 +113,6 @@ FAMILY = Family(
         mlp_output="output.dense",
         activation=Activation.GELU,
         residual_dropouts=2,
-        causal_mask=False,
         eager_softmax_fp32=False,
     ),
     head=HeadOperators(transform=True, embedding_norm=True),

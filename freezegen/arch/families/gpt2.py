@@ -101,7 +101,6 @@ FAMILY = Family(
         mlp_output="mlp.c_proj",
         activation=Activation.TANH_GELU,
         residual_dropouts=2,
-        causal_mask=True,
         eager_softmax_fp32=False,
     ),
     head=HeadOperators(transform=False),

@@ -138,7 +138,6 @@ FAMILY = Family(
         mlp_output="mlp.down_proj",
         activation=Activation.SWIGLU,
         residual_dropouts=0,
-        causal_mask=True,
         eager_softmax_fp32=True,
     ),
     head=HeadOperators(transform=False),

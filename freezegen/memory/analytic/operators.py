@@ -6,8 +6,9 @@ reduced size). What changes them: the precision (under autocast every linear sav
 low-precision cast of its input, the residual stream stays fp32, and CUDA runs layer_norm /
 softmax / pow in fp32); which weights of a block train (a linear whose weight is frozen does not
 save its input; an RMSNorm whose weight is frozen does not save the normalised x; a fully
-frozen block runs dropout in eval()); sdpa (q, k, v, output, log-sum-exp, the decoders' (b, 1,
-s, s) mask) vs eager (the probabilities); dropout (bool masks).
+frozen block runs dropout in eval()); sdpa (q, k, v at their grouped size, output,
+log-sum-exp; no mask: one unpadded sequence per row runs is_causal) vs eager and fp32 GQA's math
+kernel (the probabilities); dropout (bool masks).
 """
 
 from __future__ import annotations
@@ -122,17 +123,24 @@ def block_per_token(
     mm = precision.matmul_bytes
     drop = dropout_p(spec, arch) > 0 and trains.any
     eager = spec.model.attention == "eager"
-    # Attention core. sdpa saves q, k, v (GQA keys/values repeated to all heads) and its output
-    # (also the output projection's input) in the matmul dtype, a fp32 log-sum-exp per head
-    # and, for the causal decoders, the (b, 1, s, s) additive mask in the matmul dtype.
-    # Flash/efficient kernels drop inside (a seed only). Eager saves the same four hidden-sized
-    # tensors (as contiguous copies) plus the probabilities.
-    attn = 3 * h * mm + (h * mm if not eager or trains(ops.out_projection) else 0)
-    if eager:
+    # Attention core. With one unpadded sequence per row transformers gives sdpa no mask
+    # (is_causal) and grouped-query K/V at their own size. Flash (fp16/bf16) and memory-
+    # efficient (fp32, no GQA) kernels save q, k, v and the output (also the output
+    # projection's input) in the matmul dtype and a fp32 log-sum-exp per head, and drop inside
+    # (a seed only). fp32 GQA has neither kernel (flash needs fp16/bf16, memory-efficient equal
+    # head counts) and runs the math one, which keeps what eager keeps: q, K/V repeated to all
+    # heads (scaled, or contiguous copies), the output only as the output projection's input,
+    # and the probabilities.
+    kv = arch.kv_heads * arch.head_dim
+    probs = eager or (kv != h and mm == 4)  # eager, or fp32 GQA's math kernel
+    attn = (h + 2 * (h if probs else kv)) * mm + (
+        h * mm if not probs or trains(ops.out_projection) else 0
+    )
+    if probs:
         softmax = 4 if (ops.eager_softmax_fp32 or precision.autocast) else mm
         attn += n * s * _eager_probs(precision, softmax, drop)
     else:
-        attn += 4 * n + (s * mm if ops.causal_mask else 0)
+        attn += 4 * n
     masks = ops.residual_dropouts * h if drop else 0  # bool masks
     # Both norms save their input (pre-LN: the block input and the mid residual; post-LN: the
     # two residual adds); the attention's and the MLP's input linears each save what they read

@@ -73,7 +73,7 @@ CHECKPOINT_DIR = "checkpoints"
 SAVE_EVERY = 8
 KEEP_LAST = 2
 RESUME = "auto"
-PREDICTED_PEAK_BYTES = 611328
+PREDICTED_PEAK_BYTES = 586752
 
 
 def log(text: str) -> None:

@@ -78,7 +78,7 @@ CHECKPOINT_DIR = "checkpoints"
 SAVE_EVERY = 8
 KEEP_LAST = 2
 RESUME = "auto"
-PREDICTED_PEAK_BYTES = 1701376
+PREDICTED_PEAK_BYTES = 1684992
 
 
 def log(text: str) -> None:

@@ -86,7 +86,7 @@ CHECKPOINT_DIR = "checkpoints"
 SAVE_EVERY = 8
 KEEP_LAST = 2
 RESUME = "auto"
-PREDICTED_PEAK_BYTES = 799744
+PREDICTED_PEAK_BYTES = 775168
 
 
 def log(text: str) -> None:

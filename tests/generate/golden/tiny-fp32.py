@@ -70,7 +70,7 @@ CHECKPOINT_DIR = "checkpoints"
 SAVE_EVERY = 8
 KEEP_LAST = 2
 RESUME = "auto"
-PREDICTED_PEAK_BYTES = 1476608
+PREDICTED_PEAK_BYTES = 1460224
 
 
 def log(text: str) -> None:

@@ -73,7 +73,7 @@ CHECKPOINT_DIR = "checkpoints"
 SAVE_EVERY = 8
 KEEP_LAST = 2
 RESUME = "auto"
-PREDICTED_PEAK_BYTES = 1036288
+PREDICTED_PEAK_BYTES = 1050624
 
 
 def log(text: str) -> None:

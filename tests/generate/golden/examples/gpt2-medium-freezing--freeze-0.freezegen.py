@@ -73,7 +73,7 @@ CHECKPOINT_DIR = "checkpoints/gpt2-medium-freeze-0"
 SAVE_EVERY = 500
 KEEP_LAST = 3
 RESUME = "auto"
-PREDICTED_PEAK_BYTES = 32643518464
+PREDICTED_PEAK_BYTES = 32240865280
 
 
 def log(text: str) -> None:

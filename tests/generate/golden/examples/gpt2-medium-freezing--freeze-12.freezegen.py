@@ -79,7 +79,7 @@ CHECKPOINT_DIR = "checkpoints/gpt2-medium-freeze-12"
 SAVE_EVERY = 500
 KEEP_LAST = 3
 RESUME = "auto"
-PREDICTED_PEAK_BYTES = 19287437312
+PREDICTED_PEAK_BYTES = 19086110720
 
 
 def log(text: str) -> None:

@@ -79,7 +79,7 @@ CHECKPOINT_DIR = "checkpoints/gpt2-medium-freeze-6"
 SAVE_EVERY = 500
 KEEP_LAST = 3
 RESUME = "auto"
-PREDICTED_PEAK_BYTES = 25734459392
+PREDICTED_PEAK_BYTES = 25432469504
 
 
 def log(text: str) -> None:

@@ -77,7 +77,7 @@ CHECKPOINT_DIR = "checkpoints"
 SAVE_EVERY = 20
 KEEP_LAST = 2
 RESUME = "auto"
-PREDICTED_PEAK_BYTES = 6709248
+PREDICTED_PEAK_BYTES = 6643712
 
 
 def log(text: str) -> None:
