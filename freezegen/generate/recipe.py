@@ -82,14 +82,13 @@ def choose_parts(spec: Spec, hf: bool) -> dict[str, list[str]]:
     checkpointing = []
     if spec.checkpointing is not None:
         checkpointing = [_part("model/checkpointing-hf" if hf else "model/checkpointing-wrap")]
+    checkpoint = ["checkpoint/files-sharded" if strategy == "fsdp" else "checkpoint/files"]
+    checkpoint += ["checkpoint/rng", *(["processes/rng-ranks"] if ranks else [])]
+    checkpoint += ["checkpoint/durable"]
     if strategy == "fsdp":
-        checkpoint = ["checkpoint/files-sharded", "checkpoint/rng", "processes/rng-ranks"]
-        checkpoint += ["checkpoint/durable", "checkpoint/sharded", "checkpoint/final-sharded"]
-    elif strategy == "ddp":
-        checkpoint = ["checkpoint/files", "checkpoint/rng", "processes/rng-ranks"]
-        checkpoint += ["checkpoint/durable", "checkpoint/file-ranks", "checkpoint/final"]
+        checkpoint += ["checkpoint/sharded", "checkpoint/resume-ranks", "checkpoint/final-sharded"]
     else:
-        checkpoint = ["checkpoint/files", "checkpoint/rng", "checkpoint/file", "checkpoint/final"]
+        checkpoint += ["checkpoint/file", "checkpoint/resume" + ranks_suffix, "checkpoint/final"]
     processes = {
         "none": [],
         "ddp": ["processes/start", "processes/wrap"],
