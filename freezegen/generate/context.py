@@ -120,7 +120,7 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
             ],
         ),
     ]
-    parts = choose_parts(spec, hf is not None)
+    parts = choose_parts(spec)
     return {
         "version": __version__,
         "sections": sections,

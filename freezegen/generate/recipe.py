@@ -5,8 +5,8 @@
 ``checkpoint`` format, the ``processes`` of a torchrun job and the ``run`` itself. Each slot
 holds the list of parts (``templates/parts/<concern>/<name>.py.j2``) that :func:`choose_parts`
 picks here; the skeleton places them in order and :func:`imports_for` lists the imports they
-need. A part is in a script or is not: no template tests the strategy, the data source or the
-model kind.
+need. A part is in a script or is not: no template tests the strategy or the data source, and
+the model kind only in save_final (``save_pretrained`` or ``torch.save``, in either format).
 
 The parts for one process are the base. A part that several processes run differently is a
 child template (``{% extends %}``) overriding only the blocks that differ (``step/ddp`` extends
@@ -60,63 +60,83 @@ PART_IMPORTS: dict[str, tuple[str, ...]] = {
 SHARDED_SCALER = "from torch.distributed.fsdp.sharded_grad_scaler import ShardedGradScaler"
 
 _PROCESS_KINDS = {"none": "one", "ddp": "ddp", "fsdp": "fsdp"}
+# The torchrun side of a script: joining the job, then replicating or sharding the model.
+_PROCESS_PARTS = {
+    "none": (),
+    "ddp": ("processes/start", "processes/wrap"),
+    "fsdp": ("processes/start", "processes/shard"),
+}
+# The checkpoint format: a file per step (one process, DDP: rank 0 writes the replica all hold),
+# or a folder of shards per step (FSDP2); the random states of every rank under torchrun.
+_CHECKPOINT_PARTS = {
+    "none": (
+        "checkpoint/files",
+        "checkpoint/rng",
+        "checkpoint/durable",
+        "checkpoint/file",
+        "checkpoint/resume",
+        "checkpoint/final",
+    ),
+    "ddp": (
+        "checkpoint/files",
+        "checkpoint/rng",
+        "processes/rng-ranks",
+        "checkpoint/durable",
+        "checkpoint/file",
+        "checkpoint/resume-ranks",
+        "checkpoint/final",
+    ),
+    "fsdp": (
+        "checkpoint/files-sharded",
+        "checkpoint/rng",
+        "processes/rng-ranks",
+        "checkpoint/durable",
+        "checkpoint/sharded",
+        "checkpoint/resume-ranks",
+        "checkpoint/final-sharded",
+    ),
+}
 
 
 def _part(name: str) -> str:
     return f"parts/{name}.py.j2"
 
 
-def choose_parts(spec: Spec, hf: bool) -> dict[str, list[str]]:
+def choose_parts(spec: Spec) -> dict[str, list[str]]:
     """Return the template parts of ``spec``'s script, slot by slot, in the order they appear.
 
-    ``hf`` says whether the model is a Hugging Face one (else a factory's). Never raises: the
-    spec is valid and GenerateError's checks have run.
+    Never raises: the spec is valid, and what a script cannot do was refused before (see
+    :class:`~freezegen.generate.context.GenerateError`).
     """
     strategy = spec.distributed.strategy
-    ranks = strategy != "none"
-    ranks_suffix = "-ranks" if ranks else ""
     kind = _PROCESS_KINDS[strategy]
-    source = spec.data.source
-    if source == "synthetic":
-        source += ranks_suffix
+    several = strategy != "none"  # processes: the parts that differ come as "<part>-ranks"
+    ranks = "-ranks" if several else ""
+    model = "hf" if spec.model.factory is None else "factory"
+    source = spec.data.source + (ranks if spec.data.source == "synthetic" else "")
     checkpointing = []
     if spec.checkpointing is not None:
-        checkpointing = [_part("model/checkpointing-hf" if hf else "model/checkpointing-wrap")]
-    checkpoint = ["checkpoint/files-sharded" if strategy == "fsdp" else "checkpoint/files"]
-    checkpoint += ["checkpoint/rng", *(["processes/rng-ranks"] if ranks else [])]
-    checkpoint += ["checkpoint/durable"]
-    if strategy == "fsdp":
-        checkpoint += ["checkpoint/sharded", "checkpoint/resume-ranks", "checkpoint/final-sharded"]
-    else:
-        checkpoint += ["checkpoint/file", "checkpoint/resume" + ranks_suffix, "checkpoint/final"]
-    processes = {
-        "none": [],
-        "ddp": ["processes/start", "processes/wrap"],
-        "fsdp": ["processes/start", "processes/shard"],
-    }[strategy]
+        # transformers' own switch for its models; a factory's blocks are wrapped.
+        checkpointing = [_part("model/checkpointing-" + ("hf" if model == "hf" else "wrap"))]
     return {
         "usage": [_part(f"processes/usage-{kind}")],
-        "environment": [_part("processes/environment")] if ranks else [],
-        "log": [_part("processes/log" + ranks_suffix)],
+        "environment": [_part("processes/environment")] if several else [],
+        "log": [_part("processes/log" + ranks)],
         "model": [
-            _part("model/hf" if hf else "model/factory"),
+            _part(f"model/{model}"),
             _part("model/freeze"),
             *checkpointing,
             _part("model/thawing"),
         ],
-        "data": [
-            _part("data/example"),
-            _part(f"data/{source}"),
-            _part("data/stream" + ranks_suffix),
-        ],
+        "data": [_part("data/example"), _part(f"data/{source}"), _part("data/stream" + ranks)],
         "step": [
             _part("step/targets"),
-            _part("step/loss-hf" if hf else "step/loss-factory"),
+            _part(f"step/loss-{model}"),
             _part(f"step/lr-{spec.scheduler.name}"),
             _part(f"step/{kind}"),
         ],
-        "checkpoint": [_part(name) for name in checkpoint],
-        "processes": [_part(name) for name in processes],
+        "checkpoint": [_part(name) for name in _CHECKPOINT_PARTS[strategy]],
+        "processes": [_part(name) for name in _PROCESS_PARTS[strategy]],
         "run": [_part(f"run/{kind}")],
     }
 

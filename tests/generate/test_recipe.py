@@ -29,11 +29,15 @@ def base_spec(tmp_path_factory: pytest.TempPathFactory) -> Spec:
     return load_spec(path)
 
 
-def variant(spec: Spec, strategy: str, source: str, scheduler: str, ckpt: bool) -> Spec:
+def variant(
+    spec: Spec, strategy: str, source: str, scheduler: str, ckpt: bool, factory: bool = False
+) -> Spec:
     # Only the fields the recipe reads change; the copies skip validation on purpose (a text
     # source without a path cannot be loaded, but it picks its parts all the same).
+    model = spec.model.model_copy(update={"factory": "tiny_factory:build" if factory else None})
     return spec.model_copy(
         update={
+            "model": model,
             "distributed": spec.distributed.model_copy(update={"strategy": strategy}),
             "data": spec.data.model_copy(update={"source": source}),
             "scheduler": spec.scheduler.model_copy(update={"name": scheduler}),
@@ -43,10 +47,10 @@ def variant(spec: Spec, strategy: str, source: str, scheduler: str, ckpt: bool) 
 
 
 def every_recipe(spec: Spec):
-    for strategy, source, scheduler, ckpt, hf in itertools.product(
+    for strategy, source, scheduler, ckpt, factory in itertools.product(
         STRATEGIES, SOURCES, SCHEDULERS, (False, True), (False, True)
     ):
-        yield strategy, choose_parts(variant(spec, strategy, source, scheduler, ckpt), hf)
+        yield strategy, choose_parts(variant(spec, strategy, source, scheduler, ckpt, factory))
 
 
 def with_ancestors(name: str) -> list[str]:
@@ -97,11 +101,11 @@ def test_every_part_is_used_and_every_used_part_exists(base_spec: Spec) -> None:
 
 def test_imports_follow_the_parts(base_spec: Spec) -> None:
     one = variant(base_spec, "none", "synthetic", "cosine", False)
-    imports = imports_for(one, choose_parts(one, True))
+    imports = imports_for(one, choose_parts(one))
     assert "import math" in imports["standard"] and "import importlib" not in imports["standard"]
     assert not any("distributed" in line for line in imports["torch"])
-    fsdp = variant(base_spec, "fsdp", "factory", "constant", True)
-    imports = imports_for(fsdp, choose_parts(fsdp, False))
+    fsdp = variant(base_spec, "fsdp", "factory", "constant", True, factory=True)
+    imports = imports_for(fsdp, choose_parts(fsdp))
     assert "import importlib" in imports["standard"] and "import math" not in imports["standard"]
     assert "import torch.distributed as dist" in imports["torch"]
     assert "from torch.utils.checkpoint import checkpoint" in imports["torch"]
