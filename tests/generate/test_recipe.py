@@ -4,11 +4,13 @@ pick parts; a single-process script's parts never mention ranks; no part is left
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import jinja2
 import pytest
 from jinja2 import nodes
 
+from freezegen.generate import render_script
 from freezegen.generate.recipe import choose_parts, imports_for
 from freezegen.spec import load_spec
 from freezegen.spec.models import Spec
@@ -112,3 +114,9 @@ def test_imports_follow_the_parts(base_spec: Spec) -> None:
     # ruff's isort order: plain imports, then from-imports, each sorted by module.
     plain = [line for line in imports["torch"] if line.startswith("import ")]
     assert imports["torch"][: len(plain)] == plain == sorted(plain)
+
+
+def test_a_rendered_single_process_script_never_mentions_ranks(tmp_path: Path) -> None:
+    spec_path = tiny_spec(tmp_path, "llama", precision="fp16", activation_checkpointing=True)
+    text = render_script(load_spec(spec_path), spec_path, tmp_path)
+    assert not [word for word in (*DISTRIBUTED_WORDS, "torch.distributed") if word in text]
