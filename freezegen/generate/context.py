@@ -1,9 +1,11 @@
-"""Every decision a generated script embodies, made here in Python; the template only places it.
+"""The values a generated script carries, and the context its templates are rendered with.
 
-:func:`build_context` turns a :class:`~freezegen.spec.models.Spec` into a flat mapping: switches
-(``scaler``, ``checkpointing``, ``data_source`` ...) that pick which parts of the template appear,
-and ``constants``, the already-rendered ``NAME = literal`` lines that carry every value of the
-spec into the script (see :mod:`freezegen.generate.literals` for why that is the only way in).
+:func:`build_context` turns a :class:`~freezegen.spec.models.Spec` into the mapping the
+templates see: ``sections``, the already-rendered ``NAME = literal`` lines that carry every value
+of the spec into the script (see :mod:`freezegen.generate.literals` for why that is the only way
+in); ``parts`` and ``imports``, which template parts make up the script and what they import
+(decided by :mod:`freezegen.generate.recipe`); and a few switches the parts test at one level
+(``scaler``, ``weights``, ``classification`` ...) for lines that differ inside a part.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from freezegen._version import __version__
 from freezegen.arch import ArchitectureError
 from freezegen.arch.hf import hf_model
 from freezegen.generate.literals import assignment
+from freezegen.generate.recipe import choose_parts, imports_for
 from freezegen.spec.models import FirstBlocks, FreezeSpec, LastBlocks, Spec, UnfreezeTarget
 from freezegen.spec.selectors import parse_ranges, select_blocks
 
@@ -25,6 +28,10 @@ class GenerateError(Exception):
 
 
 _OPTIMIZERS = {"adamw": "AdamW", "adam": "Adam", "sgd": "SGD"}
+_AUTO_CLASSES = {
+    "causal-lm": "AutoModelForCausalLM",
+    "sequence-classification": "AutoModelForSequenceClassification",
+}
 _STRATEGY_NAMES = {"none": "one process", "ddp": "DDP", "fsdp": "FSDP2"}
 _IMPLEMENTATION = {
     "foreach": {"foreach": True},
@@ -113,25 +120,24 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
             ],
         ),
     ]
+    parts = choose_parts(spec)
     return {
         "version": __version__,
         "sections": sections,
+        "parts": parts,
+        "imports": imports_for(spec, parts),
+        # Values the parts place; which parts there are is the recipe's decision.
         "hf": hf is not None,
+        "auto_class": _AUTO_CLASSES[model.head],
         "classification": model.head == "sequence-classification",
         "weights": model.weights is not None,
         "autocast_dtype": {"fp16": "float16", "bf16": "bfloat16"}.get(spec.precision),
         "scaler": spec.precision == "fp16",
         "pure_bf16": spec.precision == "bf16-pure",
-        "checkpointing": None
-        if spec.checkpointing is None
-        else ("hf" if hf is not None else "wrap"),
+        "checkpointing": spec.checkpointing is not None,
         "compile": spec.compile,
         "optimizer_class": _OPTIMIZERS[o.name],
         "scheduler": spec.scheduler.name,
-        "data_source": spec.data.source,
-        "tokenizer": spec.data.source in ("text", "jsonl"),
-        "distributed": spec.distributed.strategy != "none",
-        "strategy": spec.distributed.strategy,
         "strategy_name": _STRATEGY_NAMES[spec.distributed.strategy],
     }
 

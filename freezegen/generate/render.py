@@ -2,7 +2,9 @@
 
 Templates are found next to the installed package (``freezegen/templates``, where the wheel puts
 them) or, in a source checkout, in the repository's ``templates/`` folder. A folder named by
-``FREEZEGEN_TEMPLATES`` comes first, so a user can override one template without copying all.
+``FREEZEGEN_TEMPLATES`` comes first, so a user can override one template without copying all:
+the skeleton ``train.py.j2`` or a single part, by its path (``parts/step/lr-cosine.py.j2``).
+Which parts a script is made of is :mod:`freezegen.generate.recipe`'s decision.
 """
 
 from __future__ import annotations

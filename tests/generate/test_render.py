@@ -334,6 +334,11 @@ def test_templates_ship_in_the_wheel(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as zf:
         zf.extractall(site)
     assert (site / "freezegen" / "templates" / "train.py.j2").is_file()
+    shipped = site / "freezegen" / "templates"
+    templates = REPO / "templates"
+    assert {p.relative_to(shipped) for p in shipped.rglob("*.j2")} == {
+        p.relative_to(templates) for p in templates.rglob("*.j2")
+    }, "every template part ships in the wheel"
     spec = tiny_spec(tmp_path / "spec")
     code = (
         "import sys; from freezegen.spec import load_spec; from freezegen.generate import "

@@ -122,3 +122,24 @@ def test_torn_checkpoint_is_skipped(tmp_path: Path) -> None:
     assert "skipping unreadable checkpoint" in run.stdout
     assert "resumed from step 15" in run.stdout
     assert _same(first, final_weights(script))
+
+
+def test_resume_from_a_named_checkpoint_and_fail_when_it_is_torn(tmp_path: Path) -> None:
+    script = generate(_resume_spec(tmp_path))
+    run_script(script).check()
+    first = final_weights(script)
+    spec = _resume_spec(tmp_path)  # the same run, resumed from a checkpoint it names
+    named = tmp_path / "named.freezegen.yaml"
+    named.write_text(
+        spec.read_text().replace("resume: auto", "resume: checkpoints/step-00000015.pt")
+    )
+    script = generate(named, tmp_path / "named.py")
+    run = run_script(script).check()
+    assert "resumed from step 15" in run.stdout
+    assert _same(first, final_weights(script))
+    torn = tmp_path / "checkpoints" / "step-00000015.pt"
+    torn.write_bytes(torn.read_bytes()[: torn.stat().st_size // 2])
+    run = run_script(script)
+    # A checkpoint the spec names is never skipped for another one: the run stops.
+    assert run.returncode != 0 and "skipping" not in run.stdout
+    assert "resumed from" not in run.stdout

@@ -443,40 +443,62 @@ def set_rng_state(state: dict) -> None:
         numpy.random.set_state((kind, keys.numpy().astype("uint32"), position, has_gauss, cached))
 
 
+def sync_folder(folder: Path) -> None:
+    """Make a rename inside ``folder`` durable."""
+    if os.name == "posix":
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+def write_file(path: Path, state: dict) -> None:
+    """Save ``state`` to ``path`` and flush it to the disk before returning."""
+    with open(path, "wb") as fh:
+        torch.save(state, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
 def save_checkpoint(state: dict, step: int) -> None:
     """Write ``state`` for ``step`` through a temporary file, then drop all but KEEP_LAST."""
     folder = HERE / CHECKPOINT_DIR
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"step-{step:08d}.pt"
     temporary = folder / f".{path.name}.tmp"
-    with open(temporary, "wb") as fh:
-        torch.save(state, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
+    write_file(temporary, state)
     os.replace(temporary, path)
-    if os.name == "posix":  # make the rename itself durable
-        descriptor = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
+    sync_folder(folder)
     for old in checkpoint_files()[:-KEEP_LAST]:
         old.unlink(missing_ok=True)
 
 
-def load_checkpoint() -> dict | None:
-    """Return the checkpoint to resume from: RESUME's file, the newest readable one in
-    CHECKPOINT_DIR (RESUME "auto"; a torn file is reported and skipped), or None."""
+def read_checkpoint(path: Path) -> dict:
+    """Return the state saved in the checkpoint file ``path``; raise when it is unreadable."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def find_checkpoint() -> tuple[Path, dict] | None:
+    """Return the checkpoint to resume from and its state: RESUME's, the newest readable one in
+    CHECKPOINT_DIR (RESUME "auto"; a torn one is reported and skipped), or None."""
     if RESUME == "never":
         return None
-    if RESUME != "auto":
-        return torch.load(HERE / RESUME, map_location="cpu", weights_only=True)
-    for path in reversed(checkpoint_files()):
+    candidates = [HERE / RESUME] if RESUME != "auto" else reversed(checkpoint_files())
+    for path in candidates:
         try:
-            return torch.load(path, map_location="cpu", weights_only=True)
+            return path, read_checkpoint(path)
         except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+            if RESUME != "auto":
+                raise
             log(f"skipping unreadable checkpoint {path}: {exc}")
     return None
+
+
+def load_checkpoint() -> dict | None:
+    """Return the state of the checkpoint find_checkpoint chooses, or None."""
+    found = find_checkpoint()
+    return None if found is None else found[1]
 
 
 def save_final(model: nn.Module) -> None:

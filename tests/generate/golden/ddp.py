@@ -501,6 +501,7 @@ def sync_folder(folder: Path) -> None:
 
 
 def write_file(path: Path, state: dict) -> None:
+    """Save ``state`` to ``path`` and flush it to the disk before returning."""
     with open(path, "wb") as fh:
         torch.save(state, fh)
         fh.flush()
@@ -520,27 +521,35 @@ def save_checkpoint(state: dict, step: int) -> None:
         old.unlink(missing_ok=True)
 
 
-def load_checkpoint() -> dict | None:
-    """Return the checkpoint to resume from: RESUME's file, the newest readable one in
-    CHECKPOINT_DIR (RESUME "auto"; a torn file is reported and skipped), or None."""
-    # Rank 0 chooses; every rank then loads the same file.
-    chosen: list = [None]
-    if RANK == 0 and RESUME != "never":
-        candidates = [HERE / RESUME] if RESUME != "auto" else reversed(checkpoint_files())
-        for path in candidates:
-            try:
-                torch.load(path, map_location="cpu", weights_only=True)
-            except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
-                if RESUME != "auto":
-                    raise
-                log(f"skipping unreadable checkpoint {path}: {exc}")
-            else:
-                chosen[0] = str(path)
-                break
-    dist.broadcast_object_list(chosen, src=0)
-    if chosen[0] is None:
+def read_checkpoint(path: Path) -> dict:
+    """Return the state saved in the checkpoint file ``path``; raise when it is unreadable."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def find_checkpoint() -> tuple[Path, dict] | None:
+    """Return the checkpoint to resume from and its state: RESUME's, the newest readable one in
+    CHECKPOINT_DIR (RESUME "auto"; a torn one is reported and skipped), or None."""
+    if RESUME == "never":
         return None
-    return torch.load(chosen[0], map_location="cpu", weights_only=True)
+    candidates = [HERE / RESUME] if RESUME != "auto" else reversed(checkpoint_files())
+    for path in candidates:
+        try:
+            return path, read_checkpoint(path)
+        except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+            if RESUME != "auto":
+                raise
+            log(f"skipping unreadable checkpoint {path}: {exc}")
+    return None
+
+
+def load_checkpoint() -> dict | None:
+    """Return the state of the checkpoint find_checkpoint chooses on rank 0, or None."""
+    found = find_checkpoint() if RANK == 0 else None
+    chosen = [None if found is None else found[0]]
+    dist.broadcast_object_list(chosen, src=0)
+    if RANK != 0 and chosen[0] is not None:
+        found = chosen[0], read_checkpoint(chosen[0])
+    return None if found is None else found[1]
 
 
 def save_final(model: nn.Module) -> None:

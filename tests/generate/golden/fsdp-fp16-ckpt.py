@@ -529,6 +529,7 @@ def sync_folder(folder: Path) -> None:
 
 
 def write_file(path: Path, state: dict) -> None:
+    """Save ``state`` to ``path`` and flush it to the disk before returning."""
     with open(path, "wb") as fh:
         torch.save(state, fh)
         fh.flush()
@@ -563,29 +564,11 @@ def save_checkpoint(
     dist.barrier()
 
 
-def load_checkpoint() -> dict | None:
-    """Return trainer.pt of the checkpoint to resume from, its folder under "path": RESUME's,
-    the newest readable one in CHECKPOINT_DIR (RESUME "auto"; a torn one is reported and
-    skipped), or None. Rank 0 chooses; every rank loads what it chose."""
-    chosen: list = [None]
-    if RANK == 0 and RESUME != "never":
-        candidates = [HERE / RESUME] if RESUME != "auto" else reversed(checkpoint_files())
-        for path in candidates:
-            try:
-                if not (path / ".metadata").is_file():
-                    raise OSError("no .metadata: the sharded write did not finish")
-                torch.load(path / "trainer.pt", map_location="cpu", weights_only=True)
-            except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
-                if RESUME != "auto":
-                    raise
-                log(f"skipping unreadable checkpoint {path}: {exc}")
-            else:
-                chosen[0] = str(path)
-                break
-    dist.broadcast_object_list(chosen, src=0)
-    if chosen[0] is None:
-        return None
-    path = Path(chosen[0])
+def read_checkpoint(path: Path) -> dict:
+    """Return trainer.pt of the sharded checkpoint ``path``, the folder under "path"; raise when
+    it is unreadable or its sharded write did not finish."""
+    if not (path / ".metadata").is_file():
+        raise OSError("no .metadata: the sharded write did not finish")
     state = torch.load(path / "trainer.pt", map_location="cpu", weights_only=True)
     state["path"] = path
     return state
@@ -599,6 +582,32 @@ def load_shards(model: nn.Module, optimizer: torch.optim.Optimizer, path: Path) 
     set_state_dict(
         model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optimizer"]
     )
+
+
+def find_checkpoint() -> tuple[Path, dict] | None:
+    """Return the checkpoint to resume from and its state: RESUME's, the newest readable one in
+    CHECKPOINT_DIR (RESUME "auto"; a torn one is reported and skipped), or None."""
+    if RESUME == "never":
+        return None
+    candidates = [HERE / RESUME] if RESUME != "auto" else reversed(checkpoint_files())
+    for path in candidates:
+        try:
+            return path, read_checkpoint(path)
+        except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+            if RESUME != "auto":
+                raise
+            log(f"skipping unreadable checkpoint {path}: {exc}")
+    return None
+
+
+def load_checkpoint() -> dict | None:
+    """Return the state of the checkpoint find_checkpoint chooses on rank 0, or None."""
+    found = find_checkpoint() if RANK == 0 else None
+    chosen = [None if found is None else found[0]]
+    dist.broadcast_object_list(chosen, src=0)
+    if RANK != 0 and chosen[0] is not None:
+        found = chosen[0], read_checkpoint(chosen[0])
+    return None if found is None else found[1]
 
 
 def save_final(model: nn.Module) -> None:

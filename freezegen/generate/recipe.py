@@ -1,0 +1,165 @@
+"""The recipe of a generated script: which template parts make it up, decided from the spec.
+
+``templates/train.py.j2`` is a skeleton with one slot per concern: how to run it (``usage``,
+``environment``, ``log``), the ``model``, the ``data``, the optimizer ``step``, the
+``checkpoint`` format, the ``processes`` of a torchrun job and the ``run`` itself. Each slot
+holds the list of parts (``templates/parts/<concern>/<name>.py.j2``) that :func:`choose_parts`
+picks here; the skeleton places them in order and :func:`imports_for` lists the imports they
+need. A part is in a script or is not: no template tests the strategy or the data source, and
+the model kind only in save_final (``save_pretrained`` or ``torch.save``, in either format).
+
+The parts for one process are the base. A part that several processes run differently is a
+child template (``{% extends %}``) overriding only the blocks that differ (``step/ddp`` extends
+``step/ranks``, which extends ``step/one``), so a single-process script is rendered from
+templates that never mention ranks.
+"""
+
+from __future__ import annotations
+
+from freezegen.spec.models import Spec
+
+# Every script imports these; the parts' own needs are listed in PART_IMPORTS.
+COMMON_IMPORTS = (
+    "import os",
+    "import pickle",
+    "import random",
+    "import shutil",
+    "import sys",
+    "import time",
+    "from fnmatch import fnmatchcase",
+    "from pathlib import Path",
+    "import torch",
+    "import torch.nn.functional as F",
+    "from torch import nn",
+    "from torch.utils.data import default_collate",
+)
+
+_STATE_DICT = """from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_model_state_dict,
+    get_state_dict,
+    set_state_dict,
+)"""
+
+# What a part needs imported beyond COMMON_IMPORTS (an import used by several parts that always
+# come together is listed once, under the part a reader would look for it in).
+PART_IMPORTS: dict[str, tuple[str, ...]] = {
+    "parts/model/factory.py.j2": ("import importlib",),
+    "parts/model/checkpointing-wrap.py.j2": ("from torch.utils.checkpoint import checkpoint",),
+    "parts/data/factory.py.j2": ("import importlib",),
+    "parts/data/jsonl.py.j2": ("import json",),
+    "parts/step/lr-cosine.py.j2": ("import math",),
+    "parts/step/ddp.py.j2": ("import contextlib",),
+    "parts/processes/start.py.j2": ("import torch.distributed as dist",),
+    "parts/processes/wrap.py.j2": ("from torch.nn.parallel import DistributedDataParallel",),
+    "parts/processes/shard.py.j2": ("from torch.distributed.fsdp import fully_shard",),
+    # The sharded checkpoint and the gathered final weights (checkpoint/final-sharded).
+    "parts/checkpoint/sharded.py.j2": ("import torch.distributed.checkpoint as dcp", _STATE_DICT),
+}
+# FSDP2 with fp16: each rank holds only its gradient shards, so inf/NaN checks must agree.
+SHARDED_SCALER = "from torch.distributed.fsdp.sharded_grad_scaler import ShardedGradScaler"
+
+_PROCESS_KINDS = {"none": "one", "ddp": "ddp", "fsdp": "fsdp"}
+# The torchrun side of a script: joining the job, then replicating or sharding the model.
+_PROCESS_PARTS = {
+    "none": (),
+    "ddp": ("processes/start", "processes/wrap"),
+    "fsdp": ("processes/start", "processes/shard"),
+}
+# The checkpoint format: a file per step (one process, DDP: rank 0 writes the replica all hold),
+# or a folder of shards per step (FSDP2); the random states of every rank under torchrun.
+_CHECKPOINT_PARTS = {
+    "none": (
+        "checkpoint/files",
+        "checkpoint/rng",
+        "checkpoint/durable",
+        "checkpoint/file",
+        "checkpoint/resume",
+        "checkpoint/final",
+    ),
+    "ddp": (
+        "checkpoint/files",
+        "checkpoint/rng",
+        "processes/rng-ranks",
+        "checkpoint/durable",
+        "checkpoint/file",
+        "checkpoint/resume-ranks",
+        "checkpoint/final",
+    ),
+    "fsdp": (
+        "checkpoint/files-sharded",
+        "checkpoint/rng",
+        "processes/rng-ranks",
+        "checkpoint/durable",
+        "checkpoint/sharded",
+        "checkpoint/resume-ranks",
+        "checkpoint/final-sharded",
+    ),
+}
+
+
+def _part(name: str) -> str:
+    return f"parts/{name}.py.j2"
+
+
+def choose_parts(spec: Spec) -> dict[str, list[str]]:
+    """Return the template parts of ``spec``'s script, slot by slot, in the order they appear.
+
+    Never raises: the spec is valid, and what a script cannot do was refused before (see
+    :class:`~freezegen.generate.context.GenerateError`).
+    """
+    strategy = spec.distributed.strategy
+    kind = _PROCESS_KINDS[strategy]
+    several = strategy != "none"  # processes: the parts that differ come as "<part>-ranks"
+    ranks = "-ranks" if several else ""
+    model = "hf" if spec.model.factory is None else "factory"
+    source = spec.data.source + (ranks if spec.data.source == "synthetic" else "")
+    checkpointing = []
+    if spec.checkpointing is not None:
+        # transformers' own switch for its models; a factory's blocks are wrapped.
+        checkpointing = [_part("model/checkpointing-" + ("hf" if model == "hf" else "wrap"))]
+    return {
+        "usage": [_part(f"processes/usage-{kind}")],
+        "environment": [_part("processes/environment")] if several else [],
+        "log": [_part("processes/log" + ranks)],
+        "model": [
+            _part(f"model/{model}"),
+            _part("model/freeze"),
+            *checkpointing,
+            _part("model/thawing"),
+        ],
+        "data": [_part("data/example"), _part(f"data/{source}"), _part("data/stream" + ranks)],
+        "step": [
+            _part("step/targets"),
+            _part(f"step/loss-{model}"),
+            _part(f"step/lr-{spec.scheduler.name}"),
+            _part(f"step/{kind}"),
+        ],
+        "checkpoint": [_part(name) for name in _CHECKPOINT_PARTS[strategy]],
+        "processes": [_part(name) for name in _PROCESS_PARTS[strategy]],
+        "run": [_part(f"run/{kind}")],
+    }
+
+
+def imports_for(spec: Spec, parts: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Return the script's import statements for ``parts``, as ruff's isort orders them:
+    ``{"standard": [...], "torch": [...]}`` (the two sections), plain imports before ``from``."""
+    statements = set(COMMON_IMPORTS)
+    for slot in parts.values():
+        for part in slot:
+            statements.update(PART_IMPORTS.get(part, ()))
+    if spec.distributed.strategy == "fsdp" and spec.precision == "fp16":
+        statements.add(SHARDED_SCALER)
+    ordered = sorted(statements, key=_isort_key)
+    return {
+        "standard": [s for s in ordered if not _module(s).startswith("torch")],
+        "torch": [s for s in ordered if _module(s).startswith("torch")],
+    }
+
+
+def _module(statement: str) -> str:
+    return statement.split()[1]
+
+
+def _isort_key(statement: str) -> tuple[bool, str]:
+    return statement.startswith("from "), _module(statement)

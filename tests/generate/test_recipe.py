@@ -1,0 +1,122 @@
+"""The recipe: which template parts make up a script, for every combination of the choices that
+pick parts; a single-process script's parts never mention ranks; no part is left unused."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import jinja2
+import pytest
+from jinja2 import nodes
+
+from freezegen.generate import render_script
+from freezegen.generate.recipe import choose_parts, imports_for
+from freezegen.spec import load_spec
+from freezegen.spec.models import Spec
+from tests.generate.conftest import REPO, tiny_spec
+
+TEMPLATES = REPO / "templates"
+ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)))
+DISTRIBUTED_WORDS = ("dist.", "RANK", "WORLD_SIZE")
+
+STRATEGIES = ("none", "ddp", "fsdp")
+SOURCES = ("synthetic", "factory", "text", "jsonl")
+SCHEDULERS = ("constant", "linear", "cosine")
+
+
+@pytest.fixture(scope="module")
+def base_spec(tmp_path_factory: pytest.TempPathFactory) -> Spec:
+    path = tiny_spec(tmp_path_factory.mktemp("recipe"))
+    return load_spec(path)
+
+
+def variant(
+    spec: Spec, strategy: str, source: str, scheduler: str, ckpt: bool, factory: bool = False
+) -> Spec:
+    # Only the fields the recipe reads change; the copies skip validation on purpose (a text
+    # source without a path cannot be loaded, but it picks its parts all the same).
+    model = spec.model.model_copy(update={"factory": "tiny_factory:build" if factory else None})
+    return spec.model_copy(
+        update={
+            "model": model,
+            "distributed": spec.distributed.model_copy(update={"strategy": strategy}),
+            "data": spec.data.model_copy(update={"source": source}),
+            "scheduler": spec.scheduler.model_copy(update={"name": scheduler}),
+            "activation_checkpointing": ckpt,
+        }
+    )
+
+
+def every_recipe(spec: Spec):
+    for strategy, source, scheduler, ckpt, factory in itertools.product(
+        STRATEGIES, SOURCES, SCHEDULERS, (False, True), (False, True)
+    ):
+        yield strategy, choose_parts(variant(spec, strategy, source, scheduler, ckpt, factory))
+
+
+def with_ancestors(name: str) -> list[str]:
+    """``name`` and every template it extends, nearest first."""
+    chain = [name]
+    source = ENV.loader.get_source(ENV, name)[0]
+    for extends in ENV.parse(source).find_all(nodes.Extends):
+        chain += with_ancestors(extends.template.value)
+    return chain
+
+
+def template_text(name: str) -> str:
+    return (TEMPLATES / name).read_text(encoding="utf-8")
+
+
+def test_single_process_parts_never_mention_ranks(base_spec: Spec) -> None:
+    checked = set()
+    for strategy, parts in every_recipe(base_spec):
+        if strategy != "none":
+            continue
+        for name in itertools.chain.from_iterable(parts.values()):
+            for template in with_ancestors(name):
+                text = template_text(template)
+                found = [word for word in DISTRIBUTED_WORDS if word in text]
+                assert not found, f"{template} (in a single-process script) mentions {found}"
+                checked.add(template)
+    # The skeleton every script shares is held to the same rule.
+    assert not [w for w in DISTRIBUTED_WORDS if w in template_text("train.py.j2")]
+    assert "parts/run/one.py.j2" in checked and "parts/step/one.py.j2" in checked
+
+
+def test_distributed_recipes_use_the_rank_parts(base_spec: Spec) -> None:
+    for strategy, parts in every_recipe(base_spec):
+        named = set(itertools.chain.from_iterable(parts.values()))
+        assert ("parts/processes/start.py.j2" in named) == (strategy != "none")
+        assert parts["run"] == [f"parts/run/{'one' if strategy == 'none' else strategy}.py.j2"]
+
+
+def test_every_part_is_used_and_every_used_part_exists(base_spec: Spec) -> None:
+    used = set()
+    for _, parts in every_recipe(base_spec):
+        for name in itertools.chain.from_iterable(parts.values()):
+            assert (TEMPLATES / name).is_file(), f"the recipe names {name}, which does not exist"
+            used.update(with_ancestors(name))
+    on_disk = {p.relative_to(TEMPLATES).as_posix() for p in (TEMPLATES / "parts").rglob("*.j2")}
+    assert on_disk - used == set(), "parts no recipe uses"
+
+
+def test_imports_follow_the_parts(base_spec: Spec) -> None:
+    one = variant(base_spec, "none", "synthetic", "cosine", False)
+    imports = imports_for(one, choose_parts(one))
+    assert "import math" in imports["standard"] and "import importlib" not in imports["standard"]
+    assert not any("distributed" in line for line in imports["torch"])
+    fsdp = variant(base_spec, "fsdp", "factory", "constant", True, factory=True)
+    imports = imports_for(fsdp, choose_parts(fsdp))
+    assert "import importlib" in imports["standard"] and "import math" not in imports["standard"]
+    assert "import torch.distributed as dist" in imports["torch"]
+    assert "from torch.utils.checkpoint import checkpoint" in imports["torch"]
+    # ruff's isort order: plain imports, then from-imports, each sorted by module.
+    plain = [line for line in imports["torch"] if line.startswith("import ")]
+    assert imports["torch"][: len(plain)] == plain == sorted(plain)
+
+
+def test_a_rendered_single_process_script_never_mentions_ranks(tmp_path: Path) -> None:
+    spec_path = tiny_spec(tmp_path, "llama", precision="fp16", activation_checkpointing=True)
+    text = render_script(load_spec(spec_path), spec_path, tmp_path)
+    assert not [word for word in (*DISTRIBUTED_WORDS, "torch.distributed") if word in text]
