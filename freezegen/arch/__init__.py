@@ -10,7 +10,13 @@ from freezegen.arch.family import UnsupportedConfig
 from freezegen.spec.models import ModelSpec
 from freezegen.spec.presets import MODEL_PRESETS, Architecture
 
-__all__ = ["Architecture", "ArchitectureError", "architecture_for", "from_hf_config"]
+__all__ = [
+    "Architecture",
+    "ArchitectureError",
+    "ModelNotCached",
+    "architecture_for",
+    "from_hf_config",
+]
 
 _MAX_CONFIG = 1024 * 1024
 
@@ -19,16 +25,26 @@ class ArchitectureError(Exception):
     """The model a spec names cannot be described without building it (or is unreadable)."""
 
 
+class ModelNotCached(ArchitectureError):
+    """A ``pretrained`` model whose config the local Hugging Face cache does not hold."""
+
+
 def architecture_for(model: ModelSpec) -> Architecture | None:
     """Return the architecture of ``model``; None for a ``factory`` model (only tracing knows).
 
-    Raises ArchitectureError when a config.json cannot be read or has an unsupported model_type.
+    Raises ArchitectureError when a config.json cannot be read or has an unsupported model_type,
+    and its subclass ModelNotCached for a ``pretrained`` model missing from the cache.
     """
+    from freezegen.arch.source import model_config_file
+    from freezegen.hub import NotCached
+
     if model.preset is not None:
         return MODEL_PRESETS[model.preset]
-    if model.hf_config is not None:
-        return from_hf_config(model.hf_config)
-    return None
+    try:
+        config = model_config_file(model)
+    except NotCached as exc:
+        raise ModelNotCached(str(exc)) from None
+    return None if config is None else from_hf_config(config)
 
 
 def from_hf_config(path: Path) -> Architecture:

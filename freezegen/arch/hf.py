@@ -17,8 +17,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from freezegen.arch import ArchitectureError, from_hf_config
+from freezegen.arch import ArchitectureError, architecture_for
 from freezegen.arch.families import family_of
+from freezegen.arch.source import model_config_file
 from freezegen.spec.models import ModelSpec
 from freezegen.spec.presets import MODEL_PRESETS, Architecture
 
@@ -34,10 +35,12 @@ class HfModel:
     config: dict[str, Any]
     vocab_size: int
     family: str
+    pretrained: str | None = None
+    """The Hub id whose weights the script loads (``model.pretrained``), else None."""
 
 
 def hf_model(model: ModelSpec) -> HfModel:
-    """Return the config of a preset or ``hf_config`` model.
+    """Return the config of a preset, ``hf_config`` or ``pretrained`` model.
 
     Raises :class:`~freezegen.arch.ArchitectureError` when the config cannot be read or names a
     model family freezegen does not know.
@@ -46,9 +49,9 @@ def hf_model(model: ModelSpec) -> HfModel:
         arch = MODEL_PRESETS[model.preset]
         config = _preset_config(arch)
     else:
-        assert model.hf_config is not None
-        arch = from_hf_config(model.hf_config)  # validates the file and its model_type
-        config = _read_config(model.hf_config)
+        arch = architecture_for(model)  # validates the file and its model_type
+        assert arch is not None, "a factory model has no Hugging Face config"
+        config = _read_config(model_config_file(model))
     family = family_of(arch)
     config.pop("model_type", None)
     dropout_keys = set(family.dropout_keys)
@@ -66,11 +69,10 @@ def hf_model(model: ModelSpec) -> HfModel:
         config["num_labels"] = model.num_labels or 2
     else:
         config.update(family.causal_lm_config)
-    return HfModel(arch.model_type, config, arch.vocab_size, arch.family)
+    return HfModel(arch.model_type, config, arch.vocab_size, arch.family, model.pretrained)
 
 
-def _read_config(path: Any) -> dict[str, Any]:
-    file = path / "config.json" if path.is_dir() else path
+def _read_config(file: Any) -> dict[str, Any]:
     try:
         with open(file, "rb") as fh:
             data = json.loads(fh.read(_MAX_CONFIG + 1))

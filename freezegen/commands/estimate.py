@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from freezegen.commands.result import CommandResult, UsageError, reports_usage_errors
-from freezegen.commands.specs import load_or_report
+from freezegen.commands.specs import fetch_pretrained, load_or_report
 
 if TYPE_CHECKING:
     from freezegen.memory.estimate import MemoryEstimate
@@ -55,6 +55,7 @@ def run(options: Options) -> CommandResult:
     if not path.exists():
         raise UsageError(f"no such file: {path}")
     loaded = load_or_report(path)
+    fetch_pretrained(path, loaded.spec)
 
     sweeps: list[Sweep] = []
     points: list[tuple[str, SweepPoint | None]] = [(path.stem.removesuffix(".freezegen"), None)]

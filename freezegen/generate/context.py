@@ -226,6 +226,8 @@ def _model_constants(spec: Spec, hf: Any, rel: Any) -> list[str]:
             assignment("MODEL_CONFIG", hf.config),
             assignment("ATTENTION", model.attention),
         ]
+        if hf.pretrained is not None:
+            lines.append(assignment("PRETRAINED", hf.pretrained))
     else:
         module, _, attr = model.factory.partition(":")
         lines += [assignment("MODEL_FACTORY", [module, attr])]

@@ -123,7 +123,7 @@ def choose_parts(spec: Spec) -> dict[str, list[str]]:
         "environment": [_part("processes/environment")] if several else [],
         "log": [_part("processes/log" + ranks)],
         "model": [
-            _part(f"model/{model}"),
+            _part("model/pretrained" if spec.model.pretrained is not None else f"model/{model}"),
             _part("model/freeze"),
             *checkpointing,
             _part("model/thawing"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from freezegen.arch import ArchitectureError, architecture_for
+from freezegen.arch import ArchitectureError, ModelNotCached, architecture_for
 from freezegen.arch.freeze import FreezePlan, plan_freeze
 from freezegen.arch.params import Param, parameter_table
 from freezegen.memory.estimate import EstimateError, MemoryEstimate
@@ -18,6 +18,7 @@ class LintContext:
     def __init__(self, path: str, document: Document, spec: Spec, *, trace: bool = False) -> None:
         self.path, self.document, self.spec, self.trace = path, document, spec, trace
         self.architecture_error: str | None = None
+        self.model_not_cached = False  # the error is a pretrained model missing from the cache
         self.memory_error: str | None = None
 
     @cached_property
@@ -27,6 +28,7 @@ class LintContext:
             return architecture_for(self.spec.model)
         except ArchitectureError as exc:
             self.architecture_error = str(exc)
+            self.model_not_cached = isinstance(exc, ModelNotCached)
             return None
 
     @cached_property

@@ -1,8 +1,9 @@
 """Traced estimates cached by spec content, so ``lint --trace`` in a hook pays for a trace once.
 
 The key is what decides the trace: freezegen's version, the validated spec (paths resolved) and
-the bytes of a local hf_config. A factory's source is not part of the key: after changing the
-factory, clear the cache (``FREEZEGEN_CACHE_DIR`` or ``~/.cache/freezegen``).
+the bytes of the model's config.json (a local hf_config, or a pretrained model's cached one). A
+factory's source is not part of the key: after changing the factory, clear the cache
+(``FREEZEGEN_CACHE_DIR`` or ``~/.cache/freezegen``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 
 from freezegen._io import write_atomic
 from freezegen._version import __version__
+from freezegen.arch.source import model_config_file
+from freezegen.hub import NotCached
 from freezegen.memory.estimate import Breakdown, EstimateError, MemoryEstimate
 from freezegen.spec.models import Spec
 
@@ -32,10 +35,9 @@ def cache_key(spec: Spec) -> str:
     digest = hashlib.sha256()
     digest.update(f"freezegen {__version__}\n".encode())
     digest.update(spec.model_dump_json().encode())
-    config = spec.model.hf_config
-    if config is not None:
-        file = config / "config.json" if config.is_dir() else config
-        with contextlib.suppress(OSError):  # unreadable: the trace itself will say so
+    with contextlib.suppress(OSError, NotCached):  # unreadable: the trace itself will say so
+        file = model_config_file(spec.model)
+        if file is not None:
             digest.update(file.read_bytes()[: 1024 * 1024])
     return digest.hexdigest()
 

@@ -28,6 +28,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from freezegen.hub import REPO_ID_PATTERN
 from freezegen.spec.presets import GPUS, MODEL_PRESETS
 from freezegen.spec.selectors import RANGE_PATTERN, parse_ranges
 
@@ -54,6 +55,26 @@ ImportPath = Annotated[
     Field(json_schema_extra={"pattern": _IMPORT_PATH, "examples": ["my_project.models:build"]}),
 ]
 Glob = Annotated[str, Field(min_length=1)]
+MODEL_SOURCES = ("preset", "hf_config", "factory", "pretrained")
+
+
+def _check_pretrained(value: str) -> str:
+    if not re.match(REPO_ID_PATTERN, value):
+        raise PydanticCustomError(
+            "pretrained_id",
+            "'{value}' is not a Hugging Face model id; write it as \"org/name\"",
+            {"value": value},
+        )
+    return value
+
+
+PretrainedId = Annotated[
+    str,
+    AfterValidator(_check_pretrained),
+    Field(
+        json_schema_extra={"pattern": REPO_ID_PATTERN, "examples": ["Qwen/Qwen2.5-0.5B"]},
+    ),
+]
 
 
 def _resolve_path(value: Path, info: ValidationInfo) -> Path:
@@ -211,6 +232,12 @@ class ModelSpec(_Model):
     factory: ImportPath | None = Field(
         None, description='"package.module:callable" returning a torch.nn.Module.'
     )
+    pretrained: PretrainedId | None = Field(
+        None,
+        description="A Hugging Face Hub model id (org/name): its config.json, and for the "
+        "generated script its weights, from the local Hugging Face cache (HF_HUB_CACHE / HF_HOME) "
+        "or the Hub when reachable.",
+    )
     weights: SpecPath | None = Field(
         None, description="Optional local weights: a Hugging Face folder or a state_dict file."
     )
@@ -240,13 +267,20 @@ class ModelSpec(_Model):
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
-        given = [k for k in ("preset", "hf_config", "factory") if getattr(self, k) is not None]
+        given = [k for k in MODEL_SOURCES if getattr(self, k) is not None]
         if len(given) != 1:
             found = ", ".join(given) if given else "none"
             raise PydanticCustomError(
                 "model_source",
-                "give exactly one of preset, hf_config or factory (found: {found})",
+                "give exactly one of preset, hf_config, factory or pretrained (found: {found})",
                 {"found": found},
+            )
+        if self.pretrained is not None and self.weights is not None:
+            raise PydanticCustomError(
+                "model_source",
+                "model.pretrained loads its own weights; drop weights, or use hf_config with "
+                "weights for a local checkpoint",
+                {},
             )
         return self
 

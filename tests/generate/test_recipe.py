@@ -31,12 +31,20 @@ def base_spec(tmp_path_factory: pytest.TempPathFactory) -> Spec:
     return load_spec(path)
 
 
+MODELS = ("hf", "factory", "pretrained")
+
+
 def variant(
-    spec: Spec, strategy: str, source: str, scheduler: str, ckpt: bool, factory: bool = False
+    spec: Spec, strategy: str, source: str, scheduler: str, ckpt: bool, model_kind: str = "hf"
 ) -> Spec:
     # Only the fields the recipe reads change; the copies skip validation on purpose (a text
     # source without a path cannot be loaded, but it picks its parts all the same).
-    model = spec.model.model_copy(update={"factory": "tiny_factory:build" if factory else None})
+    model = spec.model.model_copy(
+        update={
+            "factory": "tiny_factory:build" if model_kind == "factory" else None,
+            "pretrained": "org/name" if model_kind == "pretrained" else None,
+        }
+    )
     return spec.model_copy(
         update={
             "model": model,
@@ -49,10 +57,10 @@ def variant(
 
 
 def every_recipe(spec: Spec):
-    for strategy, source, scheduler, ckpt, factory in itertools.product(
-        STRATEGIES, SOURCES, SCHEDULERS, (False, True), (False, True)
+    for strategy, source, scheduler, ckpt, kind in itertools.product(
+        STRATEGIES, SOURCES, SCHEDULERS, (False, True), MODELS
     ):
-        yield strategy, choose_parts(variant(spec, strategy, source, scheduler, ckpt, factory))
+        yield strategy, choose_parts(variant(spec, strategy, source, scheduler, ckpt, kind))
 
 
 def with_ancestors(name: str) -> list[str]:
@@ -106,7 +114,7 @@ def test_imports_follow_the_parts(base_spec: Spec) -> None:
     imports = imports_for(one, choose_parts(one))
     assert "import math" in imports["standard"] and "import importlib" not in imports["standard"]
     assert not any("distributed" in line for line in imports["torch"])
-    fsdp = variant(base_spec, "fsdp", "factory", "constant", True, factory=True)
+    fsdp = variant(base_spec, "fsdp", "factory", "constant", True, "factory")
     imports = imports_for(fsdp, choose_parts(fsdp))
     assert "import importlib" in imports["standard"] and "import math" not in imports["standard"]
     assert "import torch.distributed as dist" in imports["torch"]

@@ -1,4 +1,5 @@
-"""A local file the run needs (weights, data, tokenizer, a resume checkpoint) does not exist."""
+"""A local file the run needs (weights, data, tokenizer, a resume checkpoint, a pretrained
+model's cached config) does not exist."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,10 @@ from freezegen.lint.rule import Rule
 class MissingFile(Rule):
     code = "FG112"
     name = "missing-file"
-    summary = "model.weights, data.path, data.tokenizer or checkpoint.resume names a missing path."
+    summary = (
+        "model.weights, data.path, data.tokenizer or checkpoint.resume names a missing path, or "
+        "model.pretrained is not in the local Hugging Face cache."
+    )
     valid = (
         """version: 1
 model: {preset: gpt2}
@@ -29,10 +33,16 @@ model: {preset: gpt2}
 batch: {micro_batch_size: 2, seq_len: 128}
 data: {source: text, path: ./no-such-corpus.txt, tokenizer: ./no-such-tokenizer}
 """,
+        """version: 1
+model: {pretrained: freezegen-examples/not-in-any-cache}
+batch: {micro_batch_size: 2, seq_len: 128}
+""",
     )
 
     def check(self, ctx: LintContext) -> Iterator[Diagnostic]:
         spec = ctx.spec
+        if spec.model.pretrained is not None and ctx.architecture is None and ctx.model_not_cached:
+            yield self.at(ctx, ("model", "pretrained"), ctx.architecture_error or "")
         paths: list[tuple[tuple[str, ...], Path | None, str]] = [
             (("model", "weights"), spec.model.weights, "weights"),
             (("data", "path"), spec.data.path, "data file"),

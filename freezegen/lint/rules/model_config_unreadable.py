@@ -1,4 +1,5 @@
-"""A model.hf_config that cannot be read or describes an architecture freezegen cannot model."""
+"""A model config (hf_config, or a pretrained model's cached config.json) that cannot be read or
+describes an architecture freezegen cannot model."""
 
 from collections.abc import Iterator
 
@@ -10,7 +11,10 @@ from freezegen.lint.rule import Rule
 class ModelConfigUnreadable(Rule):
     code = "FG111"
     name = "model-config-unreadable"
-    summary = "model.hf_config is missing, not JSON, or of an unsupported model_type."
+    summary = (
+        "model.hf_config (or a pretrained model's cached config) is missing, not JSON, or of an "
+        "unsupported model_type."
+    )
     valid = (
         """version: 1
 model: {preset: gpt2}
@@ -25,7 +29,9 @@ batch: {micro_batch_size: 2, seq_len: 128}
     )
 
     def check(self, ctx: LintContext) -> Iterator[Diagnostic]:
-        if ctx.spec.model.hf_config is None:
+        model = ctx.spec.model
+        key = "hf_config" if model.hf_config is not None else "pretrained"
+        if getattr(model, key) is None:
             return
-        if ctx.architecture is None and ctx.architecture_error:
-            yield self.at(ctx, ("model", "hf_config"), ctx.architecture_error)
+        if ctx.architecture is None and ctx.architecture_error and not ctx.model_not_cached:
+            yield self.at(ctx, ("model", key), ctx.architecture_error)
