@@ -2,7 +2,8 @@
 
 (a) Cold start: ``freezegen lint SPEC`` vs ``check-jsonschema --schemafile
     schemas/freezegen.schema.json SPEC``, each a fresh subprocess, run in alternating pairs.
-    Goal: median(freezegen / check-jsonschema) <= 0.6.
+    Goal: median(freezegen / check-jsonschema) <= 1.0 (the project's decision: one validator,
+    the pydantic models; 0.6 would need a second one).
 (b) Scaling: one ``freezegen lint`` call over a folder of 100 copies of SPEC vs one call over
     SPEC alone. Goal: ratio < 2 (start-up, not per-file work, dominates).
 
@@ -25,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SPEC = ROOT / "examples" / "gpt2-medium-freezing" / "freeze-6.freezegen.yaml"
 SCHEMA = ROOT / "schemas" / "freezegen.schema.json"
-COLD_GOAL = 0.6
+COLD_GOAL = 1.0
 SCALE_GOAL = 2.0
 
 
