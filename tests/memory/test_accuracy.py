@@ -59,6 +59,14 @@ CASES = [
     case("gpt2", "", "head: sequence-classification", id="gpt2-seq-cls"),
     case("gpt2", "activation_checkpointing: true", id="gpt2-ckpt-all"),
     case("gpt2", "activation_checkpointing: {layers: every-2}", id="gpt2-ckpt-every-2"),
+    # Autocast and checkpointing: a recomputed block's peak is its MLP backward, where
+    # tanh-GELU (promoted to fp32 by pow) builds fp32 gradients.
+    case("gpt2", "precision: bf16\nactivation_checkpointing: true", id="gpt2-bf16-ckpt-all"),
+    case(
+        "gpt2",
+        "precision: fp16\nactivation_checkpointing: {layers: every-2}",
+        id="gpt2-fp16-ckpt-every-2",
+    ),
     case("gpt2", f"optimizer: {{name: sgd}}\n{TINY}", id="gpt2-sgd-small-batch"),
     case("gpt2", TINY, id="gpt2-adamw-optimizer-bound"),
     case(
@@ -117,6 +125,12 @@ CASES = [
         "llama",
         "precision: bf16\nactivation_checkpointing: {layers: every-2}",
         id="llama-bf16-ckpt-every-2",
+    ),
+    case("llama", "precision: bf16\nactivation_checkpointing: true", id="llama-bf16-ckpt-all"),
+    case(
+        "llama",
+        "precision: fp16\nactivation_checkpointing: {layers: every-2}",
+        id="llama-fp16-ckpt-every-2",
     ),
     case("llama", "activation_checkpointing: {layers: '2-3'}", id="llama-ckpt-range"),
     case("llama", f"optimizer: {{implementation: fused}}\n{TINY}", id="llama-fused"),

@@ -16,6 +16,7 @@ from freezegen.arch.family import Norm
 from freezegen.arch.params import ATTENTION, EMBEDDINGS, MLP, Param
 from freezegen.memory.analytic.operators import (
     Trains,
+    activation_output_bytes,
     block_per_token,
     mlp_gradients,
     norm_backward_tensors,
@@ -189,12 +190,18 @@ def _kept(blk: Block) -> object:
 
 def backward_transient(arch: Architecture, precision: Precision, tokens: int) -> list[Part]:
     """Gradients alive inside one block's backward on top of what it saved: the residual
-    stream's gradient and, at the MLP's elementwise backward (where the block's saved tensors
-    are still all alive), the gradients of its inputs (:func:`mlp_gradients`)."""
-    f_grads = mlp_gradients(family_of(arch).block.activation)
+    stream's gradient and, at the MLP's elementwise backward, the gradients of the product's
+    inputs (:func:`mlp_gradients`). The product's backward builds them in its output's dtype
+    (the engine casts each to its input's dtype only afterwards). Beside them lies the gradient
+    of the product's output, where the down projection's saved input was until its backward
+    freed it: the same size unless the output was promoted (tanh-GELU under autocast: a fp32
+    gradient where the saved input was its low-precision cast), when the difference is added."""
+    activation = family_of(arch).block.activation
+    f_grads = mlp_gradients(activation)
     h, f = arch.hidden_size, arch.intermediate_size
+    out_bytes = activation_output_bytes(precision, activation)
     times = ((f_grads, "tensors"),) if f_grads > 1 else ()
-    return [
+    parts = [
         Part(
             "residual gradient",
             rounded(tokens * h * precision.residual_bytes),
@@ -202,10 +209,20 @@ def backward_transient(arch: Architecture, precision: Precision, tokens: int) ->
         ),
         Part(
             "MLP gradients" if f_grads > 1 else "MLP gradient",
-            f_grads * rounded(tokens * f * precision.matmul_bytes),
-            (*times, (tokens, "tokens"), (f, "intermediate"), (precision.matmul_bytes, "B")),
+            f_grads * rounded(tokens * f * out_bytes),
+            (*times, (tokens, "tokens"), (f, "intermediate"), (out_bytes, "B")),
         ),
     ]
+    promoted = out_bytes - precision.matmul_bytes
+    if promoted:
+        parts.append(
+            Part(
+                "the activation output's fp32 gradient, beyond the down projection's freed input",
+                rounded(tokens * f * out_bytes) - rounded(tokens * f * precision.matmul_bytes),
+                ((tokens, "tokens"), (f, "intermediate"), (promoted, "B")),
+            )
+        )
+    return parts
 
 
 def norm_backward(label: str, arch: Architecture, tokens: int) -> Part:

@@ -91,13 +91,22 @@ def _activation_saved(precision: Precision, f: int, activation: Activation) -> f
     mm = precision.matmul_bytes
     if activation is Activation.TANH_GELU:
         # 0.5*x*(1+tanh(c*(x+0.044715*x^3))): pow saves x, the final mul saves 0.5*x and 1+tanh,
-        # tanh saves its output: four f-sized tensors. Under autocast pow runs in fp32 (a fp32
-        # copy of x), which promotes tanh, 1+tanh and the product to fp32; 0.5*x stays low.
-        return f * (12 + mm) if precision.autocast else 4 * f * mm
+        # tanh saves its output: four f-sized tensors, three of them in the output's dtype (see
+        # activation_output_bytes); 0.5*x stays in the matmul dtype.
+        return f * (3 * activation_output_bytes(precision, activation) + mm)
     if activation is Activation.SWIGLU:
         # gate and up outputs, silu(gate) (saved by the product).
         return 3 * f * mm
     return f * mm  # exact GELU saves its input
+
+
+def activation_output_bytes(precision: Precision, activation: Activation) -> int:
+    """Bytes per element of the MLP nonlinearity's output, which the down projection reads: the
+    matmul dtype, except tanh-GELU under autocast, where CUDA runs pow in fp32 (a fp32 copy of
+    x) and the promotion carries through tanh and 1+tanh to the product."""
+    if activation is Activation.TANH_GELU and precision.autocast:
+        return 4
+    return precision.matmul_bytes
 
 
 def mlp_gradients(activation: Activation) -> int:

@@ -71,7 +71,7 @@ CHECKPOINT_DIR = "checkpoints"
 SAVE_EVERY = 8
 KEEP_LAST = 2
 RESUME = "auto"
-PREDICTED_PEAK_BYTES = 1251328
+PREDICTED_PEAK_BYTES = 1316864
 
 
 def log(text: str) -> None:

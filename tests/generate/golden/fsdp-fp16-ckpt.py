@@ -85,7 +85,7 @@ CHECKPOINT_DIR = "checkpoints"
 SAVE_EVERY = 8
 KEEP_LAST = 2
 RESUME = "auto"
-PREDICTED_PEAK_BYTES = 832512
+PREDICTED_PEAK_BYTES = 930816
 
 
 def log(text: str) -> None:
