@@ -30,7 +30,7 @@ from pydantic_core import PydanticCustomError
 
 from freezegen.hub import REPO_ID_PATTERN
 from freezegen.spec.presets import GPUS, MODEL_PRESETS
-from freezegen.spec.selectors import RANGE_PATTERN, parse_ranges
+from freezegen.spec.selectors import RANGE_PATTERN, existing_blocks, parse_ranges
 
 PositiveInt = Annotated[StrictInt, Field(gt=0)]
 NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
@@ -107,6 +107,18 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=False)
 
 
+class _SelectsBlocks:
+    """A section whose ``layers`` select blocks: freeze, a schedule's unfreeze, checkpointing."""
+
+    layers: Any
+
+    def indices(self, depth: int) -> list[int]:
+        """Return the sorted indices of the blocks ``layers`` selects in a model of ``depth``
+        blocks (none without ``layers``); indices past the model are left out (lint reports
+        them: :func:`freezegen.spec.selectors.out_of_range`)."""
+        return existing_blocks(self.layers, depth)
+
+
 class FirstBlocks(_Model):
     first: NonNegativeInt = Field(
         description="Select blocks 0 .. first-1 (the bottom of the model)."
@@ -177,7 +189,7 @@ BlockSelector = Annotated[
 ModuleKind = Literal["attention", "mlp", "norm"]
 
 
-class UnfreezeTarget(_Model):
+class UnfreezeTarget(_SelectsBlocks, _Model):
     embeddings: StrictBool = Field(False, description="Unfreeze the token/position embeddings.")
     layers: BlockSelector | None = Field(None, description="Blocks to unfreeze.")
     modules: list[ModuleKind] | None = Field(
@@ -195,7 +207,7 @@ class UnfreezeStep(_Model):
     unfreeze: UnfreezeTarget = Field(description="What becomes trainable at `at_step`.")
 
 
-class FreezeSpec(_Model):
+class FreezeSpec(_SelectsBlocks, _Model):
     embeddings: StrictBool = Field(
         False, description="Freeze token/position embeddings (a tied output head follows them)."
     )
@@ -304,7 +316,7 @@ CheckpointLayers = Annotated[
 ]
 
 
-class AdvancedCheckpointing(_Model):
+class AdvancedCheckpointing(_SelectsBlocks, _Model):
     layers: CheckpointLayers = Field(
         "all", description='Blocks to checkpoint: "all", "every-2", a range "0-11" or a list.'
     )
