@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -110,7 +110,8 @@ class _Model(BaseModel):
 class _SelectsBlocks:
     """A section whose ``layers`` select blocks: freeze, a schedule's unfreeze, checkpointing."""
 
-    layers: Any
+    if TYPE_CHECKING:  # each section declares its own field (pydantic orders fields by class)
+        layers: Any
 
     def indices(self, depth: int) -> list[int]:
         """Return the sorted indices of the blocks ``layers`` selects in a model of ``depth``
