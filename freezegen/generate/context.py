@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from freezegen._version import __version__
-from freezegen.arch import ArchitectureError
+from freezegen.arch import ArchitectureError, UnknownArchitecture
 from freezegen.arch.freeze import freeze_rules
 from freezegen.arch.hf import hf_model
 from freezegen.generate.literals import assignment
@@ -170,6 +170,8 @@ def _architecture(spec: Spec) -> Architecture | None:
 
     try:
         return architecture_for(spec.model)
+    except UnknownArchitecture:
+        return None  # transformers builds it; its depth is known once the script builds it
     except ArchitectureError as exc:
         raise GenerateError(str(exc)) from None
 

@@ -208,15 +208,16 @@ def build_model(spec: Spec) -> tuple[nn.Module, Architecture | None]:
     Raises :class:`EstimateError` for a factory that cannot be imported, raises, or returns
     something that is not an ``nn.Module``, and for a config that cannot be read.
     """
-    from freezegen.arch import ArchitectureError
+    from freezegen.arch import ArchitectureError, UnknownArchitecture
 
     if spec.model.factory is not None:
         return _from_factory(spec.model.factory), None
     try:
         arch = architecture_for(spec.model)
+    except UnknownArchitecture:
+        arch = None  # transformers builds it; freezing goes by module-name heuristics
     except ArchitectureError as exc:
         raise EstimateError(str(exc)) from None
-    assert arch is not None
     return _from_hf_config(spec), arch
 
 
@@ -252,13 +253,16 @@ def _from_hf_config(spec: Spec) -> nn.Module:
         hf = hf_model(spec.model)
     except ArchitectureError as exc:
         raise EstimateError(str(exc)) from None
-    config = transformers.AutoConfig.for_model(hf.model_type, **hf.config)
     cls = (
         transformers.AutoModelForSequenceClassification
         if spec.model.head == "sequence-classification"
         else transformers.AutoModelForCausalLM
     )
-    return cls.from_config(config, attn_implementation=spec.model.attention)
+    try:
+        config = transformers.AutoConfig.for_model(hf.model_type, **hf.config)
+        return cls.from_config(config, attn_implementation=spec.model.attention)
+    except ValueError as exc:  # a model_type or head this transformers cannot build
+        raise EstimateError(f"transformers cannot build this model: {exc}") from None
 
 
 @contextlib.contextmanager
@@ -433,7 +437,7 @@ def _step(
 def _loss(
     model: nn.Module, ids: torch.Tensor, spec: Spec, arch: Architecture | None, vocab: int
 ) -> torch.Tensor:
-    if arch is not None:
+    if spec.model.factory is None:
         if spec.model.head == "sequence-classification":
             labels = torch.zeros(ids.shape[0], dtype=torch.long)
         else:

@@ -165,6 +165,9 @@ def _check_checkpoint_layers(value: str) -> str:
 
 
 def _selector_kind(value: Any) -> str | None:
+    # Validation sees the YAML's dicts; serialization (the trace cache's key) sees the models.
+    if isinstance(value, (FirstBlocks, LastBlocks)):
+        return LAST if isinstance(value, LastBlocks) else FIRST
     if isinstance(value, dict):
         return LAST if "last" in value and "first" not in value else FIRST
     if isinstance(value, str):
@@ -331,7 +334,7 @@ class AdvancedCheckpointing(_SelectsBlocks, _Model):
 def _bool_or_config(value: Any) -> str | None:
     if isinstance(value, bool):
         return BOOL
-    if isinstance(value, dict):
+    if isinstance(value, (dict, AdvancedCheckpointing)):
         return CONFIG
     return None
 
