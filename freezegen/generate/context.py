@@ -58,6 +58,8 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
             hf = hf_model(model)
         except ArchitectureError as exc:
             raise GenerateError(str(exc)) from None
+        if hf.family is None:
+            _check_transformers_builds(hf.model_type, model.head)
     num_layers = _num_layers(spec)
 
     def rel(path: Path | None) -> str | None:
@@ -157,6 +159,22 @@ def _check_supported(spec: Spec) -> None:
         raise GenerateError(
             "a sequence-classification head needs labels: use data.source jsonl (with a "
             "'label' field), synthetic or factory, not text"
+        )
+
+
+def _check_transformers_builds(model_type: str, head: str) -> None:
+    """Refuse a model_type no family knows when transformers has no model with ``head`` for it:
+    the script would only fail once it runs."""
+    from transformers.models.auto import modeling_auto
+
+    models = {
+        "causal-lm": modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        "sequence-classification": modeling_auto.MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
+    }[head]
+    if model_type not in models:
+        raise GenerateError(
+            f"model_type {model_type!r}: this transformers has no {_AUTO_CLASSES[head]} for it, "
+            "so the script could not build the model"
         )
 
 

@@ -126,3 +126,21 @@ def test_generated_script_trains_it_and_keeps_frozen_weights(tmp_path: Path) -> 
     for name, _ in model.named_parameters():
         same = torch.equal(initial[name], final[name])
         assert same == (name in frozen), name
+
+
+@pytest.mark.parametrize(
+    ("config", "why"),
+    [
+        ({"model_type": "t5", "vocab_size": 64, "d_model": 32}, "no AutoModelForCausalLM"),
+        ({"model_type": "no-such-model", "vocab_size": 64}, "no AutoModelForCausalLM"),
+    ],
+)
+def test_generate_refuses_what_transformers_cannot_build(config, why, tmp_path: Path) -> None:
+    from freezegen.commands import generate as generate_command
+
+    path = tiny_spec(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    result = generate_command.run(generate_command.Options(spec=path, output=tmp_path / "t.py"))
+    assert result.exit_code == 2
+    assert why in result.text("stderr") and config["model_type"] in result.text("stderr")
+    assert not (tmp_path / "t.py").exists()
