@@ -14,6 +14,7 @@ __all__ = [
     "Architecture",
     "ArchitectureError",
     "ModelNotCached",
+    "UnknownArchitecture",
     "architecture_for",
     "from_hf_config",
 ]
@@ -29,11 +30,22 @@ class ModelNotCached(ArchitectureError):
     """A ``pretrained`` model whose config the local Hugging Face cache does not hold."""
 
 
+class UnknownArchitecture(ArchitectureError):
+    """A readable config.json whose ``model_type`` no family knows: transformers may build it
+    (the traced estimate measures it, the generated script trains it), freezegen cannot model
+    it analytically."""
+
+    def __init__(self, message: str, model_type: str) -> None:
+        super().__init__(message)
+        self.model_type = model_type
+
+
 def architecture_for(model: ModelSpec) -> Architecture | None:
     """Return the architecture of ``model``; None for a ``factory`` model (only tracing knows).
 
-    Raises ArchitectureError when a config.json cannot be read or has an unsupported model_type,
-    and its subclass ModelNotCached for a ``pretrained`` model missing from the cache.
+    Raises ArchitectureError when a config.json cannot be read or holds an option its family
+    cannot express, its subclass UnknownArchitecture when no family knows its model_type, and
+    ModelNotCached for a ``pretrained`` model missing from the cache.
     """
     from freezegen.arch.source import model_config_file
     from freezegen.hub import NotCached
@@ -71,10 +83,12 @@ def from_hf_config(path: Path) -> Architecture:
     family = family_for_model_type(model_type) if isinstance(model_type, str) else None
     if family is None:
         known = ", ".join(known_model_types())
-        raise ArchitectureError(
-            f"{file}: model_type {model_type!r} is not one freezegen models analytically "
-            f"({known}); use a factory and --trace"
+        message = (
+            f"{file}: model_type {model_type!r} is not one freezegen models analytically ({known})"
         )
+        if not isinstance(model_type, str):
+            raise ArchitectureError(f"{message}; use a factory and --trace")
+        raise UnknownArchitecture(message, model_type)
     try:
         if cfg.get("add_cross_attention"):
             raise UnsupportedConfig("add_cross_attention adds cross-attention blocks")

@@ -114,7 +114,8 @@ class Family:
     dropout_keys: tuple[str, ...]
     modules: Mapping[str, tuple[str, ...]]
     """Module names per parameter kind (embeddings, attention, mlp, norm, head): a parameter
-    is of the kind whose module name it holds, the longest match winning."""
+    is of the kind whose module name it holds, the longest match winning. The trace and the
+    generated script pass them to freezegen.runtime.freezing (``module_kind``) as data."""
     positions: Positions
     block: BlockOperators
     head: HeadOperators
@@ -132,18 +133,6 @@ class Family:
     def parameter_table(self, arch: Architecture, head: str, num_labels: int) -> list[Param]:
         """Every parameter of ``arch`` with ``head``, in model order (a tied head has none)."""
         return self.parameters(arch, head, num_labels, self.ties_head(arch, head))
-
-    def kind_of(self, name: str) -> str | None:
-        """The kind of the parameter ``name`` by :attr:`modules` (None: no module matches)."""
-        parts = name.split(".")
-        best: tuple[int, str] | None = None
-        for kind, modules in self.modules.items():
-            for module in modules:
-                m = module.split(".")
-                for i in range(len(parts) - len(m) + 1):
-                    if parts[i : i + len(m)] == m and (best is None or len(m) > best[0]):
-                        best = (len(m), kind)
-        return None if best is None else best[1]
 
 
 def config_int(cfg: dict[str, Any], *names: str, default: int | None = None) -> int:

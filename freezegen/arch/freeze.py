@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from typing import Any
 
 from freezegen.arch.params import EMBEDDINGS, Param
 from freezegen.spec.models import FreezeSpec, UnfreezeTarget
-from freezegen.spec.selectors import select_blocks
+from freezegen.spec.selectors import out_of_range, runtime_selection
 
 
 @dataclass(frozen=True)
@@ -63,11 +64,8 @@ def select(
     if target.embeddings:
         sel.names |= {p.name for p in params if p.kind == EMBEDDINGS}
     if target.layers is not None:
-        sel.blocks = select_blocks(target.layers, num_layers)
-        sel.out_of_range = [i for i in sel.blocks if i >= num_layers]
-        last = getattr(target.layers, "last", None)
-        if last is not None and last > num_layers:
-            sel.out_of_range.append(last - 1)
+        sel.blocks = target.indices(num_layers)
+        sel.out_of_range = out_of_range(target.layers, num_layers)
         chosen = set(sel.blocks)
         kinds = set(target.modules) if target.modules else None
         sel.names |= {
@@ -103,3 +101,18 @@ def plan_freeze(freeze: FreezeSpec, params: list[Param], num_layers: int) -> Fre
     frozen_blocks = frozenset(b for b, ps in by_block.items() if all(p.name in frozen for p in ps))
     out_of_range = [(("freeze", "layers"), sel.out_of_range)] if sel.out_of_range else []
     return FreezePlan(params, frozen, frozen_blocks, misses, out_of_range)
+
+
+def freeze_rules(target: FreezeSpec | UnfreezeTarget, depth: int | None) -> dict[str, Any]:
+    """Return ``target`` as the data freezegen.runtime.freezing selects parameters by, for a
+    model of ``depth`` blocks (None: known only once the model is built): what the traced
+    estimator passes it and the generated script carries as FREEZE and UNFREEZE."""
+    rules: dict[str, Any] = {
+        "embeddings": target.embeddings,
+        "blocks": [] if target.layers is None else runtime_selection(target, depth),
+        "modules": None if target.modules is None else list(target.modules),
+        "patterns": list(target.patterns),
+    }
+    if isinstance(target, FreezeSpec):
+        rules["except"] = list(target.except_)
+    return rules

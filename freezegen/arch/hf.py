@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from freezegen.arch import ArchitectureError, architecture_for
+from freezegen.arch import ArchitectureError, UnknownArchitecture, architecture_for
 from freezegen.arch.families import family_of
 from freezegen.arch.source import model_config_file
 from freezegen.spec.models import ModelSpec
@@ -33,8 +33,10 @@ class HfModel:
 
     model_type: str
     config: dict[str, Any]
-    vocab_size: int
-    family: str
+    vocab_size: int | None
+    """None for an architecture no family knows whose config names no vocab_size."""
+    family: str | None
+    """None for an architecture no family knows (transformers builds it from the config)."""
     pretrained: str | None = None
     """The Hub id whose weights the script loads (``model.pretrained``), else None."""
 
@@ -42,19 +44,26 @@ class HfModel:
 def hf_model(model: ModelSpec) -> HfModel:
     """Return the config of a preset, ``hf_config`` or ``pretrained`` model.
 
-    Raises :class:`~freezegen.arch.ArchitectureError` when the config cannot be read or names a
-    model family freezegen does not know.
+    A config whose model_type no family knows is embedded as it is (only ``dropout`` and the
+    settings training needs are applied). Raises :class:`~freezegen.arch.ArchitectureError`
+    when the config cannot be read or holds an option its family cannot express.
     """
+    arch: Architecture | None
     if model.preset is not None:
         arch = MODEL_PRESETS[model.preset]
         config = _preset_config(arch)
+        model_type = arch.model_type
     else:
-        arch = architecture_for(model)  # validates the file and its model_type
-        assert arch is not None, "a factory model has no Hugging Face config"
+        try:
+            arch = architecture_for(model)  # validates the file and its model_type
+            assert arch is not None, "a factory model has no Hugging Face config"
+            model_type = arch.model_type
+        except UnknownArchitecture as exc:
+            arch, model_type = None, exc.model_type
         config = _read_config(model_config_file(model))
-    family = family_of(arch)
+    family = None if arch is None else family_of(arch)
     config.pop("model_type", None)
-    dropout_keys = set(family.dropout_keys)
+    dropout_keys = set() if family is None else set(family.dropout_keys)
     if model.dropout is not None:
         dropout_keys |= {
             k
@@ -67,9 +76,14 @@ def hf_model(model: ModelSpec) -> HfModel:
         config["pad_token_id"] = 0
     if model.head == "sequence-classification":
         config["num_labels"] = model.num_labels or 2
-    else:
+    elif family is not None:
         config.update(family.causal_lm_config)
-    return HfModel(arch.model_type, config, arch.vocab_size, arch.family, model.pretrained)
+    if arch is None:
+        vocab = config.get("vocab_size")
+        return HfModel(
+            model_type, config, vocab if isinstance(vocab, int) else None, None, model.pretrained
+        )
+    return HfModel(model_type, config, arch.vocab_size, arch.family, model.pretrained)
 
 
 def _read_config(file: Any) -> dict[str, Any]:

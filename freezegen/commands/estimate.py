@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from freezegen.memory.estimate import MemoryEstimate
     from freezegen.memory.explain import Explanation
     from freezegen.memory.sweep import Sweep, SweepPoint
+    from freezegen.spec.models import Spec
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,14 @@ def run(options: Options) -> CommandResult:
         # one swept key labels its rows by value alone; a grid needs every key=value
         points = [(p.label if len(sweeps) > 1 else p.labels[sweeps[0].name], p) for p in expanded]
 
+    result = CommandResult()
     rows: list[tuple[str, MemoryEstimate]] = []
     explanations: list[Explanation] = []
     method = "traced" if options.trace else "analytic"
+    unknown = None if options.trace or options.explain else _unknown_architecture(loaded.spec)
+    if unknown is not None:
+        method = "traced"
+        result.err(f"note: {unknown}; estimating with the trace (--trace)")
     for label, point in points:
         spec = loaded.spec if point is None else point.spec
         try:
@@ -84,7 +90,6 @@ def run(options: Options) -> CommandResult:
             raise UsageError(f"{path}{where}: {exc}") from None
         rows.append((label, estimate))
 
-    result = CommandResult()
     values = [p.values for _, p in points if p is not None] if sweeps else None
     result.out(_render(options, rows, sweeps, values, explanations))
     if plot is not None:
@@ -149,3 +154,18 @@ def _plot(
         raise UsageError(str(exc)) from None
     except OSError as exc:
         raise UsageError(f"cannot write {plot}: {exc.strerror or exc}") from None
+
+
+def _unknown_architecture(spec: Spec) -> str | None:
+    """Why the analytic model cannot describe the spec's Hugging Face model (a model_type no
+    family knows: the trace measures it instead); None when it can, or when the model is not
+    of that kind (a factory, an unreadable config: the estimate reports those)."""
+    from freezegen.arch import ArchitectureError, UnknownArchitecture, architecture_for
+
+    try:
+        architecture_for(spec.model)
+    except UnknownArchitecture as exc:
+        return str(exc)
+    except ArchitectureError:
+        return None
+    return None

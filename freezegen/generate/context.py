@@ -15,12 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from freezegen._version import __version__
-from freezegen.arch import ArchitectureError
+from freezegen.arch import ArchitectureError, UnknownArchitecture
+from freezegen.arch.freeze import freeze_rules
 from freezegen.arch.hf import hf_model
 from freezegen.generate.literals import assignment
 from freezegen.generate.recipe import choose_parts, imports_for
-from freezegen.spec.models import FirstBlocks, FreezeSpec, LastBlocks, Spec, UnfreezeTarget
-from freezegen.spec.selectors import parse_ranges, select_blocks
+from freezegen.generate.runtime import runtime_source
+from freezegen.spec.models import Spec
+from freezegen.spec.presets import Architecture
+from freezegen.spec.selectors import runtime_selection
 
 
 class GenerateError(Exception):
@@ -55,6 +58,8 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
             hf = hf_model(model)
         except ArchitectureError as exc:
             raise GenerateError(str(exc)) from None
+        if hf.family is None:
+            _check_transformers_builds(hf.model_type, model.head)
     num_layers = _num_layers(spec)
 
     def rel(path: Path | None) -> str | None:
@@ -77,11 +82,12 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
         (
             "Freezing: what is frozen before training, then what thaws at which step.",
             [
-                assignment("FREEZE", _freeze_rules(spec.freeze, num_layers)),
+                assignment("MODULE_KINDS", _module_kinds(spec)),
+                assignment("FREEZE", freeze_rules(spec.freeze, num_layers)),
                 assignment(
                     "UNFREEZE",
                     [
-                        {"at_step": s.at_step, **_freeze_rules(s.unfreeze, num_layers)}
+                        {"at_step": s.at_step, **freeze_rules(s.unfreeze, num_layers)}
                         for s in spec.freeze.schedule
                     ],
                 ),
@@ -125,6 +131,7 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
         "version": __version__,
         "sections": sections,
         "parts": parts,
+        "runtime_freezing": runtime_source("freezing"),
         "imports": imports_for(spec, parts),
         # Values the parts place; which parts there are is the recipe's decision.
         "hf": hf is not None,
@@ -155,14 +162,36 @@ def _check_supported(spec: Spec) -> None:
         )
 
 
+def _check_transformers_builds(model_type: str, head: str) -> None:
+    """Refuse a model_type no family knows when transformers has no model with ``head`` for it:
+    the script would only fail once it runs."""
+    from transformers.models.auto import modeling_auto
+
+    models = {
+        "causal-lm": modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        "sequence-classification": modeling_auto.MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
+    }[head]
+    if model_type not in models:
+        raise GenerateError(
+            f"model_type {model_type!r}: this transformers has no {_AUTO_CLASSES[head]} for it, "
+            "so the script could not build the model"
+        )
+
+
 def _num_layers(spec: Spec) -> int | None:
+    arch = _architecture(spec)
+    return None if arch is None else arch.num_layers
+
+
+def _architecture(spec: Spec) -> Architecture | None:
     from freezegen.arch import architecture_for
 
     try:
-        arch = architecture_for(spec.model)
+        return architecture_for(spec.model)
+    except UnknownArchitecture:
+        return None  # transformers builds it; its depth is known once the script builds it
     except ArchitectureError as exc:
         raise GenerateError(str(exc)) from None
-    return None if arch is None else arch.num_layers
 
 
 def _relative(path: Path, base: Path) -> str:
@@ -179,42 +208,20 @@ def _resume(resume: str, spec_path: Path, script_dir: Path) -> str:
     return _relative(Path(spec_path).parent / Path(resume).expanduser(), script_dir)
 
 
-def _blocks(selector: object, num_layers: int | None) -> list[int] | dict[str, int]:
-    # A factory model's depth is known only when the script builds it: {last: N} waits till then.
-    if num_layers is None and isinstance(selector, LastBlocks):
-        return {"last": selector.last}
-    if isinstance(selector, FirstBlocks):
-        return list(range(selector.first))
-    return select_blocks(selector, num_layers or 0)
+def _module_kinds(spec: Spec) -> dict[str, list[str]] | None:
+    """The module names per parameter kind of the spec's family; None for a factory model (the
+    script then tells kinds by module-name heuristics)."""
+    from freezegen.arch.families import family_of
 
-
-def _freeze_rules(target: FreezeSpec | UnfreezeTarget, num_layers: int | None) -> dict[str, Any]:
-    rules: dict[str, Any] = {
-        "embeddings": target.embeddings,
-        "blocks": [] if target.layers is None else _blocks(target.layers, num_layers),
-        "modules": None if target.modules is None else list(target.modules),
-        "patterns": list(target.patterns),
-    }
-    if isinstance(target, FreezeSpec):
-        rules["except"] = list(target.except_)
-    return rules
+    arch = _architecture(spec)
+    if arch is None:
+        return None
+    return {kind: list(names) for kind, names in family_of(arch).modules.items()}
 
 
 def _checkpoint_blocks(spec: Spec, num_layers: int | None) -> list[int] | dict[str, int] | None:
     ac = spec.checkpointing
-    if ac is None:
-        return None
-    layers = ac.layers
-    if isinstance(layers, list):
-        return sorted(set(layers))
-    every = 1 if layers == "all" else None
-    if layers.startswith("every-"):
-        every = int(layers.removeprefix("every-"))
-    if every is not None:
-        if num_layers is None:
-            return {"every": every}
-        return list(range(0, num_layers, every))
-    return parse_ranges(layers)
+    return None if ac is None else runtime_selection(ac, num_layers)
 
 
 def _model_constants(spec: Spec, hf: Any, rel: Any) -> list[str]:

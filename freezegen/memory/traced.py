@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -49,14 +48,14 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from freezegen.arch import architecture_for
-from freezegen.arch.freeze import plan_freeze
-from freezegen.arch.params import EMBEDDINGS, Param, parameter_table
+from freezegen.arch.families import family_of
+from freezegen.arch.freeze import freeze_rules
 from freezegen.memory.estimate import Breakdown, EstimateError, MemoryEstimate, finish
 from freezegen.memory.tracker import StorageTracker, rounded
+from freezegen.runtime.freezing import select_parameters, set_train_mode, transformer_blocks
 from freezegen.spec.models import Spec
 from freezegen.spec.precision import Precision
 from freezegen.spec.presets import Architecture
-from freezegen.spec.selectors import parse_ranges
 
 __all__ = ["build_model", "estimate_traced"]
 
@@ -163,7 +162,7 @@ def _fake_process_group(world: int) -> Iterator[Any]:
 def _fully_shard(model: nn.Module, mesh: Any) -> None:
     from torch.distributed.fsdp import fully_shard
 
-    for block in _blocks(model):
+    for block in transformer_blocks(model)[1]:
         fully_shard(block, mesh=mesh, reshard_after_forward=True)
     fully_shard(model, mesh=mesh, reshard_after_forward=True)
 
@@ -209,15 +208,16 @@ def build_model(spec: Spec) -> tuple[nn.Module, Architecture | None]:
     Raises :class:`EstimateError` for a factory that cannot be imported, raises, or returns
     something that is not an ``nn.Module``, and for a config that cannot be read.
     """
-    from freezegen.arch import ArchitectureError
+    from freezegen.arch import ArchitectureError, UnknownArchitecture
 
     if spec.model.factory is not None:
         return _from_factory(spec.model.factory), None
     try:
         arch = architecture_for(spec.model)
+    except UnknownArchitecture:
+        arch = None  # transformers builds it; freezing goes by module-name heuristics
     except ArchitectureError as exc:
         raise EstimateError(str(exc)) from None
-    assert arch is not None
     return _from_hf_config(spec), arch
 
 
@@ -253,13 +253,16 @@ def _from_hf_config(spec: Spec) -> nn.Module:
         hf = hf_model(spec.model)
     except ArchitectureError as exc:
         raise EstimateError(str(exc)) from None
-    config = transformers.AutoConfig.for_model(hf.model_type, **hf.config)
     cls = (
         transformers.AutoModelForSequenceClassification
         if spec.model.head == "sequence-classification"
         else transformers.AutoModelForCausalLM
     )
-    return cls.from_config(config, attn_implementation=spec.model.attention)
+    try:
+        config = transformers.AutoConfig.for_model(hf.model_type, **hf.config)
+        return cls.from_config(config, attn_implementation=spec.model.attention)
+    except ValueError as exc:  # a model_type or head this transformers cannot build
+        raise EstimateError(f"transformers cannot build this model: {exc}") from None
 
 
 @contextlib.contextmanager
@@ -294,51 +297,32 @@ def _one_sequence_per_row() -> Iterator[None]:
 # ---------------------------------------------------------------------------------------------
 # Freezing and checkpointing
 
-_BLOCK_INDEX = re.compile(r"\.(\d+)\.")
-
-
-def _factory_params(model: nn.Module) -> list[Param]:
-    """Describe a factory model's parameters: block = first numeric name part, embeddings kind."""
-    embedding_names = {
-        f"{name}.weight" for name, m in model.named_modules() if isinstance(m, nn.Embedding)
-    }
-    out = []
-    for name, p in model.named_parameters():
-        found = _BLOCK_INDEX.search(f".{name}")
-        block = int(found.group(1)) if found else None
-        kind = EMBEDDINGS if name in embedding_names else "other"
-        out.append(Param(name, tuple(p.shape), kind, block))
-    return out
-
 
 def _apply_freeze(
     model: nn.Module, spec: Spec, arch: Architecture | None
 ) -> list[tuple[str, nn.Parameter]]:
+    """Freeze what the generated script freezes, by the same code (freezegen.runtime.freezing):
+    a known family's module names per kind, or the name heuristics for any other model."""
     named = list(model.named_parameters())
+    kinds = None
     if arch is not None:
-        table = parameter_table(arch, spec.model.head, spec.model.num_labels or 2)
-        num_layers = arch.num_layers
-    else:
-        table = _factory_params(model)
-        num_layers = 1 + max((p.block for p in table if p.block is not None), default=-1)
-    have = {name for name, _ in named}
-    missing = {p.name for p in table} - have
-    if missing:
-        raise EstimateError(
-            f"internal: parameter table names {sorted(missing)[:3]} that the "
-            "built model does not have"
-        )
-    plan = plan_freeze(spec.freeze, table, num_layers)
+        family = family_of(arch)
+        table = family.parameter_table(arch, spec.model.head, spec.model.num_labels or 2)
+        missing = {p.name for p in table} - {name for name, _ in named}
+        if missing:
+            raise EstimateError(
+                f"internal: parameter table names {sorted(missing)[:3]} that the "
+                "built model does not have"
+            )
+        kinds = {kind: list(names) for kind, names in family.modules.items()}
+    depth = len(transformer_blocks(model)[1])
+    frozen = select_parameters(model, freeze_rules(spec.freeze, depth), kinds)
     for name, p in named:
-        if name in plan.frozen:
+        if name in frozen:
             p.requires_grad_(False)
-    # The generated script keeps dropout and batch norm of fully frozen blocks in eval(): they
-    # draw no masks. The blocks themselves stay in training mode (checkpointing looks at it).
-    for index, block in enumerate(_blocks(model)):
-        if index in plan.frozen_blocks:
-            for m in block.modules():
-                if isinstance(m, (nn.Dropout, nn.modules.batchnorm._BatchNorm)):
-                    m.eval()
+    # As in the generated script, dropout and batch norm of fully frozen blocks stay in eval():
+    # they draw no masks. The blocks themselves stay in training mode (checkpointing looks at it).
+    set_train_mode(model)
     return named
 
 
@@ -350,31 +334,11 @@ def _to_bf16(model: nn.Module) -> None:
             t.data = t.data.to(torch.bfloat16)
 
 
-def _blocks(model: nn.Module) -> list[nn.Module]:
-    """The repeated transformer blocks, in order (the largest ModuleList)."""
-    lists = [m for m in model.modules() if isinstance(m, nn.ModuleList)]
-    return list(max(lists, key=len)) if lists else []
-
-
-def _checkpointed_blocks(spec: Spec, num_blocks: int) -> set[int]:
-    ac = spec.checkpointing
-    if ac is None:
-        return set()
-    layers = ac.layers
-    if layers == "all":
-        return set(range(num_blocks))
-    if isinstance(layers, str) and layers.startswith("every-"):
-        k = int(layers.removeprefix("every-"))
-        return set(range(0, num_blocks, k))
-    chosen = parse_ranges(layers) if isinstance(layers, str) else layers
-    return {i for i in chosen if i < num_blocks}
-
-
 def _apply_checkpointing(model: nn.Module, spec: Spec) -> None:
     if spec.checkpointing is None:
         return
-    blocks = _blocks(model)
-    chosen = _checkpointed_blocks(spec, len(blocks))
+    blocks = transformer_blocks(model)[1]
+    chosen = spec.checkpointing.indices(len(blocks))
     reentrant = spec.checkpointing.reentrant
     for index, block in enumerate(blocks):
         if index in chosen:
@@ -473,7 +437,7 @@ def _step(
 def _loss(
     model: nn.Module, ids: torch.Tensor, spec: Spec, arch: Architecture | None, vocab: int
 ) -> torch.Tensor:
-    if arch is not None:
+    if spec.model.factory is None:
         if spec.model.head == "sequence-classification":
             labels = torch.zeros(ids.shape[0], dtype=torch.long)
         else:

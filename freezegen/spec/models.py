@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -30,7 +30,7 @@ from pydantic_core import PydanticCustomError
 
 from freezegen.hub import REPO_ID_PATTERN
 from freezegen.spec.presets import GPUS, MODEL_PRESETS
-from freezegen.spec.selectors import RANGE_PATTERN, parse_ranges
+from freezegen.spec.selectors import RANGE_PATTERN, existing_blocks, parse_ranges
 
 PositiveInt = Annotated[StrictInt, Field(gt=0)]
 NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
@@ -107,6 +107,19 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=False)
 
 
+class _SelectsBlocks:
+    """A section whose ``layers`` select blocks: freeze, a schedule's unfreeze, checkpointing."""
+
+    if TYPE_CHECKING:  # each section declares its own field (pydantic orders fields by class)
+        layers: Any
+
+    def indices(self, depth: int) -> list[int]:
+        """Return the sorted indices of the blocks ``layers`` selects in a model of ``depth``
+        blocks (none without ``layers``); indices past the model are left out (lint reports
+        them: :func:`freezegen.spec.selectors.out_of_range`)."""
+        return existing_blocks(self.layers, depth)
+
+
 class FirstBlocks(_Model):
     first: NonNegativeInt = Field(
         description="Select blocks 0 .. first-1 (the bottom of the model)."
@@ -152,6 +165,9 @@ def _check_checkpoint_layers(value: str) -> str:
 
 
 def _selector_kind(value: Any) -> str | None:
+    # Validation sees the YAML's dicts; serialization (the trace cache's key) sees the models.
+    if isinstance(value, (FirstBlocks, LastBlocks)):
+        return LAST if isinstance(value, LastBlocks) else FIRST
     if isinstance(value, dict):
         return LAST if "last" in value and "first" not in value else FIRST
     if isinstance(value, str):
@@ -177,7 +193,7 @@ BlockSelector = Annotated[
 ModuleKind = Literal["attention", "mlp", "norm"]
 
 
-class UnfreezeTarget(_Model):
+class UnfreezeTarget(_SelectsBlocks, _Model):
     embeddings: StrictBool = Field(False, description="Unfreeze the token/position embeddings.")
     layers: BlockSelector | None = Field(None, description="Blocks to unfreeze.")
     modules: list[ModuleKind] | None = Field(
@@ -195,7 +211,7 @@ class UnfreezeStep(_Model):
     unfreeze: UnfreezeTarget = Field(description="What becomes trainable at `at_step`.")
 
 
-class FreezeSpec(_Model):
+class FreezeSpec(_SelectsBlocks, _Model):
     embeddings: StrictBool = Field(
         False, description="Freeze token/position embeddings (a tied output head follows them)."
     )
@@ -304,7 +320,7 @@ CheckpointLayers = Annotated[
 ]
 
 
-class AdvancedCheckpointing(_Model):
+class AdvancedCheckpointing(_SelectsBlocks, _Model):
     layers: CheckpointLayers = Field(
         "all", description='Blocks to checkpoint: "all", "every-2", a range "0-11" or a list.'
     )
@@ -318,7 +334,7 @@ class AdvancedCheckpointing(_Model):
 def _bool_or_config(value: Any) -> str | None:
     if isinstance(value, bool):
         return BOOL
-    if isinstance(value, dict):
+    if isinstance(value, (dict, AdvancedCheckpointing)):
         return CONFIG
     return None
 

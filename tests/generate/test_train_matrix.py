@@ -104,13 +104,11 @@ def matrix_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
 
 
 def _thawed(ns: dict[str, Any], model: torch.nn.Module) -> set[str]:
-    blocks_name, blocks = ns["transformer_blocks"](model)
-    described = ns["describe_parameters"](model, blocks_name)
     return {
         name
         for entry in ns["UNFREEZE"]
         if entry["at_step"] < ns["MAX_STEPS"]
-        for name in ns["select_parameters"](entry, described, len(blocks))
+        for name in ns["select_parameters"](model, entry, ns["MODULE_KINDS"])
     }
 
 

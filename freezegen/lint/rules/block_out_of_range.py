@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from freezegen.diagnostics import Diagnostic
 from freezegen.lint.context import LintContext
 from freezegen.lint.rule import Rule
-from freezegen.spec.selectors import parse_ranges, select_blocks
+from freezegen.spec.selectors import out_of_range
 
 
 class BlockOutOfRange(Rule):
@@ -56,19 +56,12 @@ activation_checkpointing: {layers: "6-12"}
         for loc, selector in selectors:
             if selector is None:
                 continue
-            bad = [i for i in select_blocks(selector, depth) if i >= depth]
-            last = getattr(selector, "last", None)
-            if last is not None and last > depth:
-                bad.append(last - 1)
+            bad = out_of_range(selector, depth)
             if bad:
                 yield self._report(ctx, loc, bad, depth)
         ac = ctx.spec.checkpointing
         if ac is not None:
-            layers = ac.layers
-            if isinstance(layers, str) and (layers == "all" or layers.startswith("every-")):
-                return
-            indices = layers if isinstance(layers, list) else parse_ranges(layers)
-            bad = [i for i in indices if i >= depth]
+            bad = out_of_range(ac.layers, depth)
             if bad:
                 yield self._report(ctx, ("activation_checkpointing", "layers"), bad, depth)
 

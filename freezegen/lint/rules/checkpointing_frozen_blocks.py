@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from freezegen.diagnostics import Diagnostic, Severity
 from freezegen.lint.context import LintContext
 from freezegen.lint.rule import Rule
-from freezegen.lint.rules._blocks import checkpointed_blocks, grad_free_prefix
+from freezegen.lint.rules._blocks import grad_free_prefix
 
 
 class CheckpointingFrozenBlocks(Rule):
@@ -39,10 +39,10 @@ activation_checkpointing: {layers: "0-5"}
     )
 
     def check(self, ctx: LintContext) -> Iterator[Diagnostic]:
-        prefix, arch = grad_free_prefix(ctx), ctx.architecture
-        if prefix is None or arch is None or prefix == 0:
+        prefix, arch, ac = grad_free_prefix(ctx), ctx.architecture, ctx.spec.checkpointing
+        if prefix is None or arch is None or prefix == 0 or ac is None:
             return
-        blocks = checkpointed_blocks(ctx, arch.num_layers)
+        blocks = ac.indices(arch.num_layers)
         if blocks and all(b < prefix for b in blocks):
             # `activation_checkpointing: true` has no layers key; locate() falls back to it.
             yield self.at(

@@ -1,9 +1,10 @@
 """A model config (hf_config, or a pretrained model's cached config.json) that cannot be read or
-describes an architecture freezegen cannot model."""
+holds an option its family cannot express (an error), or whose model_type no family knows (a
+warning: transformers builds it, the trace measures it, the generated script trains it)."""
 
 from collections.abc import Iterator
 
-from freezegen.diagnostics import Diagnostic
+from freezegen.diagnostics import Diagnostic, Severity
 from freezegen.lint.context import LintContext
 from freezegen.lint.rule import Rule
 
@@ -34,4 +35,16 @@ batch: {micro_batch_size: 2, seq_len: 128}
         if getattr(model, key) is None:
             return
         if ctx.architecture is None and ctx.architecture_error and not ctx.model_not_cached:
-            yield self.at(ctx, ("model", key), ctx.architecture_error)
+            if ctx.unknown_architecture:
+                # transformers may still build it: estimate and generate use the trace.
+                memory = "use the traced estimate" if ctx.trace else "need the traced estimate"
+                yield self.at(
+                    ctx,
+                    ("model", key),
+                    f"{ctx.architecture_error}: freeze selections are not checked, and the "
+                    f"memory rules {memory}",
+                    severity=Severity.WARNING,
+                    fix=None if ctx.trace else "run freezegen lint --trace to check memory",
+                )
+            else:
+                yield self.at(ctx, ("model", key), ctx.architecture_error)

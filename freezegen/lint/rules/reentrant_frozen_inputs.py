@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from freezegen.diagnostics import Diagnostic
 from freezegen.lint.context import LintContext
 from freezegen.lint.rule import Rule
-from freezegen.lint.rules._blocks import checkpointed_blocks, grad_free_prefix
+from freezegen.lint.rules._blocks import grad_free_prefix
 
 
 class ReentrantFrozenInputs(Rule):
@@ -35,7 +35,7 @@ activation_checkpointing: {layers: all, reentrant: true}
         ac, arch, prefix = ctx.spec.checkpointing, ctx.architecture, grad_free_prefix(ctx)
         if ac is None or not ac.reentrant or arch is None or prefix is None:
             return
-        if prefix >= arch.num_layers or prefix not in checkpointed_blocks(ctx, arch.num_layers):
+        if prefix >= arch.num_layers or prefix not in ac.indices(arch.num_layers):
             return
         yield self.at(
             ctx,

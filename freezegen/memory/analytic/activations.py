@@ -26,20 +26,6 @@ from freezegen.memory.analytic.parts import Part, rounded
 from freezegen.spec.models import Spec
 from freezegen.spec.precision import Precision
 from freezegen.spec.presets import Architecture
-from freezegen.spec.selectors import parse_ranges
-
-
-def checkpointed_blocks(spec: Spec, num_layers: int) -> set[int]:
-    ac = spec.checkpointing
-    if ac is None:
-        return set()
-    layers = ac.layers
-    if layers == "all":
-        return set(range(num_layers))
-    if isinstance(layers, str) and layers.startswith("every-"):
-        return set(range(0, num_layers, int(layers.removeprefix("every-"))))
-    chosen = parse_ranges(layers) if isinstance(layers, str) else layers
-    return {i for i in chosen if i < num_layers}
 
 
 @dataclass(frozen=True)
@@ -103,7 +89,8 @@ def block_activations(
     skipped = 0.0
     if not embeddings_train and family_of(arch).block.norm is Norm.RMS_NORM:
         skipped = rms_norm_unrecorded(precision, h)
-    checkpointed = checkpointed_blocks(spec, arch.num_layers)
+    ac = spec.checkpointing
+    checkpointed = set(ac.indices(arch.num_layers)) if ac is not None else set()
     # A checkpointed block keeps only its input (the residual stream's dtype).
     block_input = rounded(tokens * h * precision.param_bytes)
     out = {}

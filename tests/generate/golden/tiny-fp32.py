@@ -47,6 +47,13 @@ ATTENTION = "sdpa"
 VOCAB_SIZE = 64
 
 # Freezing: what is frozen before training, then what thaws at which step.
+MODULE_KINDS = {
+    "embeddings": ["wte", "wpe"],
+    "attention": ["attn"],
+    "mlp": ["mlp"],
+    "norm": ["ln_1", "ln_2", "ln_f"],
+    "head": ["lm_head", "score"],
+}
 FREEZE = {"embeddings": False, "blocks": [], "modules": None, "patterns": [], "except": []}
 UNFREEZE = []
 
@@ -110,13 +117,46 @@ def transformer_blocks(model: nn.Module) -> tuple[str, list[nn.Module]]:
     return name, list(blocks)
 
 
-def describe_parameters(model: nn.Module, blocks_name: str) -> dict[str, tuple[str, int | None]]:
-    """Map each parameter name to (kind, block index).
+def module_kind(name: str, kinds: dict[str, list[str]]) -> str | None:
+    """Return the kind whose module name (a dotted path) occurs in the parameter ``name``, the
+    longest match winning; None when no module name occurs in it."""
+    parts = name.split(".")
+    best: tuple[int, str] | None = None
+    for kind, modules in kinds.items():
+        for module in modules:
+            path = module.split(".")
+            for i in range(len(parts) - len(path) + 1):
+                if parts[i : i + len(path)] == path and (best is None or len(path) > best[0]):
+                    best = (len(path), kind)
+    return None if best is None else best[1]
 
-    kind is "embeddings" (nn.Embedding weights and everything under a module named
-    "embeddings"), or inside a block "norm", "attention" or "mlp" by its module names;
-    "other" elsewhere. The block index is None outside the repeated blocks.
+
+def guessed_kind(name: str, in_block: str | None, embedding_modules: list[str]) -> str:
+    """Return a parameter's kind from its module names, for a model of no known family.
+
+    "embeddings" for nn.Embedding weights and everything under a module named "embeddings";
+    inside a block (``in_block``: the parameter's name below the block) "norm", "attention" or
+    "mlp" by its module names; "other" elsewhere.
     """
+    owner = name.rpartition(".")[0]
+    if any(owner == m or owner.startswith(m + ".") for m in embedding_modules):
+        return "embeddings"
+    if in_block is None:
+        return "other"
+    parts = in_block.lower().split(".")[:-1]
+    if any("norm" in p or p == "ln" or p.startswith("ln_") for p in parts):
+        return "norm"
+    if any("attn" in p or "attention" in p for p in parts):
+        return "attention"
+    return "mlp"
+
+
+def describe_parameters(
+    model: nn.Module, blocks_name: str, kinds: dict[str, list[str]] | None = None
+) -> dict[str, tuple[str, int | None]]:
+    """Map each parameter name to (kind, block index); the block index is None outside the
+    repeated blocks named ``blocks_name``. Kinds come from ``kinds`` when given (a parameter no
+    module name matches is "other"), else from :func:`guessed_kind`."""
     embedding_modules = [
         name
         for name, m in model.named_modules()
@@ -124,21 +164,15 @@ def describe_parameters(model: nn.Module, blocks_name: str) -> dict[str, tuple[s
     ]
     described: dict[str, tuple[str, int | None]] = {}
     for name, _ in model.named_parameters():
-        owner = name.rpartition(".")[0]
-        if any(owner == m or owner.startswith(m + ".") for m in embedding_modules):
-            described[name] = ("embeddings", None)
-        elif blocks_name and name.startswith(blocks_name + "."):
-            index, _, rest = name[len(blocks_name) + 1 :].partition(".")
-            parts = rest.lower().split(".")[:-1]
-            if any("norm" in p or p == "ln" or p.startswith("ln_") for p in parts):
-                kind = "norm"
-            elif any("attn" in p or "attention" in p for p in parts):
-                kind = "attention"
-            else:
-                kind = "mlp"
-            described[name] = (kind, int(index))
+        block, in_block = None, None
+        if blocks_name and name.startswith(blocks_name + "."):
+            index, _, in_block = name[len(blocks_name) + 1 :].partition(".")
+            block = int(index)
+        if kinds is None:
+            kind = guessed_kind(name, in_block, embedding_modules)
         else:
-            described[name] = ("other", None)
+            kind = module_kind(name, kinds) or "other"
+        described[name] = (kind, block)
     return described
 
 
@@ -154,29 +188,24 @@ def block_indices(selection: list[int] | dict[str, int] | None, num_blocks: int)
 
 
 def select_parameters(
-    rules: dict, described: dict[str, tuple[str, int | None]], num_blocks: int
+    model: nn.Module, rules: dict, kinds: dict[str, list[str]] | None = None
 ) -> set[str]:
-    """Return the parameter names ``rules`` select: embeddings, blocks (narrowed to modules),
-    then name patterns. freezegen's linter and estimator resolve the spec by the same rules."""
-    blocks = block_indices(rules["blocks"], num_blocks)
+    """Return the parameter names ``rules`` select: embeddings, then the blocks narrowed to
+    modules, then name patterns; ``except`` patterns are applied last and always win. This is
+    the order freezegen's linter resolves a spec's freeze section in."""
+    blocks_name, blocks = transformer_blocks(model)
+    chosen_blocks = block_indices(rules["blocks"], len(blocks))
     modules = rules["modules"]
     chosen = set()
-    for name, (kind, block) in described.items():
+    for name, (kind, block) in describe_parameters(model, blocks_name, kinds).items():
         if (
             (rules["embeddings"] and kind == "embeddings")
-            or (block in blocks and (modules is None or kind in modules))
+            or (block in chosen_blocks and (modules is None or kind in modules))
             or any(fnmatchcase(name, pattern) for pattern in rules["patterns"])
         ):
             chosen.add(name)
-    return chosen
-
-
-def frozen_parameters(model: nn.Module) -> set[str]:
-    """Return the names FREEZE freezes; its "except" patterns are applied last and always win."""
-    blocks_name, blocks = transformer_blocks(model)
-    described = describe_parameters(model, blocks_name)
-    frozen = select_parameters(FREEZE, described, len(blocks))
-    return {n for n in frozen if not any(fnmatchcase(n, p) for p in FREEZE["except"])}
+    kept = rules.get("except", [])
+    return {name for name in chosen if not any(fnmatchcase(name, p) for p in kept)}
 
 
 def set_train_mode(model: nn.Module) -> None:
@@ -198,6 +227,11 @@ def set_train_mode(model: nn.Module) -> None:
             m.eval()
 
 
+def frozen_parameters(model: nn.Module) -> set[str]:
+    """Return the names FREEZE freezes; its "except" patterns are applied last and always win."""
+    return select_parameters(model, FREEZE, MODULE_KINDS)
+
+
 class Thawing:
     """Progressive unfreezing: at each UNFREEZE step the selected parameters start training,
     in a new optimizer parameter group (the existing groups keep their state)."""
@@ -215,9 +249,7 @@ class Thawing:
             self.pending[0]["at_step"] < step or (inclusive and self.pending[0]["at_step"] == step)
         ):
             entry = self.pending.pop(0)
-            blocks_name, blocks = transformer_blocks(self.model)
-            described = describe_parameters(self.model, blocks_name)
-            names = select_parameters(entry, described, len(blocks))
+            names = select_parameters(self.model, entry, MODULE_KINDS)
             thawed = [
                 p for n, p in self.model.named_parameters() if n in names and not p.requires_grad
             ]
