@@ -22,22 +22,13 @@ def string(value: str) -> str:
     Non-ASCII characters are escaped: look-alikes (a multiplication sign for ``x``) would trip
     ruff's RUF001, and invisible ones would hide what a path really is.
     """
-    body = ascii(value)[1:-1]
-    # repr picks its quote to avoid escapes; undo its quote escaping, then escape the one we use.
-    body = body.replace("\\'", "'").replace('\\"', '"')
     quote = "'" if value.count('"') > value.count("'") else '"'
-    return quote + _escape_quote(body, quote) + quote
-
-
-def _escape_quote(body: str, quote: str) -> str:
-    out = []
-    backslashes = 0
-    for ch in body:
-        if ch == quote and backslashes % 2 == 0:
-            out.append("\\")
-        out.append(ch)
-        backslashes = backslashes + 1 if ch == "\\" else 0
-    return "".join(out)
+    # Character by character: escaping the whole repr and then un-escaping its quotes cannot
+    # tell an escaped quote from an escaped backslash before a quote (a\\'b).
+    body = "".join(
+        "\\" + ch if ch == quote else ch if ch in "'\"" else ascii(ch)[1:-1] for ch in value
+    )
+    return quote + body + quote
 
 
 def _scalar(value: object) -> str | None:

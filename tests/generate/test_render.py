@@ -142,6 +142,12 @@ def test_string_literals_round_trip(value: str) -> None:
     assert ast.literal_eval(string(value)) == value
 
 
+@pytest.mark.parametrize("value", ["\\'", 'a\\"b', "\\\\'", "'\\", '"\\"', "é\\'\n"])
+def test_backslashes_before_quotes_survive(value: str) -> None:
+    # A backslash before a quote was once taken for repr's own quote escape and dropped.
+    assert ast.literal_eval(string(value)) == value
+
+
 _selector = st.one_of(
     st.builds(lambda n: {"first": n}, st.integers(0, 30)),
     st.builds(lambda n: {"last": n}, st.integers(0, 30)),
