@@ -196,7 +196,11 @@ CASES = [
     case("olmo2", "precision: bf16-pure", id="olmo2-bf16-pure"),
     case("olmo2", f"precision: bf16\n{SMALL}", "attention: eager", id="olmo2-bf16-eager"),
     case("olmo2", "freeze: {embeddings: true, layers: {first: 2}}", id="olmo2-freeze-first"),
-    case("olmo2", "freeze: {modules: [attention]}", id="olmo2-freeze-attention"),
+    case(
+        "olmo2",
+        "freeze: {layers: {first: 2}, modules: [attention]}",
+        id="olmo2-freeze-attention",
+    ),
     case("olmo2", "precision: bf16\nactivation_checkpointing: true", id="olmo2-bf16-ckpt-all"),
     case("olmo2", "", "head: sequence-classification", id="olmo2-seq-cls"),
     # FSDP2 (fully_shard per block plus the root), traced as rank 0 of a fake process group.

@@ -21,6 +21,10 @@ from freezegen.arch.family import (
 from freezegen.arch.params import ATTENTION, EMBEDDINGS, HEAD, MLP, Param, linear, norm
 from freezegen.spec.presets import Architecture
 
+QK_NORMS = ("self_attn.q_norm", "self_attn.k_norm")
+"""The q/k norms' paths inside a block (qwen3, olmo2): their module names of the norm kind
+(longer than ``self_attn``, so they win over the attention's)."""
+
 
 def decoder_architecture(
     family: str,
@@ -105,9 +109,10 @@ def decoder_parameters(
         out += linear(f"{p}.self_attn.v_proj", kv, h, ATTENTION, i, a.qkv_bias)
         out += linear(f"{p}.self_attn.o_proj", h, q, ATTENTION, i, output_bias)
         if qk_norms is not None:
-            # Inside self_attn, so of the attention kind (a freeze of attention takes them).
-            out.append(Param(f"{p}.self_attn.q_norm.weight", (qk_norms[0],), ATTENTION, i))
-            out.append(Param(f"{p}.self_attn.k_norm.weight", (qk_norms[1],), ATTENTION, i))
+            # Norms, though inside self_attn: a freeze of `norm` takes them, one of
+            # `attention` does not (the generated script's module-name rule agrees).
+            out += norm(f"{p}.self_attn.q_norm", qk_norms[0], i, bias=False)
+            out += norm(f"{p}.self_attn.k_norm", qk_norms[1], i, bias=False)
         out += linear(f"{p}.mlp.gate_proj", f, h, MLP, i, bias=False)
         out += linear(f"{p}.mlp.up_proj", f, h, MLP, i, bias=False)
         out += linear(f"{p}.mlp.down_proj", h, f, MLP, i, bias=False)

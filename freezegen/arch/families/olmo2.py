@@ -12,6 +12,7 @@ from typing import Any
 
 from freezegen.arch.families.llama import FAMILY as LLAMA
 from freezegen.arch.families.llama import (
+    QK_NORMS,
     decoder_architecture,
     decoder_parameters,
     decoder_preset_config,
@@ -53,13 +54,13 @@ FAMILY = replace(
     read_config=_read_config,
     preset_config=_preset_config,
     parameters=_parameters,
-    modules={**LLAMA.modules, "norm": (*_POST_NORMS, "norm")},
+    modules={**LLAMA.modules, "norm": (*_POST_NORMS, "norm", *QK_NORMS)},
     block=replace(
         LLAMA.block,
         norm=Norm.RMS_NORM_FP32,
         attention_norm=None,
         mlp_norm=None,
-        qk_norms=("self_attn.q_norm", "self_attn.k_norm"),
+        qk_norms=QK_NORMS,
         output_norms=_POST_NORMS,
     ),
 )

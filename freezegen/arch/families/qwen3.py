@@ -11,6 +11,7 @@ from freezegen.arch.families.llama import (
     FAMILY as LLAMA,
 )
 from freezegen.arch.families.llama import (
+    QK_NORMS,
     decoder_architecture,
     decoder_parameters,
     head_dim_preset_config,
@@ -53,7 +54,6 @@ FAMILY = replace(
     read_config=_read_config,
     preset_config=_preset_config,
     parameters=_parameters,
-    block=replace(
-        LLAMA.block, qk_norms=("self_attn.q_norm", "self_attn.k_norm"), qk_norm_per_head=True
-    ),
+    modules={**LLAMA.modules, "norm": (*LLAMA.modules["norm"], *QK_NORMS)},
+    block=replace(LLAMA.block, qk_norms=QK_NORMS, qk_norm_per_head=True),
 )
