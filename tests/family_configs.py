@@ -109,4 +109,21 @@ TINY_CONFIGS: dict[str, dict[str, Any]] = {
         "eos_token_id": 1,
         "pad_token_id": 0,
     },
+    # head_dim 24, not hidden / heads; the first layer slides over a window of 16 positions.
+    "gemma3": {
+        "model_type": "gemma3_text",
+        "vocab_size": 64,
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "head_dim": 24,
+        "intermediate_size": 64,
+        "max_position_embeddings": 32,
+        "sliding_window": 16,
+        "layer_types": ["sliding_attention", "full_attention"],
+        "bos_token_id": 1,
+        "eos_token_id": 1,
+        "pad_token_id": 0,
+    },
 }

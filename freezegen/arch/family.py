@@ -59,6 +59,14 @@ class Activation(Enum):
     """Exact GELU, one fused op."""
     SWIGLU = "swiglu"
     """silu(gate) * up, from two projections."""
+    GEGLU = "geglu"
+    """gelu_tanh(gate) * up, from two projections (gemma): the fused tanh-GELU saves its
+    input, so memory is SwiGLU's."""
+
+    @property
+    def gated(self) -> bool:
+        """Whether the nonlinearity of one projection multiplies another projection."""
+        return self in (Activation.SWIGLU, Activation.GEGLU)
 
 
 @dataclass(frozen=True)

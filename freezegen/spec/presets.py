@@ -32,6 +32,7 @@ class Architecture:
     type_vocab_size: int = 0  # bert token-type embeddings
     dropout: float = 0.0  # residual/attention/embedding dropout in the published config
     explicit_head_dim: int | None = None  # a config's head_dim (qwen3, gemma); None: hidden/heads
+    sliding_window: int | None = None  # the window of sliding-window attention layers (gemma3)
 
     @property
     def kv_heads(self) -> int:
@@ -109,6 +110,9 @@ MODEL_PRESETS: dict[str, Architecture] = {
                              num_kv_heads=8, tie_word_embeddings=False, explicit_head_dim=128),
     "phi-3-mini": Architecture("phi3", "phi3", 32, 3072, 32, 8192, 32064, 4096,
                                num_kv_heads=32, tie_word_embeddings=False),
+    "gemma-3-1b": Architecture("gemma3", "gemma3_text", 26, 1152, 4, 6912, 262144, 32768,
+                               num_kv_heads=1, tie_word_embeddings=True, explicit_head_dim=256,
+                               sliding_window=512),
     "olmo2-7b": Architecture("olmo2", "olmo2", 32, 4096, 32, 11008, 100352, 4096,
                              num_kv_heads=32, tie_word_embeddings=False),
 }

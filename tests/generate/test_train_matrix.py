@@ -96,6 +96,14 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
         "olmo2",
         {"freeze": {"layers": {"last": 1}, "modules": ["norm"], "patterns": ["*.q_norm.*"]}},
     ),
+    "gemma3-bf16pure-freeze-mlp": (
+        "gemma3",
+        {
+            "freeze": {"layers": {"first": 1}, "modules": ["mlp"]},
+            "precision": "bf16-pure",
+            "optimizer": {"name": "adamw", "lr": 1.0e-2, "weight_decay": 0.01},
+        },
+    ),
     "factory-model-and-data-checkpoint-wrap": (
         "gpt2",
         {

@@ -94,8 +94,9 @@ def _activation_saved(precision: Precision, f: int, activation: Activation) -> f
         # tanh saves its output: four f-sized tensors. Under autocast pow runs in fp32 (a fp32
         # copy of x), which promotes tanh, 1+tanh and the product to fp32; 0.5*x stays low.
         return f * (12 + mm) if precision.autocast else 4 * f * mm
-    if activation is Activation.SWIGLU:
-        # gate and up outputs, silu(gate) (saved by the product).
+    if activation.gated:
+        # gate and up outputs (saved by silu / the fused tanh-GELU and by the product), and
+        # the nonlinearity's output (saved by the product).
         return 3 * f * mm
     return f * mm  # exact GELU saves its input
 
