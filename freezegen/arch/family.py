@@ -96,7 +96,8 @@ class BlockOperators:
     eager_softmax_fp32: bool
     """Whether eager attention runs its softmax in fp32 whatever the input dtype."""
     qk_norms: tuple[str, ...] = ()
-    """Norms on the queries and on the keys (qwen3, olmo2), in that order; none by default."""
+    """Norms on the queries and on the keys (qwen3, olmo2, gemma3), in that order; none by
+    default."""
     qk_norm_per_head: bool = False
     """Whether the q/k norms normalise each head on its own (qwen3: one rsqrt per head) or
     the whole projection (olmo2: one per token)."""
@@ -104,7 +105,8 @@ class BlockOperators:
     """Whether q, k and v are slices of one projection's output (phi3's qkv_proj): v, saved
     as it is by the flash and memory-efficient kernels, is a view that keeps all of it alive."""
     output_norms: tuple[str, ...] = ()
-    """Norms on the attention's and on the MLP's output, before the residual add (olmo2)."""
+    """Norms on the attention's and on the MLP's output, before the residual add (olmo2,
+    gemma3)."""
 
 
 @dataclass(frozen=True)

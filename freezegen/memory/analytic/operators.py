@@ -8,7 +8,9 @@ softmax / pow in fp32); which weights of a block train (a linear whose weight is
 save its input; an RMSNorm whose weight is frozen does not save the normalised x; a fully
 frozen block runs dropout in eval()); sdpa (q, k, v at their grouped size, output,
 log-sum-exp; no mask: one unpadded sequence per row runs is_causal) vs eager and fp32 GQA's math
-kernel (the probabilities); dropout (bool masks).
+kernel (the probabilities); dropout (bool masks). Families add norms on q and k and on the
+sublayers' outputs (:func:`qk_norms`, :func:`output_norms`), fused projections whose slices
+share one output (``fused_qkv``), and norms that keep their normalised x in fp32.
 """
 
 from __future__ import annotations
@@ -212,12 +214,12 @@ def rms_norm(
     linears reading it), over ``h`` values normalised in ``rows`` groups (one per head for a
     per-head q/k norm) of an input of ``input_bytes`` (default: the residual stream's).
 
-    x.to(fp32) (a copy of a 16-bit input) is kept by pow and the rsqrt multiply (a fp32 input
-    itself), with one fp32 rsqrt per row; the weight multiply keeps the normalised x only when
+    x.to(fp32) (a copy of a 16-bit input, a fp32 input itself) is kept by pow and the rsqrt
+    multiply, with one fp32 rsqrt per row; the weight multiply keeps the normalised x only when
     the weight trains: cast back to the input dtype first (llama), or in fp32 (``fp32_weight``:
     olmo2's weight, gemma's 1 + weight multiply before the cast)."""
     x_bytes = precision.residual_bytes if input_bytes is None else input_bytes
-    kept = 4 * rows + (4 * h if x_bytes != 4 else x_bytes * h)
+    kept = 4 * rows + 4 * h
     if weight_trains:
         kept += 4 * h if fp32_weight else x_bytes * h
     return kept
@@ -249,9 +251,9 @@ def qk_norms(
 
 
 def output_norms(precision: Precision, h: int, ops: BlockOperators, trains: Trains) -> float:
-    """What norms on the attention's and the MLP's outputs (:attr:`BlockOperators.output_norms`,
-    olmo2's post-norms) save per token: each an RMSNorm (:func:`rms_norm`) of a projection's
-    output (the matmul dtype, not the residual stream: nothing else keeps it)."""
+    """What norms on the attention's and the MLP's outputs (:attr:`BlockOperators.output_norms`:
+    olmo2's and gemma's post-norms) save per token: each an RMSNorm (:func:`rms_norm`) of a
+    projection's output (the matmul dtype, not the residual stream: nothing else keeps it)."""
     return sum(
         rms_norm(
             precision,
