@@ -38,7 +38,16 @@ class Norm(Enum):
     LAYER_NORM = "layer_norm"
     """Fused LayerNorm: saves its input and mean/rstd, whether or not its weight trains."""
     RMS_NORM = "rms_norm"
-    """RMSNorm in Python: pow, rsqrt and the weight multiply each record what they need."""
+    """RMSNorm in Python: pow, rsqrt and the weight multiply each record what they need; the
+    weight multiplies the normalised x cast back to the input dtype (llama, qwen3, phi3)."""
+    RMS_NORM_FP32 = "rms_norm_fp32"
+    """RMSNorm in Python whose weight (olmo2) or 1 + weight (gemma) multiplies the fp32
+    normalised x, the product cast back after: the multiply keeps the normalised x in fp32."""
+
+    @property
+    def rms(self) -> bool:
+        """Whether this is an RMSNorm written in Python (as opposed to fused LayerNorm)."""
+        return self is not Norm.LAYER_NORM
 
 
 class Activation(Enum):
@@ -50,6 +59,14 @@ class Activation(Enum):
     """Exact GELU, one fused op."""
     SWIGLU = "swiglu"
     """silu(gate) * up, from two projections."""
+    GEGLU = "geglu"
+    """gelu_tanh(gate) * up, from two projections (gemma): the fused tanh-GELU saves its
+    input, so memory is SwiGLU's."""
+
+    @property
+    def gated(self) -> bool:
+        """Whether the nonlinearity of one projection multiplies another projection."""
+        return self in (Activation.SWIGLU, Activation.GEGLU)
 
 
 @dataclass(frozen=True)
@@ -61,9 +78,10 @@ class BlockOperators:
     """
 
     norm: Norm
-    attention_norm: str
-    """The norm whose output the attention reads (pre-norm) or that follows it (post-norm)."""
-    mlp_norm: str
+    attention_norm: str | None
+    """The norm whose output the attention reads (pre-norm) or that follows it (post-LN BERT);
+    None when the attention reads the residual stream itself (olmo2)."""
+    mlp_norm: str | None
     attention_inputs: tuple[str, ...]
     """The linears reading the attention's input (c_attn; q, k, v)."""
     out_projection: str
@@ -77,6 +95,18 @@ class BlockOperators:
     """Dropouts on the residual branches (bool masks in training)."""
     eager_softmax_fp32: bool
     """Whether eager attention runs its softmax in fp32 whatever the input dtype."""
+    qk_norms: tuple[str, ...] = ()
+    """Norms on the queries and on the keys (qwen3, olmo2, gemma3), in that order; none by
+    default."""
+    qk_norm_per_head: bool = False
+    """Whether the q/k norms normalise each head on its own (qwen3: one rsqrt per head) or
+    the whole projection (olmo2: one per token)."""
+    fused_qkv: bool = False
+    """Whether q, k and v are slices of one projection's output (phi3's qkv_proj): v, saved
+    as it is by the flash and memory-efficient kernels, is a view that keeps all of it alive."""
+    output_norms: tuple[str, ...] = ()
+    """Norms on the attention's and on the MLP's output, before the residual add (olmo2,
+    gemma3)."""
 
 
 @dataclass(frozen=True)

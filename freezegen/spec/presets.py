@@ -31,6 +31,8 @@ class Architecture:
     qkv_bias: bool = False  # biases on q/k/v (qwen2; llama with attention_bias)
     type_vocab_size: int = 0  # bert token-type embeddings
     dropout: float = 0.0  # residual/attention/embedding dropout in the published config
+    explicit_head_dim: int | None = None  # a config's head_dim (qwen3, gemma); None: hidden/heads
+    sliding_window: int | None = None  # the window of sliding-window attention layers (gemma3)
 
     @property
     def kv_heads(self) -> int:
@@ -38,7 +40,13 @@ class Architecture:
 
     @property
     def head_dim(self) -> int:
-        return self.hidden_size // self.num_heads
+        """The width of one attention head: the config's own, else hidden_size // num_heads."""
+        return self.explicit_head_dim or self.hidden_size // self.num_heads
+
+    @property
+    def attention_width(self) -> int:
+        """The width of the attention's query and output: num_heads * head_dim."""
+        return self.num_heads * self.head_dim
 
 
 def _gpt2(layers: int, hidden: int, heads: int) -> Architecture:
@@ -84,6 +92,29 @@ MODEL_PRESETS: dict[str, Architecture] = {
                              num_kv_heads=4, tie_word_embeddings=False, qkv_bias=True),
     "tinyllama-1.1b": Architecture("llama", "llama", 22, 2048, 32, 5632, 32000, 2048,
                                    num_kv_heads=4, tie_word_embeddings=False),
+    "llama-3.1-8b": Architecture("llama", "llama", 32, 4096, 32, 14336, 128256, 131072,
+                                 num_kv_heads=8, tie_word_embeddings=False),
+    "llama-3.1-70b": Architecture("llama", "llama", 80, 8192, 64, 28672, 128256, 131072,
+                                  num_kv_heads=8, tie_word_embeddings=False),
+    "llama-3.2-1b": Architecture("llama", "llama", 16, 2048, 32, 8192, 128256, 131072,
+                                 num_kv_heads=8, tie_word_embeddings=True),
+    "llama-3.2-3b": Architecture("llama", "llama", 28, 3072, 24, 8192, 128256, 131072,
+                                 num_kv_heads=8, tie_word_embeddings=True),
+    "qwen2.5-0.5b": Architecture("qwen2", "qwen2", 24, 896, 14, 4864, 151936, 32768,
+                                 num_kv_heads=2, tie_word_embeddings=True, qkv_bias=True),
+    "qwen2.5-7b": Architecture("qwen2", "qwen2", 28, 3584, 28, 18944, 152064, 131072,
+                               num_kv_heads=4, tie_word_embeddings=False, qkv_bias=True),
+    "qwen3-0.6b": Architecture("qwen3", "qwen3", 28, 1024, 16, 3072, 151936, 40960,
+                               num_kv_heads=8, tie_word_embeddings=True, explicit_head_dim=128),
+    "qwen3-8b": Architecture("qwen3", "qwen3", 36, 4096, 32, 12288, 151936, 40960,
+                             num_kv_heads=8, tie_word_embeddings=False, explicit_head_dim=128),
+    "phi-3-mini": Architecture("phi3", "phi3", 32, 3072, 32, 8192, 32064, 4096,
+                               num_kv_heads=32, tie_word_embeddings=False),
+    "gemma-3-1b": Architecture("gemma3", "gemma3_text", 26, 1152, 4, 6912, 262144, 32768,
+                               num_kv_heads=1, tie_word_embeddings=True, explicit_head_dim=256,
+                               sliding_window=512),
+    "olmo2-7b": Architecture("olmo2", "olmo2", 32, 4096, 32, 11008, 100352, 4096,
+                             num_kv_heads=32, tie_word_embeddings=False),
 }
 # fmt: on
 

@@ -160,6 +160,15 @@ def _preset_model(arch: Architecture, head: str):
             is_decoder=head == CAUSAL,
         )
         cls = T.BertLMHeadModel if head == CAUSAL else T.BertForSequenceClassification
+    elif arch.model_type not in _DECODERS:
+        # A family added since: its config from the published dimensions, read by transformers.
+        from freezegen.arch.hf import _preset_config
+
+        config = T.AutoConfig.for_model(arch.model_type, **_preset_config(arch))
+        auto = T.AutoModelForCausalLM if head == CAUSAL else T.AutoModelForSequenceClassification
+        config.num_labels = LABELS
+        with torch.device("meta"):
+            return auto.from_config(config)
     else:
         cfg_name, lm_name, cls_name = _DECODERS[arch.model_type]
         config = getattr(T, cfg_name)(

@@ -77,6 +77,33 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
             "train": {"max_steps": 20, "grad_clip": None, "seed": 3, "log_every": 1},
         },
     ),
+    "qwen3-bf16-freeze-first-checkpointing": (
+        "qwen3",
+        {
+            "freeze": {"embeddings": True, "layers": {"first": 1}},
+            "precision": "bf16",
+            "activation_checkpointing": True,
+        },
+    ),
+    "phi3-fp32-dropout-freeze-attention": (
+        "phi3",
+        {
+            "model": {"hf_config": "./config.json", "dropout": 0.1},
+            "freeze": {"layers": [0], "modules": ["attention"]},
+        },
+    ),
+    "olmo2-fp32-freeze-norms": (
+        "olmo2",
+        {"freeze": {"layers": {"last": 1}, "modules": ["norm"], "patterns": ["*.q_norm.*"]}},
+    ),
+    "gemma3-bf16pure-freeze-mlp": (
+        "gemma3",
+        {
+            "freeze": {"layers": {"first": 1}, "modules": ["mlp"]},
+            "precision": "bf16-pure",
+            "optimizer": {"name": "adamw", "lr": 1.0e-2, "weight_decay": 0.01},
+        },
+    ),
     "factory-model-and-data-checkpoint-wrap": (
         "gpt2",
         {

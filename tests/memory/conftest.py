@@ -72,6 +72,68 @@ CONFIGS = {
         "max_position_embeddings": 512,
         "tie_word_embeddings": True,
     },
+    # qwen3: head_dim 48, not hidden / heads; per-head q/k norms.
+    "qwen3": {
+        "model_type": "qwen3",
+        "num_hidden_layers": 4,
+        "hidden_size": 256,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 2,
+        "head_dim": 48,
+        "intermediate_size": 688,
+        "vocab_size": 2048,
+        "max_position_embeddings": 512,
+        "tie_word_embeddings": True,
+    },
+    # phi3: fused qkv and gate_up projections, residual dropout.
+    "phi3": {
+        "model_type": "phi3",
+        "num_hidden_layers": 4,
+        "hidden_size": 256,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 2,
+        "intermediate_size": 688,
+        "vocab_size": 2048,
+        "max_position_embeddings": 512,
+        "original_max_position_embeddings": 512,
+        "resid_pdrop": 0.1,
+        "attention_dropout": 0.1,
+        "pad_token_id": 0,
+        "tie_word_embeddings": False,
+    },
+    # gemma3: head_dim 48, four Gemma RMSNorms per block and per-head q/k norms, GeGLU,
+    # scaled and tied embeddings; sliding-window layers with a window longer than the sequences.
+    "gemma3": {
+        "model_type": "gemma3_text",
+        "num_hidden_layers": 4,
+        "hidden_size": 256,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 2,
+        "head_dim": 48,
+        "intermediate_size": 688,
+        "vocab_size": 2048,
+        "max_position_embeddings": 512,
+        "sliding_window": 512,
+        "layer_types": [
+            "sliding_attention",
+            "sliding_attention",
+            "sliding_attention",
+            "full_attention",
+        ],
+    },
+    # olmo2: q/k norms over the whole projections, norms after the attention and the MLP.
+    "olmo2": {
+        "model_type": "olmo2",
+        "num_hidden_layers": 4,
+        "hidden_size": 256,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 2,
+        "intermediate_size": 688,
+        "vocab_size": 2048,
+        "max_position_embeddings": 512,
+        "pad_token_id": 0,
+        "tie_word_embeddings": False,
+    },
 }
 
 

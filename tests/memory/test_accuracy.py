@@ -3,11 +3,11 @@
 Target: within 5% of the traced peak. Cases that do not meet it yet are marked xfail with the
 measured error and the term responsible, never by loosening the tolerance.
 
-The matrix covers every family (gpt2, bert, llama, mistral, qwen2), both heads, each freeze
-selector, each precision, both attention implementations, the checkpointing modes, the
-optimizers and their implementations, gradient accumulation, DDP and FSDP (world sizes 2 and
-8). Dimensions are small
-(conftest.py) so the whole matrix traces in seconds.
+The matrix covers every family (gpt2, bert, llama, mistral, qwen2, qwen3, phi3, gemma3,
+olmo2), both heads, each freeze selector, each precision, both attention implementations, the
+checkpointing modes, the optimizers and their implementations, gradient accumulation, DDP and
+FSDP (world sizes 2 and 8). Dimensions are small (conftest.py) so the whole matrix traces in
+seconds.
 """
 
 import json
@@ -173,6 +173,67 @@ CASES = [
         "precision: bf16\nbatch: {micro_batch_size: 4, seq_len: 128, grad_accum_steps: 2}",
         id="qwen2-bf16-grad-accum",
     ),
+    # qwen3: head_dim 48 (q and the output 384 wide for hidden 256), per-head q/k RMSNorms
+    case("qwen3", id="qwen3-fp32-tied"),
+    case("qwen3", "precision: bf16", id="qwen3-bf16"),
+    case("qwen3", "precision: bf16-pure", id="qwen3-bf16-pure"),
+    case("qwen3", f"precision: bf16\n{SMALL}", "attention: eager", id="qwen3-bf16-eager"),
+    case("qwen3", "freeze: {embeddings: true, layers: {first: 2}}", id="qwen3-freeze-first"),
+    case("qwen3", "precision: bf16\nactivation_checkpointing: true", id="qwen3-bf16-ckpt-all"),
+    # phi3: fused qkv and gate_up projections, residual and attention dropout 0.1
+    case("phi3", "", "dropout: 0.0", id="phi3-fp32-no-dropout"),
+    case(
+        "phi3",
+        id="phi3-fp32-sdpa-dropout",
+        marks=xfail(
+            "-10.3%: fp32 grouped-query sdpa runs the math kernel; traced on CPU its attention "
+            "dropout saves a fp32 noise tensor (4 B per probability) where CUDA, and the "
+            "analytic model, keep a bool mask (traced.py _sdpa says so): the trace's term"
+        ),
+    ),
+    case("phi3", "", "attention: eager", id="phi3-fp32-eager-dropout"),
+    case("phi3", "precision: bf16", id="phi3-bf16-dropout"),
+    case("phi3", "precision: bf16-pure", "dropout: 0.0", id="phi3-bf16-pure"),
+    case(
+        "phi3",
+        "freeze: {embeddings: true, layers: {first: 2}}",
+        "dropout: 0.0",
+        id="phi3-freeze-first",
+    ),
+    case(
+        "phi3",
+        "precision: bf16\nactivation_checkpointing: true",
+        "dropout: 0.0",
+        id="phi3-bf16-ckpt-all",
+    ),
+    # gemma3: head_dim 48, four Gemma RMSNorms and per-head q/k norms, GeGLU, tied head
+    case("gemma3", id="gemma3-fp32-tied"),
+    case("gemma3", "precision: bf16", id="gemma3-bf16"),
+    case("gemma3", "precision: bf16-pure", id="gemma3-bf16-pure"),
+    case("gemma3", f"precision: bf16\n{SMALL}", "attention: eager", id="gemma3-bf16-eager"),
+    case("gemma3", "freeze: {embeddings: true, layers: {first: 2}}", id="gemma3-freeze-first"),
+    case("gemma3", "precision: bf16\nactivation_checkpointing: true", id="gemma3-bf16-ckpt-all"),
+    case("gemma3", "", "head: sequence-classification", id="gemma3-seq-cls"),
+    # A sequence as long as the window: the sliding layers get a mask the analytic model does
+    # not count (-4.1%).
+    case(
+        "gemma3",
+        "precision: bf16\nbatch: {micro_batch_size: 2, seq_len: 512}",
+        id="gemma3-bf16-sequence-fills-sliding-window",
+    ),
+    # olmo2: q/k RMSNorms over the whole projections, norms after the attention and the MLP
+    case("olmo2", id="olmo2-fp32"),
+    case("olmo2", "precision: bf16", id="olmo2-bf16"),
+    case("olmo2", "precision: bf16-pure", id="olmo2-bf16-pure"),
+    case("olmo2", f"precision: bf16\n{SMALL}", "attention: eager", id="olmo2-bf16-eager"),
+    case("olmo2", "freeze: {embeddings: true, layers: {first: 2}}", id="olmo2-freeze-first"),
+    case(
+        "olmo2",
+        "freeze: {layers: {first: 2}, modules: [attention]}",
+        id="olmo2-freeze-attention",
+    ),
+    case("olmo2", "precision: bf16\nactivation_checkpointing: true", id="olmo2-bf16-ckpt-all"),
+    case("olmo2", "", "head: sequence-classification", id="olmo2-seq-cls"),
     # FSDP2 (fully_shard per block plus the root), traced as rank 0 of a fake process group.
     # Small batches, so the sharded and gathered parameter terms carry the peak.
     case("gpt2", f"{FSDP2}\n{TINY}", id="gpt2-fsdp2"),

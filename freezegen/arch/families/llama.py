@@ -21,26 +21,35 @@ from freezegen.arch.family import (
 from freezegen.arch.params import ATTENTION, EMBEDDINGS, HEAD, MLP, Param, linear, norm
 from freezegen.spec.presets import Architecture
 
+QK_NORMS = ("self_attn.q_norm", "self_attn.k_norm")
+"""The q/k norms' paths inside a block (qwen3, olmo2): their module names of the norm kind
+(longer than ``self_attn``, so they win over the attention's)."""
+
 
 def decoder_architecture(
-    family: str, model_type: str, cfg: dict[str, Any], *, qkv_bias: bool
+    family: str,
+    model_type: str,
+    cfg: dict[str, Any],
+    *,
+    qkv_bias: bool,
+    head_dim: int | None = None,
 ) -> Architecture:
     """The Architecture of a llama-layout config.json (qkv_bias as the family decides it).
 
-    Raises UnsupportedConfig for a head_dim other than hidden_size // num_attention_heads.
+    ``head_dim``: the config's head_dim default for a family whose attention reads it (qwen3:
+    128; olmo2, phi3: hidden_size // num_attention_heads, passed as 0); None for one whose
+    table assumes hidden_size // num_attention_heads, which raises UnsupportedConfig for a
+    config setting another.
     """
-    head_dim, hidden, heads = (
-        cfg.get(k) for k in ("head_dim", "hidden_size", "num_attention_heads")
-    )
-    if (
-        head_dim is not None
-        and isinstance(hidden, int)
-        and isinstance(heads, int)
-        and heads > 0
-        and head_dim != hidden // heads
-    ):
-        raise UnsupportedConfig(f"head_dim={head_dim!r} is not hidden_size // num_attention_heads")
     heads = config_int(cfg, "num_attention_heads")
+    hidden = config_int(cfg, "hidden_size")
+    explicit = None
+    if head_dim is not None:
+        explicit = config_int(cfg, "head_dim", default=head_dim or hidden // max(heads, 1))
+    elif cfg.get("head_dim") is not None and heads > 0 and cfg["head_dim"] != hidden // heads:
+        raise UnsupportedConfig(
+            f"head_dim={cfg['head_dim']!r} is not hidden_size // num_attention_heads"
+        )
     return Architecture(
         family,
         model_type,
@@ -54,6 +63,7 @@ def decoder_architecture(
         tie_word_embeddings=bool(cfg.get("tie_word_embeddings", False)),
         qkv_bias=qkv_bias,
         dropout=float(cfg.get("attention_dropout", 0.0)),
+        explicit_head_dim=explicit,
     )
 
 
@@ -70,25 +80,44 @@ def decoder_preset_config(arch: Architecture) -> dict[str, Any]:
     }
 
 
+def head_dim_preset_config(arch: Architecture) -> dict[str, Any]:
+    """The config keyword arguments of a llama-layout preset whose attention reads head_dim."""
+    return {**decoder_preset_config(arch), "head_dim": arch.head_dim}
+
+
 def decoder_parameters(
-    a: Architecture, head: str, labels: int, tied: bool, *, output_bias: bool
+    a: Architecture,
+    head: str,
+    labels: int,
+    tied: bool,
+    *,
+    output_bias: bool,
+    qk_norms: tuple[int, int] | None = None,
+    layer_norms: tuple[str, str] = ("input_layernorm", "post_attention_layernorm"),
 ) -> list[Param]:
-    """The parameter table of a llama-layout model (q/k/v biases from ``a.qkv_bias``)."""
-    h, f, d = a.hidden_size, a.intermediate_size, a.head_dim
+    """The parameter table of a llama-layout model (q/k/v biases from ``a.qkv_bias``), with
+    ``qk_norms`` (the widths of q_norm and k_norm after the attention's projections) and the
+    block's two ``layer_norms`` after its MLP."""
+    h, f, d, q = a.hidden_size, a.intermediate_size, a.head_dim, a.attention_width
     kv = a.kv_heads * d
     out = [Param("model.embed_tokens.weight", (a.vocab_size, h), EMBEDDINGS)]
     for i in range(a.num_layers):
         p = f"model.layers.{i}"
         # Decoder layers register self_attn, mlp, then the two norms.
-        out += linear(f"{p}.self_attn.q_proj", a.num_heads * d, h, ATTENTION, i, a.qkv_bias)
+        out += linear(f"{p}.self_attn.q_proj", q, h, ATTENTION, i, a.qkv_bias)
         out += linear(f"{p}.self_attn.k_proj", kv, h, ATTENTION, i, a.qkv_bias)
         out += linear(f"{p}.self_attn.v_proj", kv, h, ATTENTION, i, a.qkv_bias)
-        out += linear(f"{p}.self_attn.o_proj", h, a.num_heads * d, ATTENTION, i, output_bias)
+        out += linear(f"{p}.self_attn.o_proj", h, q, ATTENTION, i, output_bias)
+        if qk_norms is not None:
+            # Norms, though inside self_attn: a freeze of `norm` takes them, one of
+            # `attention` does not (the generated script's module-name rule agrees).
+            out += norm(f"{p}.self_attn.q_norm", qk_norms[0], i, bias=False)
+            out += norm(f"{p}.self_attn.k_norm", qk_norms[1], i, bias=False)
         out += linear(f"{p}.mlp.gate_proj", f, h, MLP, i, bias=False)
         out += linear(f"{p}.mlp.up_proj", f, h, MLP, i, bias=False)
         out += linear(f"{p}.mlp.down_proj", h, f, MLP, i, bias=False)
-        out += norm(f"{p}.input_layernorm", h, i, bias=False)
-        out += norm(f"{p}.post_attention_layernorm", h, i, bias=False)
+        for layer_norm in layer_norms:
+            out += norm(f"{p}.{layer_norm}", h, i, bias=False)
     out += norm("model.norm", h, None, bias=False)
     if head == SEQUENCE_CLASSIFICATION:
         out.append(Param("score.weight", (labels, h), HEAD))

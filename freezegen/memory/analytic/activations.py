@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from freezegen.arch.families import family_of
-from freezegen.arch.family import Norm
 from freezegen.arch.params import ATTENTION, EMBEDDINGS, MLP, Param
 from freezegen.memory.analytic.operators import (
     Trains,
@@ -87,7 +86,8 @@ def block_activations(
         weights_numel = sum(p.numel for p in matmuls)
     # The first trainable block's input does not require grad: a (pre-)RMSNorm records less.
     skipped = 0.0
-    if not embeddings_train and family_of(arch).block.norm is Norm.RMS_NORM:
+    ops = family_of(arch).block
+    if not embeddings_train and ops.norm.rms and ops.attention_norm is not None:
         skipped = rms_norm_unrecorded(precision, h)
     ac = spec.checkpointing
     checkpointed = set(ac.indices(arch.num_layers)) if ac is not None else set()

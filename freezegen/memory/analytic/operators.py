@@ -8,13 +8,15 @@ softmax / pow in fp32); which weights of a block train (a linear whose weight is
 save its input; an RMSNorm whose weight is frozen does not save the normalised x; a fully
 frozen block runs dropout in eval()); sdpa (q, k, v at their grouped size, output,
 log-sum-exp; no mask: one unpadded sequence per row runs is_causal) vs eager and fp32 GQA's math
-kernel (the probabilities); dropout (bool masks).
+kernel (the probabilities); dropout (bool masks). Families add norms on q and k and on the
+sublayers' outputs (:func:`qk_norms`, :func:`output_norms`), fused projections whose slices
+share one output (``fused_qkv``), and norms that keep their normalised x in fp32.
 """
 
 from __future__ import annotations
 
 from freezegen.arch.families import family_of
-from freezegen.arch.family import Activation, Norm
+from freezegen.arch.family import Activation, BlockOperators, Norm
 from freezegen.arch.params import EMBEDDINGS, HEAD, Param
 from freezegen.spec.models import Spec
 from freezegen.spec.precision import Precision
@@ -78,11 +80,11 @@ def _inputs(precision: Precision, h: int, trains: Trains, *modules: str) -> floa
 
 
 def _norm_saved(precision: Precision, h: int, kind: Norm, weight_trains: bool) -> float:
-    """What one norm saves per token, its input included (its output is counted with the
-    linears reading it): a fused LayerNorm its input (residual dtype) and mean/rstd (2 x 4
-    bytes); RMSNorm see :func:`rms_norm`."""
-    if kind is Norm.RMS_NORM:
-        return rms_norm(precision, h, weight_trains)
+    """What one norm over the residual stream saves per token, its input included (its output
+    is counted with the linears reading it): a fused LayerNorm its input (residual dtype) and
+    mean/rstd (2 x 4 bytes); RMSNorm see :func:`rms_norm`."""
+    if kind.rms:
+        return rms_norm(precision, h, weight_trains, fp32_weight=kind is Norm.RMS_NORM_FP32)
     return h * precision.residual_bytes + 8
 
 
@@ -94,8 +96,9 @@ def _activation_saved(precision: Precision, f: int, activation: Activation) -> f
         # tanh saves its output: four f-sized tensors, three of them in the output's dtype (see
         # activation_output_bytes); 0.5*x stays in the matmul dtype.
         return f * (3 * activation_output_bytes(precision, activation) + mm)
-    if activation is Activation.SWIGLU:
-        # gate and up outputs, silu(gate) (saved by the product).
+    if activation.gated:
+        # gate and up outputs (saved by silu / the fused tanh-GELU and by the product), and
+        # the nonlinearity's output (saved by the product).
         return 3 * f * mm
     return f * mm  # exact GELU saves its input
 
@@ -119,7 +122,7 @@ def norm_backward_tensors(kind: Norm) -> int:
     """The fp32 hidden-sized tensors a norm's backward builds: Python RMSNorm five (the
     output's gradient, the normalised x's, the mean's expanded and divided gradient, pow's 2*x
     and its product), fused LayerNorm two (gradient in and out)."""
-    return 5 if kind is Norm.RMS_NORM else 2
+    return 5 if kind.rms else 2
 
 
 def block_per_token(
@@ -140,25 +143,36 @@ def block_per_token(
     # head counts) and runs the math one, which keeps what eager keeps: q, K/V repeated to all
     # heads (scaled, or contiguous copies), the output only as the output projection's input,
     # and the probabilities.
-    kv = arch.kv_heads * arch.head_dim
-    probs = eager or (kv != h and mm == 4)  # eager, or fp32 GQA's math kernel
-    attn = (h + 2 * (h if probs else kv)) * mm + (
-        h * mm if not probs or trains(ops.out_projection) else 0
+    # q and the output are num_heads * head_dim wide (the hidden size unless the config sets
+    # head_dim: qwen3, gemma).
+    q, kv = arch.attention_width, arch.kv_heads * arch.head_dim
+    probs = eager or (arch.kv_heads != n and mm == 4)  # eager, or fp32 GQA's math kernel
+    attn = (q + 2 * (q if probs else kv)) * mm + (
+        q * mm if not probs or trains(ops.out_projection) else 0
     )
     if probs:
         softmax = 4 if (ops.eager_softmax_fp32 or precision.autocast) else mm
         attn += n * s * _eager_probs(precision, softmax, drop)
     else:
         attn += 4 * n
+        if ops.fused_qkv:
+            # The kernel saves v, a view of the fused projection's output, which keeps q's and
+            # k's slices alive with it (q and k themselves are saved after the rotary).
+            attn += (q + kv) * mm
     masks = ops.residual_dropouts * h if drop else 0  # bool masks
+    attn += qk_norms(precision, arch, ops, trains)
     # Both norms save their input (pre-LN: the block input and the mid residual; post-LN: the
     # two residual adds); the attention's and the MLP's input linears each save what they read
-    # (one cast each under autocast).
+    # (one cast each under autocast). Without pre-norms (olmo2) the linears read the residual.
     norms = (
-        _norm_saved(precision, h, ops.norm, trains(ops.attention_norm))
-        + _norm_saved(precision, h, ops.norm, trains(ops.mlp_norm))
+        sum(
+            _norm_saved(precision, h, ops.norm, trains(norm))
+            for norm in (ops.attention_norm, ops.mlp_norm)
+            if norm is not None
+        )
         + _inputs(precision, h, trains, *ops.attention_inputs)
         + _inputs(precision, h, trains, *ops.mlp_inputs)
+        + output_norms(precision, h, ops, trains)
     )
     # The nonlinearity's saved tensors, and the down projection's input when its weight trains.
     down_input = f * mm if trains(ops.mlp_output) else 0
@@ -196,15 +210,69 @@ def head_trains(spec: Spec, arch: Architecture, trainable: list[Param]) -> bool:
     )
 
 
-def rms_norm(precision: Precision, h: int, weight_trains: bool) -> float:
+def rms_norm(
+    precision: Precision,
+    h: int,
+    weight_trains: bool,
+    *,
+    input_bytes: int | None = None,
+    rows: int = 1,
+    fp32_weight: bool = False,
+) -> float:
     """RMSNorm's saved bytes per token, its input included (its output is counted with the
-    linears reading it): x.to(fp32) (a copy under bf16-pure), pow and the rsqrt multiply keep
-    the fp32 input (else the residual itself) and rsqrt (4 bytes); the weight multiply keeps
-    the normalised x (fp32; its bf16 cast under bf16-pure) only when the weight trains."""
-    kept = 4 + (4 * h if precision.pure_bf16 else precision.residual_bytes * h)
+    linears reading it), over ``h`` values normalised in ``rows`` groups (one per head for a
+    per-head q/k norm) of an input of ``input_bytes`` (default: the residual stream's).
+
+    x.to(fp32) (a copy of a 16-bit input, a fp32 input itself) is kept by pow and the rsqrt
+    multiply, with one fp32 rsqrt per row; the weight multiply keeps the normalised x only when
+    the weight trains: cast back to the input dtype first (llama), or in fp32 (``fp32_weight``:
+    olmo2's weight, gemma's 1 + weight multiply before the cast)."""
+    x_bytes = precision.residual_bytes if input_bytes is None else input_bytes
+    kept = 4 * rows + 4 * h
     if weight_trains:
-        kept += 2 * h if precision.pure_bf16 else 4 * h
+        kept += 4 * h if fp32_weight else x_bytes * h
     return kept
+
+
+def qk_norms(
+    precision: Precision, arch: Architecture, ops: BlockOperators, trains: Trains
+) -> float:
+    """What the norms on the queries and keys (:attr:`BlockOperators.qk_norms`) save per token:
+    each an RMSNorm (:func:`rms_norm`) of its projection's output (the matmul dtype), q's
+    num_heads * head_dim wide, k's num_kv_heads * head_dim, per head or over the whole
+    projection. Their output replaces q and k where the attention saves them, so nothing
+    else changes."""
+    if not ops.qk_norms:
+        return 0
+    q_norm, k_norm = ops.qk_norms
+    widths = ((q_norm, arch.num_heads), (k_norm, arch.kv_heads))
+    return sum(
+        rms_norm(
+            precision,
+            heads * arch.head_dim,
+            trains(norm),
+            input_bytes=precision.matmul_bytes,
+            rows=heads if ops.qk_norm_per_head else 1,
+            fp32_weight=ops.norm is Norm.RMS_NORM_FP32,
+        )
+        for norm, heads in widths
+    )
+
+
+def output_norms(precision: Precision, h: int, ops: BlockOperators, trains: Trains) -> float:
+    """What norms on the attention's and the MLP's outputs (:attr:`BlockOperators.output_norms`:
+    olmo2's and gemma's post-norms) save per token: each an RMSNorm (:func:`rms_norm`) of a
+    projection's output (the matmul dtype, not the residual stream: nothing else keeps it)."""
+    return sum(
+        rms_norm(
+            precision,
+            h,
+            trains(norm),
+            input_bytes=precision.matmul_bytes,
+            fp32_weight=ops.norm is Norm.RMS_NORM_FP32,
+        )
+        for norm in ops.output_norms
+    )
 
 
 def rms_norm_unrecorded(precision: Precision, h: int) -> float:
