@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from freezegen.arch.families import family_for_model_type, known_model_types
+from freezegen.arch.families import family_for_model_type, family_of, known_model_types
 from freezegen.arch.family import UnsupportedConfig
 from freezegen.spec.models import ModelSpec
 from freezegen.spec.presets import MODEL_PRESETS, Architecture
@@ -33,18 +33,29 @@ def architecture_for(model: ModelSpec) -> Architecture | None:
     """Return the architecture of ``model``; None for a ``factory`` model (only tracing knows).
 
     Raises ArchitectureError when a config.json cannot be read or has an unsupported model_type,
-    and its subclass ModelNotCached for a ``pretrained`` model missing from the cache.
+    or the family has no class for the spec's head, and its subclass ModelNotCached for a
+    ``pretrained`` model missing from the cache.
     """
     from freezegen.arch.source import model_config_file
     from freezegen.hub import NotCached
 
     if model.preset is not None:
-        return MODEL_PRESETS[model.preset]
-    try:
-        config = model_config_file(model)
-    except NotCached as exc:
-        raise ModelNotCached(str(exc)) from None
-    return None if config is None else from_hf_config(config)
+        arch = MODEL_PRESETS[model.preset]
+    else:
+        try:
+            config = model_config_file(model)
+        except NotCached as exc:
+            raise ModelNotCached(str(exc)) from None
+        if config is None:
+            return None
+        arch = from_hf_config(config)
+    family = family_of(arch)
+    if model.head not in family.heads:
+        raise ArchitectureError(
+            f"transformers has no {model.head} head for {family.name} models "
+            f"(heads: {', '.join(family.heads)})"
+        )
+    return arch
 
 
 def from_hf_config(path: Path) -> Architecture:

@@ -77,6 +77,10 @@ class BlockOperators:
     """Dropouts on the residual branches (bool masks in training)."""
     eager_softmax_fp32: bool
     """Whether eager attention runs its softmax in fp32 whatever the input dtype."""
+    router: str | None = None
+    """A sparse mixture-of-experts MLP's router linear (None: a dense MLP). ``mlp_inputs`` and
+    ``mlp_output`` then name the experts' fused 3-D weights, which run on every token's
+    ``experts_per_token`` routed copies (see ``routed_mlp`` in memory/analytic/operators.py)."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,8 @@ class Family:
     head: HeadOperators
     causal_lm_config: Mapping[str, Any] = field(default_factory=dict)
     """Config settings a causal-LM head needs (BERT: is_decoder)."""
+    heads: tuple[str, ...] = (CAUSAL_LM, SEQUENCE_CLASSIFICATION)
+    """The heads transformers has a class for."""
 
     def ties_head(self, arch: Architecture, head: str) -> bool:
         """Whether the output head is the token embedding (one tensor, one gradient sum).

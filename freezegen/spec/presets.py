@@ -31,6 +31,11 @@ class Architecture:
     qkv_bias: bool = False  # biases on q/k/v (qwen2; llama with attention_bias)
     type_vocab_size: int = 0  # bert token-type embeddings
     dropout: float = 0.0  # residual/attention/embedding dropout in the published config
+    num_experts: int = 0  # mixture of experts: routed experts per block (0: a dense MLP)
+    experts_per_token: int = 0  # mixture of experts: experts each token is routed to (top-k)
+    # Published config values that change no shape and no saved tensor (granite's multipliers),
+    # passed through to the transformers config as they are.
+    config_extras: tuple[tuple[str, float], ...] = ()
 
     @property
     def kv_heads(self) -> int:
@@ -60,6 +65,37 @@ def _bert(layers: int, hidden: int, heads: int) -> Architecture:
     )
 
 
+def _granite(
+    layers: int,
+    hidden: int,
+    intermediate: int,
+    *,
+    attention_multiplier: float,
+    logits_scaling: float,
+) -> Architecture:
+    """A Granite 3.0 base model: 32 heads over 8 key/value heads, 49,155 tokens, 4K context,
+    a tied head, and the published multipliers."""
+    extras = (
+        ("embedding_multiplier", 12.0),
+        ("residual_multiplier", 0.22),
+        ("attention_multiplier", attention_multiplier),
+        ("logits_scaling", logits_scaling),
+    )
+    return Architecture(
+        "granite",
+        "granite",
+        layers,
+        hidden,
+        32,
+        intermediate,
+        49155,
+        4096,
+        num_kv_heads=8,
+        tie_word_embeddings=True,
+        config_extras=extras,
+    )
+
+
 # fmt: off
 MODEL_PRESETS: dict[str, Architecture] = {
     "gpt2": _gpt2(12, 768, 12),
@@ -84,6 +120,15 @@ MODEL_PRESETS: dict[str, Architecture] = {
                              num_kv_heads=4, tie_word_embeddings=False, qkv_bias=True),
     "tinyllama-1.1b": Architecture("llama", "llama", 22, 2048, 32, 5632, 32000, 2048,
                                    num_kv_heads=4, tie_word_embeddings=False),
+    "granite-3.0-2b": _granite(40, 2048, 8192, attention_multiplier=0.015625, logits_scaling=8.0),
+    "granite-3.0-8b": _granite(40, 4096, 12800, attention_multiplier=0.0078125,
+                               logits_scaling=16.0),
+    "mixtral-8x7b": Architecture("mixtral", "mixtral", 32, 4096, 32, 14336, 32000, 32768,
+                                 num_kv_heads=8, tie_word_embeddings=False,
+                                 num_experts=8, experts_per_token=2),
+    "mixtral-8x22b": Architecture("mixtral", "mixtral", 56, 6144, 48, 16384, 32000, 65536,
+                                  num_kv_heads=8, tie_word_embeddings=False,
+                                  num_experts=8, experts_per_token=2),
 }
 # fmt: on
 

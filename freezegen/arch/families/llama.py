@@ -5,6 +5,7 @@ and build on the pieces here."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from freezegen.arch.family import (
@@ -70,11 +71,27 @@ def decoder_preset_config(arch: Architecture) -> dict[str, Any]:
     }
 
 
+def swiglu_mlp(prefix: str, a: Architecture, block: int) -> list[Param]:
+    """The parameters of a llama-layout block's dense MLP (``prefix``: the block's path)."""
+    h, f = a.hidden_size, a.intermediate_size
+    out = linear(f"{prefix}.mlp.gate_proj", f, h, MLP, block, bias=False)
+    out += linear(f"{prefix}.mlp.up_proj", f, h, MLP, block, bias=False)
+    out += linear(f"{prefix}.mlp.down_proj", h, f, MLP, block, bias=False)
+    return out
+
+
 def decoder_parameters(
-    a: Architecture, head: str, labels: int, tied: bool, *, output_bias: bool
+    a: Architecture,
+    head: str,
+    labels: int,
+    tied: bool,
+    *,
+    output_bias: bool,
+    mlp: Callable[[str, Architecture, int], list[Param]] = swiglu_mlp,
 ) -> list[Param]:
-    """The parameter table of a llama-layout model (q/k/v biases from ``a.qkv_bias``)."""
-    h, f, d = a.hidden_size, a.intermediate_size, a.head_dim
+    """The parameter table of a llama-layout model (q/k/v biases from ``a.qkv_bias``; each
+    block's MLP from ``mlp``)."""
+    h, d = a.hidden_size, a.head_dim
     kv = a.kv_heads * d
     out = [Param("model.embed_tokens.weight", (a.vocab_size, h), EMBEDDINGS)]
     for i in range(a.num_layers):
@@ -84,9 +101,7 @@ def decoder_parameters(
         out += linear(f"{p}.self_attn.k_proj", kv, h, ATTENTION, i, a.qkv_bias)
         out += linear(f"{p}.self_attn.v_proj", kv, h, ATTENTION, i, a.qkv_bias)
         out += linear(f"{p}.self_attn.o_proj", h, a.num_heads * d, ATTENTION, i, output_bias)
-        out += linear(f"{p}.mlp.gate_proj", f, h, MLP, i, bias=False)
-        out += linear(f"{p}.mlp.up_proj", f, h, MLP, i, bias=False)
-        out += linear(f"{p}.mlp.down_proj", h, f, MLP, i, bias=False)
+        out += mlp(p, a, i)
         out += norm(f"{p}.input_layernorm", h, i, bias=False)
         out += norm(f"{p}.post_attention_layernorm", h, i, bias=False)
     out += norm("model.norm", h, None, bias=False)

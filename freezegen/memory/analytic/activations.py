@@ -18,8 +18,10 @@ from freezegen.memory.analytic.operators import (
     Trains,
     block_per_token,
     mlp_gradients,
+    mlp_rows,
     norm_backward_tensors,
     rms_norm_unrecorded,
+    routing_note,
 )
 from freezegen.memory.analytic.parts import Part, rounded
 from freezegen.spec.models import Spec
@@ -55,6 +57,8 @@ class Block:
     skipped_per_token: float
     skipped: int
     input: int | None
+    note: str = ""
+    """What its numbers assume (a sparse MLP's routing)."""
 
     @property
     def full(self) -> int:
@@ -103,6 +107,7 @@ def block_activations(
     if not embeddings_train and family_of(arch).block.norm is Norm.RMS_NORM:
         skipped = rms_norm_unrecorded(precision, h)
     checkpointed = checkpointed_blocks(spec, arch.num_layers)
+    note = routing_note(arch)
     # A checkpointed block keeps only its input (the residual stream's dtype).
     block_input = rounded(tokens * h * precision.param_bytes)
     out = {}
@@ -117,6 +122,7 @@ def block_activations(
             skip,
             rounded(skip * tokens),
             block_input if block in checkpointed else None,
+            note,
         )
     return out
 
@@ -129,6 +135,7 @@ def full_parts(blk: Block, name: str, verb: str, count: int, tokens: int) -> lis
             f"{name} {verb}",
             count * blk.act,
             (*times, (tokens, "tokens"), (blk.per_token, "B/token")),
+            blk.note,
         )
     ]
     if blk.weights:
@@ -194,6 +201,8 @@ def backward_transient(arch: Architecture, precision: Precision, tokens: int) ->
     f_grads = mlp_gradients(family_of(arch).block.activation)
     h, f = arch.hidden_size, arch.intermediate_size
     times = ((f_grads, "tensors"),) if f_grads > 1 else ()
+    rows, nbytes = mlp_rows(arch, precision, tokens)
+    per_row = ((tokens, "tokens"),) if rows == tokens else ((rows, "routed rows"),)
     return [
         Part(
             "residual gradient",
@@ -202,8 +211,8 @@ def backward_transient(arch: Architecture, precision: Precision, tokens: int) ->
         ),
         Part(
             "MLP gradients" if f_grads > 1 else "MLP gradient",
-            f_grads * rounded(tokens * f * precision.matmul_bytes),
-            (*times, (tokens, "tokens"), (f, "intermediate"), (precision.matmul_bytes, "B")),
+            f_grads * rounded(rows * f * nbytes),
+            (*times, *per_row, (f, "intermediate"), (nbytes, "B")),
         ),
     ]
 
