@@ -77,6 +77,21 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
             "train": {"max_steps": 20, "grad_clip": None, "seed": 3, "log_every": 1},
         },
     ),
+    # Top-2 of 4 experts through transformers' grouped_mm experts code: block 0 and every
+    # block's fused expert tensors frozen, block 1's router and attention train.
+    "mixtral-bf16-freeze-experts-checkpointing": (
+        "mixtral",
+        {
+            "freeze": {"layers": "0", "patterns": ["*.experts.*"]},
+            "precision": "bf16",
+            "activation_checkpointing": {"layers": "1"},
+        },
+    ),
+    # The multipliers at the published values: logits divided by 8 learn slowly at lr 1e-2.
+    "granite-fp32-tied-freeze-first-block": (
+        "granite",
+        {"freeze": {"layers": {"first": 1}}, "optimizer": {"name": "adamw", "lr": 5.0e-2}},
+    ),
     "factory-model-and-data-checkpoint-wrap": (
         "gpt2",
         {

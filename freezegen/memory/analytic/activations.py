@@ -21,7 +21,6 @@ from freezegen.memory.analytic.operators import (
     mlp_rows,
     norm_backward_tensors,
     rms_norm_unrecorded,
-    routing_note,
 )
 from freezegen.memory.analytic.parts import Part, rounded
 from freezegen.spec.models import Spec
@@ -57,8 +56,6 @@ class Block:
     skipped_per_token: float
     skipped: int
     input: int | None
-    note: str = ""
-    """What its numbers assume (a sparse MLP's routing)."""
 
     @property
     def full(self) -> int:
@@ -107,7 +104,6 @@ def block_activations(
     if not embeddings_train and family_of(arch).block.norm is Norm.RMS_NORM:
         skipped = rms_norm_unrecorded(precision, h)
     checkpointed = checkpointed_blocks(spec, arch.num_layers)
-    note = routing_note(arch)
     # A checkpointed block keeps only its input (the residual stream's dtype).
     block_input = rounded(tokens * h * precision.param_bytes)
     out = {}
@@ -122,7 +118,6 @@ def block_activations(
             skip,
             rounded(skip * tokens),
             block_input if block in checkpointed else None,
-            note,
         )
     return out
 
@@ -135,7 +130,6 @@ def full_parts(blk: Block, name: str, verb: str, count: int, tokens: int) -> lis
             f"{name} {verb}",
             count * blk.act,
             (*times, (tokens, "tokens"), (blk.per_token, "B/token")),
-            blk.note,
         )
     ]
     if blk.weights:

@@ -117,9 +117,10 @@ def routing_note(arch: Architecture) -> str:
         return ""
     k, e = arch.experts_per_token, arch.num_experts
     return (
-        f"routed MLP: every token goes to its top {k} of {e} experts, so the experts run on "
-        f"tokens x {k} rows however the router spreads them (evenly: tokens x {k} / {e} each); "
-        "no router auxiliary loss (output_router_logits off)"
+        f"each token is routed to its top {k} of {e} experts; transformers' grouped_mm experts "
+        f"code runs them on tokens x {k} rows sorted by expert, so the saved tensors do not "
+        f"depend on how the router spreads the tokens (evenly: tokens x {k} / {e} rows per "
+        "expert); no router auxiliary loss (output_router_logits is off)"
     )
 
 
