@@ -25,6 +25,10 @@ class ArchitectureError(Exception):
     """The model a spec names cannot be described without building it (or is unreadable)."""
 
 
+class UnsupportedHead(ArchitectureError):
+    """A head (``model.head``) the model's family has no transformers class for."""
+
+
 class ModelNotCached(ArchitectureError):
     """A ``pretrained`` model whose config the local Hugging Face cache does not hold."""
 
@@ -33,8 +37,8 @@ def architecture_for(model: ModelSpec) -> Architecture | None:
     """Return the architecture of ``model``; None for a ``factory`` model (only tracing knows).
 
     Raises ArchitectureError when a config.json cannot be read or has an unsupported model_type,
-    or the family has no class for the spec's head, and its subclass ModelNotCached for a
-    ``pretrained`` model missing from the cache.
+    its subclass UnsupportedHead when the family has no class for the spec's head, and its
+    subclass ModelNotCached for a ``pretrained`` model missing from the cache.
     """
     from freezegen.arch.source import model_config_file
     from freezegen.hub import NotCached
@@ -51,7 +55,7 @@ def architecture_for(model: ModelSpec) -> Architecture | None:
         arch = from_hf_config(config)
     family = family_of(arch)
     if model.head not in family.heads:
-        raise ArchitectureError(
+        raise UnsupportedHead(
             f"transformers has no {model.head} head for {family.name} models "
             f"(heads: {', '.join(family.heads)})"
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from freezegen.arch import ArchitectureError, ModelNotCached, architecture_for
+from freezegen.arch import ArchitectureError, ModelNotCached, UnsupportedHead, architecture_for
 from freezegen.arch.freeze import FreezePlan, plan_freeze
 from freezegen.arch.params import Param, parameter_table
 from freezegen.memory.estimate import EstimateError, MemoryEstimate
@@ -19,6 +19,7 @@ class LintContext:
         self.path, self.document, self.spec, self.trace = path, document, spec, trace
         self.architecture_error: str | None = None
         self.model_not_cached = False  # the error is a pretrained model missing from the cache
+        self.head_unsupported = False  # the error is a head the family has no class for
         self.memory_error: str | None = None
 
     @cached_property
@@ -29,6 +30,7 @@ class LintContext:
         except ArchitectureError as exc:
             self.architecture_error = str(exc)
             self.model_not_cached = isinstance(exc, ModelNotCached)
+            self.head_unsupported = isinstance(exc, UnsupportedHead)
             return None
 
     @cached_property
