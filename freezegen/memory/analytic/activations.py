@@ -92,6 +92,8 @@ def block_activations(
     h = arch.hidden_size
     weights = weights_numel = 0
     if precision.autocast:
+        # Linear weights only: a mixture of experts' fused 3-D weights run in grouped_mm,
+        # which autocast does not cast (operators.routed_mlp).
         matmuls = [
             p
             for p in params
