@@ -243,6 +243,22 @@ def test_explain_json_adds_the_formulas_to_the_contract(repo):
     assert "226,734,080 trainable" in terms["optimizer_states"]["formula"]
 
 
+def test_explain_says_what_it_assumes_about_routing(tmp_path, repo):
+    spec = tmp_path / "mixtral.freezegen.yaml"
+    spec.write_text(
+        "version: 1\nmodel: {preset: mixtral-8x7b}\nprecision: bf16-pure\n"
+        "freeze: {embeddings: true, layers: {first: 24}}\n"
+        "batch: {micro_batch_size: 1, seq_len: 2048}\n"
+    )
+    result = runner.invoke(app, ["estimate", str(spec), "--explain"])
+    assert result.exit_code == 0, result.output
+    assert "it assumes: each token is routed to its top 2 of 8 experts" in result.output
+    assert "tokens x 2 / 8 rows per expert" in result.output
+    assert "no router auxiliary loss" in result.output
+    dense = runner.invoke(app, ["estimate", str(_spec(repo, GPT2_6)), "--explain"])
+    assert "it assumes" not in dense.output
+
+
 def test_explain_with_trace_is_refused(repo):
     result = runner.invoke(app, ["estimate", str(_spec(repo, GPT2_6)), "--explain", "--trace"])
     assert result.exit_code == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from freezegen.arch.families import family_for_model_type, known_model_types
+from freezegen.arch.families import family_for_model_type, family_of, known_model_types
 from freezegen.arch.family import UnsupportedConfig
 from freezegen.spec.models import ModelSpec
 from freezegen.spec.presets import MODEL_PRESETS, Architecture
@@ -26,6 +26,10 @@ class ArchitectureError(Exception):
     """The model a spec names cannot be described without building it (or is unreadable)."""
 
 
+class UnsupportedHead(ArchitectureError):
+    """A head (``model.head``) the model's family has no transformers class for."""
+
+
 class ModelNotCached(ArchitectureError):
     """A ``pretrained`` model whose config the local Hugging Face cache does not hold."""
 
@@ -44,19 +48,30 @@ def architecture_for(model: ModelSpec) -> Architecture | None:
     """Return the architecture of ``model``; None for a ``factory`` model (only tracing knows).
 
     Raises ArchitectureError when a config.json cannot be read or holds an option its family
-    cannot express, its subclass UnknownArchitecture when no family knows its model_type, and
-    ModelNotCached for a ``pretrained`` model missing from the cache.
+    cannot express, its subclass UnknownArchitecture when no family knows its model_type,
+    UnsupportedHead when the family has no class for the spec's head, and ModelNotCached for a
+    ``pretrained`` model missing from the cache.
     """
     from freezegen.arch.source import model_config_file
     from freezegen.hub import NotCached
 
     if model.preset is not None:
-        return MODEL_PRESETS[model.preset]
-    try:
-        config = model_config_file(model)
-    except NotCached as exc:
-        raise ModelNotCached(str(exc)) from None
-    return None if config is None else from_hf_config(config)
+        arch = MODEL_PRESETS[model.preset]
+    else:
+        try:
+            config = model_config_file(model)
+        except NotCached as exc:
+            raise ModelNotCached(str(exc)) from None
+        if config is None:
+            return None
+        arch = from_hf_config(config)
+    family = family_of(arch)
+    if model.head not in family.heads:
+        raise UnsupportedHead(
+            f"transformers has no {model.head} head for {family.name} models "
+            f"(heads: {', '.join(family.heads)})"
+        )
+    return arch
 
 
 def from_hf_config(path: Path) -> Architecture:

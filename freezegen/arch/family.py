@@ -107,6 +107,10 @@ class BlockOperators:
     output_norms: tuple[str, ...] = ()
     """Norms on the attention's and on the MLP's output, before the residual add (olmo2,
     gemma3)."""
+    router: str | None = None
+    """A sparse mixture-of-experts MLP's router linear (None: a dense MLP). ``mlp_inputs`` and
+    ``mlp_output`` then name the experts' fused 3-D weights, which run on every token's
+    ``experts_per_token`` routed copies (see ``routed_mlp`` in memory/analytic/operators.py)."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +155,8 @@ class Family:
     head: HeadOperators
     causal_lm_config: Mapping[str, Any] = field(default_factory=dict)
     """Config settings a causal-LM head needs (BERT: is_decoder)."""
+    heads: tuple[str, ...] = (CAUSAL_LM, SEQUENCE_CLASSIFICATION)
+    """The heads transformers has a class for."""
 
     def ties_head(self, arch: Architecture, head: str) -> bool:
         """Whether the output head is the token embedding (one tensor, one gradient sum).

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from freezegen.arch import ArchitectureError, ModelNotCached, UnknownArchitecture, architecture_for
+from freezegen.arch import (
+    ArchitectureError,
+    ModelNotCached,
+    UnknownArchitecture,
+    UnsupportedHead,
+    architecture_for,
+)
 from freezegen.arch.freeze import FreezePlan, plan_freeze
 from freezegen.arch.params import Param, parameter_table
 from freezegen.memory.estimate import EstimateError, MemoryEstimate
@@ -20,6 +26,7 @@ class LintContext:
         self.architecture_error: str | None = None
         self.model_not_cached = False  # the error is a pretrained model missing from the cache
         self.unknown_architecture = False  # a model_type no family knows (the trace measures it)
+        self.head_unsupported = False  # the error is a head the family has no class for
         self.memory_error: str | None = None
 
     @cached_property
@@ -31,6 +38,7 @@ class LintContext:
             self.architecture_error = str(exc)
             self.model_not_cached = isinstance(exc, ModelNotCached)
             self.unknown_architecture = isinstance(exc, UnknownArchitecture)
+            self.head_unsupported = isinstance(exc, UnsupportedHead)
             return None
 
     @cached_property

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from freezegen.arch import architecture_for
 from freezegen.memory import analytic as _a
+from freezegen.memory.analytic.operators import routing_note
 from freezegen.memory.estimate import (
     FRAGMENTATION,
     MemoryEstimate,
@@ -57,6 +59,8 @@ class Explanation:
     estimate: MemoryEstimate
     phase: str | None
     terms: list[Term] = field(default_factory=list)
+    assumptions: list[str] = field(default_factory=list)
+    """What the model assumes that the terms do not show (a mixture of experts' routing)."""
 
     @property
     def itemised(self) -> bool:
@@ -81,7 +85,9 @@ def explain(spec: Spec) -> Explanation:
     terms.append(Term("overhead", est.overhead_bytes, _overhead(spec, est)))
     if est.budget_bytes:
         terms.append(Term("budget", est.budget_bytes, _budget(spec)))
-    return Explanation(est, phase_title(peak), terms)
+    arch = architecture_for(spec.model)
+    assumptions = [note for note in (routing_note(arch),) if note] if arch else []
+    return Explanation(est, phase_title(peak), terms, assumptions)
 
 
 def phase_title(moment: _a.Moment) -> str:

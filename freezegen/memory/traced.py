@@ -33,6 +33,10 @@ math kernel: scaled q, K and V repeated to all heads, the (b, heads, s, s) proba
 output, as eager attention keeps. The CPU picks its flash kernel there, so :class:`_CudaBehaviour`
 forces the math kernel for that call (the same composite code on both devices). Without
 grouped heads fp32 runs the memory-efficient kernel, which keeps what flash keeps.
+
+A mixture-of-experts block (Mixtral) runs transformers' default ``grouped_mm`` experts code,
+whose shapes do not depend on the routing; only the grouped matmul is stood in for, because its
+meta kernel accepts bf16 alone (:mod:`freezegen.memory.experts`).
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from freezegen.arch import architecture_for
 from freezegen.arch.families import family_of
 from freezegen.arch.freeze import freeze_rules
 from freezegen.memory.estimate import Breakdown, EstimateError, MemoryEstimate, finish
+from freezegen.memory.experts import grouped_mm_stand_in
 from freezegen.memory.tracker import StorageTracker, rounded
 from freezegen.runtime.freezing import select_parameters, set_train_mode, transformer_blocks
 from freezegen.spec.models import Spec
@@ -76,6 +81,7 @@ def estimate_traced(spec: Spec) -> MemoryEstimate:
     with (
         _quiet_transformers(),
         _one_sequence_per_row() if hf else contextlib.nullcontext(),
+        grouped_mm_stand_in() if hf else contextlib.nullcontext(),
         _fake_process_group(world) if fsdp else contextlib.nullcontext() as mesh,
         FakeTensorMode(allow_non_fake_inputs=False),
         torch.device("cpu"),

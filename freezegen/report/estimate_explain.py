@@ -14,6 +14,7 @@ def render_explanation(explanation: Explanation, title: str) -> str:
     lines = [f"{title}: analytic peak {size(est.peak_bytes)}"]
     if explanation.phase:
         lines.append(f"the peak is reached during {explanation.phase}")
+    lines += [f"it assumes: {note}" for note in explanation.assumptions]
     width = max(len(t.name) for t in explanation.terms)
     for term in explanation.terms:
         if not term.parts:

@@ -33,6 +33,11 @@ class Architecture:
     dropout: float = 0.0  # residual/attention/embedding dropout in the published config
     explicit_head_dim: int | None = None  # a config's head_dim (qwen3, gemma); None: hidden/heads
     sliding_window: int | None = None  # the window of sliding-window attention layers (gemma3)
+    num_experts: int = 0  # mixture of experts: routed experts per block (0: a dense MLP)
+    experts_per_token: int = 0  # mixture of experts: experts each token is routed to (top-k)
+    # Published config values that change no shape and no saved tensor (granite's multipliers),
+    # passed through to the transformers config as they are.
+    config_extras: tuple[tuple[str, float], ...] = ()
 
     @property
     def kv_heads(self) -> int:
@@ -65,6 +70,37 @@ def _bert(layers: int, hidden: int, heads: int) -> Architecture:
         512,
         type_vocab_size=2,
         dropout=0.1,
+    )
+
+
+def _granite(
+    layers: int,
+    hidden: int,
+    intermediate: int,
+    *,
+    attention_multiplier: float,
+    logits_scaling: float,
+) -> Architecture:
+    """A Granite 3.0 base model: 32 heads over 8 key/value heads, 49,155 tokens, 4K context,
+    a tied head, and the published multipliers."""
+    extras = (
+        ("embedding_multiplier", 12.0),
+        ("residual_multiplier", 0.22),
+        ("attention_multiplier", attention_multiplier),
+        ("logits_scaling", logits_scaling),
+    )
+    return Architecture(
+        "granite",
+        "granite",
+        layers,
+        hidden,
+        32,
+        intermediate,
+        49155,
+        4096,
+        num_kv_heads=8,
+        tie_word_embeddings=True,
+        config_extras=extras,
     )
 
 
@@ -115,6 +151,15 @@ MODEL_PRESETS: dict[str, Architecture] = {
                                sliding_window=512),
     "olmo2-7b": Architecture("olmo2", "olmo2", 32, 4096, 32, 11008, 100352, 4096,
                              num_kv_heads=32, tie_word_embeddings=False),
+    "granite-3.0-2b": _granite(40, 2048, 8192, attention_multiplier=0.015625, logits_scaling=8.0),
+    "granite-3.0-8b": _granite(40, 4096, 12800, attention_multiplier=0.0078125,
+                               logits_scaling=16.0),
+    "mixtral-8x7b": Architecture("mixtral", "mixtral", 32, 4096, 32, 14336, 32000, 32768,
+                                 num_kv_heads=8, tie_word_embeddings=False,
+                                 num_experts=8, experts_per_token=2),
+    "mixtral-8x22b": Architecture("mixtral", "mixtral", 56, 6144, 48, 16384, 32000, 65536,
+                                  num_kv_heads=8, tie_word_embeddings=False,
+                                  num_experts=8, experts_per_token=2),
 }
 # fmt: on
 

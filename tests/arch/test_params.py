@@ -49,6 +49,8 @@ _DECODERS = {
     "llama": ("LlamaConfig", "LlamaForCausalLM", "LlamaForSequenceClassification"),
     "mistral": ("MistralConfig", "MistralForCausalLM", "MistralForSequenceClassification"),
     "qwen2": ("Qwen2Config", "Qwen2ForCausalLM", "Qwen2ForSequenceClassification"),
+    "mixtral": ("MixtralConfig", "MixtralForCausalLM", "MixtralForSequenceClassification"),
+    "granite": ("GraniteConfig", "GraniteForCausalLM", None),
 }
 
 
@@ -64,6 +66,8 @@ def _model(family: str, head: str, **overrides):
         cls = T.BertLMHeadModel if head == CAUSAL else T.BertForSequenceClassification
     else:
         cfg_name, lm_name, cls_name = _DECODERS[family]
+        if head == CLASSIFY and cls_name is None:
+            pytest.skip(f"transformers has no {family} sequence-classification class")
         config = getattr(T, cfg_name)(**{**LLAMA, **overrides}, **labels)
         cls = getattr(T, lm_name if head == CAUSAL else cls_name)
     return config, cls(config)
@@ -91,6 +95,8 @@ CASES = [
     pytest.param("mistral", {"attention_bias": True}, id="mistral-ignores-attention_bias"),
     pytest.param("qwen2", {"tie_word_embeddings": False}, id="qwen2-untied-gqa"),
     pytest.param("qwen2", {"tie_word_embeddings": True}, id="qwen2-tied-gqa"),
+    pytest.param("mixtral", {"num_local_experts": 4}, id="mixtral-top2-of-4"),
+    pytest.param("granite", {"tie_word_embeddings": True}, id="granite-tied"),
 ]
 
 
@@ -125,6 +131,10 @@ def test_gqa_and_bias_read_from_config(tmp_path):
         ("llama", {"head_dim": 16}, "head_dim"),
         ("mistral", {"head_dim": 16}, "head_dim"),
         ("gpt2", {"add_cross_attention": True}, "add_cross_attention"),
+        ("mixtral", {"output_router_logits": True}, "output_router_logits"),
+        ("mixtral", {"router_jitter_noise": 0.1}, "router_jitter_noise"),
+        ("mixtral", {"num_experts_per_tok": 5, "num_local_experts": 4}, "num_experts_per_tok"),
+        ("granite", {"mlp_bias": True}, "mlp_bias"),
     ],
 )
 def test_configs_the_table_cannot_describe_are_refused(tmp_path, family, overrides, message):
@@ -181,11 +191,19 @@ def _preset_model(arch: Architecture, head: str):
             max_position_embeddings=arch.max_positions,
             tie_word_embeddings=arch.tie_word_embeddings,
             attention_bias=arch.qkv_bias and arch.model_type == "llama",
+            **_experts(arch),
         )
         cls = getattr(T, lm_name if head == CAUSAL else cls_name)
     config.num_labels = LABELS
     with torch.device("meta"):
         return cls(config)
+
+
+def _experts(arch: Architecture) -> dict[str, int]:
+    """A mixture of experts' config keys (none for a dense model)."""
+    if not arch.num_experts:
+        return {}
+    return {"num_local_experts": arch.num_experts, "num_experts_per_tok": arch.experts_per_token}
 
 
 @pytest.mark.parametrize("name", sorted(MODEL_PRESETS))

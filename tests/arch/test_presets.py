@@ -36,6 +36,12 @@ PUBLISHED = {
     "phi-3-mini": 3_821_079_552,
     "olmo2-7b": 7_298_617_344,
     "gemma-3-1b": 999_885_952,  # tied head
+    # Mixtral: 46.7B and 141B as Mistral AI publishes them (8 experts, top-2).
+    "mixtral-8x7b": 46_702_792_704,
+    "mixtral-8x22b": 140_620_634_112,
+    # Granite 3.0 base: 8.17B and 2.53B on their model cards (tied head).
+    "granite-3.0-2b": 2_533_531_648,
+    "granite-3.0-8b": 8_170_848_256,
 }
 
 

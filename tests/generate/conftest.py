@@ -181,11 +181,16 @@ def initial_state(script: Path) -> tuple[dict[str, Any], Any, dict[str, Any]]:
 
 
 def final_weights(script: Path) -> dict[str, Any]:
+    """The final weights by the names the model gives them. A Hugging Face folder is loaded
+    with transformers, which undoes the renaming its save may apply (Mixtral's fused experts are
+    written as one tensor per expert)."""
     final = script.parent / "checkpoints" / "final"
     if (final / "model.safetensors").exists():
-        from safetensors.torch import load_file
+        import transformers
 
-        return load_file(final / "model.safetensors")
+        config = transformers.AutoConfig.from_pretrained(final)
+        cls = getattr(transformers, config.architectures[0])
+        return cls.from_pretrained(final, dtype="auto").state_dict()
     import torch
 
     return torch.load(final / "model.pt", weights_only=True)

@@ -156,3 +156,23 @@ def test_distributed_script_without_torchrun_says_how_to_start(tmp_path: Path) -
     run = run_script(script)
     assert run.returncode == 1
     assert "torchrun --nproc-per-node N train.py" in run.stderr
+
+
+def test_fsdp2_shards_a_mixture_of_experts_and_trains(tmp_path: Path) -> None:
+    # fully_shard splits the fused (experts, out, in) tensors along the experts.
+    spec = tiny_spec(
+        tmp_path,
+        "mixtral",
+        freeze={"layers": {"first": 1}},
+        batch={"micro_batch_size": 4, "grad_accum_steps": 1, "seq_len": 16},
+        train={"max_steps": 6, "grad_clip": 1.0, "seed": 5, "log_every": 1},
+        distributed={"strategy": "fsdp"},
+    )
+    script = generate(spec)
+    initial, _, _ = initial_state(script)
+    run = torchrun(script, timeout=180).check()
+    assert len(run.losses) == 6
+    final = final_weights(script)
+    for block, changed in ((0, False), (1, True)):
+        name = f"model.layers.{block}.mlp.experts.gate_up_proj"
+        assert torch.equal(initial[name], final[name]) is not changed, name

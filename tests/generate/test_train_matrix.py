@@ -115,6 +115,21 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
             "batch": {"micro_batch_size": 4, "grad_accum_steps": 3, "seq_len": 16},
         },
     ),
+    # Top-2 of 4 experts through transformers' grouped_mm experts code: block 0 and every
+    # block's fused expert tensors frozen, block 1's router and attention train.
+    "mixtral-bf16-freeze-experts-checkpointing": (
+        "mixtral",
+        {
+            "freeze": {"layers": "0", "patterns": ["*.experts.*"]},
+            "precision": "bf16",
+            "activation_checkpointing": {"layers": "1"},
+        },
+    ),
+    # The multipliers at the published values: logits divided by 8 learn slowly at lr 1e-2.
+    "granite-fp32-tied-freeze-first-block": (
+        "granite",
+        {"freeze": {"layers": {"first": 1}}, "optimizer": {"name": "adamw", "lr": 5.0e-2}},
+    ),
 }
 
 

@@ -134,6 +134,36 @@ CONFIGS = {
         "pad_token_id": 0,
         "tie_word_embeddings": False,
     },
+    # granite's multipliers at the published 3.0 values; a tied head
+    "granite": {
+        "model_type": "granite",
+        "num_hidden_layers": 4,
+        "hidden_size": 256,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 2,
+        "intermediate_size": 688,
+        "vocab_size": 2048,
+        "max_position_embeddings": 512,
+        "tie_word_embeddings": True,
+        "embedding_multiplier": 12.0,
+        "residual_multiplier": 0.22,
+        "attention_multiplier": 0.03125,
+        "logits_scaling": 8.0,
+    },
+    # top-2 of 4 experts: every tensor of the routed MLP has tokens x 2 rows
+    "mixtral": {
+        "model_type": "mixtral",
+        "num_hidden_layers": 4,
+        "hidden_size": 256,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 2,
+        "intermediate_size": 344,
+        "num_local_experts": 4,
+        "num_experts_per_tok": 2,
+        "vocab_size": 2048,
+        "max_position_embeddings": 512,
+        "tie_word_embeddings": False,
+    },
 }
 
 

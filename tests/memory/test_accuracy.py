@@ -4,10 +4,10 @@ Target: within 5% of the traced peak. Cases that do not meet it yet are marked x
 measured error and the term responsible, never by loosening the tolerance.
 
 The matrix covers every family (gpt2, bert, llama, mistral, qwen2, qwen3, phi3, gemma3,
-olmo2), both heads, each freeze selector, each precision, both attention implementations, the
-checkpointing modes, the optimizers and their implementations, gradient accumulation, DDP and
-FSDP (world sizes 2 and 8). Dimensions are small (conftest.py) so the whole matrix traces in
-seconds.
+olmo2, mixtral, granite), both heads, each freeze selector, each precision, both attention
+implementations, the checkpointing modes, the optimizers and their implementations, gradient
+accumulation, DDP and FSDP (world sizes 2 and 8). Dimensions are small (conftest.py) so the
+whole matrix traces in seconds.
 """
 
 import json
@@ -234,6 +234,34 @@ CASES = [
     ),
     case("olmo2", "precision: bf16\nactivation_checkpointing: true", id="olmo2-bf16-ckpt-all"),
     case("olmo2", "", "head: sequence-classification", id="olmo2-seq-cls"),
+    # mixtral: each token routed to its top 2 of 4 experts (grouped_mm dispatch: tokens x 2
+    # rows); fused 3-D expert weights, outside autocast's weight cache
+    case("mixtral", id="mixtral-fp32"),
+    case("mixtral", "precision: bf16", id="mixtral-bf16"),
+    case("mixtral", "precision: bf16-pure", id="mixtral-bf16-pure"),
+    case("mixtral", "freeze: {embeddings: true, layers: {first: 2}}", id="mixtral-freeze-first"),
+    case("mixtral", "freeze: {patterns: ['*.experts.*']}", id="mixtral-freeze-experts"),
+    case("mixtral", "activation_checkpointing: true", id="mixtral-ckpt-all"),
+    case(
+        "mixtral",
+        "precision: bf16\nactivation_checkpointing: {layers: every-2}",
+        id="mixtral-bf16-ckpt-every-2",
+    ),
+    case("mixtral", "", "head: sequence-classification", id="mixtral-seq-cls"),
+    case("mixtral", f"optimizer: {{name: sgd}}\n{TINY}", id="mixtral-sgd-small-batch"),
+    # granite: the llama layout with scalar multipliers (they save nothing) and a tied head
+    case("granite", id="granite-fp32-tied"),
+    case("granite", "precision: bf16", id="granite-bf16"),
+    case("granite", "precision: bf16-pure", id="granite-bf16-pure"),
+    case(
+        "granite", "freeze: {embeddings: true, layers: {first: 2}}", id="granite-freeze-tied-head"
+    ),
+    case(
+        "granite",
+        f"precision: fp16\nactivation_checkpointing: true\n{SMALL}",
+        "attention: eager",
+        id="granite-fp16-eager-ckpt",
+    ),
     # FSDP2 (fully_shard per block plus the root), traced as rank 0 of a fake process group.
     # Small batches, so the sharded and gathered parameter terms carry the peak.
     case("gpt2", f"{FSDP2}\n{TINY}", id="gpt2-fsdp2"),
@@ -283,6 +311,9 @@ CASES = [
         f"{FSDP8}\nprecision: bf16\nactivation_checkpointing: true\n{TINY}",
         id="llama-fsdp8-bf16-ckpt-autocast-cache",
     ),
+    # 4 experts over 8 ranks: each rank holds one expert's rows of the fused weights (padded)
+    case("mixtral", f"{FSDP8}\n{TINY}", id="mixtral-fsdp8"),
+    case("mixtral", f"{FSDP2}\nprecision: bf16\n{SMALL}", id="mixtral-fsdp2-bf16"),
 ]
 
 

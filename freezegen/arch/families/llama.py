@@ -5,6 +5,7 @@ and build on the pieces here."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from freezegen.arch.family import (
@@ -85,6 +86,15 @@ def head_dim_preset_config(arch: Architecture) -> dict[str, Any]:
     return {**decoder_preset_config(arch), "head_dim": arch.head_dim}
 
 
+def swiglu_mlp(prefix: str, a: Architecture, block: int) -> list[Param]:
+    """The parameters of a llama-layout block's dense MLP (``prefix``: the block's path)."""
+    h, f = a.hidden_size, a.intermediate_size
+    out = linear(f"{prefix}.mlp.gate_proj", f, h, MLP, block, bias=False)
+    out += linear(f"{prefix}.mlp.up_proj", f, h, MLP, block, bias=False)
+    out += linear(f"{prefix}.mlp.down_proj", h, f, MLP, block, bias=False)
+    return out
+
+
 def decoder_parameters(
     a: Architecture,
     head: str,
@@ -94,11 +104,12 @@ def decoder_parameters(
     output_bias: bool,
     qk_norms: tuple[int, int] | None = None,
     layer_norms: tuple[str, str] = ("input_layernorm", "post_attention_layernorm"),
+    mlp: Callable[[str, Architecture, int], list[Param]] = swiglu_mlp,
 ) -> list[Param]:
     """The parameter table of a llama-layout model (q/k/v biases from ``a.qkv_bias``), with
-    ``qk_norms`` (the widths of q_norm and k_norm after the attention's projections) and the
-    block's two ``layer_norms`` after its MLP."""
-    h, f, d, q = a.hidden_size, a.intermediate_size, a.head_dim, a.attention_width
+    ``qk_norms`` (the widths of q_norm and k_norm after the attention's projections), each
+    block's MLP from ``mlp`` and the block's two ``layer_norms`` after its MLP."""
+    h, d, q = a.hidden_size, a.head_dim, a.attention_width
     kv = a.kv_heads * d
     out = [Param("model.embed_tokens.weight", (a.vocab_size, h), EMBEDDINGS)]
     for i in range(a.num_layers):
@@ -113,9 +124,7 @@ def decoder_parameters(
             # `attention` does not (the generated script's module-name rule agrees).
             out += norm(f"{p}.self_attn.q_norm", qk_norms[0], i, bias=False)
             out += norm(f"{p}.self_attn.k_norm", qk_norms[1], i, bias=False)
-        out += linear(f"{p}.mlp.gate_proj", f, h, MLP, i, bias=False)
-        out += linear(f"{p}.mlp.up_proj", f, h, MLP, i, bias=False)
-        out += linear(f"{p}.mlp.down_proj", h, f, MLP, i, bias=False)
+        out += mlp(p, a, i)
         for layer_norm in layer_norms:
             out += norm(f"{p}.{layer_norm}", h, i, bias=False)
     out += norm("model.norm", h, None, bias=False)

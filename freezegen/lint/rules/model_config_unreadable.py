@@ -1,6 +1,7 @@
 """A model config (hf_config, or a pretrained model's cached config.json) that cannot be read or
-holds an option its family cannot express (an error), or whose model_type no family knows (a
-warning: transformers builds it, the trace measures it, the generated script trains it)."""
+holds an option its family cannot express or a head its family has no transformers class for
+(an error), or whose model_type no family knows (a warning: transformers builds it, the trace
+measures it, the generated script trains it)."""
 
 from collections.abc import Iterator
 
@@ -14,7 +15,7 @@ class ModelConfigUnreadable(Rule):
     name = "model-config-unreadable"
     summary = (
         "model.hf_config (or a pretrained model's cached config) is missing, not JSON, or of an "
-        "unsupported model_type."
+        "unsupported model_type; or model.head names a head its family has no class for."
     )
     valid = (
         """version: 1
@@ -27,10 +28,17 @@ batch: {micro_batch_size: 2, seq_len: 128}
 model: {hf_config: ./no-such-folder/config.json}
 batch: {micro_batch_size: 2, seq_len: 128}
 """,
+        """version: 1
+model: {preset: granite-3.0-2b, head: sequence-classification}
+batch: {micro_batch_size: 2, seq_len: 128}
+""",
     )
 
     def check(self, ctx: LintContext) -> Iterator[Diagnostic]:
         model = ctx.spec.model
+        if ctx.architecture is None and ctx.head_unsupported:
+            yield self.at(ctx, ("model", "head"), ctx.architecture_error)
+            return
         key = "hf_config" if model.hf_config is not None else "pretrained"
         if getattr(model, key) is None:
             return

@@ -18,6 +18,7 @@ from freezegen.memory.analytic.operators import (
     activation_output_bytes,
     block_per_token,
     mlp_gradients,
+    mlp_rows,
     norm_backward_tensors,
     rms_norm_unrecorded,
 )
@@ -77,6 +78,8 @@ def block_activations(
     h = arch.hidden_size
     weights = weights_numel = 0
     if precision.autocast:
+        # Linear weights only: a mixture of experts' fused 3-D weights run in grouped_mm,
+        # which autocast does not cast (operators.routed_mlp).
         matmuls = [
             p
             for p in params
@@ -188,6 +191,8 @@ def backward_transient(arch: Architecture, precision: Precision, tokens: int) ->
     h, f = arch.hidden_size, arch.intermediate_size
     out_bytes = activation_output_bytes(precision, activation)
     times = ((f_grads, "tensors"),) if f_grads > 1 else ()
+    rows, nbytes = mlp_rows(arch, precision, tokens)
+    per_row = ((tokens, "tokens"),) if rows == tokens else ((rows, "routed rows"),)
     parts = [
         Part(
             "residual gradient",
@@ -196,8 +201,8 @@ def backward_transient(arch: Architecture, precision: Precision, tokens: int) ->
         ),
         Part(
             "MLP gradients" if f_grads > 1 else "MLP gradient",
-            f_grads * rounded(tokens * f * out_bytes),
-            (*times, (tokens, "tokens"), (f, "intermediate"), (out_bytes, "B")),
+            f_grads * rounded(rows * f * nbytes),
+            (*times, *per_row, (f, "intermediate"), (nbytes, "B")),
         ),
     ]
     promoted = out_bytes - precision.matmul_bytes

@@ -46,7 +46,8 @@ class Trains:
     """Which weights of one block train. A linear saves its input only when its weight trains
     (the input's gradient needs only the weight); a fully frozen block runs its dropout in
     eval() (the generated script does), so it draws no masks. Modules are named by their path
-    inside the block (:class:`~freezegen.arch.family.BlockOperators`)."""
+    inside the block (:class:`~freezegen.arch.family.BlockOperators`); a bare parameter (the
+    experts' fused weights) by its own path."""
 
     def __init__(self, block: int | None, trainable: list[Param] | None) -> None:
         self.names = None if trainable is None else {p.name for p in trainable if p.block == block}
@@ -59,8 +60,11 @@ class Trains:
             return True
         found = self._seen.get(module)
         if found is None:
-            suffix = f".{self._block}.{module}.weight"
-            found = self._seen[module] = any(n.endswith(suffix) for n in self.names)
+            # A module's weight, or a parameter named as the module (fused expert weights).
+            path = f".{self._block}.{module}"
+            found = self._seen[module] = any(
+                n.endswith(f"{path}.weight") or n.endswith(path) for n in self.names
+            )
         return found
 
     def count(self, *modules: str) -> int:
@@ -118,6 +122,30 @@ def mlp_gradients(activation: Activation) -> int:
     return 1 if activation is Activation.GELU else 2
 
 
+def routing_note(arch: Architecture) -> str:
+    """What the analytic model assumes about a sparse MLP's routing, for ``--explain`` ("" for
+    a dense MLP)."""
+    if not family_of(arch).block.router:
+        return ""
+    k, e = arch.experts_per_token, arch.num_experts
+    return (
+        f"each token is routed to its top {k} of {e} experts; transformers' grouped_mm experts "
+        f"code runs them on tokens x {k} rows sorted by expert, so the saved tensors do not "
+        f"depend on how the router spreads the tokens (evenly: tokens x {k} / {e} rows per "
+        "expert); no router auxiliary loss (output_router_logits is off)"
+    )
+
+
+def mlp_rows(arch: Architecture, precision: Precision, tokens: int) -> tuple[int, int]:
+    """The rows the MLP's nonlinearity runs on and the bytes per element of its output: the
+    tokens in the output's dtype (:func:`activation_output_bytes`), or for a sparse mixture of
+    experts every token's routed copies in the weights' dtype (:func:`routed_mlp`)."""
+    block = family_of(arch).block
+    if block.router:
+        return tokens * arch.experts_per_token, precision.param_bytes
+    return tokens, activation_output_bytes(precision, block.activation)
+
+
 def norm_backward_tensors(kind: Norm) -> int:
     """The fp32 hidden-sized tensors a norm's backward builds: Python RMSNorm five (the
     output's gradient, the normalised x's, the mean's expanded and divided gradient, pow's 2*x
@@ -164,6 +192,7 @@ def block_per_token(
     # Both norms save their input (pre-LN: the block input and the mid residual; post-LN: the
     # two residual adds); the attention's and the MLP's input linears each save what they read
     # (one cast each under autocast). Without pre-norms (olmo2) the linears read the residual.
+    # A sparse MLP's router is the linear reading the MLP's input; its experts read routed copies.
     norms = (
         sum(
             _norm_saved(precision, h, ops.norm, trains(norm))
@@ -171,13 +200,50 @@ def block_per_token(
             if norm is not None
         )
         + _inputs(precision, h, trains, *ops.attention_inputs)
-        + _inputs(precision, h, trains, *ops.mlp_inputs)
+        + _inputs(precision, h, trains, *((ops.router,) if ops.router else ops.mlp_inputs))
         + output_norms(precision, h, ops, trains)
     )
+    if ops.router:
+        return attn + masks + norms + routed_mlp(precision, arch, trains, ops)
     # The nonlinearity's saved tensors, and the down projection's input when its weight trains.
     down_input = f * mm if trains(ops.mlp_output) else 0
     mlp = _activation_saved(precision, f, ops.activation) + down_input
     return attn + masks + norms + mlp
+
+
+def routed_mlp(
+    precision: Precision, arch: Architecture, trains: Trains, ops: BlockOperators
+) -> float:
+    """Bytes a sparse mixture-of-experts MLP saves per token beyond its router's input, as
+    transformers' default ``grouped_mm`` experts implementation runs it.
+
+    Routing: every token goes to exactly ``experts_per_token`` (k) experts, so the experts run
+    on tokens x k routed rows sorted by expert, and every tensor below has that many rows
+    however the router spreads them (evenly, each of the ``num_experts`` experts would get
+    tokens x k / experts). The experts run in the weights' dtype (transformers casts their input
+    to it; grouped_mm is no autocast op), so the rows are fp32 under autocast.
+
+    The router keeps its fp32 softmax (``num_experts`` per token), top-k's indices (int64), the
+    top-k sum and the weights before their in-place renormalisation (fp32). Per routed row: the
+    sort's permutation and the gather index (int64, saved by the two gathers), the gathered
+    input (when the gate/up weight trains), the gate/up output (2 x intermediate, saved by silu
+    and the product), silu's output, the product (the down projection's input, when its weight
+    trains), the down output and its routing weight (saved by the weighting multiply) and the
+    inverse permutation (int64, saved by the gather back to token order).
+    """
+    h, f, k = arch.hidden_size, arch.intermediate_size, arch.experts_per_token
+    rows = precision.param_bytes  # bytes per element of a routed row
+    router = 4 * arch.num_experts + 8 * k + 4 + 4 * k
+    per_row = (
+        2 * 8  # sort permutation, gather index
+        + (h * rows if trains.count(*ops.mlp_inputs) else 0)  # gathered input
+        + 3 * f * rows  # SwiGLU: the fused gate/up output and silu's output
+        + (f * rows if trains(ops.mlp_output) else 0)  # the down projection's input
+        + h * rows  # the down output, saved by the routing-weight multiply
+        + 4  # the routing weight
+        + 8  # the inverse permutation
+    )
+    return router + k * per_row
 
 
 def head_per_token(
