@@ -1,7 +1,8 @@
 """Which parameters a spec's ``freeze`` section freezes, and which of its selectors miss.
 
-The order is the contract of DESIGN.md: embeddings, then the selected blocks (narrowed to
-``modules``), then ``patterns``; ``except`` is applied last and always wins.
+The order is the contract of docs/architecture.md ("Freeze order"): embeddings, then the
+selected blocks (narrowed to ``modules``), then ``patterns``; ``except`` is applied last and
+always wins.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Generate a runnable training script from a spec (DESIGN.md, "The generated script").
+"""Generate a runnable training script from a spec (docs/architecture.md, "The generated script").
 
 Public surface: :func:`render_script` (spec -> script text), :func:`check_script` (is the file on
 disk what the spec renders?) and :class:`GenerateError` (a spec the script cannot run).
