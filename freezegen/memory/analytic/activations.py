@@ -97,8 +97,14 @@ def block_activations(
     # A checkpointed block keeps only its input (the residual stream's dtype).
     block_input = rounded(tokens * h * precision.param_bytes)
     out = {}
+    inside = Trains.by_block(trainable)
+    # Blocks that train the same weights save the same bytes per token: computed once each.
+    per_token_of: dict[frozenset[str], float] = {}
     for block in range(first, arch.num_layers):
-        per_token = block_per_token(spec, arch, precision, Trains(block, trainable))
+        paths = inside.get(block, frozenset())
+        per_token = per_token_of.get(paths)
+        if per_token is None:
+            per_token = per_token_of[paths] = block_per_token(spec, arch, precision, Trains(paths))
         skip = skipped if block == first else 0
         out[block] = Block(
             per_token,

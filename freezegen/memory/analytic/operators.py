@@ -49,29 +49,31 @@ class Trains:
     inside the block (:class:`~freezegen.arch.family.BlockOperators`); a bare parameter (the
     experts' fused weights) by its own path."""
 
-    def __init__(self, block: int | None, trainable: list[Param] | None) -> None:
-        self.names = None if trainable is None else {p.name for p in trainable if p.block == block}
-        self.any = self.names is None or bool(self.names)
-        self._block = block
-        self._seen: dict[str, bool] = {}  # the same few modules are asked about many times
+    def __init__(self, paths: frozenset[str] | None) -> None:
+        # ``paths``: the block's trainable parameters, named inside the block
+        # ("attn.c_attn.weight"); None: everything trains.
+        self.paths = paths
+        self.any = paths is None or bool(paths)
+
+    @classmethod
+    def by_block(cls, trainable: list[Param]) -> dict[int, frozenset[str]]:
+        """The trainable parameters of each block, named inside it, in one pass."""
+        found: dict[int, set[str]] = {}
+        for p in trainable:
+            if p.block is not None:
+                inside = p.name.partition(f".{p.block}.")[2]
+                found.setdefault(p.block, set()).add(inside)
+        return {block: frozenset(paths) for block, paths in found.items()}
 
     def __call__(self, module: str) -> bool:
-        if self.names is None:
-            return True
-        found = self._seen.get(module)
-        if found is None:
-            # A module's weight, or a parameter named as the module (fused expert weights).
-            path = f".{self._block}.{module}"
-            found = self._seen[module] = any(
-                n.endswith(f"{path}.weight") or n.endswith(path) for n in self.names
-            )
-        return found
+        # A module's weight, or a parameter named as the module (fused expert weights).
+        return self.paths is None or f"{module}.weight" in self.paths or module in self.paths
 
     def count(self, *modules: str) -> int:
         return sum(self(m) for m in modules)
 
 
-ALL_TRAIN = Trains(None, None)
+ALL_TRAIN = Trains(None)
 
 
 def _inputs(precision: Precision, h: int, trains: Trains, *modules: str) -> float:
