@@ -127,7 +127,13 @@ def decoder_parameters(
         out += mlp(p, a, i)
         for layer_norm in layer_norms:
             out += norm(f"{p}.{layer_norm}", h, i, bias=False)
-    out += norm("model.norm", h, None, bias=False)
+    return out + decoder_tail(a, head, labels, tied)
+
+
+def decoder_tail(a: Architecture, head: str, labels: int, tied: bool) -> list[Param]:
+    """The final norm and the output head of a llama-layout model (no head when it is tied)."""
+    h = a.hidden_size
+    out = norm("model.norm", h, None, bias=False)
     if head == SEQUENCE_CLASSIFICATION:
         out.append(Param("score.weight", (labels, h), HEAD))
     elif not tied:

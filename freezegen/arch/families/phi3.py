@@ -8,9 +8,13 @@ from dataclasses import replace
 from typing import Any
 
 from freezegen.arch.families.llama import FAMILY as LLAMA
-from freezegen.arch.families.llama import decoder_architecture, decoder_preset_config
-from freezegen.arch.family import SEQUENCE_CLASSIFICATION, UnsupportedConfig
-from freezegen.arch.params import ATTENTION, EMBEDDINGS, HEAD, MLP, Param, linear, norm
+from freezegen.arch.families.llama import (
+    decoder_architecture,
+    decoder_preset_config,
+    decoder_tail,
+)
+from freezegen.arch.family import UnsupportedConfig
+from freezegen.arch.params import ATTENTION, EMBEDDINGS, MLP, Param, linear, norm
 from freezegen.spec.presets import Architecture
 
 # Config keys of the dropouts Phi3 builds, the attention probabilities' and the residual
@@ -45,12 +49,7 @@ def _parameters(a: Architecture, head: str, labels: int, tied: bool) -> list[Par
         out += linear(f"{p}.mlp.down_proj", h, f, MLP, i, bias=False)
         out += norm(f"{p}.input_layernorm", h, i, bias=False)
         out += norm(f"{p}.post_attention_layernorm", h, i, bias=False)
-    out += norm("model.norm", h, None, bias=False)
-    if head == SEQUENCE_CLASSIFICATION:
-        out.append(Param("score.weight", (labels, h), HEAD))
-    elif not tied:
-        out.append(Param("lm_head.weight", (a.vocab_size, h), HEAD))
-    return out
+    return out + decoder_tail(a, head, labels, tied)
 
 
 FAMILY = replace(
