@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +21,33 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))
+
+
+@dataclass(frozen=True)
+class Golden:
+    """Compare output with a golden file, or rewrite the file under ``--update-golden``."""
+
+    update: bool
+
+    def check_text(self, text: str, path: Path) -> None:
+        if self.update:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            return
+        where = path.relative_to(REPO)
+        assert path.exists(), f"{where} is missing: run pytest --update-golden and review it"
+        assert text == path.read_text(), (
+            f"the output differs from {where}; if the change is intended, refresh it with "
+            "pytest --update-golden and review the diff"
+        )
+
+    def check_json(self, record: Any, path: Path) -> None:
+        self.check_text(json.dumps(record, indent=1) + "\n", path)
+
+
+@pytest.fixture
+def golden(update_golden: bool) -> Golden:
+    return Golden(update_golden)
 
 
 @pytest.fixture

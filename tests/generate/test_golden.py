@@ -15,6 +15,7 @@ import pytest
 
 from freezegen.generate import render_script
 from freezegen.spec import load_spec
+from tests.conftest import Golden
 from tests.generate.conftest import FACTORY_MODULE, REPO, tiny_spec
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -111,39 +112,27 @@ FACTORY: dict[str, dict[str, Any]] = {
 EXAMPLES = sorted(REPO.glob("examples/**/*freezegen.yaml"))
 
 
-def _compare(text: str, golden: Path, update: bool) -> None:
-    if update:
-        golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_text(text)
-        return
-    assert golden.exists(), f"{golden} is missing: run pytest --update-golden and review it"
-    assert text == golden.read_text(), (
-        f"the generated script differs from {golden.relative_to(REPO)}; if the change is "
-        "intended, refresh it with pytest --update-golden and review the diff"
-    )
-
-
 @pytest.mark.parametrize("name", sorted(MATRIX))
-def test_matrix_matches_golden(name: str, tmp_path: Path, update_golden: bool) -> None:
+def test_matrix_matches_golden(name: str, tmp_path: Path, golden: Golden) -> None:
     family, sections = MATRIX[name]
     spec_path = tiny_spec(tmp_path / name, family, **sections)
     text = render_script(load_spec(spec_path), spec_path, spec_path.parent)
-    _compare(text, GOLDEN / f"{name}.py", update_golden)
+    golden.check_text(text, GOLDEN / f"{name}.py")
 
 
 @pytest.mark.parametrize("name", sorted(FACTORY))
-def test_factory_matches_golden(name: str, tmp_path: Path, update_golden: bool) -> None:
+def test_factory_matches_golden(name: str, tmp_path: Path, golden: Golden) -> None:
     folder = tmp_path / name
     folder.mkdir()
     (folder / "tiny_factory.py").write_text(FACTORY_MODULE)
     spec_path = tiny_spec(folder, "gpt2", **FACTORY[name])
     text = render_script(load_spec(spec_path), spec_path, spec_path.parent)
-    _compare(text, GOLDEN / f"{name}.py", update_golden)
+    golden.check_text(text, GOLDEN / f"{name}.py")
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: str(p.relative_to(REPO)))
-def test_examples_match_golden(example: Path, update_golden: bool) -> None:
+def test_examples_match_golden(example: Path, golden: Golden) -> None:
     # Rendered as if written beside the spec, so paths in the script do not depend on tmp dirs.
     text = render_script(load_spec(example), example, example.parent)
     name = str(example.relative_to(REPO / "examples")).replace("/", "--").removesuffix(".yaml")
-    _compare(text, GOLDEN / "examples" / f"{name}.py", update_golden)
+    golden.check_text(text, GOLDEN / "examples" / f"{name}.py")

@@ -10,7 +10,6 @@ accumulation, DDP and FSDP (world sizes 2 and 8). Dimensions are small (conftest
 whole matrix traces in seconds.
 """
 
-import json
 from pathlib import Path
 
 import pytest
@@ -318,9 +317,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("family", "body", "model_extra"), CASES)
-def test_analytic_within_tolerance_of_traced(
-    request, update_golden, make_spec, family, body, model_extra
-):
+def test_analytic_within_tolerance_of_traced(request, golden, make_spec, family, body, model_extra):
     spec = make_spec(family, body, model_extra)
     analytic = estimate(spec, "analytic")
     traced = estimate(spec, "traced")
@@ -331,12 +328,7 @@ def test_analytic_within_tolerance_of_traced(
         "traced": traced.to_json_dict(),
         "moments": {m.name: m.breakdown.total for m in analyse(spec).moments},
     }
-    golden = GOLDEN / f"{request.node.callspec.id}.json"
-    if update_golden:
-        golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_text(json.dumps(record, indent=1) + "\n")
-    else:
-        assert record == json.loads(golden.read_text()), f"{golden.name} changed"
+    golden.check_json(record, GOLDEN / f"{request.node.callspec.id}.json")
     assert analytic.total_parameters == traced.total_parameters
     assert analytic.trainable_parameters == traced.trainable_parameters
     error = analytic.peak_bytes / traced.peak_bytes - 1

@@ -7,7 +7,6 @@ An intended change is refreshed with ``python -m pytest --update-golden`` and re
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from freezegen.memory import estimate
 from freezegen.memory.analytic import analyse
 from freezegen.spec import load_spec, load_text
 from freezegen.spec.presets import MODEL_PRESETS
+from tests.conftest import Golden
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden"
@@ -37,23 +37,14 @@ def _record(spec) -> dict:
     }
 
 
-def _compare(record: dict, golden: Path, update: bool) -> None:
-    if update:
-        golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_text(json.dumps(record, indent=1) + "\n")
-        return
-    assert golden.exists(), f"{golden} is missing: run pytest --update-golden and review it"
-    assert record == json.loads(golden.read_text()), f"{golden.name} changed"
-
-
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: str(p.relative_to(REPO)))
-def test_example_estimates_match_golden(example: Path, update_golden: bool) -> None:
+def test_example_estimates_match_golden(example: Path, golden: Golden) -> None:
     name = str(example.relative_to(REPO / "examples")).replace("/", "--").removesuffix(".yaml")
-    _compare(_record(load_spec(example)), GOLDEN / "examples" / f"{name}.json", update_golden)
+    golden.check_json(_record(load_spec(example)), GOLDEN / "examples" / f"{name}.json")
 
 
 @pytest.mark.parametrize("preset", sorted(MODEL_PRESETS))
-def test_preset_estimates_match_golden(preset: str, update_golden: bool) -> None:
+def test_preset_estimates_match_golden(preset: str, golden: Golden) -> None:
     result = load_text(f"version: 1\nmodel: {{preset: {preset}}}\n{PRESET_BODY}")
     assert result.spec is not None, result.diagnostics
-    _compare(_record(result.spec), GOLDEN / "presets" / f"{preset}.json", update_golden)
+    golden.check_json(_record(result.spec), GOLDEN / "presets" / f"{preset}.json")
