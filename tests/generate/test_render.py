@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import subprocess
 import sys
 import zipfile
@@ -17,7 +18,7 @@ from typer.testing import CliRunner
 
 from freezegen.cli import app
 from freezegen.generate import GenerateError, check_script, render_script
-from freezegen.generate.literals import assignment, string
+from freezegen.generate.literals import assignment, literal, string
 from freezegen.spec import load_spec
 from freezegen.spec.models import Spec
 from freezegen.spec.presets import MODEL_PRESETS
@@ -140,6 +141,40 @@ def test_user_strings_never_become_code(tmp_path: Path) -> None:
 @given(st.text(max_size=60))
 def test_string_literals_round_trip(value: str) -> None:
     assert ast.literal_eval(string(value)) == value
+
+
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(),
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.lists(inner, max_size=4).map(tuple),
+        st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    ),
+    max_leaves=20,
+)
+
+
+@given(_values, st.integers(0, 3), st.integers(0, 120))
+def test_literals_round_trip(value: object, indent: int, room: int) -> None:
+    # Whatever the layout (inline or exploded at any depth), the source means the value.
+    rendered = literal(value, indent, room)
+    assert ast.literal_eval(rendered) == value
+    statement = ast.parse(assignment("X", value)).body[0]
+    assert isinstance(statement, ast.Assign)
+    assert ast.literal_eval(statement.value) == value
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf])
+def test_infinities_render_as_float_calls(value: float) -> None:
+    # float("inf") says what it is; literal_eval cannot read it, so it is evaluated here.
+    assert eval(literal(value), {"__builtins__": {"float": float}}) == value
 
 
 @pytest.mark.parametrize("value", ["\\'", 'a\\"b', "\\\\'", "'\\", '"\\"', "é\\'\n"])
