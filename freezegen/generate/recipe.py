@@ -53,6 +53,8 @@ PART_IMPORTS: dict[str, tuple[str, ...]] = {
     "parts/processes/start.py.j2": ("import torch.distributed as dist",),
     "parts/processes/wrap.py.j2": ("from torch.nn.parallel import DistributedDataParallel",),
     "parts/processes/shard.py.j2": ("from torch.distributed.fsdp import fully_shard",),
+    "parts/checkpoint/files.py.j2": ("import re",),
+    "parts/checkpoint/files-sharded.py.j2": ("import re",),
     # The sharded checkpoint and the gathered final weights (checkpoint/final-sharded).
     "parts/checkpoint/sharded.py.j2": ("import torch.distributed.checkpoint as dcp", _STATE_DICT),
 }
@@ -68,8 +70,10 @@ _PROCESS_PARTS = {
 }
 # The checkpoint format: a file per step (one process, DDP: rank 0 writes the replica all hold),
 # or a folder of shards per step (FSDP2); the random states of every rank under torchrun.
+# Under torchrun, rank 0 checks the folder, and every rank learns the outcome ("-ranks").
 _CHECKPOINT_PARTS = {
     "none": (
+        "checkpoint/folder",
         "checkpoint/files",
         "checkpoint/rng",
         "checkpoint/durable",
@@ -78,6 +82,7 @@ _CHECKPOINT_PARTS = {
         "checkpoint/final",
     ),
     "ddp": (
+        "checkpoint/folder-ranks",
         "checkpoint/files",
         "checkpoint/rng",
         "processes/rng-ranks",
@@ -87,6 +92,7 @@ _CHECKPOINT_PARTS = {
         "checkpoint/final",
     ),
     "fsdp": (
+        "checkpoint/folder-ranks",
         "checkpoint/files-sharded",
         "checkpoint/rng",
         "processes/rng-ranks",

@@ -151,6 +151,20 @@ def test_resume_skips_a_torn_checkpoint_and_ends_bit_identical(
     assert _same(first, final_weights(script))
 
 
+def test_a_checkpoint_dir_that_is_a_file_stops_every_rank_before_training(
+    tmp_path: Path,
+) -> None:
+    script = generate(_resume_spec(tmp_path, "ddp"))
+    (tmp_path / "checkpoints").write_text("not a folder")
+    run = torchrun(script)
+    # Rank 0 checks the folder and tells the others: every rank stops, none waits for ever.
+    # (torchrun itself prints a traceback when a rank fails; the script prints none.)
+    assert run.returncode != 0
+    assert run.stderr.count(f"checkpoint.dir {tmp_path / 'checkpoints'} is not a folder") == 1
+    assert f'File "{script}"' not in run.stderr
+    assert "step " not in run.stdout
+
+
 def test_distributed_script_without_torchrun_says_how_to_start(tmp_path: Path) -> None:
     script = generate(tiny_spec(tmp_path, distributed={"strategy": "ddp"}))
     run = run_script(script)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import pickle
 import random
+import re
 import shutil
 import sys
 import time
@@ -93,7 +94,8 @@ def seed_everything(seed: int) -> None:
     numpy = sys.modules.get("numpy")
     if numpy is not None:
         numpy.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+    # torch takes seeds below 2**64; SEED plus an offset (a rank, a step) may pass it.
+    torch.manual_seed(seed % 2**64)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -459,10 +461,45 @@ def train_step(
 # Checkpoints
 
 
-def checkpoint_files() -> list[Path]:
-    """Complete checkpoints, oldest first (a write in progress has a temporary name)."""
+def stop_if(problem: str | None) -> None:
+    """End the run with ``problem`` as its message (exit status 1), unless it is None."""
+    if problem is not None:
+        sys.exit(problem)
+
+
+def check_checkpoint_folder() -> None:
+    """Stop the run unless CHECKPOINT_DIR can hold checkpoints: checked before the model is
+    built, so a folder that is a file or read-only stops the run now, not at the first save."""
+    stop_if(checkpoint_folder_problem())
+
+
+def checkpoint_folder_problem() -> str | None:
+    """Create CHECKPOINT_DIR and write a file into it; return why that failed, or None."""
     folder = HERE / CHECKPOINT_DIR
-    found = [(int(p.stem.removeprefix("step-")), p) for p in folder.glob("step-*.pt")]
+    if folder.exists() and not folder.is_dir():
+        return f"checkpoint.dir {folder} is not a folder"
+    probe = folder / f".write-test-{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        return f"checkpoint.dir {folder} cannot hold checkpoints: {exc.strerror or exc}"
+    return None
+
+
+# A checkpoint's name, as save_checkpoint writes it: anything else in CHECKPOINT_DIR (a
+# step-best.pt, a step-12.pt.bak, a write in progress) is not one of this script's checkpoints.
+CHECKPOINT_NAME = re.compile(r"step-(\d{8,})\.pt")
+
+
+def checkpoint_files() -> list[Path]:
+    """This script's checkpoints in CHECKPOINT_DIR, oldest first (damaged ones included)."""
+    found = []
+    for path in (HERE / CHECKPOINT_DIR).iterdir():
+        match = CHECKPOINT_NAME.fullmatch(path.name)
+        if match is not None and path.is_file():
+            found.append((int(match[1]), path))
     return [p for _, p in sorted(found)]
 
 
@@ -575,6 +612,7 @@ def memory_text(device: torch.device) -> str:
 
 def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    check_checkpoint_folder()
     seed_everything(SEED)
     model = build_model()
     frozen = frozen_parameters(model)
