@@ -55,6 +55,7 @@ PART_IMPORTS: dict[str, tuple[str, ...]] = {
     "parts/processes/shard.py.j2": ("from torch.distributed.fsdp import fully_shard",),
     "parts/checkpoint/files.py.j2": ("import re",),
     "parts/checkpoint/files-sharded.py.j2": ("import re",),
+    "parts/checkpoint/digest.py.j2": ("import hashlib",),
     # The sharded checkpoint and the gathered final weights (checkpoint/final-sharded).
     "parts/checkpoint/sharded.py.j2": ("import torch.distributed.checkpoint as dcp", _STATE_DICT),
 }
@@ -70,11 +71,14 @@ _PROCESS_PARTS = {
 }
 # The checkpoint format: a file per step (one process, DDP: rank 0 writes the replica all hold),
 # or a folder of shards per step (FSDP2); the random states of every rank under torchrun.
-# Under torchrun, rank 0 checks the folder, and every rank learns the outcome ("-ranks").
+# Under torchrun, rank 0 checks the folder and chooses the checkpoint, and every rank learns
+# the outcome ("-ranks").
 _CHECKPOINT_PARTS = {
     "none": (
         "checkpoint/folder",
         "checkpoint/files",
+        "checkpoint/digest",
+        "checkpoint/plan",
         "checkpoint/rng",
         "checkpoint/durable",
         "checkpoint/file",
@@ -84,6 +88,8 @@ _CHECKPOINT_PARTS = {
     "ddp": (
         "checkpoint/folder-ranks",
         "checkpoint/files",
+        "checkpoint/digest",
+        "checkpoint/plan",
         "checkpoint/rng",
         "processes/rng-ranks",
         "checkpoint/durable",
@@ -94,6 +100,8 @@ _CHECKPOINT_PARTS = {
     "fsdp": (
         "checkpoint/folder-ranks",
         "checkpoint/files-sharded",
+        "checkpoint/digest",
+        "checkpoint/plan",
         "checkpoint/rng",
         "processes/rng-ranks",
         "checkpoint/durable",
