@@ -41,6 +41,7 @@ def _as_nobody(function: Callable[[], Any]) -> Any:
     return pickle.loads(sent)
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="drops privileges in a forked child")
 def test_a_read_only_checkpoint_dir_is_refused_before_training() -> None:
     # Not under pytest's tmp_path: its parents are closed to other users.
     folder = Path(tempfile.mkdtemp(prefix="freezegen-readonly-"))
