@@ -53,6 +53,9 @@ PART_IMPORTS: dict[str, tuple[str, ...]] = {
     "parts/processes/start.py.j2": ("import torch.distributed as dist",),
     "parts/processes/wrap.py.j2": ("from torch.nn.parallel import DistributedDataParallel",),
     "parts/processes/shard.py.j2": ("from torch.distributed.fsdp import fully_shard",),
+    "parts/checkpoint/files.py.j2": ("import re",),
+    "parts/checkpoint/files-sharded.py.j2": ("import re",),
+    "parts/checkpoint/digest.py.j2": ("import hashlib",),
     # The sharded checkpoint and the gathered final weights (checkpoint/final-sharded).
     "parts/checkpoint/sharded.py.j2": ("import torch.distributed.checkpoint as dcp", _STATE_DICT),
 }
@@ -68,9 +71,14 @@ _PROCESS_PARTS = {
 }
 # The checkpoint format: a file per step (one process, DDP: rank 0 writes the replica all hold),
 # or a folder of shards per step (FSDP2); the random states of every rank under torchrun.
+# Under torchrun, rank 0 checks the folder and chooses the checkpoint, and every rank learns
+# the outcome ("-ranks").
 _CHECKPOINT_PARTS = {
     "none": (
+        "checkpoint/folder",
         "checkpoint/files",
+        "checkpoint/digest",
+        "checkpoint/plan",
         "checkpoint/rng",
         "checkpoint/durable",
         "checkpoint/file",
@@ -78,7 +86,10 @@ _CHECKPOINT_PARTS = {
         "checkpoint/final",
     ),
     "ddp": (
+        "checkpoint/folder-ranks",
         "checkpoint/files",
+        "checkpoint/digest",
+        "checkpoint/plan",
         "checkpoint/rng",
         "processes/rng-ranks",
         "checkpoint/durable",
@@ -87,7 +98,10 @@ _CHECKPOINT_PARTS = {
         "checkpoint/final",
     ),
     "fsdp": (
+        "checkpoint/folder-ranks",
         "checkpoint/files-sharded",
+        "checkpoint/digest",
+        "checkpoint/plan",
         "checkpoint/rng",
         "processes/rng-ranks",
         "checkpoint/durable",

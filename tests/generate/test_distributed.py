@@ -125,30 +125,66 @@ def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def _flip_a_bit(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
 @pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
-def test_resume_skips_a_torn_checkpoint_and_ends_bit_identical(
+def test_resume_skips_a_damaged_checkpoint_and_ends_bit_identical(
     tmp_path: Path, strategy: str
 ) -> None:
-    script = generate(_resume_spec(tmp_path, strategy))
+    script = generate(_resume_spec(tmp_path / "run", strategy))
     torchrun(script).check()
     first = final_weights(script)
-    folder = script.parent / "checkpoints"
-    kept = sorted(p.name for p in folder.glob("step-*"))
+    kept = sorted(p.name for p in (script.parent / "checkpoints").glob("step-*"))
     if strategy == "ddp":
-        assert kept == ["step-00000005.pt", "step-00000006.pt"]
-        torn = folder / "step-00000006.pt"
-        (folder / ".step-00000007.pt.tmp").write_bytes(b"half a checkpoint")
+        assert kept == [
+            "step-00000005.pt",
+            "step-00000005.pt.sha256",
+            "step-00000006.pt",
+            "step-00000006.pt.sha256",
+        ]
     else:
         assert kept == ["step-00000005", "step-00000006"]
-        assert (folder / "step-00000006" / ".metadata").is_file()
-        torn = folder / "step-00000006" / "trainer.pt"
-        (folder / ".step-00000007.tmp").mkdir()
-    torn.write_bytes(torn.read_bytes()[: torn.stat().st_size // 2])
-    shutil.rmtree(folder / "final")
-    run = torchrun(script).check()
-    assert "skipping unreadable checkpoint" in run.stdout
-    assert "resumed from step 5" in run.stdout
-    assert _same(first, final_weights(script))
+    # The newest checkpoint torn, or one bit of it flipped (for FSDP in rank 1's shards, which
+    # only the SHA256SUMS written after every rank's shards can tell).
+    for fault in ("torn", "flipped"):
+        folder = tmp_path / fault
+        shutil.copytree(script.parent, folder)
+        checkpoints = folder / "checkpoints"
+        if strategy == "ddp":
+            damaged = checkpoints / "step-00000006.pt"
+            (checkpoints / ".step-00000007.pt.tmp").write_bytes(b"half a checkpoint")
+        else:
+            damaged = checkpoints / "step-00000006" / "trainer.pt"
+            if fault == "flipped":
+                damaged = checkpoints / "step-00000006" / "__1_0.distcp"
+            (checkpoints / ".step-00000007.tmp").mkdir()
+        if fault == "torn":
+            damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])
+        else:
+            _flip_a_bit(damaged)
+        shutil.rmtree(checkpoints / "final")
+        run = torchrun(folder / script.name).check()
+        assert f"skipping checkpoint {checkpoints / 'step-00000006'}" in run.stdout, fault
+        assert "resumed from step 5" in run.stdout, fault
+        assert _same(first, final_weights(folder / script.name)), fault
+
+
+def test_a_checkpoint_dir_that_is_a_file_stops_every_rank_before_training(
+    tmp_path: Path,
+) -> None:
+    script = generate(_resume_spec(tmp_path, "ddp"))
+    (tmp_path / "checkpoints").write_text("not a folder")
+    run = torchrun(script)
+    # Rank 0 checks the folder and tells the others: every rank stops, none waits for ever.
+    # (torchrun itself prints a traceback when a rank fails; the script prints none.)
+    assert run.returncode != 0
+    assert run.stderr.count(f"checkpoint.dir {tmp_path / 'checkpoints'} is not a folder") == 1
+    assert f'File "{script}"' not in run.stderr
+    assert "step " not in run.stdout
 
 
 def test_distributed_script_without_torchrun_says_how_to_start(tmp_path: Path) -> None:

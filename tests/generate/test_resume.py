@@ -119,7 +119,7 @@ def test_torn_checkpoint_is_skipped(tmp_path: Path) -> None:
     (folder / ".step-00000017.pt.tmp").write_bytes(b"half a checkpoint")
     shutil.rmtree(folder / "final")
     run = run_script(script).check()
-    assert "skipping unreadable checkpoint" in run.stdout
+    assert f"skipping checkpoint {newest}: " in run.stdout
     assert "resumed from step 15" in run.stdout
     assert _same(first, final_weights(script))
 

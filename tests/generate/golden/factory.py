@@ -11,10 +11,12 @@ Template: train.py.j2
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 import pickle
 import random
+import re
 import shutil
 import sys
 import time
@@ -83,7 +85,8 @@ def seed_everything(seed: int) -> None:
     numpy = sys.modules.get("numpy")
     if numpy is not None:
         numpy.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+    # torch takes seeds below 2**64; SEED plus an offset (a rank, a step) may pass it.
+    torch.manual_seed(seed % 2**64)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -426,11 +429,156 @@ def train_step(
 # Checkpoints
 
 
-def checkpoint_files() -> list[Path]:
-    """Complete checkpoints, oldest first (a write in progress has a temporary name)."""
+def stop_if(problem: str | None) -> None:
+    """End the run with ``problem`` as its message (exit status 1), unless it is None."""
+    if problem is not None:
+        sys.exit(problem)
+
+
+def check_checkpoint_folder() -> None:
+    """Stop the run unless CHECKPOINT_DIR can hold checkpoints: checked before the model is
+    built, so a folder that is a file or read-only stops the run now, not at the first save."""
+    stop_if(checkpoint_folder_problem())
+
+
+def checkpoint_folder_problem() -> str | None:
+    """Create CHECKPOINT_DIR and write a file into it; return why that failed, or None."""
     folder = HERE / CHECKPOINT_DIR
-    found = [(int(p.stem.removeprefix("step-")), p) for p in folder.glob("step-*.pt")]
+    if folder.exists() and not folder.is_dir():
+        return f"checkpoint.dir {folder} is not a folder"
+    probe = folder / f".write-test-{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        return f"checkpoint.dir {folder} cannot hold checkpoints: {exc.strerror or exc}"
+    return None
+
+
+# A checkpoint's name, as save_checkpoint writes it: anything else in CHECKPOINT_DIR (a
+# step-best.pt, a step-12.pt.bak, a write in progress) is not one of this script's checkpoints.
+CHECKPOINT_NAME = re.compile(r"step-(\d{8,})\.pt")
+# What a checkpoint holds under "format": another torch file is not a checkpoint of this script.
+CHECKPOINT_FORMAT = "freezegen checkpoint 1"
+
+
+def checkpoint_files() -> list[Path]:
+    """This script's checkpoints in CHECKPOINT_DIR, oldest first (damaged ones included)."""
+    found = []
+    for path in (HERE / CHECKPOINT_DIR).iterdir():
+        match = CHECKPOINT_NAME.fullmatch(path.name)
+        if match is not None and path.is_file():
+            found.append((int(match[1]), path))
     return [p for _, p in sorted(found)]
+
+
+class UnusableCheckpoint(Exception):
+    """A checkpoint this run cannot resume from; the message says why."""
+
+
+def file_digest(path: Path) -> str:
+    """Return the sha256 of the file ``path`` in hex, read a block at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(MIB):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_digests(listing: Path, digests: dict[str, str]) -> None:
+    """Write ``digests`` (file name -> sha256) to ``listing`` durably, through a temporary file.
+
+    The lines are those of ``sha256sum``, so ``sha256sum -c`` checks a checkpoint by hand too.
+    """
+    temporary = listing.with_name(f".{listing.name}.tmp")
+    with open(temporary, "w", encoding="utf-8") as fh:
+        fh.writelines(f"{digest}  {name}\n" for name, digest in sorted(digests.items()))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(temporary, listing)
+
+
+def check_digests(listing: Path, files: list[Path]) -> None:
+    """Raise UnusableCheckpoint unless ``listing`` names exactly ``files``, each with its sha256.
+
+    A missing listing means the write did not finish (it is in place before the checkpoint
+    takes its name); any changed bit in a file changes its sha256.
+    """
+    try:
+        lines = listing.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise UnusableCheckpoint(f"no {listing.name}: it was not written whole") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UnusableCheckpoint(f"{listing.name} is unreadable: {exc}") from None
+    expected = {}
+    for line in lines:
+        digest, _, name = line.partition("  ")
+        expected[name] = digest
+    if sorted(expected) != sorted(f.name for f in files):
+        raise UnusableCheckpoint(f"{listing.name} does not list the checkpoint's files")
+    for f in files:
+        if file_digest(f) != expected[f.name]:
+            raise UnusableCheckpoint(f"{f.name} does not match its sha256 in {listing.name}")
+
+
+# The spec's freeze settings, by the keys FREEZE holds them under.
+FREEZE_SETTINGS = {
+    "embeddings": "freeze.embeddings",
+    "blocks": "freeze.layers",
+    "modules": "freeze.modules",
+    "patterns": "freeze.patterns",
+    "except": "freeze.except",
+}
+
+
+def training_plan(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict:
+    """Return what shapes the optimizer state: the optimizer's class and the names of the
+    parameters in each of its groups, with the freeze rules that chose them."""
+    names = {id(p): name for name, p in model.named_parameters()}
+    return {
+        "optimizer": type(optimizer).__name__,
+        "groups": [[names[id(p)] for p in group["params"]] for group in optimizer.param_groups],
+        "freeze": FREEZE,
+        "unfreeze": UNFREEZE,
+    }
+
+
+def plan_change(saved: dict, current: dict) -> str | None:
+    """Return how ``current`` (this run's training_plan) differs from ``saved`` (a checkpoint's),
+    naming the spec settings that changed; None when the saved optimizer state fits."""
+    if saved["optimizer"] != current["optimizer"]:
+        return (
+            f"the checkpoint was trained with {saved['optimizer']}, this script uses "
+            f"{current['optimizer']}: optimizer.name changed"
+        )
+    if saved["groups"] == current["groups"]:
+        return None
+    changed = [
+        setting
+        for key, setting in FREEZE_SETTINGS.items()
+        if saved["freeze"].get(key) != FREEZE.get(key)
+    ]
+    if saved["unfreeze"] != UNFREEZE:
+        changed.append("freeze.schedule")
+    cause = " and ".join(changed) if changed else "the model's parameters"
+    trained = sum(len(group) for group in saved["groups"])
+    trains = sum(len(group) for group in current["groups"])
+    return f"the checkpoint trained {trained} tensors, this script trains {trains}: {cause} changed"
+
+
+def check_plan(state: dict, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    """Stop the run when the checkpoint ``state`` trained other tensors, or with another
+    optimizer, than this run would: its optimizer state would not fit them."""
+    change = plan_change(state["plan"], training_plan(model, optimizer))
+    problem = None
+    if change is not None:
+        problem = (
+            f"cannot resume from {state['path']}: {change}. To start fresh, move "
+            f"{HERE / CHECKPOINT_DIR} away, or set checkpoint.resume: never in {SPEC} and "
+            "regenerate this script"
+        )
+    stop_if(problem)
 
 
 def rng_state() -> dict:
@@ -476,43 +624,91 @@ def write_file(path: Path, state: dict) -> None:
         os.fsync(fh.fileno())
 
 
+def read_state(path: Path) -> dict:
+    """Return the trainer state saved in the file ``path``; raise UnusableCheckpoint when torch
+    cannot load it or it is not a checkpoint of this script (another torch file)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+        raise UnusableCheckpoint(f"torch cannot load {path.name}: {exc}") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise UnusableCheckpoint(f"{path.name} is not a checkpoint of this script")
+    return state
+
+
+def digest_listing(path: Path) -> Path:
+    """The file holding the sha256 of the checkpoint file ``path`` (step-....pt.sha256)."""
+    return path.with_name(path.name + ".sha256")
+
+
 def save_checkpoint(state: dict, step: int) -> None:
-    """Write ``state`` for ``step`` through a temporary file, then drop all but KEEP_LAST."""
+    """Write ``state`` for ``step`` through a temporary file, then drop all but KEEP_LAST.
+
+    The sha256 is in place before the file takes its name: a step-*.pt without a matching
+    sha256 beside it did not finish, or was damaged since.
+    """
     folder = HERE / CHECKPOINT_DIR
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"step-{step:08d}.pt"
     temporary = folder / f".{path.name}.tmp"
     write_file(temporary, state)
+    write_digests(digest_listing(path), {path.name: file_digest(temporary)})
     os.replace(temporary, path)
     sync_folder(folder)
     for old in checkpoint_files()[:-KEEP_LAST]:
         old.unlink(missing_ok=True)
+        digest_listing(old).unlink(missing_ok=True)
+
+
+def verify_checkpoint(path: Path) -> None:
+    """Raise UnusableCheckpoint unless the checkpoint file ``path`` matches its sha256."""
+    check_digests(digest_listing(path), [path])
 
 
 def read_checkpoint(path: Path) -> dict:
-    """Return the state saved in the checkpoint file ``path``; raise when it is unreadable."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """Return the state saved in the checkpoint file ``path``, its path under "path"
+    (verify_checkpoint checks the file first, on rank 0 under torchrun)."""
+    return {**read_state(path), "path": path}
 
 
 def find_checkpoint() -> tuple[Path, dict] | None:
-    """Return the checkpoint to resume from and its state: RESUME's, the newest readable one in
-    CHECKPOINT_DIR (RESUME "auto"; a torn one is reported and skipped), or None."""
+    """Return the checkpoint to resume from and its state: RESUME's, the newest intact one in
+    CHECKPOINT_DIR (RESUME "auto": a damaged one is reported and skipped), or None.
+
+    Raise UnusableCheckpoint when RESUME names a checkpoint that is damaged or not one of this
+    script's: resuming from another one than the spec names would be a different run.
+    """
     if RESUME == "never":
         return None
-    candidates = [HERE / RESUME] if RESUME != "auto" else reversed(checkpoint_files())
-    for path in candidates:
+    if RESUME != "auto":
+        return HERE / RESUME, verified_state(HERE / RESUME)
+    for path in reversed(checkpoint_files()):
         try:
-            return path, read_checkpoint(path)
-        except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
-            if RESUME != "auto":
-                raise
-            log(f"skipping unreadable checkpoint {path}: {exc}")
+            return path, verified_state(path)
+        except UnusableCheckpoint as exc:
+            log(f"skipping checkpoint {path}: {exc}")
     return None
 
 
+def verified_state(path: Path) -> dict:
+    """Return the state of the checkpoint ``path`` once its files match their sha256; raise
+    UnusableCheckpoint when they do not or it cannot be read."""
+    try:
+        verify_checkpoint(path)
+    except OSError as exc:
+        raise UnusableCheckpoint(f"unreadable: {exc}") from None
+    return read_checkpoint(path)
+
+
 def load_checkpoint() -> dict | None:
-    """Return the state of the checkpoint find_checkpoint chooses, or None."""
-    found = find_checkpoint()
+    """Return the state of the checkpoint find_checkpoint chooses, or None; stop the run when
+    RESUME names one that cannot be used."""
+    found, problem = None, None
+    try:
+        found = find_checkpoint()
+    except UnusableCheckpoint as exc:
+        problem = f"cannot resume from {HERE / RESUME}: {exc}"
+    stop_if(problem)
     return None if found is None else found[1]
 
 
@@ -543,6 +739,7 @@ def memory_text(device: torch.device) -> str:
 
 def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    check_checkpoint_folder()
     seed_everything(SEED)
     model = build_model()
     frozen = frozen_parameters(model)
@@ -562,6 +759,7 @@ def main() -> None:
     state = load_checkpoint()
     if state is not None:
         thawing.thaw(state["step"], inclusive=False)
+        check_plan(state, model, optimizer)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         data.load_state_dict(state["data"])
@@ -597,7 +795,9 @@ def main() -> None:
             started, tokens = time.perf_counter(), 0
         if step == MAX_STEPS or (SAVE_EVERY is not None and step % SAVE_EVERY == 0):
             checkpoint_state = {
+                "format": CHECKPOINT_FORMAT,
                 "step": step,
+                "plan": training_plan(model, optimizer),
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 # The schedule is a function of the step: the step is its whole state.
