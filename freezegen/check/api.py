@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from freezegen._files import expand_paths as _expand
-from freezegen._io import write_atomic
+from freezegen._io import WriteRefused, write_file
 from freezegen.check.engine import FileResult, check_source, failure
 from freezegen.check.registry import REGISTRY
 from freezegen.diagnostics import Diagnostic, Severity
@@ -76,7 +76,8 @@ def check_paths(
 def check_file(
     path: str | Path, options: RuleOptions | None = None, *, fix: bool = False
 ) -> FileResult:
-    """Check one file on disk; with ``fix``, write the fixed source back atomically."""
+    """Check one file on disk; with ``fix``, write the fixed source back atomically. A file
+    that cannot be read, or fixes that cannot be written, come back as FG500 findings."""
     return _check_file((str(path), options or RuleOptions(), fix))
 
 
@@ -91,7 +92,14 @@ def _check_file(item: tuple[str, RuleOptions, bool]) -> FileResult:
         )
     result = check_source(data, path, options, fix=fix)
     if result.fixed_source is not None:
-        write_atomic(path, result.fixed_source)
+        try:
+            write_file(path, result.fixed_source)
+        except WriteRefused as exc:
+            # the file is as it was, so its findings are those before the fixes
+            result = check_source(data, path, options)
+            help = "make the file and its folder writable, or run without --fix"
+            result.diagnostics.append(failure(path, f"cannot write the fixes: {exc.reason}", help))
+            return result
         result.fixed_source = None  # written; no need to send it back to the parent
     return result
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from freezegen._io import write_atomic
+from freezegen._io import WriteRefused, write_file
 from freezegen.check.api import expand_paths
 from freezegen.codemod.engine import CodemodResult, Message, codemod_source
 from freezegen.codemod.options import CodemodOptions
@@ -55,7 +55,11 @@ def codemod_paths(
 def codemod_file(
     path: str | Path, options: CodemodOptions, *, write: bool = False
 ) -> CodemodResult:
-    """Rewrite one file; with ``write``, replace it atomically when it changed."""
+    """Rewrite one file; with ``write``, replace it atomically when it changed.
+
+    A file that cannot be read and a write that is refused (read-only, not a regular file) are
+    problems in the result, whose ``new_source`` is then None: the file is unchanged.
+    """
     try:
         source = Path(path).read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -66,8 +70,17 @@ def codemod_file(
     result = codemod_source(source, options, str(path))
     if write and result.changed:
         assert result.new_source is not None
-        write_atomic(path, result.new_source)
+        try:
+            write_file(path, result.new_source)
+        except WriteRefused as exc:
+            _unchanged(result, f"cannot write: {exc.reason}; the file is unchanged")
     return result
+
+
+def _unchanged(result: CodemodResult, reason: str) -> None:
+    result.problems.append(Message(result.path, 0, 0, reason))
+    result.new_source = None
+    result.applied = []
 
 
 def unified_diff(result: CodemodResult) -> str:
