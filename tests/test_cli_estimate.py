@@ -485,6 +485,16 @@ def test_plot_never_overwrites_the_spec_or_a_fifo_and_says_so_before_estimating(
     assert spec.read_bytes() == before and stat.S_ISFIFO(fifo.stat().st_mode)
 
 
+def test_a_fifo_spec_is_a_located_error_not_a_hang(tmp_path):
+    fifo = tmp_path / "x.freezegen.yaml"
+    os.mkfifo(fifo)  # an ordinary open would wait for a writer forever
+    result = runner.invoke(app, ["estimate", str(fifo)])
+    assert result.exit_code == 2
+    assert result.output.startswith(
+        f"{fifo}:1:1: FG006 cannot read file: it is a named pipe (FIFO), not a regular file"
+    )
+
+
 def test_unknown_format_and_missing_file_exit_2(repo, tmp_path):
     result = runner.invoke(app, ["estimate", str(_spec(repo, GPT2_6)), "--format", "xml"])
     assert result.exit_code == 2 and "table or json" in result.output

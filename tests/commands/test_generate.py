@@ -145,3 +145,14 @@ def test_as_a_user_generate_into_a_read_only_folder_is_a_clear_error(tmp_path):
             "read-only (no permission to create files in it)\n",
         )
         assert list(locked.iterdir()) == []
+
+
+def test_a_fifo_spec_is_a_located_error_not_a_hang(tmp_path):
+    fifo = tmp_path / "x.freezegen.yaml"
+    os.mkfifo(fifo)  # an ordinary open would wait for a writer forever
+    result = generate.run(generate.Options(spec=fifo, output=tmp_path / "train.py"))
+    assert result.exit_code == 2
+    assert result.text("stderr").startswith(
+        f"{fifo}:1:1: FG006 cannot read file: it is a named pipe (FIFO), not a regular file"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.freezegen.yaml"]
