@@ -156,3 +156,12 @@ def test_a_fifo_spec_is_a_located_error_not_a_hang(tmp_path):
         f"{fifo}:1:1: FG006 cannot read file: it is a named pipe (FIFO), not a regular file"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.freezegen.yaml"]
+
+
+def test_check_against_a_fifo_says_out_of_date_without_blocking(tmp_path):
+    spec = tiny(tmp_path / "tiny")
+    fifo = tmp_path / "train.py"
+    os.mkfifo(fifo)
+    result = generate.run(generate.Options(spec=spec, output=fifo, check=True))
+    assert result.exit_code == 1 and "is out of date" in result.text("stderr")
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
