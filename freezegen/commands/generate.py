@@ -24,7 +24,9 @@ class Options:
 def run(options: Options) -> CommandResult:
     """Render the script; exit status 1 when ``check`` finds the file out of date, 2 for a
     usage error (missing spec, a spec that does not load or cannot be generated, an output
-    that may not be written: a folder, a device, a read-only file, the spec itself)."""
+    that may not be written: a folder, a device, a read-only file, the spec or its model's
+    config.json)."""
+    from freezegen.arch.source import model_config_file
     from freezegen.generate import GenerateError, render_script
 
     spec, output = options.spec, options.output
@@ -39,5 +41,7 @@ def run(options: Options) -> CommandResult:
         text = render_script(loaded, spec, None if target == STDOUT else target.parent)
     except GenerateError as exc:
         raise UsageError(f"{spec}: {exc}") from None
+    # the model's local config.json is read too, now and by the script at its start
+    inputs = [spec] if loaded.model.hf_config is None else [spec, model_config_file(loaded.model)]
     rerun = f"freezegen generate {spec} -o {output}"
-    return write_or_check(text, target, check=options.check, rerun=rerun, inputs=[spec])
+    return write_or_check(text, target, check=options.check, rerun=rerun, inputs=inputs)

@@ -71,9 +71,9 @@ def test_dash_writes_the_script_and_the_schema_to_stdout(tmp_path):
         assert "--check needs -o FILE, not -o - (standard output)" in check_dash.text("stderr")
 
 
-def test_generate_never_overwrites_its_own_spec(tmp_path):
+def test_generate_never_overwrites_its_own_spec_or_model_config(tmp_path):
     spec = tiny(tmp_path)
-    before = spec.read_bytes()
+    before = spec.read_bytes(), (tmp_path / "config.json").read_bytes()
     link = tmp_path / "link.yaml"
     link.symlink_to(spec.name)
     for output in (spec, link, tmp_path / "." / "freezegen.yaml"):
@@ -83,9 +83,12 @@ def test_generate_never_overwrites_its_own_spec(tmp_path):
             f"freezegen: error: cannot write {output}: that is {spec}, which this command "
             "reads; write the output elsewhere\n"
         )
+    config = generate.run(generate.Options(spec=spec, output=tmp_path / "config.json"))
+    assert config.exit_code == 2 and "which this command reads" in config.text("stderr")
     through_link = generate.run(generate.Options(spec=link, output=spec))
     assert through_link.exit_code == 2 and "which this command reads" in through_link.text("stderr")
-    assert spec.read_bytes() == before and link.is_symlink()
+    assert (spec.read_bytes(), (tmp_path / "config.json").read_bytes()) == before
+    assert link.is_symlink()
 
 
 def test_generate_refuses_a_folder_a_fifo_and_a_read_only_file(tmp_path):
