@@ -76,8 +76,13 @@ def codemod_file(
         source = data.decode(encoding)
     except ReadRefused as exc:
         return _unreadable(shown, f"cannot read: {exc.reason}")
-    except (SyntaxError, UnicodeDecodeError) as exc:
-        return _unreadable(shown, f"cannot decode: {exc}; {DECODE_HELP}")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return _unreadable(shown, f"cannot decode: {exc.reason} ({encoding}); {DECODE_HELP}", line)
+    except SyntaxError as exc:  # an unknown declared encoding, or one a BOM contradicts
+        first_two = data.split(b"\n", 2)[:2]
+        line = next((n for n, text in enumerate(first_two, 1) if b"coding" in text), 1)
+        return _unreadable(shown, f"cannot decode: {exc.msg}; {DECODE_HELP}", line)
     result = codemod_source(source, options, shown)
     if not result.changed:
         return result
@@ -93,9 +98,9 @@ def codemod_file(
     return result
 
 
-def _unreadable(path: str, reason: str) -> CodemodResult:
+def _unreadable(path: str, reason: str, line: int = 0) -> CodemodResult:
     result = CodemodResult(path, "")
-    result.problems.append(Message(path, 0, 0, reason))
+    result.problems.append(Message(path, line, 1 if line else 0, reason))
     return result
 
 

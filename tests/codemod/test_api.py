@@ -125,3 +125,17 @@ def test_only_regular_files_are_read(tmp_path):
         "zero.py": ["cannot read: it is a device, not a regular file"],
         "loop.py": ["cannot read: a symlink loop (too many levels of symbolic links)"],
     }
+
+
+def test_a_file_that_does_not_decode_is_a_located_problem(tmp_path):
+    undeclared = tmp_path / "undeclared.py"
+    undeclared.write_bytes(b"import torch\n# caf\xe9\nloss.backward()\n")
+    unknown = tmp_path / "unknown.py"
+    unknown.write_bytes(b"# coding: no-such-codec\nloss.backward()\n")
+    report = codemod_paths([undeclared, unknown], BF16)
+    assert [str(m) for m in report.problems] == [
+        f"{undeclared}:2:1: cannot decode: invalid continuation byte (utf-8); "
+        "save it as UTF-8 or declare its encoding (PEP 263)",
+        f"{unknown}:1:1: cannot decode: unknown encoding: no-such-codec; "
+        "save it as UTF-8 or declare its encoding (PEP 263)",
+    ]
