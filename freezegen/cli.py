@@ -295,7 +295,11 @@ def generate(
     spec: Annotated[Path, typer.Argument(help="The spec file.", show_default=False)],
     output: Annotated[
         Path | None,
-        typer.Option("-o", "--output", help="Write the script here instead of stdout."),
+        typer.Option(
+            "-o",
+            "--output",
+            help="Write the script here (atomically) instead of stdout; - is stdout.",
+        ),
     ] = None,
     check: Annotated[
         bool,
@@ -315,7 +319,7 @@ def schema(
         typer.Option(
             "-o",
             "--output",
-            help="Write here (e.g. schemas/freezegen.schema.json) instead of stdout.",
+            help="Write here (e.g. schemas/freezegen.schema.json) instead of stdout; - is stdout.",
         ),
     ] = None,
     check: Annotated[

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -452,6 +454,45 @@ def test_plot_into_an_unwritable_place_is_a_clean_error(repo, tmp_path):
     )
     assert result.exit_code == 2
     assert "cannot write" in result.output and "Traceback" not in result.output
+
+
+def test_plot_to_stdout_is_refused(repo):
+    result = runner.invoke(app, ["estimate", str(_spec(repo, GPT2_6)), "--plot", "-"])
+    assert result.exit_code == 2
+    assert result.output == (
+        "freezegen: error: --plot writes a file (FILE.svg or FILE.png), not standard output\n"
+    )
+
+
+def test_plot_never_overwrites_the_spec_or_a_fifo_and_says_so_before_estimating(repo, tmp_path):
+    pytest.importorskip("matplotlib")
+    spec = tmp_path / "spec.svg"  # a spec may have any name
+    spec.write_text("version: 1\nmodel: {preset: gpt2}\nbatch: {seq_lne: 8}\n")
+    before = spec.read_bytes()
+    result = runner.invoke(app, ["estimate", str(spec), "--plot", str(spec)])
+    assert result.exit_code == 2  # refused before the spec (which does not load) is read
+    assert result.output == (
+        f"freezegen: error: cannot write {spec}: that is {spec}, which this command reads; "
+        "write the output elsewhere\n"
+    )
+    fifo = tmp_path / "plot.svg"
+    os.mkfifo(fifo)
+    result = runner.invoke(app, ["estimate", str(_spec(repo, GPT2_6)), "--plot", str(fifo)])
+    assert result.exit_code == 2
+    assert result.output == (
+        f"freezegen: error: cannot write {fifo}: it is a named pipe (FIFO), not a regular file\n"
+    )
+    assert spec.read_bytes() == before and stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def test_a_fifo_spec_is_a_located_error_not_a_hang(tmp_path):
+    fifo = tmp_path / "x.freezegen.yaml"
+    os.mkfifo(fifo)  # an ordinary open would wait for a writer forever
+    result = runner.invoke(app, ["estimate", str(fifo)])
+    assert result.exit_code == 2
+    assert result.output.startswith(
+        f"{fifo}:1:1: FG006 cannot read file: it is a named pipe (FIFO), not a regular file"
+    )
 
 
 def test_unknown_format_and_missing_file_exit_2(repo, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from freezegen._io import ReadRefused, TooLarge, read_bytes
 from freezegen.arch.families import family_for_model_type, family_of, known_model_types
 from freezegen.arch.family import UnsupportedConfig
 from freezegen.spec.models import ModelSpec
@@ -19,7 +20,8 @@ __all__ = [
     "from_hf_config",
 ]
 
-_MAX_CONFIG = 1024 * 1024
+MAX_CONFIG_BYTES = 1024 * 1024
+"""The largest config.json read (1 MiB; a real one is a few KiB)."""
 
 
 class ArchitectureError(Exception):
@@ -76,18 +78,13 @@ def architecture_for(model: ModelSpec) -> Architecture | None:
 
 def from_hf_config(path: Path) -> Architecture:
     """Read a Hugging Face ``config.json`` (or a folder holding one) into an Architecture."""
-    file = path
-    try:
-        if path.is_dir():
-            file = path / "config.json"
-        if file.exists() and not file.is_file():
-            raise ArchitectureError(f"{file} is not a regular file")
-        with open(file, "rb") as fh:
-            raw = fh.read(_MAX_CONFIG + 1)  # bounded: hf_config could name /dev/zero
-    except OSError as exc:
-        raise ArchitectureError(f"cannot read {file}: {exc.strerror or exc}") from None
-    if len(raw) > _MAX_CONFIG:
-        raise ArchitectureError(f"{file} is over 1 MiB; is it really a config.json?")
+    file = path / "config.json" if path.is_dir() else path
+    try:  # bounded and never blocking: hf_config could name /dev/zero or a FIFO
+        raw = read_bytes(file, MAX_CONFIG_BYTES)
+    except TooLarge:
+        raise ArchitectureError(f"{file} is over 1 MiB; is it really a config.json?") from None
+    except ReadRefused as exc:
+        raise ArchitectureError(str(exc)) from None
     try:
         cfg = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -17,14 +17,19 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from freezegen.arch import ArchitectureError, UnknownArchitecture, architecture_for
+from freezegen._io import ReadRefused, read_bytes
+from freezegen.arch import (
+    MAX_CONFIG_BYTES,
+    ArchitectureError,
+    UnknownArchitecture,
+    architecture_for,
+)
 from freezegen.arch.families import family_of
 from freezegen.arch.source import model_config_file
 from freezegen.spec.models import ModelSpec
 from freezegen.spec.presets import MODEL_PRESETS, Architecture
 
 _DROPOUT_NAME = re.compile(r"dropout|pdrop")
-_MAX_CONFIG = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -88,9 +93,10 @@ def hf_model(model: ModelSpec) -> HfModel:
 
 def _read_config(file: Any) -> dict[str, Any]:
     try:
-        with open(file, "rb") as fh:
-            data = json.loads(fh.read(_MAX_CONFIG + 1))
-    except (OSError, ValueError) as exc:
+        data = json.loads(read_bytes(file, MAX_CONFIG_BYTES))
+    except ReadRefused as exc:
+        raise ArchitectureError(str(exc)) from None
+    except ValueError as exc:
         raise ArchitectureError(f"cannot read {file}: {exc}") from None
     if not isinstance(data, dict):
         raise ArchitectureError(f"{file} does not hold a JSON object")

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from freezegen._files import expand_paths as _expand
-from freezegen._io import write_atomic
+from freezegen._io import ReadRefused, TooLarge, WriteRefused, write_file
 from freezegen.check.engine import FileResult, check_source, failure
 from freezegen.check.registry import REGISTRY
 from freezegen.diagnostics import Diagnostic, Severity
+from freezegen.pysource import CannotEncode, encode_source, read_source, source_encoding
 from freezegen.rules import Overrides, RuleOptions
 
 
@@ -76,22 +77,33 @@ def check_paths(
 def check_file(
     path: str | Path, options: RuleOptions | None = None, *, fix: bool = False
 ) -> FileResult:
-    """Check one file on disk; with ``fix``, write the fixed source back atomically."""
+    """Check one file on disk; with ``fix``, write the fixed source back atomically, in the
+    file's own encoding. A file that cannot be read, or fixes that cannot be written, come back
+    as FG500 findings."""
     return _check_file((str(path), options or RuleOptions(), fix))
 
 
 def _check_file(item: tuple[str, RuleOptions, bool]) -> FileResult:
     path, options, fix = item
     try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        return FileResult(
-            path, [failure(path, f"cannot read: {reason}", "check the path and its permissions")]
-        )
+        data = read_source(path)
+    except ReadRefused as exc:
+        help = "check the path and its permissions"
+        if isinstance(exc, TooLarge):
+            help = "a training script is far smaller; check the path"
+        return FileResult(path, [failure(path, f"cannot read: {exc.reason}", help)])
     result = check_source(data, path, options, fix=fix)
     if result.fixed_source is not None:
-        write_atomic(path, result.fixed_source)
+        try:
+            write_file(path, encode_source(result.fixed_source, source_encoding(data)))
+        except (WriteRefused, CannotEncode, SyntaxError) as exc:
+            # the file is as it was, so its findings are those before the fixes
+            result = check_source(data, path, options)
+            reason = exc.reason if isinstance(exc, WriteRefused) else str(exc)
+            help = "make the file and its folder writable, or run without --fix"
+            refusal = failure(path, f"cannot write the fixes: {reason}", help)
+            result.diagnostics = sorted([refusal, *result.diagnostics], key=Diagnostic.sort_key)
+            return result
         result.fixed_source = None  # written; no need to send it back to the parent
     return result
 

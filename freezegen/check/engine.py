@@ -16,13 +16,13 @@ from freezegen.check.context import FileContext, Finding
 from freezegen.check.registry import all_rules
 from freezegen.check.rule import CheckRule
 from freezegen.diagnostics import Diagnostic
+from freezegen.pysource import DECODE_HELP
 from freezegen.rules import RuleOptions, suppresses
 
 PREFILTER = b"torch"
 """Files without this string are not parsed: no FG5xx rule can fire on them."""
 FAILURE_CODE = "FG500"
 FIXABLE = "(--fix applies it)"
-_DECODE_HELP = "save it as UTF-8 or declare its encoding (PEP 263)"
 
 
 @dataclass
@@ -51,8 +51,9 @@ def check_source(
 ) -> FileResult:
     """Check one file's contents; findings sorted by position, failures as FG500 findings.
 
-    With ``fix``, ``fixed_source`` holds the rewritten file when a safe fix applied (it parsed
-    again, and its findings are what ``diagnostics`` reports). Nothing is written here.
+    With ``fix``, ``fixed_source`` holds the rewritten file's text when a safe fix applied (it
+    parsed again, and its findings are what ``diagnostics`` reports); the caller encodes it as
+    the file was (freezegen.pysource). Nothing is written here.
     """
     options = options or RuleOptions()
     data = source.encode("utf-8") if isinstance(source, str) else source
@@ -61,15 +62,16 @@ def check_source(
     if not rules:
         return result
     try:
-        module = cst.parse_module(data)
-        text = data.decode(module.encoding)
+        # text is parsed as text: its encoding declaration is moot, the caller decoded it
+        module = cst.parse_module(source)
+        text = source if isinstance(source, str) else data.decode(module.encoding)
     except cst.ParserSyntaxError as exc:
         result.diagnostics.append(_syntax_error(data, path, exc))
         return result
     except (SyntaxError, UnicodeDecodeError, LookupError) as exc:
         # libcst raises SyntaxError for a bad or missing encoding declaration
         line = data[: getattr(exc, "start", 0)].count(b"\n") + 1
-        result.diagnostics.append(failure(path, f"cannot decode: {exc}", _DECODE_HELP, line, 1))
+        result.diagnostics.append(failure(path, f"cannot decode: {exc}", DECODE_HELP, line, 1))
         return result
     result.parsed = True
     ctx = FileContext(path, module, text)
@@ -152,8 +154,6 @@ class _Fixer(cst.CSTTransformer):
 def _apply_fixes(
     result: FileResult, module: cst.Module, fixable: list[Finding], options: RuleOptions
 ) -> None:
-    if module.encoding != "utf-8":
-        return  # write_atomic writes UTF-8; a file declaring another encoding is left alone
     new_code = module.visit(_Fixer(fixable)).code
     if new_code == module.code:
         return

@@ -11,10 +11,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from freezegen._io import write_atomic
+from freezegen._io import ReadRefused, WriteRefused, write_file
 from freezegen.check.api import expand_paths
 from freezegen.codemod.engine import CodemodResult, Message, codemod_source
 from freezegen.codemod.options import CodemodOptions
+from freezegen.pysource import (
+    DECODE_HELP,
+    CannotEncode,
+    encode_source,
+    read_source,
+    source_encoding,
+)
 
 
 @dataclass
@@ -55,19 +62,52 @@ def codemod_paths(
 def codemod_file(
     path: str | Path, options: CodemodOptions, *, write: bool = False
 ) -> CodemodResult:
-    """Rewrite one file; with ``write``, replace it atomically when it changed."""
+    """Rewrite one file, read and written in its own encoding (a BOM, a PEP 263 declaration);
+    with ``write``, replace it atomically when it changed.
+
+    A file that cannot be read or decoded, a rewrite its encoding cannot hold, and a write
+    that is refused (read-only, not a regular file) are problems in the result, whose
+    ``new_source`` is then None: the file is unchanged.
+    """
+    shown = str(path)
     try:
-        source = Path(path).read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        result = CodemodResult(str(path), "")
-        result.problems.append(Message(str(path), 0, 0, f"cannot read: {reason}"))
+        data = read_source(path)
+        encoding = source_encoding(data)
+        source = data.decode(encoding)
+    except ReadRefused as exc:
+        return _unreadable(shown, f"cannot read: {exc.reason}")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return _unreadable(shown, f"cannot decode: {exc.reason} ({encoding}); {DECODE_HELP}", line)
+    except SyntaxError as exc:  # an unknown declared encoding, or one a BOM contradicts
+        first_two = data.split(b"\n", 2)[:2]
+        line = next((n for n, text in enumerate(first_two, 1) if b"coding" in text), 1)
+        return _unreadable(shown, f"cannot decode: {exc.msg}; {DECODE_HELP}", line)
+    result = codemod_source(source, options, shown)
+    if not result.changed:
         return result
-    result = codemod_source(source, options, str(path))
-    if write and result.changed:
-        assert result.new_source is not None
-        write_atomic(path, result.new_source)
+    assert result.new_source is not None
+    try:
+        new_data = encode_source(result.new_source, encoding)
+        if write:
+            write_file(path, new_data)
+    except CannotEncode as exc:
+        _unchanged(result, f"cannot rewrite: {exc}; the file is unchanged")
+    except WriteRefused as exc:
+        _unchanged(result, f"cannot write: {exc.reason}; the file is unchanged")
     return result
+
+
+def _unreadable(path: str, reason: str, line: int = 0) -> CodemodResult:
+    result = CodemodResult(path, "")
+    result.problems.append(Message(path, line, 1 if line else 0, reason))
+    return result
+
+
+def _unchanged(result: CodemodResult, reason: str) -> None:
+    result.problems.append(Message(result.path, 0, 0, reason))
+    result.new_source = None
+    result.applied = []
 
 
 def unified_diff(result: CodemodResult) -> str:

@@ -52,7 +52,7 @@ def run(options: Options) -> CommandResult:
             "--trace (run them separately to compare)"
         )
     if plot is not None:
-        _check_plot(plot)
+        _check_plot(plot, path)
     if not path.exists():
         raise UsageError(f"no such file: {path}")
     loaded = load_or_report(path)
@@ -93,22 +93,29 @@ def run(options: Options) -> CommandResult:
     values = [p.values for _, p in points if p is not None] if sweeps else None
     result.out(_render(options, rows, sweeps, values, explanations))
     if plot is not None:
-        _plot(plot, rows, str(path), sweeps)
+        _plot(plot, rows, path, sweeps)
         result.written.append(plot)
         result.err(f"wrote {plot}")
     return result
 
 
-def _check_plot(plot: Path) -> None:
+def _check_plot(plot: Path, spec: Path) -> None:
     """Raise UsageError before any work when ``plot`` cannot be written."""
+    from freezegen._io import WriteRefused, check_target
     from freezegen.report.estimate_plot import FORMATS
 
+    if str(plot) == "-":  # a PNG is binary and an SVG a page of XML: neither suits a terminal
+        raise UsageError("--plot writes a file (FILE.svg or FILE.png), not standard output")
     if plot.suffix.lower().lstrip(".") not in FORMATS:
         raise UsageError(f"--plot writes .svg or .png files, not {plot.name!r}")
     if importlib.util.find_spec("matplotlib") is None:
         raise UsageError(
             "--plot needs matplotlib: pip install 'freezegen[plot]' (or pip install matplotlib)"
         )
+    try:
+        check_target(plot, [spec])
+    except WriteRefused as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _render(
@@ -142,18 +149,17 @@ def _render(
 
 
 def _plot(
-    plot: Path, rows: list[tuple[str, MemoryEstimate]], title: str, sweeps: list[Sweep]
+    plot: Path, rows: list[tuple[str, MemoryEstimate]], spec: Path, sweeps: list[Sweep]
 ) -> None:
     """Write the stacked-bar plot; raises UsageError when it cannot be drawn or written."""
+    from freezegen._io import WriteRefused
     from freezegen.report.estimate_plot import PlotError, plot_estimates
 
     xlabel = sweeps[0].name if len(sweeps) == 1 else ""
     try:
-        plot_estimates(rows, plot, title=title, xlabel=xlabel)
-    except PlotError as exc:
+        plot_estimates(rows, plot, title=str(spec), xlabel=xlabel, inputs=[spec])
+    except (PlotError, WriteRefused) as exc:
         raise UsageError(str(exc)) from None
-    except OSError as exc:
-        raise UsageError(f"cannot write {plot}: {exc.strerror or exc}") from None
 
 
 def _unknown_architecture(spec: Spec) -> str | None:

@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from freezegen.commands.outputs import write_or_check
+from freezegen.commands.outputs import STDOUT, write_or_check
 from freezegen.commands.result import CommandResult, UsageError, reports_usage_errors
 from freezegen.commands.specs import fetch_pretrained, load_or_report
 
 
 @dataclass(frozen=True)
 class Options:
-    """``output`` None: the script goes to stdout. ``check`` (needs ``output``): compare only."""
+    """``output`` None or ``-``: the script goes to stdout. ``check`` (needs a file): compare
+    only."""
 
     spec: Path
     output: Path | None = None
@@ -22,7 +23,10 @@ class Options:
 @reports_usage_errors
 def run(options: Options) -> CommandResult:
     """Render the script; exit status 1 when ``check`` finds the file out of date, 2 for a
-    usage error (missing spec, a spec that does not load or cannot be generated)."""
+    usage error (missing spec, a spec that does not load or cannot be generated, an output
+    that may not be written: a folder, a device, a read-only file, the spec or its model's
+    config.json)."""
+    from freezegen.arch.source import model_config_file
     from freezegen.generate import GenerateError, render_script
 
     spec, output = options.spec, options.output
@@ -32,13 +36,12 @@ def run(options: Options) -> CommandResult:
         raise UsageError(f"no such file: {spec}")
     loaded = load_or_report(spec).spec
     fetch_pretrained(spec, loaded)
+    target = output or STDOUT
     try:
-        text = render_script(loaded, spec, output.parent if output is not None else None)
+        text = render_script(loaded, spec, None if target == STDOUT else target.parent)
     except GenerateError as exc:
         raise UsageError(f"{spec}: {exc}") from None
-    if output is None:
-        result = CommandResult()
-        result.out(text)
-        return result
+    # the model's local config.json is read too, now and by the script at its start
+    inputs = [spec] if loaded.model.hf_config is None else [spec, model_config_file(loaded.model)]
     rerun = f"freezegen generate {spec} -o {output}"
-    return write_or_check(text, output, check=options.check, rerun=rerun)
+    return write_or_check(text, target, check=options.check, rerun=rerun, inputs=inputs)

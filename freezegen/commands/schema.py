@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from freezegen.commands.outputs import write_or_check
+from freezegen.commands.outputs import STDOUT, write_or_check
 from freezegen.commands.result import CommandResult, UsageError, reports_usage_errors
 
 
 @dataclass(frozen=True)
 class Options:
-    """``output`` None: the schema goes to stdout. ``check`` (needs ``output``): compare only."""
+    """``output`` None or ``-``: the schema goes to stdout. ``check`` (needs a file): compare
+    only."""
 
     output: Path | None = None
     check: bool = False
@@ -20,15 +21,11 @@ class Options:
 @reports_usage_errors
 def run(options: Options) -> CommandResult:
     """Render the schema; exit status 1 when ``check`` finds the file out of date, 2 when
-    ``check`` has no file to compare."""
+    ``check`` has no file to compare or the output may not be written."""
     from freezegen.spec.schema import render_schema
 
     text = render_schema()
-    if options.output is None:
-        if options.check:
-            raise UsageError("--check needs -o FILE")
-        result = CommandResult()
-        result.out(text)
-        return result
+    if options.output is None and options.check:
+        raise UsageError("--check needs -o FILE")
     rerun = f"freezegen schema -o {options.output}"
-    return write_or_check(text, options.output, check=options.check, rerun=rerun)
+    return write_or_check(text, options.output or STDOUT, check=options.check, rerun=rerun)

@@ -14,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-from freezegen._io import write_atomic
+from freezegen._io import WriteRefused, write_file
 from freezegen._version import __version__
 from freezegen.arch.source import model_config_file
 from freezegen.hub import NotCached
@@ -58,8 +58,8 @@ def cached_traced(spec: Spec) -> MemoryEstimate:
         result = estimate_traced(spec)
     except ImportError as exc:
         raise EstimateError(f"--trace needs torch and transformers: {exc}") from None
-    with contextlib.suppress(OSError):  # a read-only cache only costs the next run a trace
-        write_atomic(path, json.dumps(result.to_json_dict()))
+    with contextlib.suppress(WriteRefused):  # a read-only cache only costs the next run a trace
+        write_file(path, json.dumps(result.to_json_dict()))
     return result
 
 

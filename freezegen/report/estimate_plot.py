@@ -10,7 +10,7 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
-from freezegen._io import write_atomic
+from freezegen._io import write_file
 from freezegen.memory.estimate import MemoryEstimate
 from freezegen.spec.presets import GIB
 
@@ -38,8 +38,13 @@ def plot_estimates(
     *,
     title: str,
     xlabel: str = "",
+    inputs: Sequence[str | Path] = (),
 ) -> None:
-    """Draw one stacked bar per ``(label, estimate)`` with the budget line; write ``path``."""
+    """Draw one stacked bar per ``(label, estimate)`` with the budget line; write ``path``.
+
+    Raises PlotError (no matplotlib, another file type) and WriteRefused (freezegen._io) when
+    ``path`` may not be written: a folder, a device, a read-only file, one of ``inputs``.
+    """
     path = Path(path)
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
@@ -114,4 +119,4 @@ def plot_estimates(
     ax.legend(handles[::-1], names[::-1], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
-    write_atomic(path, buf.getvalue())
+    write_file(path, buf.getvalue(), inputs)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -69,7 +70,9 @@ def options_for(path: Path, overrides: Overrides, known: list[str]) -> RuleOptio
     """
     base = RuleOptions()
     if overrides.use_config:
-        found = find_pyproject(path.resolve().parent)
+        # realpath, unlike Path.resolve, leaves a symlink loop as it is instead of raising:
+        # reading the file reports the loop
+        found = find_pyproject(Path(os.path.realpath(path)).parent)
         if found is not None:
             base = _from_table(found, _table(found), known)
     select = overrides.select if overrides.select is not None else base.select

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from freezegen._io import ReadRefused, TooLarge, read_bytes
 from freezegen.diagnostics import Diagnostic
 
 MAX_BYTES = 4 * 1024 * 1024
@@ -89,15 +90,15 @@ class _Node:
 
 
 def read_text(path: Path) -> tuple[str | None, list[Diagnostic]]:
-    """Read a spec file as UTF-8 text, refusing huge, binary and undecodable files."""
+    """Read a spec file as UTF-8 text, refusing huge, binary and undecodable files and
+    anything but a regular file (a FIFO would block, a device never end)."""
     shown = str(path)
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_BYTES + 1)
-    except OSError as exc:
-        return None, [Diagnostic("FG006", f"cannot read file: {exc.strerror or exc}", shown, 1, 1)]
-    if len(raw) > MAX_BYTES:
+        raw = read_bytes(path, MAX_BYTES)
+    except TooLarge:
         return None, [_too_large(shown)]
+    except ReadRefused as exc:
+        return None, [Diagnostic("FG006", f"cannot read file: {exc.reason}", shown, 1, 1)]
     return decode(raw, shown)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,12 @@ def test_an_unknown_architecture_config_is_embedded_as_it_is(tmp_path: Path) -> 
         "resid_pdrop": 0.0,
         "pad_token_id": 0,
     }
+
+
+def test_a_fifo_config_is_refused_without_blocking(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "config.json")  # an ordinary open would wait for a writer forever
+    with pytest.raises(ArchitectureError) as raised:
+        from_hf_config(tmp_path)
+    assert str(raised.value) == (
+        f"cannot read {tmp_path / 'config.json'}: it is a named pipe (FIFO), not a regular file"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from freezegen.commands import lint
@@ -31,3 +32,20 @@ def test_usage_errors_exit_2(tmp_path):
     assert missing.exit_code == 2 and "no such file or folder" in missing.text("stderr")
     selector = lint.run(lint.Options(paths=(EXAMPLE,), select=("FG9",)))
     assert selector.exit_code == 2 and "selects no rule" in selector.text("stderr")
+
+
+def test_a_fifo_and_a_symlink_loop_are_located_errors_not_hangs(tmp_path):
+    fifo = tmp_path / "x.freezegen.yaml"
+    os.mkfifo(fifo)  # an ordinary open would wait for a writer forever
+    loop = tmp_path / "loop.freezegen.yaml"
+    loop.symlink_to(loop.name)  # used to be an internal error (Path.resolve raised)
+    expected = {
+        str(fifo): "cannot read file: it is a named pipe (FIFO), not a regular file",
+        str(loop): "cannot read file: a symlink loop (too many levels of symbolic links)",
+    }
+    for paths in ((tmp_path,), (fifo, loop)):
+        result = lint.run(lint.Options(paths=paths, format="json", use_config=False))
+        assert result.exit_code == 1
+        found = json.loads(result.text("stdout"))["diagnostics"]
+        assert {d["path"]: d["message"] for d in found} == expected
+        assert {(d["code"], d["line"]) for d in found} == {("FG006", 1)}
