@@ -31,3 +31,15 @@ def test_usage_errors_exit_2(tmp_path):
     assert missing.exit_code == 2 and "no such file or folder" in missing.text("stderr")
     selector = lint.run(lint.Options(paths=(EXAMPLE,), select=("FG9",)))
     assert selector.exit_code == 2 and "selects no rule" in selector.text("stderr")
+
+
+def test_a_folder_without_specs_warns_instead_of_passing_checks(tmp_path):
+    (tmp_path / "notes.yaml").write_text("a: 1\n", "utf-8")
+    result = lint.run(lint.Options(paths=(tmp_path,), use_config=False))
+    assert result.exit_code == 0 and result.text("stdout") == ""
+    assert result.text("stderr") == (
+        f"freezegen: warning: no spec files (*freezegen.yaml, *freezegen.yml) found in {tmp_path}\n"
+    )
+    as_json = lint.run(lint.Options(paths=(tmp_path,), format="json", use_config=False))
+    assert json.loads(as_json.text("stdout"))["summary"]["files"] == 0  # still a valid document
+    assert "no spec files" in as_json.text("stderr")
