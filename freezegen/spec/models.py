@@ -48,6 +48,7 @@ BlockIndex = Annotated[StrictInt, Field(ge=0, lt=MAX_BLOCKS)]
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Gibibytes = Annotated[float, Field(ge=0, le=MAX_MEMORY_GIB, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
 # Identifiers joined by single dots, whole: "a..b:c" and "os:system\n" are no import path.
 _IMPORT_PATH = rf"^{_DOTTED}:{_DOTTED}$"
@@ -281,7 +282,7 @@ class ModelSpec(_Model):
     attention: Literal["sdpa", "eager"] = Field(
         "sdpa", description="sdpa saves no attention matrix; eager saves batch*heads*seq^2 of it."
     )
-    dropout: Annotated[float, Field(ge=0, lt=1)] | None = Field(
+    dropout: Fraction | None = Field(
         None, description="Override every dropout probability (default: the model's own)."
     )
 
@@ -370,10 +371,8 @@ class OptimizerSpec(_Model):
     name: Literal["adamw", "adam", "sgd"] = Field("adamw", description="Optimizer.")
     lr: PositiveFloat = Field(2.0e-5, description="Peak learning rate.")
     weight_decay: NonNegativeFloat = Field(0.0, description="Weight decay.")
-    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = Field(
-        (0.9, 0.999), description="Adam/AdamW betas."
-    )
-    momentum: Annotated[float, Field(ge=0, lt=1)] = Field(
+    betas: tuple[Fraction, Fraction] = Field((0.9, 0.999), description="Adam/AdamW betas.")
+    momentum: Fraction = Field(
         0.0, description="SGD momentum; above 0 it keeps one state tensor per trainable parameter."
     )
     implementation: Literal["foreach", "fused", "loop"] = Field(

@@ -104,3 +104,17 @@ def test_ranges_are_spans_and_selections_are_clipped_to_the_model() -> None:
 def test_an_out_of_range_selector_is_described_as_written(layers: str, message: str) -> None:
     found = [d for d in lint_text(BASE + f"freeze: {{layers: {layers}}}\n") if d.code == "FG103"]
     assert [d.message for d in found] == [message]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "optimizer: {betas: [.nan, 0.9]}",
+        "optimizer: {momentum: .nan}",
+        "optimizer: {lr: .inf}",
+        "train: {grad_clip: .nan}",
+        "hardware: {memory_gib: .nan}",
+    ],
+)
+def test_nan_and_infinity_are_no_number(extra: str) -> None:
+    assert "must be a finite number, got" in _fg004(extra)
