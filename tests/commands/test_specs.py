@@ -95,3 +95,12 @@ def test_a_run_that_does_not_fit_is_estimated_and_generated(tmp_path):
     assert "FG201" in _lint_text(spec)
     for name, result in _runs(spec, tmp_path / "train.py").items():
         assert result.exit_code == 0, (name, result.output)
+
+
+def test_memory_findings_are_left_out_of_what_stops_a_command(tmp_path):
+    spec = _spec(tmp_path, OUT_OF_RANGE + "hardware: {memory_gib: 0.01}\n")
+    assert "FG201" in _lint_text(spec)
+    without_memory = lint.run(lint.Options(paths=(spec,), ignore=("FG2",))).text("stdout")
+    result = generate.run(generate.Options(spec=spec))
+    assert result.exit_code == 2 and result.text("stderr") == without_memory
+    assert "FG103" in without_memory and "FG201" not in without_memory
