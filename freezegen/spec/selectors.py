@@ -22,8 +22,8 @@ ALL = "all"
 EVERY_PREFIX = "every-"
 
 Span = tuple[int, int]
-"""Blocks ``start`` to ``stop - 1``: a selection kept as spans is never materialised past the
-model (a range of a million blocks is one span, not a million indices)."""
+"""Blocks ``start`` to ``stop - 1``: a range is one span however many blocks it names, and only
+the blocks below a limit (the model's depth, where known) are ever listed."""
 
 
 def parse_ranges(text: str) -> list[Span]:
