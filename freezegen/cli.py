@@ -107,7 +107,10 @@ def lint(
         ),
     ] = None,
 ) -> None:
-    """Check specs for schema errors and inconsistencies, located to line and column."""
+    """Check specs for schema errors and inconsistencies, located to line and column.
+
+    Folders with no spec file pass with a warning (exit 0).
+    """
     from freezegen.commands import lint as command
 
     options = command.Options(
@@ -169,7 +172,8 @@ def codemod(
         Path | None,
         typer.Option(
             "--spec",
-            help="Take freeze, precision, accumulation and checkpointing from this freezegen spec.",
+            help="Take freeze, precision, accumulation and checkpointing from this freezegen spec "
+            "(linted first: an error lint reports stops the run, exit 2).",
             show_default=False,
         ),
     ] = None,
@@ -275,7 +279,12 @@ def estimate(
         ),
     ] = None,
 ) -> None:
-    """Predict the per-device peak memory of a training step, term by term."""
+    """Predict the per-device peak memory of a training step, term by term.
+
+    The spec (and each --sweep point) is linted first, as freezegen lint does: an error stops
+    with lint's diagnostics and exit 2. Memory rules (FG2xx) do not stop it: showing a run that
+    does not fit is what estimate is for.
+    """
     from freezegen.commands import estimate as command
 
     options = command.Options(
@@ -306,7 +315,12 @@ def generate(
         typer.Option("--check", help="With -o: exit 1 if the file differs from what SPEC renders."),
     ] = False,
 ) -> None:
-    """Write a runnable PyTorch training script for the spec (CPU or one GPU)."""
+    """Write a runnable PyTorch training script for the spec (CPU or one GPU).
+
+    The spec is linted first, as freezegen lint does: an error stops with lint's diagnostics
+    and exit 2, and nothing is written. Memory rules (FG2xx) do not stop it: the script may be
+    meant for another card.
+    """
     from freezegen.commands import generate as command
 
     _finish(command.run(command.Options(spec=spec, output=output, check=check)))

@@ -35,8 +35,8 @@ class Options:
 @reports_usage_errors
 def run(options: Options) -> CommandResult:
     """Rewrite (or diff, or check) the scripts; exit status 1 when a file has problems or, with
-    ``check``, would change; 2 for a usage error (conflicting options, a spec that does not
-    load, missing path)."""
+    ``check``, would change; 2 for a usage error (conflicting options, a spec with an error
+    ``lint`` reports, missing path)."""
     from freezegen.codemod import OptionsError, codemod_paths, unified_diff, validate
     from freezegen.diagnostics import SpecError
     from freezegen.report import render
@@ -72,8 +72,10 @@ def run(options: Options) -> CommandResult:
 
 
 def _edits(options: Options) -> CodemodOptions:
-    """The codemod options the flags (or the spec) ask for; raises OptionsError, SpecError."""
+    """The codemod options the flags (or the spec) ask for; raises OptionsError, SpecError, and
+    UsageError for a spec ``lint`` finds an error in."""
     from freezegen.codemod import CodemodOptions, OptionsError, options_from_spec
+    from freezegen.commands.specs import load_or_report
 
     # the library spells "a Hugging Face model" as ""; on the command line it is "hf"
     checkpointing = (
@@ -87,6 +89,7 @@ def _edits(options: Options) -> CodemodOptions:
             or options.trainable_only_optimizer
         ):
             raise OptionsError("--spec replaces the other options; give one or the other")
+        load_or_report(options.spec)  # the gate every spec-reading command goes through
         return options_from_spec(options.spec, checkpointing or None)
     return CodemodOptions(
         freeze=options.freeze,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from freezegen.commands.result import CommandResult, UsageError, reports_usage_errors
-from freezegen.commands.specs import fetch_pretrained, load_or_report
+from freezegen.commands.specs import check_point, load_or_report
 
 if TYPE_CHECKING:
     from freezegen.memory.estimate import MemoryEstimate
@@ -56,7 +56,6 @@ def run(options: Options) -> CommandResult:
     if not path.exists():
         raise UsageError(f"no such file: {path}")
     loaded = load_or_report(path)
-    fetch_pretrained(path, loaded.spec)
 
     sweeps: list[Sweep] = []
     points: list[tuple[str, SweepPoint | None]] = [(path.stem.removesuffix(".freezegen"), None)]
@@ -68,6 +67,8 @@ def run(options: Options) -> CommandResult:
             raise UsageError(exc.render()) from None
         # one swept key labels its rows by value alone; a grid needs every key=value
         points = [(p.label if len(sweeps) > 1 else p.labels[sweeps[0].name], p) for p in expanded]
+        for point in expanded:
+            check_point(path, loaded, point.spec, f"at {point.label}")
 
     result = CommandResult()
     rows: list[tuple[str, MemoryEstimate]] = []

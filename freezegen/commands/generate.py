@@ -7,7 +7,7 @@ from pathlib import Path
 
 from freezegen.commands.outputs import STDOUT, write_or_check
 from freezegen.commands.result import CommandResult, UsageError, reports_usage_errors
-from freezegen.commands.specs import fetch_pretrained, load_or_report
+from freezegen.commands.specs import load_or_report
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ def run(options: Options) -> CommandResult:
     if not spec.exists():
         raise UsageError(f"no such file: {spec}")
     loaded = load_or_report(spec).spec
-    fetch_pretrained(spec, loaded)
+    assert loaded is not None  # load_or_report raises otherwise
     target = output or STDOUT
     try:
         text = render_script(loaded, spec, None if target == STDOUT else target.parent)

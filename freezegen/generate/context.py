@@ -121,7 +121,7 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
                 assignment("CHECKPOINT_DIR", rel(spec.checkpoint.dir)),
                 assignment("SAVE_EVERY", spec.checkpoint.every_steps),
                 assignment("KEEP_LAST", spec.checkpoint.keep_last),
-                assignment("RESUME", _resume(spec.checkpoint.resume, spec_path, script_dir)),
+                assignment("RESUME", _resume(spec.checkpoint.resume, script_dir)),
                 assignment("PREDICTED_PEAK_BYTES", _prediction(spec)),
             ],
         ),
@@ -202,10 +202,12 @@ def _relative(path: Path, base: Path) -> str:
         return path.as_posix()
 
 
-def _resume(resume: str, spec_path: Path, script_dir: Path) -> str:
+def _resume(resume: str, script_dir: Path) -> str:
+    # Validation already resolved a path against the spec's folder (as every SpecPath is):
+    # joining that folder again doubled it, and the result depended on the working directory.
     if resume in ("auto", "never"):
         return resume
-    return _relative(Path(spec_path).parent / Path(resume).expanduser(), script_dir)
+    return _relative(Path(resume), script_dir)
 
 
 def _module_kinds(spec: Spec) -> dict[str, list[str]] | None:

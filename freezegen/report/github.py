@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from freezegen.diagnostics import Diagnostic
+from freezegen.report.printable import printable
 
 
 def _escape_data(s: str) -> str:
-    return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    # printable() writes line breaks (and every other control character: an escape sequence,
+    # U+2028) as backslash escapes, so the workflow command stays one line; "%" is GitHub's own.
+    return printable(s).replace("%", "%25")
 
 
 def _escape_property(s: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from freezegen.diagnostics import Diagnostic, Severity, count_by_severity
+from freezegen.report.printable import printable
 
 _BOLD, _RED, _YELLOW, _CYAN, _DIM, _RESET = (
     "\x1b[1m",
@@ -22,12 +23,12 @@ def render(
 
     lines = []
     for d in diagnostics:
-        where = paint(_BOLD, f"{d.path}:{d.line}:{d.col}:")
+        where = paint(_BOLD, f"{printable(d.path)}:{d.line}:{d.col}:")
         tint = _RED if d.severity is Severity.ERROR else _YELLOW
         label = "" if d.severity is Severity.ERROR else paint(_YELLOW, "warning: ")
-        lines.append(f"{where} {paint(tint, d.code)} {label}{d.message}")
+        lines.append(f"{where} {paint(tint, d.code)} {label}{printable(d.message)}")
         if d.fix:
-            lines.append(f"  {paint(_CYAN, 'help:')} {d.fix}")
+            lines.append(f"  {paint(_CYAN, 'help:')} {printable(d.fix)}")
     counts = count_by_severity(diagnostics)
     errors, warnings = counts[Severity.ERROR], counts[Severity.WARNING]
     checked = f"{files} file{'s' if files != 1 else ''}"

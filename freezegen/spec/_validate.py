@@ -85,7 +85,7 @@ def _one(
         fix = f"did you mean '{match}'?" if match else "known: " + ", ".join(ctx["choices"])
     elif kind == "literal_error":
         choices = _QUOTED.findall(str(ctx.get("expected", "")))
-        match = _close(str(err.get("input")), choices)
+        match = _close(_shown(err.get("input")), choices)
         fix = f"did you mean '{match}'?" if match else None
     elif kind == "bool_type" and str(err.get("input")).lower() in _YAML11_BOOLS:
         fix = "YAML 1.2 reads yes/no/on/off as strings; write true or false"
@@ -98,11 +98,20 @@ def _message(err: Any) -> str:
     got = err.get("input")
     msg = msg.replace("Input should be", "must be").replace("Value error, ", "")
     if msg.startswith("must be") and not isinstance(got, (dict, list)):
-        shown = "null" if got is None else shorten(repr(got))
-        msg = f"{msg}, got {shown}"
+        msg = f"{msg}, got {_shown(got)}"
     if err["type"] in ("model_type", "dict_type"):
         msg = "must be a mapping of keys to values"
     return msg
+
+
+def _shown(value: object) -> str:
+    """``value`` as a message shows it: YAML's null, a huge integer by its size (str() of one
+    past 4300 digits raises, and nobody reads them), anything else repr()'d and shortened."""
+    if value is None:
+        return "null"
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    return shorten(repr(value))
 
 
 def _close(word: str, choices: typing.Iterable[str]) -> str | None:

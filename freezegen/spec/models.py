@@ -29,18 +29,33 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from freezegen.hub import REPO_ID_PATTERN
+from freezegen.spec.limits import (
+    MAX_BLOCKS,
+    MAX_COUNT,
+    MAX_MEMORY_GIB,
+    MAX_SEED,
+    MIN_MEMORY_GIB,
+)
 from freezegen.spec.presets import GPUS, MODEL_PRESETS
 from freezegen.spec.selectors import RANGE_PATTERN, existing_blocks, parse_ranges
 
-PositiveInt = Annotated[StrictInt, Field(gt=0)]
-NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
+# Every number is bounded (freezegen.spec.limits says by what): a spec the schema accepts never
+# overflows an estimate, the renderer or the generated script.
+PositiveInt = Annotated[StrictInt, Field(gt=0, le=MAX_COUNT)]
+NonNegativeInt = Annotated[StrictInt, Field(ge=0, le=MAX_COUNT)]
+BlockCount = Annotated[StrictInt, Field(ge=0, le=MAX_BLOCKS)]
+BlockIndex = Annotated[StrictInt, Field(ge=0, lt=MAX_BLOCKS)]
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-_IMPORT_PATH = r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$"
+Gibibytes = Annotated[float, Field(ge=0, le=MAX_MEMORY_GIB, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
+_DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
+# Identifiers joined by single dots, whole: "a..b:c" and "os:system\n" are no import path.
+_IMPORT_PATH = rf"^{_DOTTED}:{_DOTTED}$"
 
 
 def _check_import_path(value: str) -> str:
-    if not re.match(_IMPORT_PATH, value):
+    if not re.fullmatch(_IMPORT_PATH[1:-1], value):
         raise PydanticCustomError(
             "import_path",
             "'{value}' is not an import path; write it as \"package.module:callable\"",
@@ -121,13 +136,11 @@ class _SelectsBlocks:
 
 
 class FirstBlocks(_Model):
-    first: NonNegativeInt = Field(
-        description="Select blocks 0 .. first-1 (the bottom of the model)."
-    )
+    first: BlockCount = Field(description="Select blocks 0 .. first-1 (the bottom of the model).")
 
 
 class LastBlocks(_Model):
-    last: NonNegativeInt = Field(description="Select the top `last` blocks.")
+    last: BlockCount = Field(description="Select the top `last` blocks.")
 
 
 def _check_ranges(value: str) -> str:
@@ -147,15 +160,18 @@ BlockRange = Annotated[
     ),
 ]
 
-_EVERY = re.compile(r"every-([1-9]\d*)")
+_EVERY = re.compile(r"every-([1-9]\d{0,4})")
 
 
 def _check_checkpoint_layers(value: str) -> str:
-    if value == "all" or _EVERY.fullmatch(value):
+    every = _EVERY.fullmatch(value)
+    if value == "all" or (every and int(every.group(1)) <= MAX_BLOCKS):
         return value
     try:
         parse_ranges(value)
-    except ValueError:
+    except ValueError as exc:
+        if re.match(RANGE_PATTERN, value):  # a range, backwards or past the limit: say which
+            raise PydanticCustomError("checkpoint_layers", str(exc)) from None
         raise PydanticCustomError(
             "checkpoint_layers",
             '\'{value}\' is not a block choice; write "all", "every-2" or a range like "0-11"',
@@ -181,7 +197,7 @@ BlockSelector = Annotated[
     Annotated[FirstBlocks, Tag(FIRST)]
     | Annotated[LastBlocks, Tag(LAST)]
     | Annotated[BlockRange, Tag(RANGE)]
-    | Annotated[list[NonNegativeInt], Tag(LIST)],
+    | Annotated[list[BlockIndex], Tag(LIST)],
     Discriminator(
         _selector_kind,
         custom_error_type="block_selector",
@@ -266,7 +282,7 @@ class ModelSpec(_Model):
     attention: Literal["sdpa", "eager"] = Field(
         "sdpa", description="sdpa saves no attention matrix; eager saves batch*heads*seq^2 of it."
     )
-    dropout: Annotated[float, Field(ge=0, lt=1)] | None = Field(
+    dropout: Fraction | None = Field(
         None, description="Override every dropout probability (default: the model's own)."
     )
 
@@ -306,11 +322,13 @@ CheckpointLayers = Annotated[
         str,
         AfterValidator(_check_checkpoint_layers),
         Field(
-            json_schema_extra={"pattern": r"^(all|every-[1-9]\d*|" + RANGE_PATTERN[1:-1] + r")$"}
+            json_schema_extra={
+                "pattern": r"^(all|every-[1-9]\d{0,4}|" + RANGE_PATTERN[1:-1] + r")$"
+            }
         ),
         Tag(RANGE),
     ]
-    | Annotated[list[NonNegativeInt], Tag(LIST)],
+    | Annotated[list[BlockIndex], Tag(LIST)],
     Discriminator(
         lambda v: RANGE if isinstance(v, str) else LIST if isinstance(v, list) else None,
         custom_error_type="checkpoint_layers",
@@ -353,10 +371,8 @@ class OptimizerSpec(_Model):
     name: Literal["adamw", "adam", "sgd"] = Field("adamw", description="Optimizer.")
     lr: PositiveFloat = Field(2.0e-5, description="Peak learning rate.")
     weight_decay: NonNegativeFloat = Field(0.0, description="Weight decay.")
-    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = Field(
-        (0.9, 0.999), description="Adam/AdamW betas."
-    )
-    momentum: Annotated[float, Field(ge=0, lt=1)] = Field(
+    betas: tuple[Fraction, Fraction] = Field((0.9, 0.999), description="Adam/AdamW betas.")
+    momentum: Fraction = Field(
         0.0, description="SGD momentum; above 0 it keeps one state tensor per trainable parameter."
     )
     implementation: Literal["foreach", "fused", "loop"] = Field(
@@ -385,7 +401,9 @@ class BatchSpec(_Model):
 class TrainSpec(_Model):
     max_steps: PositiveInt = Field(1000, description="Optimizer steps to run.")
     grad_clip: PositiveFloat | None = Field(1.0, description="Clip the gradient norm (null: off).")
-    seed: NonNegativeInt = Field(1234, description="Seed for every random generator.")
+    seed: Annotated[StrictInt, Field(ge=0, le=MAX_SEED)] = Field(
+        1234, description="Seed for every random generator (at most 2**63 - 1)."
+    )
     log_every: PositiveInt = Field(10, description="Print a progress line every N steps.")
 
 
@@ -447,13 +465,13 @@ class HardwareSpec(_Model):
         description="A known GPU model, e.g. A100-80GB.",
         json_schema_extra={"enum": sorted(GPUS)},
     )
-    memory_gib: PositiveFloat | None = Field(
-        None, description="Memory per GPU, for an unlisted card."
+    memory_gib: Annotated[Gibibytes, Field(ge=MIN_MEMORY_GIB)] | None = Field(
+        None, description="Memory per GPU, for an unlisted card (0.001 to 1048576)."
     )
     bf16: StrictBool | None = Field(None, description="Whether an unlisted card supports bf16.")
     gpus_per_node: PositiveInt = Field(1, description="GPUs per node.")
     nodes: PositiveInt = Field(1, description="Nodes.")
-    reserve_gib: NonNegativeFloat = Field(0.0, description="Memory kept free for other processes.")
+    reserve_gib: Gibibytes = Field(0.0, description="Memory kept free for other processes.")
 
     @field_validator("gpu")
     @classmethod

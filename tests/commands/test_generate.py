@@ -168,3 +168,27 @@ def test_check_against_a_fifo_says_out_of_date_without_blocking(tmp_path):
     result = generate.run(generate.Options(spec=spec, output=fifo, check=True))
     assert result.exit_code == 1 and "is out of date" in result.text("stderr")
     assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def test_a_resume_path_is_resolved_once_whatever_the_working_directory(tmp_path, monkeypatch):
+    # The spec's folder was joined to an already-resolved resume path: RESUME doubled it, and
+    # the script depended on where generate ran, so --check flipped between folders.
+    folder = tmp_path / "project" / "tiny"
+    shutil.copytree(EXAMPLE, folder)
+    spec = folder / "freezegen.yaml"
+    spec.write_text(
+        spec.read_text("utf-8").replace("resume: auto", "resume: checkpoints/step-00000020.pt"),
+        "utf-8",
+    )
+    (folder / "checkpoints").mkdir()
+    (folder / "checkpoints" / "step-00000020.pt").write_bytes(b"")  # lint's FG112 looks for it
+    (tmp_path / "out").mkdir()
+    texts = []
+    for cwd in (tmp_path, folder):
+        monkeypatch.chdir(cwd)
+        out = Path(os.path.relpath(tmp_path / "out", cwd)) / "train.py"
+        result = generate.run(generate.Options(spec=Path(os.path.relpath(spec, cwd)), output=out))
+        assert result.exit_code == 0, result.output
+        texts.append((tmp_path / "out" / "train.py").read_text("utf-8"))
+    assert texts[0] == texts[1]
+    assert 'RESUME = "../project/tiny/checkpoints/step-00000020.pt"' in texts[0]

@@ -49,3 +49,15 @@ def test_a_fifo_and_a_symlink_loop_are_located_errors_not_hangs(tmp_path):
         found = json.loads(result.text("stdout"))["diagnostics"]
         assert {d["path"]: d["message"] for d in found} == expected
         assert {(d["code"], d["line"]) for d in found} == {("FG006", 1)}
+
+
+def test_a_folder_without_specs_warns_instead_of_passing_checks(tmp_path):
+    (tmp_path / "notes.yaml").write_text("a: 1\n", "utf-8")
+    result = lint.run(lint.Options(paths=(tmp_path,), use_config=False))
+    assert result.exit_code == 0 and result.text("stdout") == ""
+    assert result.text("stderr") == (
+        f"freezegen: warning: no spec files (*freezegen.yaml, *freezegen.yml) found in {tmp_path}\n"
+    )
+    as_json = lint.run(lint.Options(paths=(tmp_path,), format="json", use_config=False))
+    assert json.loads(as_json.text("stdout"))["summary"]["files"] == 0  # still a valid document
+    assert "no spec files" in as_json.text("stderr")

@@ -302,8 +302,10 @@ def test_random_specs_render_ast_and_ruff_clean(tmp_path: Path) -> None:
         spec = Spec.model_validate(data, context={"base_dir": tmp_path})
         try:
             text = render_script(spec, tmp_path / "x.freezegen.yaml", tmp_path)
-        except GenerateError:
-            assert spec.model.head == "sequence-classification" and spec.data.source == "text"
+        except GenerateError as exc:
+            # the two refusals: text data has no labels; some families have no such head
+            assert spec.model.head == "sequence-classification", exc
+            assert spec.data.source == "text" or "no sequence-classification head" in str(exc)
             return
         ast.parse(text)
         texts.append(text)

@@ -143,3 +143,27 @@ def test_resume_from_a_named_checkpoint_and_fail_when_it_is_torn(tmp_path: Path)
     # A checkpoint the spec names is never skipped for another one: the run stops.
     assert run.returncode != 0 and "skipping" not in run.stdout
     assert "resumed from" not in run.stdout
+
+
+def test_resume_path_generated_from_another_folder_resumes(tmp_path: Path, monkeypatch) -> None:
+    # Generated through the command with paths relative to a working directory other than the
+    # spec's folder: RESUME used to double that folder (project/project/checkpoints/...).
+    from freezegen.commands import generate as command
+
+    project = tmp_path / "project"
+    script = generate(_resume_spec(project))
+    run_script(script).check()
+    first = final_weights(script)
+    named = project / "named.freezegen.yaml"
+    named.write_text(
+        (project / "freezegen.yaml")
+        .read_text()
+        .replace("resume: auto", "resume: checkpoints/step-00000015.pt")
+    )
+    monkeypatch.chdir(tmp_path)
+    output = Path("project") / "named.py"
+    result = command.run(command.Options(spec=Path("project/named.freezegen.yaml"), output=output))
+    assert result.exit_code == 0, result.output
+    run = run_script(tmp_path / output).check()
+    assert "resumed from step 15" in run.stdout
+    assert _same(first, final_weights(tmp_path / output))

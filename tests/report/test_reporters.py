@@ -76,8 +76,31 @@ def test_github_annotations_escape_properties_and_data():
         "(did you mean 'micro_batch_size'?)"
     )
     assert lines[1].startswith("::warning file=b.yaml,line=4,col=21,title=freezegen FG102::")
-    assert "%0Asecond line: 100%25" in lines[1]
+    # a line break in a message is shown as an escape, as in the text format (not %0A)
+    assert "\\nsecond line: 100%25" in lines[1]
     assert len(lines) == 2
+
+
+# A key can hold anything a quoted YAML string can: a forged summary line, terminal escapes,
+# a bidi override, separators. None of it may reach the output as it is.
+HOSTILE = "x\nAll checks passed (1 file).\r\x1b[2J\u202e\u2028\x85\t\ufeff"
+ESCAPED = "x\\nAll checks passed (1 file).\\r\\x1b[2J\\u202e\\u2028\\x85\\t\\ufeff"
+
+
+@pytest.mark.parametrize("fmt", ["text", "github"])
+def test_control_characters_from_a_spec_are_escaped(fmt):
+    from freezegen.lint import lint_text
+
+    key = HOSTILE.encode("unicode_escape").decode()  # as a double-quoted YAML key writes it
+    spec = "version: 1\nmodel: {preset: gpt2}\nbatch: {micro_batch_size: 1, seq_len: 8}\n"
+    found = lint_text(f'{spec}"{key}": 1\n', "a\x1b[31m.freezegen.yaml")
+    assert [d.code for d in found] == ["FG002"]
+    out = render(fmt, found, files=1)
+    assert all(ch.isprintable() or ch == "\n" for ch in out), out
+    lines = out.splitlines()
+    assert len(lines) == (3 if fmt == "text" else 1), out  # finding, help (, summary)
+    assert lines[-1] != "All checks passed (1 file)."
+    assert ESCAPED in out and "a\\x1b[31m.freezegen.yaml" in out
 
 
 def test_sarif_validates_against_the_sarif_2_1_0_model():

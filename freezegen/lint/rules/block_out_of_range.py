@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from freezegen.diagnostics import Diagnostic
 from freezegen.lint.context import LintContext
 from freezegen.lint.rule import Rule
+from freezegen.spec.models import FirstBlocks, LastBlocks
 from freezegen.spec.selectors import out_of_range
 
 
@@ -58,22 +59,38 @@ activation_checkpointing: {layers: "6-12"}
                 continue
             bad = out_of_range(selector, depth)
             if bad:
-                yield self._report(ctx, loc, bad, depth)
+                yield self._report(ctx, loc, selector, bad, depth)
         ac = ctx.spec.checkpointing
         if ac is not None:
             bad = out_of_range(ac.layers, depth)
             if bad:
-                yield self._report(ctx, ("activation_checkpointing", "layers"), bad, depth)
+                yield self._report(
+                    ctx, ("activation_checkpointing", "layers"), ac.layers, bad, depth
+                )
 
     def _report(
-        self, ctx: LintContext, loc: tuple[str | int, ...], bad: list[int], depth: int
+        self,
+        ctx: LintContext,
+        loc: tuple[str | int, ...],
+        selector: object,
+        bad: list[int],
+        depth: int,
     ) -> Diagnostic:
-        bad = sorted(set(bad))
+        has = f"the model has {depth} blocks (0-{depth - 1})"
+        # {first: N} and {last: N} name a count: say so in the user's words, not as the index
+        # it reaches ({last: 10} on 4 blocks is not about a "block index 9").
+        if isinstance(selector, (FirstBlocks, LastBlocks)):
+            key, count = (
+                ("first", selector.first)
+                if isinstance(selector, FirstBlocks)
+                else ("last", selector.last)
+            )
+            return self.at(
+                ctx,
+                loc,
+                f"{{{key}: {count}}} selects {count} blocks, but {has}",
+                fix=f"use {{{key}: {depth}}} or fewer",
+            )
         shown = ", ".join(str(i) for i in bad[:5]) + (", ..." if len(bad) > 5 else "")
         what = f"block index {shown} is" if len(bad) == 1 else f"block indices {shown} are"
-        return self.at(
-            ctx,
-            loc,
-            f"{what} out of range: the model has {depth} blocks (0-{depth - 1})",
-            fix=f"use indices below {depth}",
-        )
+        return self.at(ctx, loc, f"{what} out of range: {has}", fix=f"use indices below {depth}")
