@@ -16,7 +16,7 @@ from freezegen.check.context import FileContext, Finding
 from freezegen.check.registry import all_rules
 from freezegen.check.rule import CheckRule
 from freezegen.diagnostics import Diagnostic
-from freezegen.rules import RuleOptions, suppresses
+from freezegen.rules import RuleOptions, source_lines, suppresses
 
 PREFILTER = b"torch"
 """Files without this string are not parsed: no FG5xx rule can fire on them."""
@@ -113,7 +113,7 @@ def _unsuppressed(
     if not findings:
         return []
     positions = wrapper.resolve(PositionProvider)
-    lines = text.splitlines()
+    lines = source_lines(text)
     kept = []
     for f in findings:
         where = positions[f.node]
