@@ -60,12 +60,13 @@ def check_source(
     options = options or RuleOptions()
     data = source.encode("utf-8") if isinstance(source, str) else source
     result = FileResult(path)
+    rules = _selected(data, options)
     try:
-        parsed = gate.parse(data)
-        rules = _selected(data, options)
-        if not rules:
+        if rules:
+            gate.bound(gate.parse(data))
+        else:
+            gate.compiles(data)  # not Python is FG500 even where no rule would look
             return result
-        gate.bound(parsed)
     except gate.Rejected as exc:
         result.diagnostics.append(failure(path, exc.message, exc.help, exc.line, exc.col))
         return result

@@ -2,11 +2,12 @@
 
 libcst's native parser kills the whole process (SIGSEGV) on a few thousand nested brackets or
 lambdas, its Python visitors hit the recursion limit after a hundred-odd levels of nesting, and
-its trees cost about 100 µs a node to build and visit (a 200,000-element literal: 18 s and
+its trees cost about 70 µs a node to build and visit (a 200,000-element literal: 18 s and
 0.9 GB in ``check``, minutes in ``codemod``). CPython's C parser is an order of magnitude cheaper
-and raises instead of crashing, so every file goes through :func:`parse` first, and a file that
-libcst will parse through :func:`bound` too. What either rejects becomes one FG500 finding (a
-problem, in ``codemod``) for that file, naming the limit, and the run goes on.
+and raises instead of crashing, so every file goes through it first: a file that libcst will
+parse through :func:`parse` and :func:`bound`, any other through :func:`compiles`. What they
+reject becomes one FG500 finding (a problem, in ``codemod``) for that file, naming the limit,
+and the run goes on.
 
 The limits (documented in README "Guarantees"): :data:`MAX_FILE_BYTES`, :data:`MAX_NESTING`,
 :data:`MAX_NODES`, and CPython's own (200 nested brackets, 100 indentation levels, its parser
@@ -20,6 +21,8 @@ import ast
 import io
 import tokenize
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from freezegen.rules import source_lines
@@ -60,9 +63,26 @@ class Parsed:
 
 def parse(source: bytes | str) -> Parsed:
     """Decode ``source`` (bytes: BOM and PEP 263 declaration honoured) and parse it with
-    CPython's parser. Raises :class:`Rejected` for a file over
-    :data:`MAX_FILE_BYTES`, one that does not decode, holds a null character, or does not parse
-    (Python's message and location), or one past the parser's own limits."""
+    CPython's parser. Raises :class:`Rejected` for a file over :data:`MAX_FILE_BYTES`, one that
+    does not decode, holds a null character, or does not parse (Python's message and
+    location), or one past the parser's own limits."""
+    text = _text(source)
+    with _python_errors():
+        return Parsed(text, ast.parse(text))
+
+
+def compiles(source: bytes | str) -> None:
+    """:func:`parse`'s check for a file that libcst will not see, in about half the time:
+    ``compile`` builds no Python objects for the tree. Raises :class:`Rejected` as
+    :func:`parse` does, and also for the few errors found after parsing (``return`` outside a
+    function, ``nonlocal`` at module level), which CPython reports when it imports the file."""
+    text = _text(source)
+    with _python_errors():
+        compile(text, "<file>", "exec", dont_inherit=True)
+
+
+def _text(source: bytes | str) -> str:
+    """``source`` decoded and within :data:`MAX_FILE_BYTES`, without a null character."""
     size = len(source) if isinstance(source, bytes) else len(source.encode("utf-8", "replace"))
     if size > MAX_FILE_BYTES:
         raise Rejected(
@@ -72,10 +92,16 @@ def parse(source: bytes | str) -> Parsed:
     if "\0" in text:
         line, col = _position(text, text.index("\0"))
         raise Rejected("a null character: not a Python source file", _SKIP, line, col)
+    return text
+
+
+@contextmanager
+def _python_errors() -> Iterator[None]:
+    """CPython's parse and compile errors as :class:`Rejected`; its warnings silenced."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # invalid escapes and the like: not ours to report
-            return Parsed(text, ast.parse(text))
+            yield
     except SyntaxError as exc:
         limit = exc.msg in _CPYTHON_LIMITS
         help = f"Python's parser rejects this; {_SKIP}" if limit else _SYNTAX_HELP

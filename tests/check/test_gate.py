@@ -40,6 +40,24 @@ def test_pathological_files_are_one_fg500_in_check(name):
     assert result.fixed_source is None
 
 
+@pytest.mark.parametrize(
+    "name", [n for n in PATHOLOGICAL if n not in ("200k-literal", "100-subscripts")]
+)
+def test_files_libcst_will_not_see_meet_pythons_own_limits(name):
+    body, message = PATHOLOGICAL[name]
+    (found,) = check_source("import jax\n" + body + "\n", "deep.py").diagnostics
+    assert found.code == "FG500" and message in found.message, found
+
+
+def test_files_libcst_will_not_see_are_compiled():
+    (found,) = check_source("import jax\n\nreturn 1\n", "a.py").diagnostics
+    assert (found.code, found.line, found.message) == (
+        "FG500",
+        3,
+        "syntax error: 'return' outside function",
+    )
+
+
 @pytest.mark.parametrize("name", PATHOLOGICAL)
 def test_pathological_files_are_a_problem_in_codemod(name):
     body, message = PATHOLOGICAL[name]
