@@ -65,7 +65,7 @@ def check_source(
         if rules:
             gate.bound(gate.parse(data))
         else:
-            gate.compiles(data)  # not Python is FG500 even where no rule would look
+            gate.check_syntax(data)  # not Python is FG500 even where no rule would look
             return result
     except gate.Rejected as exc:
         result.diagnostics.append(failure(path, exc.message, exc.help, exc.line, exc.col))

@@ -5,7 +5,7 @@ lambdas, its Python visitors hit the recursion limit after a hundred-odd levels 
 its trees cost about 70 µs a node to build and visit (a 200,000-element literal: 18 s and
 0.9 GB in ``check``, minutes in ``codemod``). CPython's C parser is an order of magnitude cheaper
 and raises instead of crashing, so every file goes through it first: a file that libcst will
-parse through :func:`parse` and :func:`bound`, any other through :func:`compiles`. What they
+parse through :func:`parse` and :func:`bound`, any other through :func:`check_syntax`. What they
 reject becomes one FG500 finding (a problem, in ``codemod``) for that file, naming the limit,
 and the run goes on.
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import io
+import symtable
 import tokenize
 import warnings
 from collections.abc import Iterator
@@ -71,14 +72,13 @@ def parse(source: bytes | str) -> Parsed:
         return Parsed(text, ast.parse(text))
 
 
-def compiles(source: bytes | str) -> None:
-    """:func:`parse`'s check for a file that libcst will not see, in about half the time:
-    ``compile`` builds no Python objects for the tree. Raises :class:`Rejected` as
-    :func:`parse` does, and also for the few errors found after parsing (``return`` outside a
-    function, ``nonlocal`` at module level), which CPython reports when it imports the file."""
+def check_syntax(source: bytes | str) -> None:
+    """:func:`parse`'s check, without the tree, for a file that libcst will not see: in about a
+    third of the time, since CPython's ``symtable`` parses and builds no Python objects for the
+    tree (``compile`` would generate code too). Raises :class:`Rejected` as :func:`parse` does."""
     text = _text(source)
     with _python_errors():
-        compile(text, "<file>", "exec", dont_inherit=True)
+        symtable.symtable(text, "<file>", "exec")
 
 
 def _text(source: bytes | str) -> str:

@@ -49,15 +49,6 @@ def test_files_libcst_will_not_see_meet_pythons_own_limits(name):
     assert found.code == "FG500" and message in found.message, found
 
 
-def test_files_libcst_will_not_see_are_compiled():
-    (found,) = check_source("import jax\n\nreturn 1\n", "a.py").diagnostics
-    assert (found.code, found.line, found.message) == (
-        "FG500",
-        3,
-        "syntax error: 'return' outside function",
-    )
-
-
 @pytest.mark.parametrize("name", PATHOLOGICAL)
 def test_pathological_files_are_a_problem_in_codemod(name):
     body, message = PATHOLOGICAL[name]
