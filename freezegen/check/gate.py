@@ -88,7 +88,8 @@ def _text(source: bytes | str) -> str:
         raise Rejected(
             f"file too large to check: {size:,} bytes (the limit is {MAX_FILE_BYTES:,})", _SKIP
         )
-    text = _decode(source) if isinstance(source, bytes) else source
+    # text handed over as str may still start with the BOM, which CPython drops when it reads
+    text = _decode(source) if isinstance(source, bytes) else source.removeprefix("\ufeff")
     if "\0" in text:
         line, col = _position(text, text.index("\0"))
         raise Rejected("a null character: not a Python source file", _SKIP, line, col)

@@ -118,4 +118,5 @@ def test_what_python_cannot_read_is_located(data, message, line, col):
 
 def test_bom_and_declared_encodings_are_python():
     assert gate.parse(b"\xef\xbb\xbfx = 1\n").text == "x = 1\n"
+    assert gate.parse("\ufeffx = 1\n").text == "x = 1\n"  # codemod hands over decoded text
     assert gate.parse(b"# coding: latin-1\nx = '\xff'\n").text.endswith("'\xff'\n")
