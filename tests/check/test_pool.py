@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import faulthandler
+import multiprocessing
 import os
 import signal
 from pathlib import Path
@@ -54,6 +55,9 @@ REAL_CHECK_SOURCE = api.check_source
 TRAIN = "import torch\nstate = torch.load(p)\n"
 
 
+@pytest.mark.skipif(
+    multiprocessing.get_start_method() != "fork", reason="workers must inherit the patch"
+)
 def test_check_reports_a_crashed_file_as_fg500_and_checks_the_others(tmp_path, monkeypatch):
     # workers are forked from this process, so they inherit the patched engine
     monkeypatch.setattr(api, "check_source", _segfault_on_marker)
