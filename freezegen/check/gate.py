@@ -38,7 +38,7 @@ MAX_NODES = 50_000
 take about 70 µs a node (the largest real file, 27,000 nodes, about 2 s), so one file costs
 seconds and a few hundred MB at most (at the limit: check 5 s and 240 MB, codemod 6 s)."""
 
-_SKIP = "leave the file out of the paths given (FG500 cannot be ignored)"
+_SKIP = "leave the file out of the paths given"
 DECODE_HELP = "save it as UTF-8 or declare its encoding (PEP 263)"
 _SYNTAX_HELP = "only files that parse as Python 3 are looked at"
 _CPYTHON_LIMITS = ("too many nested parentheses", "too many levels of indentation")
