@@ -11,8 +11,9 @@ from pathlib import Path
 
 from freezegen._io import read_bytes
 
-MAX_SOURCE_BYTES = 4 * 1024 * 1024
-"""The largest Python file check and codemod read (4 MiB, about 100,000 lines)."""
+MAX_SOURCE_BYTES = 2 * 1024 * 1024
+"""The largest Python file check and codemod read or parse (2 MiB, about 50,000 lines; the
+largest file in transformers is 280 KB)."""
 DECODE_HELP = "save it as UTF-8 or declare its encoding (PEP 263)"
 """What to do about a file that does not decode."""
 

@@ -3,18 +3,24 @@
 Paths go in, a :class:`CheckReport` comes out; a file that cannot be read or parsed is an FG500
 finding in it, never an exception. Options come from the command line layered over
 ``[tool.freezegen]`` in the nearest pyproject.toml, exactly as for ``freezegen lint``.
+
+With ``jobs`` > 1 each file is checked in a worker process, and a worker that dies on a file (a
+crash in libcst's native parser) is an FG500 finding for that file while the others go on. With
+``jobs`` 1 everything runs in this process: the limits of :mod:`freezegen.check.gate`, which
+keep every input known to crash libcst away from it, are the guarantee there.
 """
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from freezegen._files import expand_paths as _expand
 from freezegen._io import ReadRefused, TooLarge, WriteRefused, write_file
 from freezegen.check.engine import FileResult, check_source, failure
+from freezegen.check.pool import map_isolated
 from freezegen.check.registry import REGISTRY
 from freezegen.diagnostics import Diagnostic, Severity
 from freezegen.pysource import CannotEncode, encode_source, read_source, source_encoding
@@ -60,8 +66,7 @@ def check_paths(
         report.strict = report.strict or options.strict
         work.append((str(path), options, fix))
     if jobs > 1 and len(work) > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            results = list(pool.map(_check_file, work, chunksize=max(1, len(work) // (jobs * 8))))
+        results = map_isolated(_check_file, work, jobs, _crashed)
     else:
         results = [_check_file(item) for item in work]
     for result in results:
@@ -106,6 +111,19 @@ def _check_file(item: tuple[str, RuleOptions, bool]) -> FileResult:
             return result
         result.fixed_source = None  # written; no need to send it back to the parent
     return result
+
+
+def _crashed(item: tuple[str, RuleOptions, bool], exitcode: int | None) -> FileResult:
+    """The FG500 finding for a file whose worker process died while checking it."""
+    path = item[0]
+    if exitcode is not None and exitcode < 0:
+        known = -exitcode in signal.valid_signals()
+        how = f"was killed by {signal.Signals(-exitcode).name if known else -exitcode}"
+    else:
+        how = f"exited with status {exitcode}"
+    message = f"the process checking this file {how}; the file was left unchanged"
+    help = "leave the file out of the paths given, and please report it as a freezegen bug"
+    return FileResult(path, [failure(path, message, help)])
 
 
 def expand_paths(paths: Iterable[str | Path]) -> Iterator[Path]:

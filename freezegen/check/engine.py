@@ -1,7 +1,10 @@
-"""Check one file: prefilter, one parse, every selected rule in one pass, suppressions, fixes.
+"""Check one file: CPython's parse (the gate), prefilter, one libcst parse, every selected rule
+in one pass, suppressions, fixes.
 
-A file's failure (unreadable, not UTF-8, a syntax error) comes back as an FG500 finding, never
-as an exception: the run goes on with the next file.
+A file's failure (unreadable, not UTF-8, a syntax error, past a limit of :mod:`.gate`) comes back
+as an FG500 finding, never as an exception: the run goes on with the next file. Every file is
+decoded and parsed by CPython (cheap); only files that a selected rule could fire on pay for
+libcst and the rules.
 """
 
 from __future__ import annotations
@@ -12,15 +15,16 @@ from dataclasses import dataclass, field
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from freezegen.check import gate
 from freezegen.check.context import FileContext, Finding
 from freezegen.check.registry import all_rules
 from freezegen.check.rule import CheckRule
 from freezegen.diagnostics import Diagnostic
 from freezegen.pysource import DECODE_HELP
-from freezegen.rules import RuleOptions, suppresses
+from freezegen.rules import RuleOptions, source_lines, suppresses
 
 PREFILTER = b"torch"
-"""Files without this string are not parsed: no FG5xx rule can fire on them."""
+"""Files without this string are not given to libcst: no FG5xx rule can fire on them."""
 FAILURE_CODE = "FG500"
 FIXABLE = "(--fix applies it)"
 
@@ -59,20 +63,45 @@ def check_source(
     data = source.encode("utf-8") if isinstance(source, str) else source
     result = FileResult(path)
     rules = _selected(data, options)
-    if not rules:
+    try:
+        if rules:
+            gate.bound(gate.parse(source))
+        else:
+            gate.check_syntax(source)  # not Python is FG500 even where no rule would look
+            return result
+    except gate.Rejected as exc:
+        result.diagnostics.append(failure(path, exc.message, exc.help, exc.line, exc.col))
         return result
+    try:
+        _run_rules(result, source, rules, options, fix)
+    except (RecursionError, MemoryError):  # the gate's limits leave room; this is a backstop
+        message = "too complex for the libcst parser (nesting or size)"
+        result.diagnostics = [failure(path, message, "please report this as a freezegen bug")]
+        result.fixed_source, result.fixes = None, 0
+    return result
+
+
+def _run_rules(
+    result: FileResult,
+    source: bytes | str,
+    rules: list[type[CheckRule]],
+    options: RuleOptions,
+    fix: bool,
+) -> None:
+    path = result.path
+    data = source.encode("utf-8") if isinstance(source, str) else source
     try:
         # text is parsed as text: its encoding declaration is moot, the caller decoded it
         module = cst.parse_module(source)
         text = source if isinstance(source, str) else data.decode(module.encoding)
     except cst.ParserSyntaxError as exc:
         result.diagnostics.append(_syntax_error(data, path, exc))
-        return result
+        return
     except (SyntaxError, UnicodeDecodeError, LookupError) as exc:
         # libcst raises SyntaxError for a bad or missing encoding declaration
         line = data[: getattr(exc, "start", 0)].count(b"\n") + 1
         result.diagnostics.append(failure(path, f"cannot decode: {exc}", DECODE_HELP, line, 1))
-        return result
+        return
     result.parsed = True
     ctx = FileContext(path, module, text)
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
@@ -81,7 +110,6 @@ def check_source(
     result.diagnostics = sorted({d for _, d in findings}, key=Diagnostic.sort_key)
     if fix and any(f.fix for f, _ in findings):
         _apply_fixes(result, module, [f for f, _ in findings if f.fix], options)
-    return result
 
 
 def _syntax_error(data: bytes, path: str, exc: cst.ParserSyntaxError) -> Diagnostic:
@@ -115,7 +143,7 @@ def _unsuppressed(
     if not findings:
         return []
     positions = wrapper.resolve(PositionProvider)
-    lines = text.splitlines()
+    lines = source_lines(text)
     kept = []
     for f in findings:
         where = positions[f.node]

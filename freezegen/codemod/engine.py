@@ -1,4 +1,5 @@
-"""Rewrite one file: prefilter, FG501's fix, one parse, every transform, a parse of the result.
+"""Rewrite one file: prefilter, CPython's parse and the limits of :mod:`freezegen.check.gate`,
+FG501's fix, one libcst parse, every transform, a parse of the result.
 
 All or nothing: when any requested transform cannot act, every reason is reported (located in
 the original file) and the file is left as it was. Output that does not parse is never returned.
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from freezegen.check import gate
 from freezegen.codemod.accumulation import accumulation
 from freezegen.codemod.options import CodemodOptions
 from freezegen.codemod.precision import precision
@@ -71,6 +73,20 @@ def codemod_source(source: str, options: CodemodOptions, path: str = "<string>")
         result.skipped = True
         result.problems.append(Message(path, 0, 0, "no loss.backward() call found"))
         return result
+    try:
+        gate.bound(gate.parse(source))
+    except gate.Rejected as exc:
+        result.problems.append(Message(path, exc.line, exc.col, f"{exc.message} ({exc.help})"))
+        return result
+    try:
+        return _rewrite(result, options)
+    except (RecursionError, MemoryError):  # the gate's limits leave room; this is a backstop
+        message = "too complex for the libcst parser (nesting or size); please report this"
+        return CodemodResult(path, source, problems=[Message(path, 0, 0, message)])
+
+
+def _rewrite(result: CodemodResult, options: CodemodOptions) -> CodemodResult:
+    path, source = result.path, result.source
     text = _modernise_amp(source, path)
     try:
         module = cst.parse_module(text)

@@ -10,7 +10,7 @@ from freezegen._files import expand_paths as _expand
 from freezegen.diagnostics import Diagnostic, Severity
 from freezegen.lint.context import LintContext
 from freezegen.lint.registry import REGISTRY, all_rules
-from freezegen.rules import ConfigError, Overrides, RuleOptions, suppresses
+from freezegen.rules import ConfigError, Overrides, RuleOptions, source_lines, suppresses
 from freezegen.spec import LoadResult, load, load_text
 from freezegen.spec.models import SPEC_FILENAME
 
@@ -86,7 +86,7 @@ def _run_rules(
 
 def _suppress(found: list[Diagnostic], text: str) -> list[Diagnostic]:
     """Drop findings silenced by a comment on their line; FG0xx cannot be silenced."""
-    lines = text.splitlines()
+    lines = source_lines(text, "yaml")
     return [
         d
         for d in found

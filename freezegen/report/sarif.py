@@ -1,9 +1,17 @@
-"""SARIF 2.1.0, for GitHub code scanning and other static-analysis dashboards."""
+"""SARIF 2.1.0, for GitHub code scanning and other static-analysis dashboards.
+
+Artifact locations are URI references (SARIF 2.1.0 §3.10): a relative path is percent-encoded
+as a relative reference, an absolute one becomes a ``file:`` URI. Columns are counted in Unicode
+code points, as Python's parser, libcst and the YAML loader count them, and the run says so
+(``columnKind``; the default a consumer would assume is UTF-16 code units).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from urllib.parse import quote
 
 from freezegen._version import __version__
 from freezegen.diagnostics import Diagnostic, Severity
@@ -61,6 +69,7 @@ def render(
                         "rules": rules,
                     }
                 },
+                "columnKind": "unicodeCodePoints",
                 "results": results,
             }
         ],
@@ -73,5 +82,8 @@ def _level(severity: Severity) -> str:
 
 
 def _uri(path: str) -> str:
+    """``path`` as a URI reference: ``file:`` when absolute, percent-encoded (as UTF-8, or the
+    file system's bytes for an undecodable name) either way; ``:`` is encoded too, so a first
+    segment like ``c:x.py`` cannot read as a scheme."""
     p = Path(path)
-    return p.as_uri() if p.is_absolute() else p.as_posix()
+    return p.as_uri() if p.is_absolute() else quote(os.fsencode(p.as_posix()), safe="/")

@@ -6,6 +6,6 @@ lint path stays fast.
 
 from freezegen.rules.options import ConfigError, Overrides, RuleOptions
 from freezegen.rules.registry import RuleRegistry
-from freezegen.rules.suppression import suppresses
+from freezegen.rules.suppression import source_lines, suppresses
 
-__all__ = ["ConfigError", "Overrides", "RuleOptions", "RuleRegistry", "suppresses"]
+__all__ = ["ConfigError", "Overrides", "RuleOptions", "RuleRegistry", "source_lines", "suppresses"]

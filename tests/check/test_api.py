@@ -102,7 +102,7 @@ def test_only_regular_files_are_read_and_never_past_the_limit(tmp_path):
     huge.write_bytes(b"import torch\n" + b"#" * MAX_SOURCE_BYTES)
     assert check(tmp_path) == {
         "fifo.py": ["FG500 cannot read: it is a named pipe (FIFO), not a regular file"],
-        "huge.py": ["FG500 cannot read: file is larger than 4 MiB"],
+        "huge.py": ["FG500 cannot read: file is larger than 2 MiB"],
         "loop.py": ["FG500 cannot read: a symlink loop (too many levels of symbolic links)"],
         "zero.py": ["FG500 cannot read: it is a device, not a regular file"],
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -107,11 +108,31 @@ def test_unreadable_file_is_fg500(tmp_path):
     assert "FG500 cannot read" in result.output
 
 
-def test_prefilter_skips_files_without_torch(tmp_path):
-    # would be a syntax error, and an FG505, if it were parsed
-    path = write(tmp_path, "other.py", ERROR.replace("import torch", "import jax") + "def f(:\n")
+def test_prefilter_skips_the_rules_for_files_without_torch(tmp_path):
+    # would be an FG505 if the rules ran on it
+    path = write(tmp_path, "other.py", ERROR.replace("import torch", "import jax"))
     result = run(path)
     assert result.exit_code == 0 and "All checks passed (1 file)." in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "message"),
+    [
+        (b"import jax\n\ndef f(:\n", 3, "syntax error"),
+        (b"name = '\xff'\n", 1, "cannot decode"),
+        (b"\x7fELF\x02\x01\x01\x00\x00", 1, "null character"),
+        (b"<html>\n<body>not python</body>\n", 1, "syntax error"),
+    ],
+    ids=["syntax-error", "latin-1-undeclared", "binary", "not-python"],
+)
+def test_files_the_prefilter_skips_are_still_decoded_and_parsed(tmp_path, content, line, message):
+    write(tmp_path, "fine.py", "import jax\n")
+    write(tmp_path, "odd.py", content)
+    result = run(tmp_path, "--format", "json")
+    assert result.exit_code == 1, result.output
+    (found,) = json.loads(result.output)["diagnostics"]
+    assert (Path(found["path"]).name, found["code"], found["line"]) == ("odd.py", "FG500", line)
+    assert message in found["message"]
 
 
 def test_suppression_comment(tmp_path):
@@ -170,6 +191,18 @@ def test_jobs_give_the_same_report(tmp_path):
     two = run(tmp_path, "--format", "json", "-j", "2")
     assert one.exit_code == two.exit_code == 1
     assert json.loads(one.output) == json.loads(two.output)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_file_that_crashed_the_parser_is_fg500_and_the_run_goes_on(tmp_path, jobs):
+    # 2,000 nested brackets killed the process (SIGSEGV in libcst), and with -j 2 the whole
+    # run ended in BrokenProcessPool
+    write(tmp_path, "a_deep.py", "import torch\ny = " + "(" * 2000 + "1" + ")" * 2000 + "\n")
+    write(tmp_path, "b_train.py", ERROR)
+    result = run(tmp_path, "--format", "json", "-j", jobs)
+    assert result.exit_code == 1, result.output
+    found = {(Path(d["path"]).name, d["code"]) for d in json.loads(result.output)["diagnostics"]}
+    assert found == {("a_deep.py", "FG500"), ("b_train.py", "FG505")}
 
 
 def test_precommit_hook_for_python_files():

@@ -20,7 +20,7 @@ def train(model, loader, optimizer, accum):
 
 
 def test_prefilter_parses_only_files_a_rule_could_fire_on(tmp_path):
-    (tmp_path / "model.py").write_text("import torch\n\ndef f(:\n", encoding="utf-8")
+    (tmp_path / "model.py").write_text("import torch\n\ndef f(x):\n    return x\n", "utf-8")
     (tmp_path / "train.py").write_text(ACCUM, encoding="utf-8")
     report = check_paths([tmp_path], Overrides(use_config=False))
     assert (report.files, report.parsed) == (2, 1)

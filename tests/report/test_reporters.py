@@ -118,6 +118,23 @@ def test_sarif_validates_against_the_sarif_2_1_0_model():
     assert (region.startLine, region.startColumn) == (10, 3)
     raw = json.loads(text)
     assert raw["runs"][0]["tool"]["driver"]["rules"][0]["name"] == "unknown-key"
+    assert run.columnKind.value == "unicodeCodePoints"  # columns count code points, not UTF-16
+
+
+@pytest.mark.parametrize(
+    ("path", "uri"),
+    [
+        ("specs/a, b.freezegen.yaml", "specs/a%2C%20b.freezegen.yaml"),
+        ("dir/100%#1?.py", "dir/100%25%231%3F.py"),
+        ("c:x.py", "c%3Ax.py"),
+        ("données/é.py", "donn%C3%A9es/%C3%A9.py"),
+        ("/tmp/a b/ü.py", "file:///tmp/a%20b/%C3%BC.py"),
+    ],
+)
+def test_sarif_uris_are_percent_encoded_references(path, uri):
+    raw = json.loads(render("sarif", [Diagnostic("FG002", "m", path, 1, 1)]))
+    location = raw["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"]["uri"] == uri
 
 
 def test_sarif_with_no_findings_is_still_a_valid_log():

@@ -8,8 +8,11 @@ from freezegen.check.rule import CheckRule
 class UnparsableFile(CheckRule):
     """Emitted by the engine, not by a visitor; listed so it is documented.
 
-    Only files that some selected rule could fire on are parsed (see ``CheckRule.needles``),
-    so only those can raise it; it cannot be ignored or suppressed.
+    Every file is decoded and parsed by CPython first, so a file that is not Python (binary,
+    undeclared latin-1, a syntax error) is reported even when no rule would look at it; files
+    past the limits of :mod:`freezegen.check.gate` (size, nesting, syntax nodes) and, with
+    ``-j N``, a file whose worker process died are reported too. It cannot be ignored or
+    suppressed.
     """
 
     code = "FG500"
