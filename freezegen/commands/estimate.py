@@ -53,7 +53,8 @@ def run(options: Options) -> CommandResult:
         )
     if plot is not None:
         _check_plot(plot, path)
-    if not path.exists():
+    # a symlink that leads nowhere (a loop) is the reader's to explain, with its reason
+    if not path.exists() and not path.is_symlink():
         raise UsageError(f"no such file: {path}")
     loaded = load_or_report(path)
 

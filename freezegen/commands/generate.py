@@ -32,7 +32,8 @@ def run(options: Options) -> CommandResult:
     spec, output = options.spec, options.output
     if options.check and output is None:
         raise UsageError("--check needs -o FILE")
-    if not spec.exists():
+    # a symlink that leads nowhere (a loop) is the reader's to explain, with its reason
+    if not spec.exists() and not spec.is_symlink():
         raise UsageError(f"no such file: {spec}")
     loaded = load_or_report(spec).spec
     assert loaded is not None  # load_or_report raises otherwise

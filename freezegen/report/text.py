@@ -23,7 +23,9 @@ def render(
 
     lines = []
     for d in diagnostics:
-        where = paint(_BOLD, f"{printable(d.path)}:{d.line}:{d.col}:")
+        # line 0 is the whole file (it cannot be read, written or parsed): no position to give
+        at = f":{d.line}:{d.col}" if d.line else ""
+        where = paint(_BOLD, f"{printable(d.path)}{at}:")
         tint = _RED if d.severity is Severity.ERROR else _YELLOW
         label = "" if d.severity is Severity.ERROR else paint(_YELLOW, "warning: ")
         lines.append(f"{where} {paint(tint, d.code)} {label}{printable(d.message)}")

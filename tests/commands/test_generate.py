@@ -8,7 +8,7 @@ import shutil
 import stat
 from pathlib import Path
 
-from freezegen.commands import generate, schema
+from freezegen.commands import estimate, generate, schema
 from tests.unprivileged import as_user, folder_for_user, give_to_user
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tiny"
@@ -192,3 +192,14 @@ def test_a_resume_path_is_resolved_once_whatever_the_working_directory(tmp_path,
         texts.append((tmp_path / "out" / "train.py").read_text("utf-8"))
     assert texts[0] == texts[1]
     assert 'RESUME = "../project/tiny/checkpoints/step-00000020.pt"' in texts[0]
+
+
+def test_a_spec_that_is_a_symlink_loop_is_explained_not_missing(tmp_path):
+    loop = tmp_path / "loop.freezegen.yaml"
+    loop.symlink_to(loop.name)
+    for result in (
+        generate.run(generate.Options(spec=loop)),
+        estimate.run(estimate.Options(spec=loop)),
+    ):
+        assert result.exit_code == 2
+        assert "FG006 cannot read file: a symlink loop" in result.text("stderr")

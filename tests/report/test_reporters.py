@@ -41,6 +41,14 @@ def test_text_is_ruff_like_with_help_and_summary():
     assert "\x1b[" not in out
 
 
+def test_text_names_a_whole_file_finding_without_a_position():
+    # line 0 means the whole file (unreadable, unwritable): "path:0:0:" would point nowhere
+    whole = Diagnostic("FG500", "cannot read: it is a device, not a regular file", "z.py", 0, 0)
+    assert render("text", [whole], files=1).splitlines()[0] == (
+        "z.py: FG500 cannot read: it is a device, not a regular file"
+    )
+
+
 def test_text_summary_names_only_what_was_found():
     assert render("text", DIAGS[1:], files=1).splitlines()[-1] == "Found 1 warning in 1 file."
     assert render("text", DIAGS[:1], files=1).splitlines()[-1] == "Found 1 error in 1 file."
