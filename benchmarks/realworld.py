@@ -34,6 +34,7 @@ import json
 import re
 import shlex
 import sys
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,6 +194,11 @@ def summary(observed: dict[str, object]) -> tuple[str, str]:
     return check, outcome
 
 
+def verdict_of(review: str | None) -> str:
+    """The table's review cell: the verdict a review starts with ('correct', 'wrong'), or '-'."""
+    return re.split(r"[^a-z]", review, maxsplit=1)[0] if review else "-"
+
+
 def refusal_kind(reason: str) -> str:
     """A refusal's reason without its specifics (quoted code, numbers, assigned values), so
     that reasons group in the counts: 'LINE: cannot add X: why'."""
@@ -222,8 +228,10 @@ def run(manifest: Path, corpus: Path, update: bool) -> int:
     which writes what was observed into the manifest)."""
     scripts = load_manifest(manifest)
     contents = read_corpus(scripts, corpus)
+    start = time.perf_counter()
     observed = observe([s.location(corpus) for s in scripts])
-    rows, mismatched, suspected = [], [], []
+    elapsed = time.perf_counter() - start
+    rows, mismatched, suspected, reviews = [], [], [], []
     for script, data, seen in zip(scripts, contents, observed, strict=True):
         verdict = "match" if script.expected == seen else "MISMATCH"
         if script.expected is None:
@@ -234,15 +242,27 @@ def run(manifest: Path, corpus: Path, update: bool) -> int:
         if flags:
             suspected.append(script.name)
         review = script.review if _review_holds(script, seen) else None
+        if review:
+            reviews.append((script.name, review))
         check, codemod = summary(seen)
-        rows.append((script.name, check, codemod, ", ".join(flags) or "-", review or "-", verdict))
+        rows.append(
+            (script.name, check, codemod, ", ".join(flags) or "-", verdict_of(review), verdict)
+        )
     _print_table(("script", "check", "codemod", "suspect (grep)", "review", "vs manifest"), rows)
     print()
     print_counts(scripts, observed, corpus)
+    print(f"check and codemod: {elapsed:.1f} s in this process")
     print(
         f"suspect rewrites (grep-level heuristic, not a verdict): {len(suspected)} of "
         f"{sum(o['codemod']['outcome'] == 'applied' for o in observed)} applied"  # type: ignore[index]
     )
+    judged = Counter(row[4] for row in rows if row[2].startswith("applied"))
+    print(
+        f"applied rewrites judged in the manifest: correct {judged['correct']}, "
+        f"wrong {judged['wrong']}, not judged {judged['-']}"
+    )
+    for name, review in reviews:
+        print(f"    {name}: {review}")
     new = sum(row[-1] == "new" for row in rows)
     print(
         f"vs manifest: {len(rows) - len(mismatched) - new} match, "

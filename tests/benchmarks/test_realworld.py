@@ -137,6 +137,11 @@ def test_a_review_holds_only_for_the_output_it_judged(bench, corpus, capsys):
     manifest.write_text(json.dumps(data), encoding="utf-8")
     realworld.main([str(manifest), str(folder), "--update"])
     assert _expected(manifest)["loops/plain.py"]["review"] == "correct"
+    capsys.readouterr()
+    assert realworld.main([str(manifest), str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "judged in the manifest: correct 1, wrong 0, not judged 0" in out
+    assert "acme/train/loops/plain.py: correct" in out
     data = json.loads(manifest.read_text(encoding="utf-8"))
     data["scripts"][0]["expected"]["codemod"]["output_sha256"] = "0" * 64  # judged another output
     manifest.write_text(json.dumps(data), encoding="utf-8")
