@@ -162,6 +162,19 @@ def test_a_stale_or_missing_corpus_is_a_usage_error_not_a_mismatch(bench, corpus
     assert "missing; run realworld_export.py first" in capsys.readouterr().err
 
 
+def test_export_reads_a_bare_mirror_as_it_reads_a_clone(bench, corpus, tmp_path):
+    _, export = bench
+    manifest, sources, folder = corpus
+    mirror = tmp_path / "mirrors" / "acme+train" / "repo"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    clone = sources / "acme" / "train"
+    subprocess.run([GIT, "clone", "-q", "--bare", str(clone), str(mirror)], env=env, check=True)
+    assert export.export(manifest, tmp_path / "mirrors", tmp_path / "again") == 3
+    for path in ("loops/plain.py", "no_loop.py", "readme.py"):
+        again = tmp_path / "again" / "acme" / "train" / path
+        assert again.read_bytes() == (folder / "acme" / "train" / path).read_bytes()
+
+
 def test_export_names_the_missing_clone_and_commit(bench, corpus, tmp_path, capsys):
     _, export = bench
     manifest, sources, _ = corpus
