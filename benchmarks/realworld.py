@@ -22,7 +22,7 @@ requested transform that was silently not applied. A person's verdict goes into 
 ``review`` field ("correct", or "wrong: why"); --update keeps it while the output hash stays.
 
 Run:
-    python benchmarks/realworld_export.py benchmarks/realworld.manifest.json CLONES CORPUS
+    python benchmarks/realworld_export.py benchmarks/realworld.manifest.json SOURCES CORPUS
     python benchmarks/realworld.py benchmarks/realworld.manifest.json CORPUS [--update]
 """
 
@@ -299,8 +299,8 @@ def print_counts(scripts: list[Script], observed: list[dict[str, object]], corpu
     by_code = ", ".join(f"{code} {n}" for code, n in sorted(findings.items())) or "none"
     with_findings = sum(bool(o["check"]) for o in observed)
     print(
-        f"check {' '.join(CHECK_FLAGS)}: {sum(findings.values())} findings in "
-        f"{with_findings} scripts; by code: {by_code}"
+        f"check {' '.join(CHECK_FLAGS)}: {len(observed)} checked, {sum(findings.values())} "
+        f"findings in {with_findings} scripts; by code: {by_code}"
     )
     kinds = ("applied", "refused", "skipped", "unchanged")
     print(f"codemod {codemod_flags()}: " + ", ".join(f"{k} {outcomes[k]}" for k in kinds))
