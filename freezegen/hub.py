@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from freezegen._io import ReadRefused, read_bytes
+
 __all__ = ["CachedModel", "NotCached", "download_command", "fetch_config", "find_cached"]
 
 # What the Hub accepts as a repository id: "name" or "org/name", letters, digits, - _ .
@@ -107,8 +109,8 @@ def fetch_config(repo_id: str, revision: str = "main") -> CachedModel:
 
 def _read_ref(path: Path) -> str | None:
     try:
-        with open(path, encoding="ascii") as fh:
-            commit = fh.read(64).strip()
-    except (OSError, UnicodeDecodeError):
+        # a ref holds one commit hash; a FIFO or a huge file in the cache must not stall us
+        commit = read_bytes(path, 64).decode("ascii").strip()
+    except (ReadRefused, UnicodeDecodeError):
         return None
     return commit if _COMMIT.match(commit) else None

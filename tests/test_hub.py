@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,16 @@ def test_find_cached_reads_the_ref_or_a_commit(cache):
         hub.find_cached("org/other")
     with pytest.raises(hub.NotCached, match="not a Hugging Face model id"):
         hub.find_cached("../../etc")
+
+
+def test_a_ref_that_is_a_fifo_is_no_ref_not_a_hang(cache):
+    snapshot = cache_model(cache, "org/tiny")
+    ref = snapshot.parent.parent / "refs" / "main"
+    ref.unlink()
+    os.mkfifo(ref)  # an ordinary open would wait for a writer forever
+    with pytest.raises(hub.NotCached, match="hf download org/tiny"):
+        hub.find_cached("org/tiny")
+    assert hub.find_cached("org/tiny", COMMIT).snapshot == snapshot  # a commit needs no ref
 
 
 def test_a_cached_pretrained_model_lints_and_estimates_like_its_config(cache, tmp_path):

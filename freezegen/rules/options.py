@@ -15,6 +15,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from freezegen._io import ReadRefused, read_bytes
+
+MAX_PYPROJECT_BYTES = 1024 * 1024
+"""The largest pyproject.toml read for ``[tool.freezegen]`` (real ones are a few KiB)."""
+
 
 class ConfigError(Exception):
     """pyproject.toml or a command-line selector is malformed (a usage error: exit 2)."""
@@ -94,19 +99,24 @@ def find_pyproject(start: Path) -> Path | None:
 
 
 @cache
-def _table_names(path: Path) -> frozenset[str]:
+def _document(path: Path) -> dict[str, Any]:
+    """The parsed pyproject.toml, read once and bounded like every file a user hands over."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raw = read_bytes(path, MAX_PYPROJECT_BYTES)
+        return tomllib.loads(raw.decode("utf-8"))
+    except ReadRefused as exc:
+        raise ConfigError(str(exc)) from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
-    tool = data.get("tool", {})
+
+
+def _table_names(path: Path) -> frozenset[str]:
+    tool = _document(path).get("tool", {})
     return frozenset(tool) if isinstance(tool, dict) else frozenset()
 
 
-@cache
 def _table(path: Path) -> dict[str, Any]:
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
-    table = data["tool"]["freezegen"]
+    table = _document(path)["tool"]["freezegen"]
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [tool.freezegen] must be a table")
     return table

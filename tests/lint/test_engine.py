@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from freezegen.lint import ConfigError, LintOptions, Overrides, lint_paths, lint_text
+from freezegen.rules.options import MAX_PYPROJECT_BYTES
 
 SPEC = """\
 version: 1
@@ -92,6 +93,14 @@ def test_pyproject_strict_makes_warnings_fail(tmp_path):
 def test_bad_pyproject_is_a_config_error(tmp_path, table):
     spec = _project(tmp_path, table)
     with pytest.raises(ConfigError, match=r"pyproject\.toml"):
+        lint_paths([spec])
+
+
+def test_a_pyproject_that_cannot_be_read_is_a_config_error_not_a_hang(tmp_path):
+    spec = _project(tmp_path, 'select = ["FG1"]')
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text("[tool.freezegen]\n" + "#" * MAX_PYPROJECT_BYTES)
+    with pytest.raises(ConfigError, match="larger than 1 MiB"):
         lint_paths([spec])
 
 
