@@ -39,6 +39,17 @@ CONFIGS = {
         "vocab_size": 2048,
         "max_position_embeddings": 512,
     },
+    # BERT's masked-LM head with its own decoder weight: no tied gradient to sum either.
+    "bert-untied": {
+        "model_type": "bert",
+        "num_hidden_layers": 4,
+        "hidden_size": 256,
+        "num_attention_heads": 4,
+        "intermediate_size": 1024,
+        "vocab_size": 2048,
+        "max_position_embeddings": 512,
+        "tie_word_embeddings": False,
+    },
     "llama": {
         "model_type": "llama",
         "num_hidden_layers": 4,

@@ -104,6 +104,8 @@ CASES = [
         id="bert-bf16-eager-ckpt-every-2",
     ),
     case("bert", f"optimizer: {{name: adam, implementation: loop}}\n{TINY}", id="bert-adam-loop"),
+    case("bert-untied", f"optimizer: {{name: sgd}}\n{TINY}", id="bert-untied-sgd-small-batch"),
+    case("bert-untied", TINY, id="bert-untied-adamw"),
     # llama: RMSNorm, SwiGLU, rotary, GQA, untied head
     case("llama", id="llama-fp32-sdpa"),
     case("llama", "precision: bf16", id="llama-bf16"),
