@@ -2,20 +2,22 @@
 
 ``weights_only=True`` makes torch.load refuse anything but tensors, primitive values and
 containers of them: a pickled whole model, a numpy array or an argparse Namespace then raise
-UnpicklingError. So the fix is safe only where the file shows what is loaded, and that is the
-case when
+UnpicklingError, and it refuses the whole file, not only the part a script reads. So the fix is
+safe only where the file shows what the whole loaded object is, and that is the case when
 
-- the load is the argument of ``.load_state_dict(...)``, directly or through string keys
-  (``model.load_state_dict(torch.load(p)["model"])``);
+- the load is the argument of ``.load_state_dict(...)``: the object is a state dict
+  (``model.load_state_dict(torch.load(p))``);
 - the load is assigned to a name, and every other use of that name in the function (or the
-  module) is such an argument (``state = torch.load(p)`` then ``model.load_state_dict(state)`` or
-  ``opt.load_state_dict(state["optimizer"])``): any other use (``state["epoch"]``, a method call,
-  a return) could read a pickled object, so it makes the fix unsafe;
+  module) is such an argument (``state = torch.load(p)`` then ``model.load_state_dict(state)``);
 - the file itself writes the path loaded, and every ``torch.save`` to it saves a
-  ``.state_dict()`` (or a dict of those and literals). Paths match by their text: a string
-  literal anywhere in the file, any other expression only within the same function.
+  ``.state_dict()`` or a dict of those and literals (then ``ckpt["model"]`` is fine). Paths match
+  by their text: a string literal anywhere in the file, any other expression only within the
+  same function.
 
-Everywhere else the finding stays with an unsafe fix that ``--unsafe-fixes`` applies.
+A checkpoint read through string keys (``ckpt = torch.load(p)``, ``ckpt["model"]``) is not
+enough: its other entries, read or not, may hold an ``argparse.Namespace`` or a numpy random
+state. Everywhere else the finding stays with an unsafe fix that ``--unsafe-fixes`` applies.
+(A module's ``get_extra_state`` may put any object in a state dict; that is rare enough to leave.)
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ model.eval()
         self._scopes: list[Scope] = [0]
         self._loads: list[tuple[cst.Call, Scope]] = []
         self._fed_calls: set[int] = set()
-        """torch.load calls that are (string-indexed) arguments of load_state_dict."""
+        """torch.load calls that are arguments of load_state_dict."""
         self._fed_names: Counter[tuple[Scope, str]] = Counter()
         self._uses: Counter[tuple[Scope, str]] = Counter()
         self._not_uses: set[int] = set()
@@ -152,8 +154,6 @@ model.eval()
                 self._saves.setdefault(self._path_key(path), []).append(shaped)
         elif isinstance(node.func, cst.Attribute) and node.func.attr.value == "load_state_dict":
             fed = _argument(node, 0, "state_dict")
-            while isinstance(fed, cst.Subscript) and _string_key(fed):
-                fed = fed.value
             if isinstance(fed, cst.Call):
                 self._fed_calls.add(id(fed))
             elif isinstance(fed, cst.Name):
@@ -208,14 +208,6 @@ def _argument(call: cst.Call, index: int, name: str) -> cst.BaseExpression | Non
         return given[index].value
     arg = keyword(call, name)
     return arg.value if arg is not None else None
-
-
-def _string_key(node: cst.Subscript) -> bool:
-    return (
-        len(node.slice) == 1
-        and isinstance(node.slice[0].slice, cst.Index)
-        and isinstance(node.slice[0].slice.value, cst.SimpleString)
-    )
 
 
 def _is_state_dict(expr: cst.BaseExpression) -> bool:

@@ -22,18 +22,26 @@ SAFE = {
 import torch
 model.load_state_dict(torch.load(path, map_location="cpu"))
 """,
-    "string keys into load_state_dict": """\
-import torch
-model.load_state_dict(torch.load(path)["model"]["ema"])
-""",
     "a name fed only to load_state_dict": """\
 import torch
 
 
-def resume(model, optimizer, path):
-    checkpoint = torch.load(path, map_location="cpu")
+def resume(model, path):
+    state = torch.load(path, map_location="cpu")
+    model.load_state_dict(state_dict=state, strict=False)
+""",
+    "a literal path this file saves a checkpoint dict to": """\
+import torch
+
+
+def save(model, optimizer):
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, "last.pt")
+
+
+def resume(model, optimizer):
+    checkpoint = torch.load("last.pt")
     model.load_state_dict(checkpoint["model"])
-    optimizer.load_state_dict(state_dict=checkpoint["optimizer"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
 """,
     "a literal path this file saves a state dict to": """\
 import torch
@@ -57,6 +65,31 @@ def roundtrip(model, args):
 }
 
 UNSAFE = {
+    "string keys into load_state_dict": """\
+import torch
+
+
+def resume(model, optimizer, path):
+    # the checkpoint's other entries (an argparse.Namespace, say) are unpickled too
+    checkpoint = torch.load(path, map_location="cpu")
+    model.load_state_dict(checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+""",
+    "a string key of the load itself": """\
+import torch
+model.load_state_dict(torch.load(path)["model"])
+""",
+    "a checkpoint dict saved with a value of unknown type": """\
+import torch
+
+
+def save(model, args):
+    torch.save({"model": model.state_dict(), "args": args}, "last.pt")
+
+
+def resume(model):
+    model.load_state_dict(torch.load("last.pt")["model"])
+""",
     "a whole model": """\
 import torch
 model = torch.load("model.pt")
