@@ -22,8 +22,9 @@ on the other become any mix).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, fields
+from functools import cache
 from typing import TypeVar
 
 import libcst as cst
@@ -104,9 +105,7 @@ class _Walker:
             return paths
         calls = self._calls.get(id(node))
         if calls is None:
-            finder = _CallFinder()
-            node.visit(finder)
-            calls = self._calls[id(node)] = finder.calls
+            calls = self._calls[id(node)] = list(_calls_in(node))
         for call in calls:
             paths = {_Path(p.facts, self.transfer(p.value, call)) for p in paths}
         return paths
@@ -217,21 +216,29 @@ def _merged(paths: set[_Path]) -> set[_Path]:
     return {_Path(known, value) for value, known in facts.items()}
 
 
-class _CallFinder(cst.CSTVisitor):
-    """Calls in evaluation order, roughly: outer before inner, left to right."""
+def _calls_in(node: cst.CSTNode) -> Iterator[cst.Call]:
+    """The calls in ``node``, outer before inner and left to right (roughly evaluation order),
+    not those in lambdas or nested definitions. Reads the node's fields directly: a libcst
+    visitor rebuilds every node it passes, which made this walk cost more than the parse."""
+    if isinstance(node, (cst.Lambda, cst.FunctionDef, cst.ClassDef)):
+        return
+    if isinstance(node, cst.Call):
+        yield node
+    for name in _child_fields(type(node)):
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            yield from _calls_in(value)
+        elif isinstance(value, (tuple, list)):
+            for item in value:
+                if isinstance(item, cst.CSTNode):
+                    yield from _calls_in(item)
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[cst.Call] = []
 
-    def visit_Call(self, node: cst.Call) -> None:
-        self.calls.append(node)
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return False
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        return False
+@cache
+def _child_fields(kind: type) -> tuple[str, ...]:
+    """The fields of a node type that may hold nodes (whitespace and tokens cannot hold a call)."""
+    return tuple(
+        f.name
+        for f in fields(kind)
+        if not f.name.startswith(("whitespace", "lpar", "rpar", "comma", "semicolon"))
+    )
