@@ -90,3 +90,25 @@ def test_nested_functions_are_not_walked_and_paths_merge_by_value():
     assert len(found) == 2**12  # distinct values: every one comes back
     body = cst.parse_module(code).body
     assert walk_paths(body, 0, lambda value, call: value) == {0}
+
+
+def test_with_try_and_endless_loops():
+    code = """
+        with ctx(open_it()):
+            try:
+                risky(inner(x))
+            except ValueError:
+                handle()
+            finally:
+                close()
+        while True:
+            if stop():
+                break
+            tick()
+    """
+    found = paths(code)
+    # calls outer before inner; the handler may follow the body's work or cut it short
+    assert ("ctx", "open_it", "risky", "inner", "close", "stop") in found
+    assert ("ctx", "open_it", "handle", "close", "stop") in found
+    assert ("ctx", "open_it", "risky", "inner", "handle", "close", "stop", "tick", "stop") in found
+    assert all(p[-1] == "stop" for p in found)  # `while True` ends only through its break
