@@ -143,6 +143,14 @@ def check(
     fix: Annotated[
         bool, typer.Option("--fix", help="Apply the safe fixes in place (atomic writes).")
     ] = False,
+    unsafe_fixes: Annotated[
+        bool,
+        typer.Option(
+            "--unsafe-fixes",
+            help="With --fix, also apply the fixes that rest on an assumption the file does not "
+            "prove (their help line says which).",
+        ),
+    ] = False,
     jobs: Annotated[int, typer.Option("-j", "--jobs", help="Check files in N processes.")] = 1,
 ) -> None:
     """Check PyTorch training scripts for AMP, accumulation and checkpointing mistakes (FG5xx)."""
@@ -157,6 +165,7 @@ def check(
         use_config=not no_config,
         color=_terminal_colors(),
         fix=fix,
+        unsafe_fixes=unsafe_fixes,
         jobs=jobs,
     )
     _finish(command.run(options))

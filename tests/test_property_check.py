@@ -222,13 +222,13 @@ def _parses(text: str) -> None:
 
 
 @PROFILE
-@given(sources)
-def test_check_answers_every_source_with_located_findings(data: bytes):
-    result = check_source(data, "train.py", fix=True)
+@given(sources, st.booleans())
+def test_check_answers_every_source_with_located_findings(data: bytes, unsafe_fixes: bool):
+    result = check_source(data, "train.py", fix=True, unsafe_fixes=unsafe_fixes)
     _assert_findings_located(data, result.diagnostics)
     if result.fixed_source is not None:
         _parses(result.fixed_source)
-        again = check_source(result.fixed_source, "train.py", fix=True)
+        again = check_source(result.fixed_source, "train.py", fix=True, unsafe_fixes=unsafe_fixes)
         assert again.fixed_source is None  # fixes are idempotent
         assert again.diagnostics == result.diagnostics
 

@@ -50,9 +50,11 @@ def check_paths(
     overrides: Overrides | None = None,
     *,
     fix: bool = False,
+    unsafe_fixes: bool = False,
     jobs: int = 1,
 ) -> CheckReport:
-    """Check files (folders are searched for ``*.py``); with ``fix``, write safe fixes back.
+    """Check files (folders are searched for ``*.py``); with ``fix``, write safe fixes back,
+    and with ``unsafe_fixes`` as well the fixes marked unsafe.
 
     Raises ConfigError for malformed selectors or pyproject.toml, FileNotFoundError for a path
     that does not exist.
@@ -64,7 +66,7 @@ def check_paths(
     for path in expand_paths(paths):
         options = REGISTRY.options_for(path, overrides)
         report.strict = report.strict or options.strict
-        work.append((str(path), options, fix))
+        work.append((str(path), options, fix, unsafe_fixes))
     if jobs > 1 and len(work) > 1:
         results = map_isolated(_check_file, work, jobs, _crashed)
     else:
@@ -80,16 +82,24 @@ def check_paths(
 
 
 def check_file(
-    path: str | Path, options: RuleOptions | None = None, *, fix: bool = False
+    path: str | Path,
+    options: RuleOptions | None = None,
+    *,
+    fix: bool = False,
+    unsafe_fixes: bool = False,
 ) -> FileResult:
     """Check one file on disk; with ``fix``, write the fixed source back atomically, in the
-    file's own encoding. A file that cannot be read, or fixes that cannot be written, come back
-    as FG500 findings."""
-    return _check_file((str(path), options or RuleOptions(), fix))
+    file's own encoding (``unsafe_fixes``: the unsafe fixes too). A file that cannot be read, or
+    fixes that cannot be written, come back as FG500 findings."""
+    return _check_file((str(path), options or RuleOptions(), fix, unsafe_fixes))
 
 
-def _check_file(item: tuple[str, RuleOptions, bool]) -> FileResult:
-    path, options, fix = item
+_Work = tuple[str, RuleOptions, bool, bool]
+"""What a worker checks: the path, its options, ``fix`` and ``unsafe_fixes``."""
+
+
+def _check_file(item: _Work) -> FileResult:
+    path, options, fix, unsafe_fixes = item
     try:
         data = read_source(path)
     except ReadRefused as exc:
@@ -97,7 +107,7 @@ def _check_file(item: tuple[str, RuleOptions, bool]) -> FileResult:
         if isinstance(exc, TooLarge):
             help = "a training script is far smaller; check the path"
         return FileResult(path, [failure(path, f"cannot read: {exc.reason}", help)])
-    result = check_source(data, path, options, fix=fix)
+    result = check_source(data, path, options, fix=fix, unsafe_fixes=unsafe_fixes)
     if result.fixed_source is not None:
         try:
             write_file(path, encode_source(result.fixed_source, source_encoding(data)))
@@ -113,7 +123,7 @@ def _check_file(item: tuple[str, RuleOptions, bool]) -> FileResult:
     return result
 
 
-def _crashed(item: tuple[str, RuleOptions, bool], exitcode: int | None) -> FileResult:
+def _crashed(item: _Work, exitcode: int | None) -> FileResult:
     """The FG500 finding for a file whose worker process died while checking it."""
     path = item[0]
     if exitcode is not None and exitcode < 0:

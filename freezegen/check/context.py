@@ -48,6 +48,8 @@ class Finding:
     message: str
     help: str | None = None
     fix: Fix | None = None
+    safe: bool = True
+    """False when the fix can change what the code does (``--unsafe-fixes`` applies it)."""
 
 
 class LoopFacts:

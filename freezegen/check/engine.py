@@ -27,6 +27,7 @@ PREFILTER = b"torch"
 """Files without this string are not given to libcst: no FG5xx rule can fire on them."""
 FAILURE_CODE = "FG500"
 FIXABLE = "(--fix applies it)"
+UNSAFE_FIXABLE = "(--unsafe-fixes applies it)"
 
 
 @dataclass
@@ -52,12 +53,14 @@ def check_source(
     options: RuleOptions | None = None,
     *,
     fix: bool = False,
+    unsafe_fixes: bool = False,
 ) -> FileResult:
     """Check one file's contents; findings sorted by position, failures as FG500 findings.
 
     With ``fix``, ``fixed_source`` holds the rewritten file's text when a safe fix applied (it
-    parsed again, and its findings are what ``diagnostics`` reports); the caller encodes it as
-    the file was (freezegen.pysource). Nothing is written here.
+    parsed again, and its findings are what ``diagnostics`` reports); with ``unsafe_fixes`` as
+    well, the fixes marked unsafe apply too. The caller encodes the text as the file was
+    (freezegen.pysource). Nothing is written here.
     """
     options = options or RuleOptions()
     data = source.encode("utf-8") if isinstance(source, str) else source
@@ -73,7 +76,7 @@ def check_source(
         result.diagnostics.append(failure(path, exc.message, exc.help, exc.line, exc.col))
         return result
     try:
-        _run_rules(result, source, rules, options, fix)
+        _run_rules(result, source, rules, options, fix, unsafe_fixes)
     except (RecursionError, MemoryError):  # the gate's limits leave room; this is a backstop
         message = "too complex for the libcst parser (nesting or size)"
         result.diagnostics = [failure(path, message, "please report this as a freezegen bug")]
@@ -87,6 +90,7 @@ def _run_rules(
     rules: list[type[CheckRule]],
     options: RuleOptions,
     fix: bool,
+    unsafe_fixes: bool,
 ) -> None:
     path = result.path
     data = source.encode("utf-8") if isinstance(source, str) else source
@@ -108,8 +112,9 @@ def _run_rules(
     wrapper.visit_batched([rule(ctx) for rule in rules])
     findings = _unsuppressed(ctx.findings, wrapper, path, text)
     result.diagnostics = sorted({d for _, d in findings}, key=Diagnostic.sort_key)
-    if fix and any(f.fix for f, _ in findings):
-        _apply_fixes(result, module, [f for f, _ in findings if f.fix], options)
+    applicable = [f for f, _ in findings if f.fix and (f.safe or unsafe_fixes)]
+    if fix and applicable:
+        _apply_fixes(result, module, applicable, options)
 
 
 def _syntax_error(data: bytes, path: str, exc: cst.ParserSyntaxError) -> Diagnostic:
@@ -157,7 +162,7 @@ def _unsuppressed(
             where.start.line,
             where.start.column + 1,
             severity=f.severity,
-            fix=f.help if f.fix is None else f"{f.help} {FIXABLE}",
+            fix=f.help if f.fix is None else f"{f.help} {FIXABLE if f.safe else UNSAFE_FIXABLE}",
             end_line=where.end.line,
             end_col=where.end.column + 1,
         )

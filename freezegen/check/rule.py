@@ -43,10 +43,22 @@ class CheckRule(cst.BatchableCSTVisitor):
         self.ctx = ctx
 
     def report(
-        self, node: cst.CSTNode, message: str, *, help: str | None = None, fix: Fix | None = None
+        self,
+        node: cst.CSTNode,
+        message: str,
+        *,
+        help: str | None = None,
+        fix: Fix | None = None,
+        safe: bool = True,
     ) -> None:
-        """Record a finding of this rule about ``node`` (located by the engine)."""
-        self.ctx.findings.append(Finding(self.code, self.severity, node, message, help, fix))
+        """Record a finding of this rule about ``node`` (located by the engine).
+
+        ``safe`` False marks a fix that is right only under an assumption the file does not
+        prove: ``--fix`` leaves it and ``--unsafe-fixes`` applies it, and ``help`` should say
+        what the assumption is.
+        """
+        finding = Finding(self.code, self.severity, node, message, help, fix, safe)
+        self.ctx.findings.append(finding)
 
 
 class LoopRule(CheckRule):

@@ -12,7 +12,7 @@ from freezegen.pysource import MAX_SOURCE_BYTES
 from freezegen.rules import Overrides
 from tests.unprivileged import as_user, folder_for_user, give_to_user
 
-SCRIPT = 'import torch\n\n# café\nstate = torch.load("ckpt.pt")\n'
+SCRIPT = 'import torch\n\n# café\nstate = torch.load("ckpt.pt")\nmodel.load_state_dict(state)\n'
 FIXED = SCRIPT.replace('"ckpt.pt")', '"ckpt.pt", weights_only=True)')
 LATIN1 = "# -*- coding: latin-1 -*-\n" + SCRIPT
 NO_CONFIG = Overrides(use_config=False)

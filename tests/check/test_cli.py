@@ -14,7 +14,7 @@ from freezegen.cli import app
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[2]
 CLEAN = "import torch\n\nstate = torch.load('a.pt', weights_only=True)\n"
-WARN = "import torch\n\nstate = torch.load('a.pt')\n"
+WARN = "import torch\n\nmodel.load_state_dict(torch.load('a.pt'))\n"
 ERROR = """\
 import torch
 
@@ -211,3 +211,20 @@ def test_precommit_hook_for_python_files():
     assert hook["entry"] == "freezegen check"
     assert hook["types"] == ["python"] and hook["language"] == "python"
     assert "files" not in hook
+
+
+def test_unsafe_fixes_are_offered_and_applied_only_on_request(tmp_path):
+    exported = "import torch\n\nmodel = torch.load('model.pt')\nmodel.eval()\n"
+    path = write(tmp_path, "export.py", WARN + exported.replace("import torch\n", ""))
+    shown = run(path)
+    assert shown.exit_code == 0
+    assert "help: pass weights_only=True (--fix applies it)" in shown.output
+    assert "(--unsafe-fixes applies it)" in shown.output
+    assert run(path, "--unsafe-fixes").exit_code == 2  # it applies fixes: --fix says so
+    fixed = run(path, "--fix")
+    assert "Fixed 1 finding(s) in 1 file(s)." in fixed.output
+    assert "torch.load('model.pt')\n" in path.read_text()
+    assert "(--unsafe-fixes applies it)" in fixed.output
+    both = run(path, "--fix", "--unsafe-fixes", "--strict")
+    assert both.exit_code == 0 and "Fixed 1 finding(s) in 1 file(s)." in both.output
+    assert "torch.load('model.pt', weights_only=True)" in path.read_text()

@@ -38,7 +38,9 @@ def test_failures_are_findings_not_exceptions():
     assert (bad.code, bad.line) == ("FG500", 2) and "cannot decode" in bad.message
     (bad,) = check_source(b"import torch\ntorch.load(p\n", "b.py").diagnostics
     assert bad.code == "FG500" and bad.message.startswith("syntax error")
-    declared = b"# -*- coding: latin-1 -*-\nimport torch\nx = '\xff'\ntorch.load(p)\n"
+    declared = (
+        b"# -*- coding: latin-1 -*-\nimport torch\nx = '\xff'\nm.load_state_dict(torch.load(p))\n"
+    )
     result = check_source(declared, "c.py", fix=True)
     assert [d.code for d in result.diagnostics] == []  # fixed, as text: the caller encodes it
     assert result.fixed_source == declared.decode("latin-1").replace(

@@ -1,12 +1,17 @@
-"""``--fix`` on realistic scripts: tests/fixtures/check/*.in.py against their *.out.py.
+"""``check`` on realistic scripts.
 
-Pairs are collected automatically; ``pytest --update-golden`` rewrites the *.out.py files from
-the current behaviour (review the diff). Every output parses, compiles, is a fixed point of
-``--fix``, and keeps the input's comments and blank lines.
+tests/fixtures/check/*.in.py against their *.out.py: pairs are collected automatically;
+``pytest --update-golden`` rewrites the *.out.py files from the current behaviour (review the
+diff). Every output parses, compiles, is a fixed point of ``--fix``, and keeps the input's
+comments and blank lines.
+
+tests/fixtures/check/findings/*.py: every finding, and nothing else, sits on a line that ends
+in ``# expect: CODE``.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -15,10 +20,12 @@ from freezegen.check import check_source
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "check"
 INPUTS = sorted(FIXTURES.glob("*.in.py"))
+EXPECTING = sorted((FIXTURES / "findings").glob("*.py"))
+EXPECT = re.compile(r"# expect: (FG\d+)$")
 
 
 def test_fixtures_exist():
-    assert len(INPUTS) >= 3
+    assert len(INPUTS) >= 3 and EXPECTING
 
 
 @pytest.mark.parametrize("source", INPUTS, ids=[p.name.removesuffix(".in.py") for p in INPUTS])
@@ -41,3 +48,15 @@ def test_fix_matches_golden(source: Path, update_golden: bool):
 
 def _comments(text: str) -> list[str]:
     return [line.split("#", 1)[1] for line in text.splitlines() if "#" in line]
+
+
+@pytest.mark.parametrize("source", EXPECTING, ids=[p.stem for p in EXPECTING])
+def test_findings_are_where_the_fixture_expects_them(source: Path):
+    text = source.read_text(encoding="utf-8")
+    expected = [
+        (number, match[1])
+        for number, line in enumerate(text.splitlines(), 1)
+        if (match := EXPECT.search(line))
+    ]
+    found = [(d.line, d.code) for d in check_source(text, source.name).diagnostics]
+    assert found == expected

@@ -45,10 +45,10 @@ def test_exceptions_are_raised_as_in_process():
         map_isolated(_square_or_die, [1, 6, 2], 2, _crashed)
 
 
-def _segfault_on_marker(source, path, options, *, fix=False):
+def _segfault_on_marker(source, path, options, **fixes):
     if b"CRASH" in source:
         _segfault()
-    return REAL_CHECK_SOURCE(source, path, options, fix=fix)
+    return REAL_CHECK_SOURCE(source, path, options, **fixes)
 
 
 REAL_CHECK_SOURCE = api.check_source

@@ -1,8 +1,9 @@
 """Every check rule's own examples: invalid ones raise its code (located), valid ones do not.
 
 The rules are discovered, so a new rule module is tested by its examples without a line here.
-Fixable rules also have their fixes applied to every invalid example: the output must parse,
-must no longer raise the code, and must be a fixed point (fixing it again changes nothing).
+Fixable rules also have their fixes applied to every invalid example (the unsafe ones with
+``unsafe_fixes``): the output must parse, must no longer raise the code, and must be a fixed point
+(fixing it again changes nothing).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 import libcst as cst
 import pytest
 
-from freezegen.check.engine import FIXABLE, check_source
+from freezegen.check.engine import FIXABLE, UNSAFE_FIXABLE, check_source
 from freezegen.check.registry import all_rules
 from freezegen.rules import RuleOptions
 
@@ -72,15 +73,19 @@ def test_rule_examples(rule, kind, index, example):
 )
 def test_fixes_apply_and_are_fixed_points(rule, index, example):
     options = RuleOptions(select=(rule.code,))
-    offered = [
-        d for d in check_source(example, "train.py", options).diagnostics if d.fix.endswith(FIXABLE)
-    ]
-    if not offered:
+    found = check_source(example, "train.py", options).diagnostics
+    safe = [d for d in found if d.fix.endswith(FIXABLE)]
+    unsafe = [d for d in found if d.fix.endswith(UNSAFE_FIXABLE)]
+    if not safe + unsafe:
         pytest.skip("no fix offered for this example (its message says why)")
-    fixed = check_source(example, "train.py", options, fix=True)
+    if unsafe:  # --fix alone leaves exactly the unsafe ones
+        kept = check_source(example, "train.py", options, fix=True).diagnostics
+        assert [d for d in kept if d.code == rule.code] == unsafe
+    fixed = check_source(example, "train.py", options, fix=True, unsafe_fixes=True)
     assert fixed.fixed_source is not None and fixed.fixed_source != example
+    assert fixed.fixes == len(safe + unsafe)
     cst.parse_module(fixed.fixed_source)
     compile(fixed.fixed_source, "train.py", "exec")
     assert not [d for d in fixed.diagnostics if d.code == rule.code], fixed.fixed_source
-    again = check_source(fixed.fixed_source, "train.py", options, fix=True)
+    again = check_source(fixed.fixed_source, "train.py", options, fix=True, unsafe_fixes=True)
     assert again.fixed_source is None

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from freezegen.commands import check
 
-SCRIPT = 'import torch\n\nstate = torch.load("ckpt.pt")\n'
+SCRIPT = 'import torch\n\nmodel.load_state_dict(torch.load("ckpt.pt"))\n'
 
 
 def test_fix_reports_the_files_it_wrote(tmp_path):
@@ -25,3 +25,11 @@ def test_jobs_below_one_is_a_usage_error():
     result = check.run(check.Options(paths=(Path("."),), jobs=0))
     assert result.exit_code == 2
     assert result.text("stderr") == "freezegen: error: -j must be at least 1, not 0\n"
+
+
+def test_unsafe_fixes_without_fix_is_a_usage_error():
+    result = check.run(check.Options(paths=(Path("."),), unsafe_fixes=True))
+    assert result.exit_code == 2
+    assert result.text("stderr") == (
+        "freezegen: error: --unsafe-fixes applies fixes, so it needs --fix\n"
+    )

@@ -1,10 +1,21 @@
-"""FG502: gradients clipped while still multiplied by the GradScaler's scale."""
+"""FG502: gradients clipped while still multiplied by the GradScaler's scale.
+
+A clip is reported when some path through its function (or module) uses the GradScaler and
+reaches the clip with no ``unscale_`` (or ``step``) since the last ``scaler.scale``. Paths are
+those of :mod:`freezegen.check.paths`: the ``else:`` of ``if self.scaler:`` (or of ``if
+args.amp:``, ``if scaler is not None:``), where the loss is not scaled, is a path without the
+scaler, even when a later ``if`` on the same flag unscales.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import libcst as cst
 
 from freezegen.check.names import dotted
+from freezegen.check.paths import walk_paths
 from freezegen.check.rule import CheckRule
 
 
@@ -44,6 +55,22 @@ def train_step(model, optimizer, batch):
     clip_grad_norm_(model.parameters(), 1.0)
     optimizer.step()
 """,
+        """\
+import torch
+
+
+def train_step(model, optimizer, scaler, loss, args):
+    if not args.amp:  # the plain path clips unscaled gradients
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        scaler.step(optimizer)
+        scaler.update()
+""",
     )
     invalid = (
         """\
@@ -73,51 +100,49 @@ class Trainer:
 """,
     )
 
-    def __init__(self, ctx) -> None:
-        super().__init__(ctx)
-        # per function (innermost first): does it scale? has it unscaled yet? its clip calls
-        self._scopes: list[_Scope] = [_Scope()]
+    def visit_Module(self, node: cst.Module) -> None:
+        self._check(node.body)  # the module's own statements; functions are visited apart
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self._scopes.append(_Scope())
+        self._check(node.body.body)
 
-    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
-        self._close(self._scopes.pop())
+    def _check(self, body: Sequence[cst.CSTNode]) -> None:
+        clips: dict[int, tuple[cst.Call, str]] = {}
 
-    def leave_Module(self, original_node: cst.Module) -> None:
-        self._close(self._scopes.pop())
+        def transfer(state: _State, call: cst.Call) -> _State:
+            name = dotted(call.func) or ""
+            receiver, _, method = name.rpartition(".")
+            if method in _SCALER_CALLS and receiver and self.ctx.role(receiver) == "scaler":
+                if method == "scale":  # new gradients, multiplied by the scale
+                    return _State(True, False, state.pending)
+                # scaler.step unscales what unscale_ has not
+                return _State(True, state.unscaled or method in ("unscale_", "step"), state.pending)
+            qualified = self.ctx.names.qualified(call.func) or ""
+            if qualified.startswith("torch.nn.utils.") and method in _CLIPS and not state.unscaled:
+                clips[id(call)] = (call, method)
+                return _State(state.scales, False, state.pending | {id(call)})
+            return state
 
-    def visit_Call(self, node: cst.Call) -> None:
-        scope = self._scopes[-1]
-        name = dotted(node.func) or ""
-        receiver, _, method = name.rpartition(".")
-        if method in ("scale", "unscale_", "step") and self.ctx.role(receiver) == "scaler":
-            scope.scales = True
-            if method == "unscale_":
-                scope.unscaled = True
-            return
-        qualified = self.ctx.names.qualified(node.func) or ""
-        if (
-            qualified.startswith("torch.nn.utils.")
-            and method in ("clip_grad_norm_", "clip_grad_value_", "clip_grad_norm")
-            and not scope.unscaled
-        ):
-            scope.clips.append((node, method))
-
-    def _close(self, scope: _Scope) -> None:
-        if not scope.scales:
-            return
-        for node, method in scope.clips:
-            self.report(
-                node,
-                f"{method}() before scaler.unscale_(optimizer): the gradients are still "
-                "multiplied by the loss scale, so the clipping threshold is wrong",
-                help="call scaler.unscale_(optimizer) right before clipping",
-            )
+        ends = walk_paths(body, _State(False, False, frozenset()), transfer)
+        flagged = set().union(*(end.pending for end in ends if end.scales))
+        for key, (node, method) in clips.items():
+            if key in flagged:
+                self.report(
+                    node,
+                    f"{method}() before scaler.unscale_(optimizer): the gradients are still "
+                    "multiplied by the loss scale, so the clipping threshold is wrong",
+                    help="call scaler.unscale_(optimizer) right before clipping",
+                )
 
 
-class _Scope:
-    def __init__(self) -> None:
-        self.scales = False
-        self.unscaled = False
-        self.clips: list[tuple[cst.Call, str]] = []
+_SCALER_CALLS = ("scale", "unscale_", "step", "update")
+_CLIPS = ("clip_grad_norm_", "clip_grad_value_", "clip_grad_norm")
+
+
+class _State(NamedTuple):
+    """One path so far: does it use the GradScaler, are the gradients unscaled, and the clips
+    it made before any unscale_."""
+
+    scales: bool
+    unscaled: bool
+    pending: frozenset[int]

@@ -8,7 +8,7 @@ from freezegen.check.context import OPTIMIZERS
 from freezegen.check.names import dotted
 from freezegen.check.rule import CheckRule
 from freezegen.check.rules._calls import keyword, positional
-from freezegen.check.rules._freezing import freezes_in_assign, freezes_in_call
+from freezegen.check.rules._freezing import FreezeTracker
 from freezegen.diagnostics import Severity
 
 
@@ -20,7 +20,7 @@ class OptimizerFrozenParams(CheckRule):
         "pass only those with requires_grad."
     )
     severity = Severity.WARNING
-    needles = (b"requires_grad", b"False", b"parameters()")
+    needles = (b"requires_grad", b"parameters()")  # a helper may freeze with no `False` written
     valid = (
         """\
 import torch
@@ -45,6 +45,18 @@ import torch
 model.requires_grad_(True)
 optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
 """,
+        """\
+import torch
+
+
+def set_trainable(module, trainable):
+    for p in module.parameters():
+        p.requires_grad = trainable
+
+
+set_trainable(model, True)  # the helper could freeze; this file never asks it to
+optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+""",
     )
     invalid = (
         """\
@@ -62,18 +74,34 @@ def build(model):
     model.backbone.requires_grad_(False)
     return SGD([{"params": model.parameters(), "lr": 0.1}], momentum=0.9)
 """,
+        """\
+import torch
+
+
+def set_trainable(module, trainable):
+    for p in module.parameters():
+        p.requires_grad = trainable
+
+
+set_trainable(model.encoder, trainable=False)
+optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+""",
     )
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
-        self._freezes = False
+        self._freezing = FreezeTracker()
         self._candidates: list[tuple[cst.BaseExpression, str, str]] = []
 
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._freezing.enter(node)
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self._freezing.leave()
+
     def visit_Call(self, node: cst.Call) -> None:
+        self._freezing.call(node)
         name = dotted(node.func) or ""
-        if freezes_in_call(node):
-            self._freezes = True
-            return
         qualified = self.ctx.names.qualified(node.func) or name
         optimizer = qualified.rsplit(".", 1)[-1]
         # torch.optim.AdamW, bnb.optim.AdamW8bit, transformers' Adafactor... by class name
@@ -86,11 +114,10 @@ def build(model):
             self._candidates.append((expr, optimizer, self.ctx.module.code_for_node(expr)))
 
     def visit_Assign(self, node: cst.Assign) -> None:
-        if freezes_in_assign(node):
-            self._freezes = True
+        self._freezing.assign(node)
 
     def leave_Module(self, original_node: cst.Module) -> None:
-        if not self._freezes:
+        if not self._freezing.freezes:
             return
         for expr, optimizer, code in self._candidates:
             owner = code.rsplit(".parameters", 1)[0]

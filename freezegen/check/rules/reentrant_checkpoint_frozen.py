@@ -7,7 +7,7 @@ import libcst as cst
 from freezegen.check.names import dotted
 from freezegen.check.rule import CheckRule
 from freezegen.check.rules._calls import keyword
-from freezegen.check.rules._freezing import freezes_in_assign, freezes_in_call
+from freezegen.check.rules._freezing import FreezeTracker
 from freezegen.check.rules.checkpoint_use_reentrant import CHECKPOINTS
 
 
@@ -66,20 +66,42 @@ model = AutoModelForCausalLM.from_pretrained("./local-model")
 model.model.embed_tokens.requires_grad_(False)
 model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
 """,
+        """\
+import torch
+from torch.utils.checkpoint import checkpoint
+
+
+def freeze(module, frozen=True):
+    module.requires_grad_(not frozen)
+
+
+class Encoder(torch.nn.Module):
+    def forward(self, x):
+        for block in self.blocks:
+            x = checkpoint(block, x, use_reentrant=True)
+        return x
+
+
+freeze(encoder.embeddings)
+""",
     )
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
-        self._freezes = False
+        self._freezing = FreezeTracker()
         self._reentrant: list[cst.CSTNode] = []
 
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._freezing.enter(node)
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self._freezing.leave()
+
     def visit_Assign(self, node: cst.Assign) -> None:
-        self._freezes = self._freezes or freezes_in_assign(node)
+        self._freezing.assign(node)
 
     def visit_Call(self, node: cst.Call) -> None:
-        if freezes_in_call(node):
-            self._freezes = True
-            return
+        self._freezing.call(node)
         if self.ctx.names.qualified(node.func) in CHECKPOINTS:
             arg = keyword(node, "use_reentrant")
             if arg is not None and _is_true(arg.value):
@@ -94,7 +116,7 @@ model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentran
                     self._reentrant.extend(_reentrant_entries(arg.value))
 
     def leave_Module(self, original_node: cst.Module) -> None:
-        if not self._freezes:
+        if not self._freezing.freezes:
             return
         for node in self._reentrant:
             self.report(
