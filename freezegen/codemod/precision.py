@@ -10,8 +10,9 @@ import libcst as cst
 from freezegen.check.names import dotted
 from freezegen.check.rules._calls import add_keyword, keyword
 from freezegen.codemod import edits
+from freezegen.codemod.existing import accelerator_calls, accelerator_statement
 from freezegen.codemod.options import CodemodOptions
-from freezegen.codemod.script import Backward, CannotAct, Script
+from freezegen.codemod.script import Backward, CannotAct, Script, simple_statements
 from freezegen.codemod.transform import Notes
 
 DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
@@ -68,22 +69,10 @@ def _autocast(script: Script, item: cst.BaseExpression) -> bool:
 
 def _assignments(script: Script, container: cst.CSTNode, name: str | None) -> list[cst.CSTNode]:
     found = []
-    for stmt in _simple_statements(container):
+    for stmt in simple_statements(container):
         if name is not None and name in _targets(stmt):
             found.append(stmt)
     return found
-
-
-def _simple_statements(node: cst.CSTNode) -> list[cst.SimpleStatementLine]:
-    out: list[cst.SimpleStatementLine] = []
-
-    class _Collect(cst.CSTVisitor):
-        def visit_SimpleStatementLine(self, n: cst.SimpleStatementLine) -> bool:
-            out.append(n)
-            return False
-
-    node.visit(_Collect())
-    return out
 
 
 def _targets(stmt: cst.CSTNode) -> set[str]:
@@ -248,28 +237,29 @@ def _scaler_home(script: Script, back: Backward) -> tuple[str, cst.CSTNode, str]
 
 
 def _accelerate(script: Script, back: Backward, precision: str) -> cst.Module | None:
-    """accelerator.backward(loss): Accelerate does AMP itself, given mixed_precision."""
-    call = accelerator_call(script, back)
-    wanted = f'"{precision}"'
-    current = keyword(call, "mixed_precision")
-    if current is not None:
-        if script.code(current.value).strip("'\"") == precision:
-            return None
+    """accelerator.backward(loss): Accelerate does AMP itself, given mixed_precision on every
+    Accelerator(...) the script builds (each branch); refused when one asks for another."""
+    calls = accelerator_calls(script)
+    if not calls:
         raise CannotAct(
-            call, f"Accelerator(...) already sets mixed_precision={script.code(current.value)}"
+            back.call, "the script backpropagates through an object not built by Accelerator(...)"
         )
-    stmt = script.statement_of(call)
-    assert stmt is not None
-    new = add_keyword(call, "mixed_precision", wanted)
-    return edits.apply(script.module, {id(stmt): edits.replace_call(call, new)})
-
-
-def accelerator_call(script: Script, back: Backward) -> cst.Call:
-    """The ``Accelerator(...)`` call of a script that backpropagates through Accelerate."""
-    for call in script.calls:
-        name = script.names.qualified(call.func) or dotted(call.func) or ""
-        if name.rpartition(".")[2] == "Accelerator":
-            return call
-    raise CannotAct(
-        back.call, "the script backpropagates through an object not built by Accelerator(...)"
-    )
+    swaps: dict[int, cst.BaseExpression] = {}
+    for call in calls:
+        if any(a.star == "**" for a in call.args):
+            raise CannotAct(call, "cannot tell whether the **mapping already sets mixed_precision")
+        current = keyword(call, "mixed_precision")
+        if current is None:
+            swaps[id(call)] = add_keyword(call, "mixed_precision", f'"{precision}"')
+        elif script.code(current.value).strip("'\"") != precision:
+            raise CannotAct(
+                current,
+                f"Accelerator(...) already sets mixed_precision={script.code(current.value)}; "
+                f"set it to {precision!r} there instead of adding a second autocast",
+            )
+    edit = edits.replace_calls(swaps)
+    changes: dict[int, edits.Replace] = {}
+    for call in calls:
+        if id(call) in swaps:
+            changes[id(accelerator_statement(script, call))] = edit
+    return edits.apply(script.module, changes) if changes else None

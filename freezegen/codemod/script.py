@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
 
 from freezegen.check.context import OPTIMIZERS
 from freezegen.check.names import Names, collect_names, dotted
@@ -72,6 +73,14 @@ class Script:
 
     def code(self, node: cst.CSTNode) -> str:
         return self.module.code_for_node(node)
+
+    @cached_property
+    def _positions(self) -> object:
+        return MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
+
+    def line(self, node: cst.CSTNode) -> int:
+        """The line ``node`` starts on (positions are computed once, when first asked)."""
+        return self._positions[node].start.line  # type: ignore[index]
 
     def ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         while id(node) in self.parents:
@@ -267,6 +276,19 @@ class Script:
                 if stmt is not None and all(stmt is not o for o in out):
                     out.append(stmt)
         return out
+
+
+def simple_statements(node: cst.CSTNode) -> list[cst.SimpleStatementLine]:
+    """Every simple statement line inside ``node``, in source order."""
+    out: list[cst.SimpleStatementLine] = []
+
+    class _Collect(cst.CSTVisitor):
+        def visit_SimpleStatementLine(self, n: cst.SimpleStatementLine) -> bool:
+            out.append(n)
+            return False
+
+    node.visit(_Collect())
+    return out
 
 
 def _parameters_owner(expr: cst.CSTNode) -> str | None:
