@@ -1,4 +1,5 @@
-"""What a training script already does about accumulation, found before anything is added.
+"""What a training script already does about accumulation and mixed precision, found before
+anything is added.
 
 A transform that adds a mechanism the script already has (a second accumulation, a second
 autocast) trains wrongly without a word: one update per N*N batches, or one per epoch. So the
@@ -37,20 +38,23 @@ class OwnAccumulation:
 
 def int_value(script: Script, expr: cst.BaseExpression | None) -> int | None:
     """The integer ``expr`` always holds: a literal, or a name assigned one literal only."""
+    if isinstance(expr, cst.Name):
+        expr = single_value(script, expr.value)
     if isinstance(expr, cst.Integer):
         return int(expr.evaluated_value)
-    if not isinstance(expr, cst.Name):
-        return None
+    return None
+
+
+def single_value(script: Script, name: str) -> cst.BaseExpression | None:
+    """The value of ``name`` when the file assigns it exactly once (anywhere), else None."""
     values = [
         small.value
         for stmt in simple_statements(script.module)
         for small in stmt.body
         if isinstance(small, (cst.Assign, cst.AugAssign, cst.AnnAssign))
-        and expr.value in _assigned_names(small)
+        and name in _assigned_names(small)
     ]
-    if len(values) == 1 and isinstance(values[0], cst.Integer):
-        return int(values[0].evaluated_value)
-    return None
+    return values[0] if len(values) == 1 else None
 
 
 def own_accumulation(script: Script, back: Backward) -> OwnAccumulation | None:
@@ -143,6 +147,101 @@ def accelerator_statement(script: Script, call: cst.Call) -> cst.SimpleStatement
     if stmt is None:
         raise CannotAct(call, "Accelerator(...) is built outside a plain statement")
     return stmt
+
+
+AutocastSite = tuple[cst.With, cst.WithItem]
+_DTYPE_OF = {"float16": "fp16", "half": "fp16", "bfloat16": "bf16", "float32": "fp32"}
+_DEFAULT_DTYPE = {"cuda": "fp16", "cpu": "bf16"}
+"""What autocast runs in when no dtype is given, per device type."""
+
+
+def own_autocast(script: Script, nodes: list[cst.CSTNode]) -> AutocastSite | None:
+    """The ``with`` (and its item) under which one of ``nodes`` (the loss's statements) runs
+    already: an autocast call, or a name bound to one (``with ctx:``)."""
+    for node in nodes:
+        for a in script.ancestors(node):
+            if isinstance(a, cst.With):
+                item = next((i for i in a.items if _is_autocast(script, i.item)), None)
+                if item is not None:
+                    return a, item
+    return None
+
+
+def keep_autocast(script: Script, own: AutocastSite, precision: str) -> None:
+    """Return when the script's own autocast already runs in ``precision`` (``bf16``,
+    ``fp16``); raise CannotAct, pointing at it, when it runs in another, is switched at run
+    time, or its dtype cannot be read."""
+    statement, item = own
+    wanted = "torch.float16" if precision == "fp16" else "torch.bfloat16"
+    call = _autocast_call(script, item.item)
+    if call is None:
+        how = f"`{script.code(item.item)}`, whose dtype is not known before run time"
+    else:
+        enabled = keyword(call, "enabled")
+        dtype = _autocast_dtype(script, call)
+        if enabled is not None and script.code(enabled.value) != "True":
+            how = f"switched by enabled={script.code(enabled.value)}"
+        elif dtype == precision:
+            return
+        elif dtype is None:
+            how = "with a dtype not known before run time"
+        else:
+            how = f"in {dtype}"
+    raise CannotAct(
+        statement,
+        f"the script already runs its forward pass under autocast ({how}, line "
+        f"{script.line(statement)}); set it to {wanted} there instead of adding a second autocast",
+    )
+
+
+def _is_autocast(script: Script, item: cst.BaseExpression) -> bool:
+    if "autocast" in script.code(item):
+        return True
+    if isinstance(item, cst.Name):  # with ctx: where ctx = ... autocast(...)
+        value = single_value(script, item.value)
+        return value is not None and "autocast" in script.code(value)
+    return False
+
+
+def _autocast_call(script: Script, item: cst.BaseExpression) -> cst.Call | None:
+    """The autocast call of a ``with`` item: the item itself, or the one autocast call in the
+    value of a name assigned once (``ctx = nullcontext() if cpu else autocast(...)``)."""
+    if isinstance(item, cst.Name):
+        value = single_value(script, item.value)
+        if value is None:
+            return None
+        calls = [c for c in script.calls if script.inside(c, value) and _is_autocast_callee(c)]
+        return calls[0] if len(calls) == 1 else None
+    if isinstance(item, cst.Call) and _is_autocast_callee(item):
+        return item
+    return None
+
+
+def _is_autocast_callee(call: cst.Call) -> bool:
+    return (dotted(call.func) or "").rpartition(".")[2] == "autocast"
+
+
+def _autocast_dtype(script: Script, call: cst.Call) -> str | None:
+    """``fp16`` or ``bf16`` for the dtype an autocast call uses, None when not known."""
+    dtype = keyword(call, "dtype")
+    value = dtype.value if dtype is not None else None
+    positional = [a.value for a in call.args if a.keyword is None and not a.star]
+    callee = script.names.qualified(call.func) or dotted(call.func) or ""
+    if value is None and len(positional) > 1 and callee in ("torch.autocast", "torch.amp.autocast"):
+        value = positional[1]
+    if isinstance(value, cst.Name):
+        value = single_value(script, value.value)
+    if isinstance(value, cst.Attribute):
+        return _DTYPE_OF.get(value.attr.value)
+    if value is not None:
+        return None
+    if callee.startswith(("torch.cuda.amp.", "torch.cpu.amp.")):
+        return _DEFAULT_DTYPE[callee.split(".")[1]]
+    device = keyword(call, "device_type")
+    device_value = device.value if device is not None else (positional or [None])[0]
+    if isinstance(device_value, cst.SimpleString):
+        return _DEFAULT_DTYPE.get(str(device_value.evaluated_value))
+    return None
 
 
 def _loss_division(script: Script, back: Backward) -> cst.BaseExpression | None:

@@ -3,14 +3,17 @@ unscale_, step and update sit where docs/architecture.md puts them (unscale_ bef
 
 from __future__ import annotations
 
-import re
-
 import libcst as cst
 
 from freezegen.check.names import dotted
 from freezegen.check.rules._calls import add_keyword, keyword
 from freezegen.codemod import edits
-from freezegen.codemod.existing import accelerator_calls, accelerator_statement
+from freezegen.codemod.existing import (
+    accelerator_calls,
+    accelerator_statement,
+    keep_autocast,
+    own_autocast,
+)
 from freezegen.codemod.options import CodemodOptions
 from freezegen.codemod.script import Backward, CannotAct, Script, simple_statements
 from freezegen.codemod.transform import Notes
@@ -29,7 +32,20 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
     if torch is None:
         raise CannotAct(back.call, "the script does not `import torch`")
     changes: dict[int, edits.Replace] = {}
-    if not _autocast_done(script, back):
+    own = own_autocast(script, _loss_statements(script, back))
+    if own is None:
+        scalers = [
+            call
+            for target, call in script.names.constructed
+            if target in script.names.targets_of("GradScaler", "ShardedGradScaler")
+        ]
+        if scalers:
+            raise CannotAct(
+                scalers[0],
+                "the script already creates a GradScaler but runs no autocast around its loss "
+                f"(line {script.line(back.stmt)}); finish its own mixed precision instead of "
+                "adding a second one",
+            )
         region = _forward_region(script, back)
         device = script.device_type(back.function)
         dtype = DTYPES[options.precision]
@@ -38,33 +54,17 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
         changes[id(region[0])] = lambda _: [wrapped]
         for stmt in region[1:]:
             changes[id(stmt)] = lambda _: []
+    else:
+        keep_autocast(script, own, options.precision)
     if options.precision == "fp16" and back.style == "tensor" and not _has_scaler(script):
         _scaler(script, back, torch, changes)
     return edits.apply(script.module, changes) if changes else None
 
 
-def _autocast_done(script: Script, back: Backward) -> bool:
-    """True when the loss (or the backward call itself) is computed under autocast already."""
-    base = _base_name(back.loss)
+def _loss_statements(script: Script, back: Backward) -> list[cst.CSTNode]:
+    """The backward statement and the assignments of its loss: where an autocast may already be."""
     container = back.loop or back.function or script.module
-    nodes: list[cst.CSTNode] = [back.stmt]
-    for stmt in _assignments(script, container, base):
-        nodes.append(stmt)
-    for node in nodes:
-        for a in script.ancestors(node):
-            if isinstance(a, cst.With) and any(_autocast(script, i.item) for i in a.items):
-                return True
-    return False
-
-
-def _autocast(script: Script, item: cst.BaseExpression) -> bool:
-    code = script.code(item)
-    if "autocast" in code:
-        return True
-    if isinstance(item, cst.Name):  # with ctx: where ctx = ... autocast(...)
-        pattern = rf"^\s*{re.escape(item.value)}\s*=.*autocast"
-        return re.search(pattern, script.module.code, re.MULTILINE) is not None
-    return False
+    return [back.stmt, *_assignments(script, container, _base_name(back.loss))]
 
 
 def _assignments(script: Script, container: cst.CSTNode, name: str | None) -> list[cst.CSTNode]:

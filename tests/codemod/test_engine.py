@@ -135,3 +135,43 @@ def test_cli_folder_skips_files_without_a_training_step(tmp_path: Path):
     (tmp_path / "util.py").write_text("x = 1\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["codemod", str(tmp_path), "--grad-accum-steps", "2"])
     assert result.exit_code == 0, result.output
+
+
+ACCELERATOR_IF_ELSE = """\
+import torch
+from accelerate import Accelerator
+
+if args.with_tracking:
+    accelerator = Accelerator(log_with="all", project_dir=args.output_dir)
+else:
+    accelerator = Accelerator()
+optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+for batch in loader:
+    loss = model(**batch).loss
+    accelerator.backward(loss)
+    optimizer.step()
+    optimizer.zero_grad()
+"""
+
+
+def test_every_branch_building_the_accelerator_gets_the_same_edit():
+    result = codemod_source(
+        ACCELERATOR_IF_ELSE, CodemodOptions(precision="bf16", grad_accum_steps=2), "train.py"
+    )
+    assert result.changed, result.problems
+    new = result.new_source or ""
+    assert new.count('mixed_precision="bf16", gradient_accumulation_steps=2)') == 2
+    assert new.count("with accelerator.accumulate(model):") == 1
+
+
+def test_accelerator_with_another_precision_in_one_branch_is_refused():
+    source = ACCELERATOR_IF_ELSE.replace("Accelerator()", 'Accelerator(mixed_precision="fp16")')
+    (problem,) = _problems(source, CodemodOptions(precision="bf16"))
+    assert problem.startswith("train.py:7:31: cannot add precision: Accelerator(...) already sets")
+
+
+def test_autocast_whose_dtype_is_decided_at_run_time_is_refused():
+    source = (FIXTURES / "nanogpt.in.py").read_text(encoding="utf-8")
+    (problem,) = _problems(source, CodemodOptions(precision="fp16"))
+    assert problem.startswith("train.py:79:9: cannot add precision: the script already runs")
+    assert "dtype not known before run time" in problem
