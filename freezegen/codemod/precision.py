@@ -8,6 +8,7 @@ import libcst as cst
 from freezegen.check.names import dotted
 from freezegen.check.rules._calls import add_keyword, keyword
 from freezegen.codemod import edits
+from freezegen.codemod.device import device_type
 from freezegen.codemod.existing import (
     accelerator_calls,
     accelerator_statement,
@@ -47,7 +48,7 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
                 "adding a second one",
             )
         region = _forward_region(script, back)
-        device = script.device_type(back.function)
+        device = device_type(script, region[0], _model_name(script))
         dtype = DTYPES[options.precision]
         header = f"with {torch}.amp.autocast({device}, dtype={torch}.{dtype})"
         wrapped = edits.wrap(header, region)
@@ -147,11 +148,15 @@ def _used(node: cst.CSTNode) -> set[str]:
     return names
 
 
-def _model_names(script: Script) -> set[str]:
+def _model_name(script: Script) -> str | None:
     try:
-        model = script.optimizer.model
+        return script.optimizer.model
     except CannotAct:
-        model = None
+        return None
+
+
+def _model_names(script: Script) -> set[str]:
+    model = _model_name(script)
     return {model} if model else set()
 
 
@@ -196,7 +201,7 @@ def _scaler(script: Script, back: Backward, torch: str, changes: dict[int, edits
         )
     step, optimizer = steps[0]
     scaler, anchor, where = _scaler_home(script, back)
-    device = script.device_type(script.function_of(anchor) if anchor is not None else None)
+    device = device_type(script, anchor, _model_name(script))
     create = edits.statement(f"{scaler} = {torch}.amp.GradScaler({device})\n")
     changes[id(anchor)] = edits.after([create]) if where == "after" else edits.before([create])
     loss = script.code(back.loss)

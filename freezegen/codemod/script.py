@@ -256,15 +256,6 @@ class Script:
         taken = self.bound_in(None) | (self.bound_in(function) if function else set())
         return next(c for c in (*candidates, "fg_" + candidates[0]) if c not in taken)
 
-    def device_type(self, function: cst.FunctionDef | None) -> str:
-        """An expression for the device type ("cuda", "cpu") visible in ``function``."""
-        torch = self.names.local_for("torch") or "torch"
-        if self.visible("device_type", function):
-            return "device_type"
-        if self.visible("device", function):
-            return f"{torch}.device(device).type"
-        return f'"cuda" if {torch}.cuda.is_available() else "cpu"'
-
     def boundary_statements(self, container: cst.CSTNode) -> list[cst.SimpleStatementLine]:
         """Statements inside ``container`` that step, update, clip or zero gradients."""
         out = []

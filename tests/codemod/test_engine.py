@@ -175,3 +175,61 @@ def test_autocast_whose_dtype_is_decided_at_run_time_is_refused():
     (problem,) = _problems(source, CodemodOptions(precision="fp16"))
     assert problem.startswith("train.py:79:9: cannot add precision: the script already runs")
     assert "dtype not known before run time" in problem
+
+
+DEVICE_CASES = """\
+import torch
+
+model = build()
+{setup}
+optimizer = torch.optim.SGD({params}, lr=0.1)
+for x in loader:
+    loss = model(x).sum()
+    loss.backward()
+    optimizer.step()
+"""
+
+
+@pytest.mark.parametrize(
+    ("setup", "params", "expected"),
+    [
+        (
+            'device_type = "cuda" if torch.cuda.is_available() else "cpu"',
+            "model.parameters()",
+            "autocast(device_type,",
+        ),
+        (
+            "device_type = torch.device('cuda')",
+            "model.parameters()",
+            "autocast(device_type.type,",
+        ),
+        (
+            "if cuda:\n    device_type = 'cuda'",
+            "model.parameters()",
+            "autocast(next(model.parameters()).device.type,",
+        ),
+        ("device = accelerator.device", "model.parameters()", "autocast(device.type,"),
+        ("device = 'cuda:0'", "model.parameters()", "autocast(torch.device(device).type,"),
+        (
+            "device = 'cuda'\ndevice = torch.device(device)",
+            "model.parameters()",
+            "autocast(next(model.parameters()).device.type,",
+        ),
+        ("model.cuda()", "params()", 'autocast("cuda",'),
+        ("", "params()", 'autocast("cpu",'),
+    ],
+)
+def test_autocast_device_is_a_string_on_every_path(setup: str, params: str, expected: str):
+    source = DEVICE_CASES.format(setup=setup, params=params)
+    result = codemod_source(source, CodemodOptions(precision="bf16"), "train.py")
+    assert result.changed, result.problems
+    assert expected in (result.new_source or "")
+
+
+def test_autocast_device_that_cannot_be_told_is_refused():
+    setup = (
+        "device = 'cuda' if torch.cuda.is_available() else 'cpu'\nif cpu_only:\n    device = 'cpu'"
+    )
+    source = DEVICE_CASES.format(setup=setup, params="params()").replace("device =", "dev =")
+    (problem,) = _problems(source, CodemodOptions(precision="bf16"))
+    assert problem.startswith("train.py:9:5: cannot add precision: cannot tell which device")
