@@ -16,6 +16,7 @@ from freezegen.codemod.existing import (
     own_autocast,
 )
 from freezegen.codemod.options import CodemodOptions
+from freezegen.codemod.scaler import add_scaler, has_scaler
 from freezegen.codemod.script import Backward, CannotAct, Script, simple_statements
 from freezegen.codemod.transform import Notes
 
@@ -48,7 +49,7 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
                 "adding a second one",
             )
         region = _forward_region(script, back)
-        device = device_type(script, region[0], _model_name(script))
+        device = device_type(script, region[0], script.trained_model)
         dtype = DTYPES[options.precision]
         header = f"with {torch}.amp.autocast({device}, dtype={torch}.{dtype})"
         wrapped = edits.wrap(header, region)
@@ -57,8 +58,8 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
             changes[id(stmt)] = lambda _: []
     else:
         keep_autocast(script, own, options.precision)
-    if options.precision == "fp16" and back.style == "tensor" and not _has_scaler(script):
-        _scaler(script, back, torch, changes)
+    if options.precision == "fp16" and back.style == "tensor" and not has_scaler(script):
+        add_scaler(script, back, torch, changes)
     return edits.apply(script.module, changes) if changes else None
 
 
@@ -148,15 +149,8 @@ def _used(node: cst.CSTNode) -> set[str]:
     return names
 
 
-def _model_name(script: Script) -> str | None:
-    try:
-        return script.optimizer.model
-    except CannotAct:
-        return None
-
-
 def _model_names(script: Script) -> set[str]:
-    model = _model_name(script)
+    model = script.trained_model
     return {model} if model else set()
 
 
@@ -173,72 +167,6 @@ def _calls_model(stmt: cst.CSTNode, models: set[str]) -> bool:
 
     stmt.visit(_Calls())
     return found
-
-
-def _has_scaler(script: Script) -> bool:
-    return bool(script.names.targets_of("GradScaler", "ShardedGradScaler"))
-
-
-def _scaler(script: Script, back: Backward, torch: str, changes: dict[int, edits.Replace]) -> None:
-    """Add scaler = GradScaler(...), scale(loss).backward(), unscale_, step and update."""
-    container = back.loop or back.function or script.module
-    steps, clips = [], []
-    for stmt in script.boundary_statements(container):
-        call = stmt.body[0].value if isinstance(stmt.body[0], cst.Expr) else None
-        name = dotted(call.func) if isinstance(call, cst.Call) else None
-        if name is None:
-            continue
-        receiver, _, method = name.rpartition(".")
-        if method == "step" and "sched" not in receiver.lower() and len(stmt.body) == 1:
-            steps.append((stmt, receiver))
-        elif method in ("clip_grad_norm_", "clip_grad_value_"):
-            clips.append(stmt)
-    if len(steps) != 1:
-        raise CannotAct(
-            back.call,
-            f"found {len(steps)} optimizer.step() statements for this backward call; "
-            "fp16 needs exactly one to route through the GradScaler",
-        )
-    step, optimizer = steps[0]
-    scaler, anchor, where = _scaler_home(script, back)
-    device = device_type(script, anchor, _model_name(script))
-    create = edits.statement(f"{scaler} = {torch}.amp.GradScaler({device})\n")
-    changes[id(anchor)] = edits.after([create]) if where == "after" else edits.before([create])
-    loss = script.code(back.loss)
-    changes[id(back.stmt)] = lambda s: [
-        s.with_changes(body=[cst.Expr(cst.parse_expression(f"{scaler}.scale({loss}).backward()"))])
-    ]
-    changes[id(step)] = lambda s: [
-        s.with_changes(body=[cst.Expr(cst.parse_expression(f"{scaler}.step({optimizer})"))]),
-        edits.statement(f"{scaler}.update()\n"),
-    ]
-    for clip in clips:
-        changes[id(clip)] = edits.before([edits.statement(f"{scaler}.unscale_({optimizer})\n")])
-
-
-def _scaler_home(script: Script, back: Backward) -> tuple[str, cst.CSTNode, str]:
-    """The scaler's name, the statement it is created next to, and on which side."""
-    try:
-        site = script.optimizer
-    except CannotAct:
-        site = None
-    if site is not None and script.function_of(site.stmt) is back.function:
-        return script.fresh(("scaler",), back.function), site.stmt, "after"
-    if site is not None and site.target.startswith("self.") and back.function is not None:
-        cls = next(
-            (a for a in script.ancestors(back.function) if isinstance(a, cst.ClassDef)), None
-        )
-        if cls is not None and script.inside(site.stmt, cls):
-            return "self.scaler", site.stmt, "after"
-    outer = None
-    for a in script.ancestors(back.stmt):
-        if isinstance(a, (cst.FunctionDef, cst.ClassDef)):
-            break
-        if isinstance(a, (cst.For, cst.While)):
-            outer = a
-    if outer is None:
-        raise CannotAct(back.call, "no place visible to the training step to create the GradScaler")
-    return script.fresh(("scaler",), back.function), outer, "before"
 
 
 def _accelerate(script: Script, back: Backward, precision: str) -> cst.Module | None:

@@ -178,6 +178,14 @@ class Script:
             raise CannotAct(sites[1].call, "more than one optimizer is built")
         return sites[-1]
 
+    @property
+    def trained_model(self) -> str | None:
+        """The dotted name of the model the optimizer trains; None when it cannot be told."""
+        try:
+            return self.optimizer.model
+        except CannotAct:
+            return None
+
     def _optimizer(
         self, stmt: cst.SimpleStatementLine, call: cst.Call, target: str, callee: str
     ) -> OptimizerSite:

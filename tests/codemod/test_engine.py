@@ -233,3 +233,24 @@ def test_autocast_device_that_cannot_be_told_is_refused():
     source = DEVICE_CASES.format(setup=setup, params="params()").replace("device =", "dev =")
     (problem,) = _problems(source, CodemodOptions(precision="bf16"))
     assert problem.startswith("train.py:9:5: cannot add precision: cannot tell which device")
+
+
+def test_grad_scaler_lives_where_the_optimizer_is_built():
+    """Not inside the per-epoch function: there it would restart from its initial scale."""
+    source = (FIXTURES / "train_one_epoch.in.py").read_text(encoding="utf-8")
+    result = codemod_source(source, CodemodOptions(precision="fp16"), "train.py")
+    new = result.new_source or ""
+    epoch_function, main = new.split("def main():")
+    assert "GradScaler(" not in epoch_function and "*, scaler):" in epoch_function
+    assert "    scaler = torch.amp.GradScaler(" in main
+    assert "train_one_epoch(model, loader, optimizer, scaler=scaler)" in main
+
+
+def test_grad_scaler_that_cannot_be_handed_over_is_refused():
+    source = (FIXTURES / "train_one_epoch.in.py").read_text(encoding="utf-8")
+    source = source.replace(
+        "    for _ in range(4):\n", "    run(train_one_epoch)\n    for _ in range(4):\n"
+    )
+    (problem,) = _problems(source, CodemodOptions(precision="fp16"))
+    assert problem.startswith("train.py:22:1: cannot add precision: the training step is in a")
+    assert "`train_one_epoch` is not only called by name in this file" in problem
