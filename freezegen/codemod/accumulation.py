@@ -56,6 +56,7 @@ def accumulation(script: Script, options: CodemodOptions, notes: Notes) -> cst.M
     body = list(loop.body.body)
     b = next(i for i, s in enumerate(body) if s is back.stmt)
     before, after = _boundary_indices(script, loop, body, b)
+    _refuse_unless_micro_steps(script, loop)
     counter, target, iterable, length = _counter(script, loop, back)
     window = f"min({n}, {length} - {counter} // {n} * {n})"
     guard = f"({counter} + 1) % {n} == 0 or {counter} + 1 == {length}"
@@ -117,6 +118,63 @@ def _call(stmt: cst.CSTNode) -> cst.Call | None:
     ):
         return stmt.body[0].value
     return None
+
+
+_FETCH = ("next", "batch", "sample")
+"""Callee names that draw a fresh batch (next(iterator), get_batch(split), sample(...))."""
+
+
+def _refuse_unless_micro_steps(script: Script, loop: cst.For) -> None:
+    """Raise CannotAct unless each pass of ``loop`` sees a new micro-batch: it iterates a
+    loader (``loader``, ``enumerate(loader)``, ``tqdm(loader)``), or a ``range`` whose body
+    draws a batch or indexes data with the counter. A full-batch trainer's epoch loop is no
+    micro-step loop: accumulating over it only divides the number of updates by N."""
+    it = loop.iter
+    while isinstance(it, cst.Call) and it.args and not _is_range(it):
+        it = it.args[0].value  # enumerate(...), tqdm(...), iter(...)
+    if not _is_range(it):
+        return
+    target = dotted(loop.target) if isinstance(loop.target, cst.Name) else None
+    for call in script.calls:
+        if script.inside(call, loop.body):
+            name = (dotted(call.func) or "").rpartition(".")[2].lower()
+            if any(word in name for word in _FETCH):
+                return
+    if target is not None and _indexes_with(loop.body, target):
+        return
+    raise CannotAct(
+        loop,
+        f"the loop `for {script.code(loop.target)} in {script.code(loop.iter)}` reuses the same "
+        "data on every pass (a full-batch trainer?); accumulating over it would only cut the "
+        "number of updates: use a loop over micro-batches",
+    )
+
+
+def _is_range(expr: cst.BaseExpression) -> bool:
+    return isinstance(expr, cst.Call) and dotted(expr.func) == "range"
+
+
+def _indexes_with(body: cst.CSTNode, name: str) -> bool:
+    """True when ``body`` subscripts something with an expression using ``name``."""
+    found = False
+
+    class _Find(cst.CSTVisitor):
+        def visit_SubscriptElement(self, node: cst.SubscriptElement) -> None:
+            nonlocal found
+            uses = _Uses()
+            node.visit(uses)
+            found = found or name in uses.names
+
+    class _Uses(cst.CSTVisitor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.names: set[str] = set()
+
+        def visit_Name(self, node: cst.Name) -> None:
+            self.names.add(node.value)
+
+    body.visit(_Find())
+    return found
 
 
 def _counter(

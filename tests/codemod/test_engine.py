@@ -254,3 +254,27 @@ def test_grad_scaler_that_cannot_be_handed_over_is_refused():
     (problem,) = _problems(source, CodemodOptions(precision="fp16"))
     assert problem.startswith("train.py:22:1: cannot add precision: the training step is in a")
     assert "`train_one_epoch` is not only called by name in this file" in problem
+
+
+RANGE_LOOP = """\
+import torch
+
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for it in range(100):
+    {fetch}
+    loss = model(x).sum()
+    loss.backward()
+    optimizer.step()
+"""
+
+
+@pytest.mark.parametrize("fetch", ["x = get_batch('train')", "x = data[it * 8 : it * 8 + 8]"])
+def test_range_loop_drawing_a_batch_each_pass_accumulates(fetch: str):
+    result = codemod_source(RANGE_LOOP.format(fetch=fetch), ACCUM, "train.py")
+    assert result.changed, result.problems
+    assert "if (it + 1) % 4 == 0 or it + 1 == 100:" in (result.new_source or "")
+
+
+def test_range_loop_over_the_same_data_is_not_a_micro_step_loop():
+    (problem,) = _problems(RANGE_LOOP.format(fetch="x = features"), ACCUM)
+    assert problem.startswith("train.py:4:1: cannot add accumulation: the loop `for it in range")
