@@ -106,9 +106,47 @@ def _base_name(expr: cst.BaseExpression) -> str | None:
     return expr.value if isinstance(expr, cst.Name) else None
 
 
-def _forward_region(script: Script, back: Backward) -> list[cst.SimpleStatementLine]:
-    """The statements above the backward call that compute the loss: the loss assignment and
-    the assignments feeding it that call the model."""
+_DATA_CALLS = frozenset(
+    [
+        "to",
+        "cuda",
+        "cpu",
+        "float",
+        "half",
+        "long",
+        "int",
+        "bool",
+        "next",
+        "iter",
+        "len",
+        "view",
+        "reshape",
+        "squeeze",
+        "unsqueeze",
+        "permute",
+        "contiguous",
+        "clone",
+        "detach",
+        "items",
+        "keys",
+        "values",
+        "get",
+        "size",
+        "item",
+        "numpy",
+        "tolist",
+        "pin_memory",
+        "append",
+    ]
+)
+"""Calls that move or reshape data: a statement making only these computes no forward pass."""
+
+
+def _forward_region(script: Script, back: Backward) -> list[cst.BaseStatement]:
+    """The statements above the backward call that compute the loss: from the first statement
+    whose results flow into the loss (def-use over the block, not adjacency) and that computes
+    something, down to the loss assignment. Raises CannotAct when a statement in between steps,
+    zeroes or clips: it would end up under autocast."""
     base = _base_name(back.loss)
     if base is None:
         raise CannotAct(back.call, "the loss is computed inside the backward statement")
@@ -121,21 +159,46 @@ def _forward_region(script: Script, back: Backward) -> list[cst.SimpleStatementL
             f"no `{base} = ...` above the backward call in its block, so the forward pass "
             "cannot be found",
         )
-    region = [body[j]]
-    used = _used(body[j])
-    models = _model_names(script)
+    needed, start = _used(body[j]), j
     for k in range(j - 1, -1, -1):
         stmt = body[k]
-        if not (
-            isinstance(stmt, cst.SimpleStatementLine)
-            and all(isinstance(s, cst.Assign) for s in stmt.body)
-            and _targets(stmt) & used
-            and _calls_model(stmt, models)
-        ):
-            break
-        region.insert(0, stmt)
-        used |= _used(stmt)
-    return region  # type: ignore[return-value]
+        if not _defined(stmt) & needed:
+            continue
+        needed |= _used(stmt)
+        if _computes(stmt):
+            start = k
+    region = body[start : j + 1]
+    for stmt in region:
+        if script.boundary_statements(stmt):
+            raise CannotAct(
+                stmt,
+                "this statement steps, zeroes or clips gradients between the first statement "
+                f"that feeds the loss (line {script.line(region[0])}) and the loss (line "
+                f"{script.line(body[j])}); move it below the backward call so autocast can "
+                "cover the forward pass alone",
+            )
+    return region
+
+
+def _defined(stmt: cst.CSTNode) -> set[str]:
+    """Names assigned anywhere in ``stmt`` (a compound statement's body included)."""
+    names: set[str] = set()
+    for line in simple_statements(stmt):
+        names |= _targets(line)
+    return names
+
+
+def _computes(stmt: cst.CSTNode) -> bool:
+    """True when ``stmt`` calls something other than data movement (a forward pass, a loss)."""
+    found = False
+
+    class _Calls(cst.CSTVisitor):
+        def visit_Call(self, n: cst.Call) -> None:
+            nonlocal found
+            found = found or (dotted(n.func) or "").rpartition(".")[2] not in _DATA_CALLS
+
+    stmt.visit(_Calls())
+    return found
 
 
 def _used(node: cst.CSTNode) -> set[str]:
@@ -147,26 +210,6 @@ def _used(node: cst.CSTNode) -> set[str]:
 
     node.visit(_Names())
     return names
-
-
-def _model_names(script: Script) -> set[str]:
-    model = script.trained_model
-    return {model} if model else set()
-
-
-def _calls_model(stmt: cst.CSTNode, models: set[str]) -> bool:
-    found = False
-
-    class _Calls(cst.CSTVisitor):
-        def visit_Call(self, n: cst.Call) -> None:
-            nonlocal found
-            name = dotted(n.func) or ""
-            mine = name in models or any(name.startswith(m + ".") for m in models)
-            if mine or "model" in name.lower() or name.rpartition(".")[2] in ("net", "forward"):
-                found = True
-
-    stmt.visit(_Calls())
-    return found
 
 
 def _accelerate(script: Script, back: Backward, precision: str) -> cst.Module | None:

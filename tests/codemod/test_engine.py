@@ -278,3 +278,13 @@ def test_range_loop_drawing_a_batch_each_pass_accumulates(fetch: str):
 def test_range_loop_over_the_same_data_is_not_a_micro_step_loop():
     (problem,) = _problems(RANGE_LOOP.format(fetch="x = features"), ACCUM)
     assert problem.startswith("train.py:4:1: cannot add accumulation: the loop `for it in range")
+
+
+def test_gradient_step_between_forward_and_loss_is_refused():
+    source = RANGE_LOOP.format(fetch="x = get_batch()").replace(
+        "    loss = model(x).sum()\n",
+        "    out = model(x)\n    optimizer.zero_grad()\n    loss = out.sum()\n",
+    )
+    (problem,) = _problems(source, CodemodOptions(precision="bf16"))
+    assert problem.startswith("train.py:7:5: cannot add precision: this statement steps, zeroes")
+    assert "feeds the loss (line 5) and the loss (line 8)" in problem

@@ -120,6 +120,12 @@ def test_rewritten_script_trains(case: str, rewritten, monkeypatch: pytest.Monke
             scope = runpy.run_path(str(path), run_name="__main__")
     finally:
         hook.remove()
+    if "forward_dtypes" in scope:  # recorded by a forward hook: autocast must cover it
+        flags = _flags(FIXTURES / f"{case}.in.py")
+        wanted = {"bf16": torch.bfloat16, "fp16": torch.float16}[
+            flags[flags.index("--precision") + 1]
+        ]
+        assert scope["forward_dtypes"] and set(scope["forward_dtypes"]) == {wanted}
     if "micro_batches" in scope:
         n = _accumulation_window(_flags(FIXTURES / f"{case}.in.py"))
         expected = scope["epochs"] * math.ceil(scope["micro_batches"] / n)
