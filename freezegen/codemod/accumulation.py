@@ -15,6 +15,7 @@ from freezegen.codemod.existing import (
     accelerator_statement,
     int_value,
     own_accumulation,
+    refuse_hidden_keyword,
 )
 from freezegen.codemod.options import CodemodOptions
 from freezegen.codemod.script import Backward, CannotAct, Script
@@ -264,13 +265,11 @@ def _accelerate(
         )
     changes: dict[int, cst.BaseExpression] = {}
     for call in calls:
-        if any(a.star == "**" for a in call.args):
-            raise CannotAct(
-                call, "cannot tell whether the **mapping already sets gradient_accumulation_steps"
-            )
         current = keyword(call, "gradient_accumulation_steps")
         plugin = keyword(call, "gradient_accumulation_plugin")
         if current is None and plugin is None:
+            refuse_hidden_keyword(script, call, "gradient_accumulation_steps")
+            refuse_hidden_keyword(script, call, "gradient_accumulation_plugin")
             changes[id(call)] = add_keyword(call, "gradient_accumulation_steps", str(n))
         elif own is not None and (plugin is not None or int_value(script, current.value) != n):
             raise CannotAct(own.node, _refusal(script, own, n))

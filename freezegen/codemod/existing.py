@@ -244,6 +244,60 @@ def _autocast_dtype(script: Script, call: cst.Call) -> str | None:
     return None
 
 
+def refuse_hidden_keyword(script: Script, call: cst.Call, key: str) -> None:
+    """Raise CannotAct when a ``**mapping`` argument of ``call`` may set ``key``.
+
+    ``accelerator_log_kwargs = {}`` filled by ``accelerator_log_kwargs["log_with"] = ...`` (the
+    no-trainer scripts) provably leaves other keys alone; any other use of the mapping, a
+    computed key, or a mapping that is not a dict literal assigned once, may set it.
+    """
+    for arg in call.args:
+        if arg.star == "**" and not _mapping_leaves_unset(script, arg.value, key):
+            raise CannotAct(
+                arg, f"cannot tell whether `**{script.code(arg.value)}` already sets {key}"
+            )
+
+
+def _mapping_leaves_unset(script: Script, mapping: cst.BaseExpression, key: str) -> bool:
+    if not isinstance(mapping, cst.Name):
+        return False
+    initial = single_value(script, mapping.value)
+    if not isinstance(initial, cst.Dict) or any(
+        not isinstance(e, cst.DictElement)
+        or not isinstance(e.key, cst.SimpleString)
+        or e.key.evaluated_value == key
+        for e in initial.elements
+    ):
+        return False
+    for use in _names(script.module, mapping.value):
+        parent = script.parents.get(id(use))
+        if isinstance(parent, (cst.Arg, cst.AssignTarget)):
+            continue  # the ** itself, or the one assignment of the literal
+        if not isinstance(parent, cst.Subscript) or len(parent.slice) != 1:
+            return False
+        index = parent.slice[0].slice
+        if not (
+            isinstance(index, cst.Index)
+            and isinstance(index.value, cst.SimpleString)
+            and index.value.evaluated_value != key
+            and isinstance(script.parents.get(id(parent)), cst.AssignTarget)
+        ):
+            return False
+    return True
+
+
+def _names(node: cst.CSTNode, name: str) -> list[cst.Name]:
+    found: list[cst.Name] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Name(self, n: cst.Name) -> None:
+            if n.value == name:
+                found.append(n)
+
+    node.visit(_Find())
+    return found
+
+
 def _loss_division(script: Script, back: Backward) -> cst.BaseExpression | None:
     """The divisor of ``loss / N`` or ``loss /= N`` that scales the loss for accumulation.
 

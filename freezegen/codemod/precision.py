@@ -14,6 +14,7 @@ from freezegen.codemod.existing import (
     accelerator_statement,
     keep_autocast,
     own_autocast,
+    refuse_hidden_keyword,
 )
 from freezegen.codemod.options import CodemodOptions
 from freezegen.codemod.scaler import add_scaler, has_scaler
@@ -222,10 +223,9 @@ def _accelerate(script: Script, back: Backward, precision: str) -> cst.Module | 
         )
     swaps: dict[int, cst.BaseExpression] = {}
     for call in calls:
-        if any(a.star == "**" for a in call.args):
-            raise CannotAct(call, "cannot tell whether the **mapping already sets mixed_precision")
         current = keyword(call, "mixed_precision")
         if current is None:
+            refuse_hidden_keyword(script, call, "mixed_precision")
             swaps[id(call)] = add_keyword(call, "mixed_precision", f'"{precision}"')
         elif script.code(current.value).strip("'\"") != precision:
             raise CannotAct(

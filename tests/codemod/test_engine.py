@@ -288,3 +288,39 @@ def test_gradient_step_between_forward_and_loss_is_refused():
     (problem,) = _problems(source, CodemodOptions(precision="bf16"))
     assert problem.startswith("train.py:7:5: cannot add precision: this statement steps, zeroes")
     assert "feeds the loss (line 5) and the loss (line 8)" in problem
+
+
+NO_TRAINER = """\
+import torch
+from accelerate import Accelerator
+
+accelerator_log_kwargs = {}
+if args.with_tracking:
+    accelerator_log_kwargs["log_with"] = args.report_to
+    accelerator_log_kwargs["project_dir"] = args.output_dir
+accelerator = Accelerator(
+    gradient_accumulation_steps=args.gradient_accumulation_steps, **accelerator_log_kwargs
+)
+optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+for step, batch in enumerate(train_dataloader):
+    with accelerator.accumulate(model):
+        loss = model(**batch).loss
+        accelerator.backward(loss)
+        optimizer.step()
+        optimizer.zero_grad()
+"""
+
+
+def test_no_trainer_script_keeps_its_accumulation_and_gets_precision():
+    (problem,) = _problems(NO_TRAINER, ACCUM)
+    assert problem.startswith("train.py:9:5: cannot add accumulation: the script already")
+    assert "set args.gradient_accumulation_steps to 4 instead" in problem
+    result = codemod_source(NO_TRAINER, CodemodOptions(precision="bf16"), "train.py")
+    new = result.new_source or ""
+    assert new.count('mixed_precision="bf16"') == 1 and "**accelerator_log_kwargs" in new
+
+
+def test_mapping_that_may_set_the_keyword_is_refused():
+    source = NO_TRAINER.replace('["project_dir"]', "[key]")
+    (problem,) = _problems(source, CodemodOptions(precision="bf16"))
+    assert problem.startswith("train.py:9:67: cannot add precision: cannot tell whether")
