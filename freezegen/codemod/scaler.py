@@ -143,7 +143,7 @@ def _handed_over(
     assert step_function is not None
     name = step_function.name.value
     calls = [c for c in script.calls if isinstance(c.func, cst.Name) and c.func.value == name]
-    if not calls or _references(script.module, name) != len(calls) + 1:
+    if not calls or _references(script, name) != len(calls) + 1:
         raise CannotAct(
             step_function, f"{reason}, and `{name}` is not only called by name in this file"
         )
@@ -184,14 +184,18 @@ def _add_parameter(name: str) -> edits.Replace:
     return edit
 
 
-def _references(module: cst.Module, name: str) -> int:
-    """How many times ``name`` appears as a name in ``module`` (its definition included)."""
+def _references(script: Script, name: str) -> int:
+    """How many times ``name`` is read or bound as a variable in the file (its definition
+    included; attribute names such as ``model.train`` and keyword names are not variables)."""
     count = 0
 
     class _Count(cst.CSTVisitor):
         def visit_Name(self, node: cst.Name) -> None:
             nonlocal count
-            count += node.value == name
+            parent = script.parents.get(id(node))
+            attribute = isinstance(parent, cst.Attribute) and parent.attr is node
+            keyword = isinstance(parent, cst.Arg) and parent.keyword is node
+            count += node.value == name and not attribute and not keyword
 
-    module.visit(_Count())
+    script.module.visit(_Count())
     return count

@@ -324,3 +324,11 @@ def test_mapping_that_may_set_the_keyword_is_refused():
     source = NO_TRAINER.replace('["project_dir"]', "[key]")
     (problem,) = _problems(source, CodemodOptions(precision="bf16"))
     assert problem.startswith("train.py:9:67: cannot add precision: cannot tell whether")
+
+
+def test_attribute_of_the_same_name_does_not_stop_the_hand_over():
+    """``model.train()`` is no reference to a step function called ``train``."""
+    source = (FIXTURES / "train_one_epoch.in.py").read_text(encoding="utf-8")
+    source = source.replace("train_one_epoch(", "train(")
+    result = codemod_source(source, CodemodOptions(precision="fp16"), "train.py")
+    assert "train(model, loader, optimizer, scaler=scaler)" in (result.new_source or "")
