@@ -24,7 +24,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch.optim.optimizer import register_optimizer_step_post_hook
+from torch.optim.optimizer import (
+    register_optimizer_step_post_hook,
+    register_optimizer_step_pre_hook,
+)
 from typer.testing import CliRunner
 
 from freezegen.cli import app
@@ -112,14 +115,35 @@ def test_rewritten_script_trains(case: str, rewritten, monkeypatch: pytest.Monke
     _, new, path = rewritten[case]
     monkeypatch.chdir(path.parent)
     torch.manual_seed(0)
-    steps = []
-    hook = register_optimizer_step_post_hook(lambda optimizer, args, kwargs: steps.append(1))
+    steps, first_step_grads = [], {}
+
+    def before_step(optimizer, args, kwargs) -> None:
+        if not first_step_grads:
+            for group in optimizer.param_groups:
+                first_step_grads.update(
+                    {id(p): p.grad.clone() for p in group["params"] if p.grad is not None}
+                )
+
+    hooks = [
+        register_optimizer_step_pre_hook(before_step),
+        register_optimizer_step_post_hook(lambda optimizer, args, kwargs: steps.append(1)),
+    ]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # GradScaler("cuda") on a CPU machine disables itself
             scope = runpy.run_path(str(path), run_name="__main__")
     finally:
-        hook.remove()
+        for hook in hooks:
+            hook.remove()
+    if "window_gradient" in scope:  # the first update: one batch N times larger, in fp32
+        n = _accumulation_window(_flags(FIXTURES / f"{case}.in.py"))
+        expected = scope["window_gradient"](n)
+        named = dict(scope["model"].named_parameters())
+        assert expected and set(expected) == {
+            k for k, p in named.items() if id(p) in first_step_grads
+        }
+        for name, grad in expected.items():
+            torch.testing.assert_close(first_step_grads[id(named[name])], grad)
     if "forward_dtypes" in scope:  # recorded by a forward hook: autocast must cover it
         flags = _flags(FIXTURES / f"{case}.in.py")
         wanted = {"bf16": torch.bfloat16, "fp16": torch.float16}[
