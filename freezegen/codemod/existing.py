@@ -315,7 +315,14 @@ def _loss_division(script: Script, back: Backward) -> cst.BaseExpression | None:
                 candidates.append(small.value)
             elif isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Divide):
                 candidates.append(value.right)
-    return next((c for c in candidates if "accum" in script.code(c).lower()), None)
+    return next(
+        (c for c in candidates if any(w in script.code(c).lower() for w in _WINDOW_WORDS)), None
+    )
+
+
+_WINDOW_WORDS = ("accum", "grad_acc", "acc_steps")
+"""Words in a divisor that name an accumulation window (gradient_accumulation_steps, accum_iter,
+iters_to_accumulate, grad_acc, acc_steps)."""
 
 
 def _is_range(expr: cst.BaseExpression) -> bool:

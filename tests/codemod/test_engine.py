@@ -249,10 +249,10 @@ def test_grad_scaler_lives_where_the_optimizer_is_built():
 def test_grad_scaler_that_cannot_be_handed_over_is_refused():
     source = (FIXTURES / "train_one_epoch.in.py").read_text(encoding="utf-8")
     source = source.replace(
-        "    for _ in range(4):\n", "    run(train_one_epoch)\n    for _ in range(4):\n"
+        "    for _ in range(epochs):\n", "    run(train_one_epoch)\n    for _ in range(epochs):\n"
     )
     (problem,) = _problems(source, CodemodOptions(precision="fp16"))
-    assert problem.startswith("train.py:22:1: cannot add precision: the training step is in a")
+    assert problem.startswith("train.py:23:1: cannot add precision: the training step is in a")
     assert "`train_one_epoch` is not only called by name in this file" in problem
 
 
