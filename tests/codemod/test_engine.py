@@ -332,3 +332,13 @@ def test_attribute_of_the_same_name_does_not_stop_the_hand_over():
     source = source.replace("train_one_epoch(", "train(")
     result = codemod_source(source, CodemodOptions(precision="fp16"), "train.py")
     assert "train(model, loader, optimizer, scaler=scaler)" in (result.new_source or "")
+
+
+@pytest.mark.parametrize("window", ["args.grad_acc", "cfg.acc_steps", "iters_to_accumulate"])
+def test_loss_divided_by_a_window_is_accumulation_by_hand(window: str):
+    source = RANGE_LOOP.format(fetch="x = get_batch()").replace(
+        "    loss.backward()\n", f"    (loss / {window}).backward()\n"
+    )
+    (problem,) = _problems(source, ACCUM)
+    assert problem.startswith("train.py:7:13: cannot add accumulation: the script already")
+    assert f"loss divided by {window} at line 7" in problem
