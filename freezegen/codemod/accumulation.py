@@ -6,31 +6,47 @@ from __future__ import annotations
 
 import libcst as cst
 
-from freezegen.check.context import FileContext
 from freezegen.check.names import dotted
 from freezegen.check.rules._calls import add_keyword, keyword
 from freezegen.codemod import edits
+from freezegen.codemod.existing import (
+    OwnAccumulation,
+    accelerator_calls,
+    accelerator_statement,
+    int_value,
+    own_accumulation,
+    refuse_hidden_keyword,
+)
 from freezegen.codemod.options import CodemodOptions
-from freezegen.codemod.precision import accelerator_call
 from freezegen.codemod.script import Backward, CannotAct, Script
 from freezegen.codemod.transform import Notes
 
 
 def accumulation(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module | None:
-    """Accumulate gradients over ``options.grad_accum_steps`` micro-batches."""
+    """Accumulate gradients over ``options.grad_accum_steps`` micro-batches.
+
+    A script that accumulates by hand is kept as it is when its own window is already N, and
+    refused otherwise (a second mechanism on top of the first would step once per N*N
+    batches); Accelerate's own accumulation is composed with, branch by branch.
+    """
     n = options.grad_accum_steps
     if n <= 1:
         return None
     back = script.backward
+    own = own_accumulation(script, back)
+    if own is not None and own.by_hand:
+        if int_value(script, own.window) == n:
+            return None
+        raise CannotAct(own.node, _refusal(script, own, n))
     if back.style == "accelerate":
-        return _accelerate(script, back, n)
+        return _accelerate(script, back, n, own)
+    if own is not None:  # accelerate's accumulation around a backward it does not own
+        raise CannotAct(own.node, _refusal(script, own, n))
     loop = back.loop
     if loop is None:
         raise CannotAct(
             back.call, "the backward call is not inside a loop, so there is no micro-step to count"
         )
-    if _accumulates(script, loop):
-        return None
     if not isinstance(loop, cst.For):
         raise CannotAct(loop, "accumulation needs a `for` loop over the batches, not `while`")
     if back.block is not loop.body:
@@ -41,6 +57,7 @@ def accumulation(script: Script, options: CodemodOptions, notes: Notes) -> cst.M
     body = list(loop.body.body)
     b = next(i for i, s in enumerate(body) if s is back.stmt)
     before, after = _boundary_indices(script, loop, body, b)
+    _refuse_unless_micro_steps(script, loop)
     counter, target, iterable, length = _counter(script, loop, back)
     window = f"min({n}, {length} - {counter} // {n} * {n})"
     guard = f"({counter} + 1) % {n} == 0 or {counter} + 1 == {length}"
@@ -61,16 +78,12 @@ def accumulation(script: Script, options: CodemodOptions, notes: Notes) -> cst.M
     return edits.apply(script.module, {id(loop): lambda _: [new_loop]})
 
 
-def _accumulates(script: Script, loop: cst.For | cst.While) -> bool:
-    """True when this loop, or a loop around it, already steps once per window."""
-    ctx = FileContext("<codemod>", script.module, script.module.code)
-    own = ctx.loop(loop)
-    if own.accumulates:
-        return True
-    if any(not e.nested for e in own.steps):
-        return False
-    outer = [a for a in script.ancestors(loop) if isinstance(a, (cst.For, cst.While))]
-    return any(ctx.loop(o).steps for o in outer)  # a micro-step loop inside a step loop
+def _refusal(script: Script, own: OwnAccumulation, n: int) -> str:
+    setting = script.code(own.window) if own.window is not None else "its window"
+    return (
+        f"the script already accumulates gradients {own.how}; set {setting} to {n} instead "
+        "of adding a second accumulation"
+    )
 
 
 def _boundary_indices(
@@ -106,6 +119,63 @@ def _call(stmt: cst.CSTNode) -> cst.Call | None:
     ):
         return stmt.body[0].value
     return None
+
+
+_FETCH = ("next", "batch", "sample")
+"""Callee names that draw a fresh batch (next(iterator), get_batch(split), sample(...))."""
+
+
+def _refuse_unless_micro_steps(script: Script, loop: cst.For) -> None:
+    """Raise CannotAct unless each pass of ``loop`` sees a new micro-batch: it iterates a
+    loader (``loader``, ``enumerate(loader)``, ``tqdm(loader)``), or a ``range`` whose body
+    draws a batch or indexes data with the counter. A full-batch trainer's epoch loop is no
+    micro-step loop: accumulating over it only divides the number of updates by N."""
+    it = loop.iter
+    while isinstance(it, cst.Call) and it.args and not _is_range(it):
+        it = it.args[0].value  # enumerate(...), tqdm(...), iter(...)
+    if not _is_range(it):
+        return
+    target = dotted(loop.target) if isinstance(loop.target, cst.Name) else None
+    for call in script.calls:
+        if script.inside(call, loop.body):
+            name = (dotted(call.func) or "").rpartition(".")[2].lower()
+            if any(word in name for word in _FETCH):
+                return
+    if target is not None and _indexes_with(loop.body, target):
+        return
+    raise CannotAct(
+        loop,
+        f"the loop `for {script.code(loop.target)} in {script.code(loop.iter)}` reuses the same "
+        "data on every pass (a full-batch trainer?); accumulating over it would only cut the "
+        "number of updates: use a loop over micro-batches",
+    )
+
+
+def _is_range(expr: cst.BaseExpression) -> bool:
+    return isinstance(expr, cst.Call) and dotted(expr.func) == "range"
+
+
+def _indexes_with(body: cst.CSTNode, name: str) -> bool:
+    """True when ``body`` subscripts something with an expression using ``name``."""
+    found = False
+
+    class _Find(cst.CSTVisitor):
+        def visit_SubscriptElement(self, node: cst.SubscriptElement) -> None:
+            nonlocal found
+            uses = _Uses()
+            node.visit(uses)
+            found = found or name in uses.names
+
+    class _Uses(cst.CSTVisitor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.names: set[str] = set()
+
+        def visit_Name(self, node: cst.Name) -> None:
+            self.names.add(node.value)
+
+    body.visit(_Find())
+    return found
 
 
 def _counter(
@@ -183,26 +253,36 @@ def _divide(back: Backward, stmt: cst.BaseStatement, window: str) -> cst.BaseSta
     return edits.replace_call(call, new)(stmt)[0]
 
 
-def _accelerate(script: Script, back: Backward, n: int) -> cst.Module | None:
-    """Accelerate: gradient_accumulation_steps=N and the loop body under accelerator.accumulate."""
-    call = accelerator_call(script, back)
-    current = keyword(call, "gradient_accumulation_steps")
-    wrapped = any(
-        isinstance(a, cst.With) and any(".accumulate(" in script.code(i.item) for i in a.items)
-        for a in script.ancestors(back.stmt)
-    )
-    if current is not None and wrapped:
-        return None
-    if current is not None:
+def _accelerate(
+    script: Script, back: Backward, n: int, own: OwnAccumulation | None
+) -> cst.Module | None:
+    """Accelerate: gradient_accumulation_steps=N on every Accelerator(...) and the loop body
+    under accelerator.accumulate; refused when the script already sets another window."""
+    calls = accelerator_calls(script)
+    if not calls:
         raise CannotAct(
-            call, "gradient_accumulation_steps is set but no accumulate() block is used"
+            back.call, "the script backpropagates through an object not built by Accelerator(...)"
         )
-    changes: dict[int, edits.Replace] = {}
-    stmt = script.statement_of(call)
-    assert stmt is not None
-    changes[id(stmt)] = edits.replace_call(
-        call, add_keyword(call, "gradient_accumulation_steps", str(n))
-    )
+    changes: dict[int, cst.BaseExpression] = {}
+    for call in calls:
+        current = keyword(call, "gradient_accumulation_steps")
+        plugin = keyword(call, "gradient_accumulation_plugin")
+        if current is None and plugin is None:
+            refuse_hidden_keyword(script, call, "gradient_accumulation_steps")
+            refuse_hidden_keyword(script, call, "gradient_accumulation_plugin")
+            changes[id(call)] = add_keyword(call, "gradient_accumulation_steps", str(n))
+        elif own is not None and (plugin is not None or int_value(script, current.value) != n):
+            raise CannotAct(own.node, _refusal(script, own, n))
+    wrapped = own is not None and own.block is not None
+    if not wrapped and len(changes) < len(calls):
+        raise CannotAct(
+            calls[0], "gradient_accumulation_steps is set but no accumulate() block is used"
+        )
+    edit = edits.replace_calls(changes)
+    statement_edits: dict[int, edits.Replace] = {}
+    for call in calls:
+        if id(call) in changes:
+            statement_edits[id(accelerator_statement(script, call))] = edit
     if not wrapped:
         loop = back.loop
         if loop is None:
@@ -214,7 +294,7 @@ def _accelerate(script: Script, back: Backward, n: int) -> cst.Module | None:
             dotted(back.call.func.value) if isinstance(back.call.func, cst.Attribute) else None
         )
         header = f"with {accelerator}.accumulate({model})"
-        changes[id(loop)] = lambda s: [
+        statement_edits[id(loop)] = lambda s: [
             s.with_changes(body=s.body.with_changes(body=[edits.wrap(header, list(s.body.body))]))
         ]
-    return edits.apply(script.module, changes)
+    return edits.apply(script.module, statement_edits) if statement_edits else None

@@ -78,10 +78,16 @@ def wrap(header: str, body: Sequence[cst.BaseStatement]) -> cst.BaseCompoundStat
 
 def replace_call(old: cst.Call, new: cst.BaseExpression) -> Replace:
     """An edit swapping the expression ``old`` for ``new`` inside one statement."""
+    return replace_calls({id(old): new})
+
+
+def replace_calls(swaps: dict[int, cst.BaseExpression]) -> Replace:
+    """An edit swapping each expression whose ``id`` is a key for its value, wherever it sits
+    in the statement (every branch of ``A(...) if c else A()`` alike)."""
 
     class _Swap(cst.CSTTransformer):
         def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> cst.CSTNode:
-            return new if original_node is old else updated_node
+            return swaps.get(id(original_node), updated_node)
 
     def edit(stmt: cst.BaseStatement) -> list[cst.BaseStatement]:
         return [stmt.visit(_Swap())]  # type: ignore[list-item]

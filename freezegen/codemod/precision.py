@@ -3,15 +3,22 @@ unscale_, step and update sit where docs/architecture.md puts them (unscale_ bef
 
 from __future__ import annotations
 
-import re
-
 import libcst as cst
 
 from freezegen.check.names import dotted
 from freezegen.check.rules._calls import add_keyword, keyword
 from freezegen.codemod import edits
+from freezegen.codemod.device import device_type
+from freezegen.codemod.existing import (
+    accelerator_calls,
+    accelerator_statement,
+    keep_autocast,
+    own_autocast,
+    refuse_hidden_keyword,
+)
 from freezegen.codemod.options import CodemodOptions
-from freezegen.codemod.script import Backward, CannotAct, Script
+from freezegen.codemod.scaler import add_scaler, has_scaler
+from freezegen.codemod.script import Backward, CannotAct, Script, simple_statements
 from freezegen.codemod.transform import Notes
 
 DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
@@ -28,62 +35,47 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
     if torch is None:
         raise CannotAct(back.call, "the script does not `import torch`")
     changes: dict[int, edits.Replace] = {}
-    if not _autocast_done(script, back):
+    own = own_autocast(script, _loss_statements(script, back))
+    if own is None:
+        scalers = [
+            call
+            for target, call in script.names.constructed
+            if target in script.names.targets_of("GradScaler", "ShardedGradScaler")
+        ]
+        if scalers:
+            raise CannotAct(
+                scalers[0],
+                "the script already creates a GradScaler but runs no autocast around its loss "
+                f"(line {script.line(back.stmt)}); finish its own mixed precision instead of "
+                "adding a second one",
+            )
         region = _forward_region(script, back)
-        device = script.device_type(back.function)
+        device = device_type(script, region[0], script.trained_model)
         dtype = DTYPES[options.precision]
         header = f"with {torch}.amp.autocast({device}, dtype={torch}.{dtype})"
         wrapped = edits.wrap(header, region)
         changes[id(region[0])] = lambda _: [wrapped]
         for stmt in region[1:]:
             changes[id(stmt)] = lambda _: []
-    if options.precision == "fp16" and back.style == "tensor" and not _has_scaler(script):
-        _scaler(script, back, torch, changes)
+    else:
+        keep_autocast(script, own, options.precision)
+    if options.precision == "fp16" and back.style == "tensor" and not has_scaler(script):
+        add_scaler(script, back, torch, changes)
     return edits.apply(script.module, changes) if changes else None
 
 
-def _autocast_done(script: Script, back: Backward) -> bool:
-    """True when the loss (or the backward call itself) is computed under autocast already."""
-    base = _base_name(back.loss)
+def _loss_statements(script: Script, back: Backward) -> list[cst.CSTNode]:
+    """The backward statement and the assignments of its loss: where an autocast may already be."""
     container = back.loop or back.function or script.module
-    nodes: list[cst.CSTNode] = [back.stmt]
-    for stmt in _assignments(script, container, base):
-        nodes.append(stmt)
-    for node in nodes:
-        for a in script.ancestors(node):
-            if isinstance(a, cst.With) and any(_autocast(script, i.item) for i in a.items):
-                return True
-    return False
-
-
-def _autocast(script: Script, item: cst.BaseExpression) -> bool:
-    code = script.code(item)
-    if "autocast" in code:
-        return True
-    if isinstance(item, cst.Name):  # with ctx: where ctx = ... autocast(...)
-        pattern = rf"^\s*{re.escape(item.value)}\s*=.*autocast"
-        return re.search(pattern, script.module.code, re.MULTILINE) is not None
-    return False
+    return [back.stmt, *_assignments(script, container, _base_name(back.loss))]
 
 
 def _assignments(script: Script, container: cst.CSTNode, name: str | None) -> list[cst.CSTNode]:
     found = []
-    for stmt in _simple_statements(container):
+    for stmt in simple_statements(container):
         if name is not None and name in _targets(stmt):
             found.append(stmt)
     return found
-
-
-def _simple_statements(node: cst.CSTNode) -> list[cst.SimpleStatementLine]:
-    out: list[cst.SimpleStatementLine] = []
-
-    class _Collect(cst.CSTVisitor):
-        def visit_SimpleStatementLine(self, n: cst.SimpleStatementLine) -> bool:
-            out.append(n)
-            return False
-
-    node.visit(_Collect())
-    return out
 
 
 def _targets(stmt: cst.CSTNode) -> set[str]:
@@ -115,9 +107,47 @@ def _base_name(expr: cst.BaseExpression) -> str | None:
     return expr.value if isinstance(expr, cst.Name) else None
 
 
-def _forward_region(script: Script, back: Backward) -> list[cst.SimpleStatementLine]:
-    """The statements above the backward call that compute the loss: the loss assignment and
-    the assignments feeding it that call the model."""
+_DATA_CALLS = frozenset(
+    [
+        "to",
+        "cuda",
+        "cpu",
+        "float",
+        "half",
+        "long",
+        "int",
+        "bool",
+        "next",
+        "iter",
+        "len",
+        "view",
+        "reshape",
+        "squeeze",
+        "unsqueeze",
+        "permute",
+        "contiguous",
+        "clone",
+        "detach",
+        "items",
+        "keys",
+        "values",
+        "get",
+        "size",
+        "item",
+        "numpy",
+        "tolist",
+        "pin_memory",
+        "append",
+    ]
+)
+"""Calls that move or reshape data: a statement making only these computes no forward pass."""
+
+
+def _forward_region(script: Script, back: Backward) -> list[cst.BaseStatement]:
+    """The statements above the backward call that compute the loss: from the first statement
+    whose results flow into the loss (def-use over the block, not adjacency) and that computes
+    something, down to the loss assignment. Raises CannotAct when a statement in between steps,
+    zeroes or clips: it would end up under autocast."""
     base = _base_name(back.loss)
     if base is None:
         raise CannotAct(back.call, "the loss is computed inside the backward statement")
@@ -130,21 +160,46 @@ def _forward_region(script: Script, back: Backward) -> list[cst.SimpleStatementL
             f"no `{base} = ...` above the backward call in its block, so the forward pass "
             "cannot be found",
         )
-    region = [body[j]]
-    used = _used(body[j])
-    models = _model_names(script)
+    needed, start = _used(body[j]), j
     for k in range(j - 1, -1, -1):
         stmt = body[k]
-        if not (
-            isinstance(stmt, cst.SimpleStatementLine)
-            and all(isinstance(s, cst.Assign) for s in stmt.body)
-            and _targets(stmt) & used
-            and _calls_model(stmt, models)
-        ):
-            break
-        region.insert(0, stmt)
-        used |= _used(stmt)
-    return region  # type: ignore[return-value]
+        if not _defined(stmt) & needed:
+            continue
+        needed |= _used(stmt)
+        if _computes(stmt):
+            start = k
+    region = body[start : j + 1]
+    for stmt in region:
+        if script.boundary_statements(stmt):
+            raise CannotAct(
+                stmt,
+                "this statement steps, zeroes or clips gradients between the first statement "
+                f"that feeds the loss (line {script.line(region[0])}) and the loss (line "
+                f"{script.line(body[j])}); move it below the backward call so autocast can "
+                "cover the forward pass alone",
+            )
+    return region
+
+
+def _defined(stmt: cst.CSTNode) -> set[str]:
+    """Names assigned anywhere in ``stmt`` (a compound statement's body included)."""
+    names: set[str] = set()
+    for line in simple_statements(stmt):
+        names |= _targets(line)
+    return names
+
+
+def _computes(stmt: cst.CSTNode) -> bool:
+    """True when ``stmt`` calls something other than data movement (a forward pass, a loss)."""
+    found = False
+
+    class _Calls(cst.CSTVisitor):
+        def visit_Call(self, n: cst.Call) -> None:
+            nonlocal found
+            found = found or (dotted(n.func) or "").rpartition(".")[2] not in _DATA_CALLS
+
+    stmt.visit(_Calls())
+    return found
 
 
 def _used(node: cst.CSTNode) -> set[str]:
@@ -158,118 +213,29 @@ def _used(node: cst.CSTNode) -> set[str]:
     return names
 
 
-def _model_names(script: Script) -> set[str]:
-    try:
-        model = script.optimizer.model
-    except CannotAct:
-        model = None
-    return {model} if model else set()
-
-
-def _calls_model(stmt: cst.CSTNode, models: set[str]) -> bool:
-    found = False
-
-    class _Calls(cst.CSTVisitor):
-        def visit_Call(self, n: cst.Call) -> None:
-            nonlocal found
-            name = dotted(n.func) or ""
-            mine = name in models or any(name.startswith(m + ".") for m in models)
-            if mine or "model" in name.lower() or name.rpartition(".")[2] in ("net", "forward"):
-                found = True
-
-    stmt.visit(_Calls())
-    return found
-
-
-def _has_scaler(script: Script) -> bool:
-    return bool(script.names.targets_of("GradScaler", "ShardedGradScaler"))
-
-
-def _scaler(script: Script, back: Backward, torch: str, changes: dict[int, edits.Replace]) -> None:
-    """Add scaler = GradScaler(...), scale(loss).backward(), unscale_, step and update."""
-    container = back.loop or back.function or script.module
-    steps, clips = [], []
-    for stmt in script.boundary_statements(container):
-        call = stmt.body[0].value if isinstance(stmt.body[0], cst.Expr) else None
-        name = dotted(call.func) if isinstance(call, cst.Call) else None
-        if name is None:
-            continue
-        receiver, _, method = name.rpartition(".")
-        if method == "step" and "sched" not in receiver.lower() and len(stmt.body) == 1:
-            steps.append((stmt, receiver))
-        elif method in ("clip_grad_norm_", "clip_grad_value_"):
-            clips.append(stmt)
-    if len(steps) != 1:
-        raise CannotAct(
-            back.call,
-            f"found {len(steps)} optimizer.step() statements for this backward call; "
-            "fp16 needs exactly one to route through the GradScaler",
-        )
-    step, optimizer = steps[0]
-    scaler, anchor, where = _scaler_home(script, back)
-    device = script.device_type(script.function_of(anchor) if anchor is not None else None)
-    create = edits.statement(f"{scaler} = {torch}.amp.GradScaler({device})\n")
-    changes[id(anchor)] = edits.after([create]) if where == "after" else edits.before([create])
-    loss = script.code(back.loss)
-    changes[id(back.stmt)] = lambda s: [
-        s.with_changes(body=[cst.Expr(cst.parse_expression(f"{scaler}.scale({loss}).backward()"))])
-    ]
-    changes[id(step)] = lambda s: [
-        s.with_changes(body=[cst.Expr(cst.parse_expression(f"{scaler}.step({optimizer})"))]),
-        edits.statement(f"{scaler}.update()\n"),
-    ]
-    for clip in clips:
-        changes[id(clip)] = edits.before([edits.statement(f"{scaler}.unscale_({optimizer})\n")])
-
-
-def _scaler_home(script: Script, back: Backward) -> tuple[str, cst.CSTNode, str]:
-    """The scaler's name, the statement it is created next to, and on which side."""
-    try:
-        site = script.optimizer
-    except CannotAct:
-        site = None
-    if site is not None and script.function_of(site.stmt) is back.function:
-        return script.fresh(("scaler",), back.function), site.stmt, "after"
-    if site is not None and site.target.startswith("self.") and back.function is not None:
-        cls = next(
-            (a for a in script.ancestors(back.function) if isinstance(a, cst.ClassDef)), None
-        )
-        if cls is not None and script.inside(site.stmt, cls):
-            return "self.scaler", site.stmt, "after"
-    outer = None
-    for a in script.ancestors(back.stmt):
-        if isinstance(a, (cst.FunctionDef, cst.ClassDef)):
-            break
-        if isinstance(a, (cst.For, cst.While)):
-            outer = a
-    if outer is None:
-        raise CannotAct(back.call, "no place visible to the training step to create the GradScaler")
-    return script.fresh(("scaler",), back.function), outer, "before"
-
-
 def _accelerate(script: Script, back: Backward, precision: str) -> cst.Module | None:
-    """accelerator.backward(loss): Accelerate does AMP itself, given mixed_precision."""
-    call = accelerator_call(script, back)
-    wanted = f'"{precision}"'
-    current = keyword(call, "mixed_precision")
-    if current is not None:
-        if script.code(current.value).strip("'\"") == precision:
-            return None
+    """accelerator.backward(loss): Accelerate does AMP itself, given mixed_precision on every
+    Accelerator(...) the script builds (each branch); refused when one asks for another."""
+    calls = accelerator_calls(script)
+    if not calls:
         raise CannotAct(
-            call, f"Accelerator(...) already sets mixed_precision={script.code(current.value)}"
+            back.call, "the script backpropagates through an object not built by Accelerator(...)"
         )
-    stmt = script.statement_of(call)
-    assert stmt is not None
-    new = add_keyword(call, "mixed_precision", wanted)
-    return edits.apply(script.module, {id(stmt): edits.replace_call(call, new)})
-
-
-def accelerator_call(script: Script, back: Backward) -> cst.Call:
-    """The ``Accelerator(...)`` call of a script that backpropagates through Accelerate."""
-    for call in script.calls:
-        name = script.names.qualified(call.func) or dotted(call.func) or ""
-        if name.rpartition(".")[2] == "Accelerator":
-            return call
-    raise CannotAct(
-        back.call, "the script backpropagates through an object not built by Accelerator(...)"
-    )
+    swaps: dict[int, cst.BaseExpression] = {}
+    for call in calls:
+        current = keyword(call, "mixed_precision")
+        if current is None:
+            refuse_hidden_keyword(script, call, "mixed_precision")
+            swaps[id(call)] = add_keyword(call, "mixed_precision", f'"{precision}"')
+        elif script.code(current.value).strip("'\"") != precision:
+            raise CannotAct(
+                current,
+                f"Accelerator(...) already sets mixed_precision={script.code(current.value)}; "
+                f"set it to {precision!r} there instead of adding a second autocast",
+            )
+    edit = edits.replace_calls(swaps)
+    changes: dict[int, edits.Replace] = {}
+    for call in calls:
+        if id(call) in swaps:
+            changes[id(accelerator_statement(script, call))] = edit
+    return edits.apply(script.module, changes) if changes else None

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
 
 from freezegen.check.context import OPTIMIZERS
 from freezegen.check.names import Names, collect_names, dotted
@@ -72,6 +73,14 @@ class Script:
 
     def code(self, node: cst.CSTNode) -> str:
         return self.module.code_for_node(node)
+
+    @cached_property
+    def _positions(self) -> object:
+        return MetadataWrapper(self.module, unsafe_skip_copy=True).resolve(PositionProvider)
+
+    def line(self, node: cst.CSTNode) -> int:
+        """The line ``node`` starts on (positions are computed once, when first asked)."""
+        return self._positions[node].start.line  # type: ignore[index]
 
     def ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         while id(node) in self.parents:
@@ -169,6 +178,14 @@ class Script:
             raise CannotAct(sites[1].call, "more than one optimizer is built")
         return sites[-1]
 
+    @property
+    def trained_model(self) -> str | None:
+        """The dotted name of the model the optimizer trains; None when it cannot be told."""
+        try:
+            return self.optimizer.model
+        except CannotAct:
+            return None
+
     def _optimizer(
         self, stmt: cst.SimpleStatementLine, call: cst.Call, target: str, callee: str
     ) -> OptimizerSite:
@@ -247,15 +264,6 @@ class Script:
         taken = self.bound_in(None) | (self.bound_in(function) if function else set())
         return next(c for c in (*candidates, "fg_" + candidates[0]) if c not in taken)
 
-    def device_type(self, function: cst.FunctionDef | None) -> str:
-        """An expression for the device type ("cuda", "cpu") visible in ``function``."""
-        torch = self.names.local_for("torch") or "torch"
-        if self.visible("device_type", function):
-            return "device_type"
-        if self.visible("device", function):
-            return f"{torch}.device(device).type"
-        return f'"cuda" if {torch}.cuda.is_available() else "cpu"'
-
     def boundary_statements(self, container: cst.CSTNode) -> list[cst.SimpleStatementLine]:
         """Statements inside ``container`` that step, update, clip or zero gradients."""
         out = []
@@ -267,6 +275,19 @@ class Script:
                 if stmt is not None and all(stmt is not o for o in out):
                     out.append(stmt)
         return out
+
+
+def simple_statements(node: cst.CSTNode) -> list[cst.SimpleStatementLine]:
+    """Every simple statement line inside ``node``, in source order."""
+    out: list[cst.SimpleStatementLine] = []
+
+    class _Collect(cst.CSTVisitor):
+        def visit_SimpleStatementLine(self, n: cst.SimpleStatementLine) -> bool:
+            out.append(n)
+            return False
+
+    node.visit(_Collect())
+    return out
 
 
 def _parameters_owner(expr: cst.CSTNode) -> str | None:

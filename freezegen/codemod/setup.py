@@ -8,9 +8,10 @@ import json
 
 import libcst as cst
 
+from freezegen.check.names import dotted
 from freezegen.codemod import edits
 from freezegen.codemod.options import HF, CodemodOptions
-from freezegen.codemod.script import CannotAct, Script
+from freezegen.codemod.script import CannotAct, Script, simple_statements
 from freezegen.codemod.transform import Notes
 
 _WRAPPER = "torch.distributed.algorithms._checkpoint.checkpoint_wrapper"
@@ -22,6 +23,7 @@ def freeze(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module 
         return None
     site = script.optimizer
     model = _model(site)
+    _refuse_unfreezing(script)
     patterns = ", ".join(json.dumps(p) for p in options.freeze)
     patterns = f"({patterns},)" if len(options.freeze) == 1 else f"({patterns})"
     for loop in script.loops:
@@ -50,10 +52,9 @@ def checkpointing(script: Script, options: CodemodOptions, notes: Notes) -> cst.
     path = options.activation_checkpointing
     if path is None:
         return None
-    text = script.module.code
-    if "gradient_checkpointing_enable(" in text or "checkpoint_wrapper(" in text:
-        return None
     site = script.optimizer
+    if _own_checkpointing(script, site.stmt):
+        return None
     model = _model(site)
     imports = []
     if path == HF:
@@ -126,6 +127,70 @@ def trainable_only(script: Script, options: CodemodOptions, notes: Notes) -> cst
         f"cannot tell which parameters `{script.code(value)}` holds: pass "
         "[p for p in model.parameters() if p.requires_grad]",
     )
+
+
+_CHECKPOINTING = ("gradient_checkpointing_enable", "checkpoint_wrapper", "checkpoint")
+
+
+def _own_checkpointing(script: Script, optimizer: cst.CSTNode) -> bool:
+    """True when the script checkpoints activations on every path that builds the optimizer;
+    raises CannotAct when it does so only under a condition (``if args.gradient_checkpointing:``),
+    since adding a second mechanism would not tell the user that theirs is off."""
+    around_optimizer = {id(a) for a in script.ancestors(optimizer)}
+    found = False
+    for call in script.calls:
+        name = script.names.qualified(call.func) or dotted(call.func) or ""
+        last = name.rpartition(".")[2]
+        if last not in _CHECKPOINTING or (last == "checkpoint" and "torch" not in name):
+            continue
+        condition = next(
+            (
+                a
+                for a in script.ancestors(call)
+                if isinstance(a, (cst.If, cst.IfExp)) and id(a) not in around_optimizer
+            ),
+            None,
+        )
+        if condition is not None and last != "checkpoint":  # a model's forward may switch it
+            test = condition.test
+            raise CannotAct(
+                call,
+                f"the script already checkpoints activations, but only when "
+                f"{script.code(test)} (line {script.line(condition)}); turn that on instead "
+                "of adding a second checkpointing",
+            )
+        found = True
+    return found
+
+
+def _refuse_unfreezing(script: Script) -> None:
+    """Raise CannotAct when the script turns requires_grad back on somewhere: a freeze added
+    above the optimizer could be undone later without a word."""
+    for call in script.calls:
+        func = call.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "requires_grad_":
+            value = call.args[0].value if call.args else None
+            if value is None or script.code(value) != "False":
+                raise CannotAct(
+                    call,
+                    "the script turns requires_grad back on here, which may undo the freeze; "
+                    "freeze in the script's own code instead",
+                )
+    for stmt in simple_statements(script.module):
+        for small in stmt.body:
+            if (
+                isinstance(small, cst.Assign)
+                and any(
+                    isinstance(t.target, cst.Attribute) and t.target.attr.value == "requires_grad"
+                    for t in small.targets
+                )
+                and script.code(small.value) != "False"
+            ):
+                raise CannotAct(
+                    small,
+                    "the script sets requires_grad here, which may undo the freeze; "
+                    "freeze in the script's own code instead",
+                )
 
 
 def _model(site: object) -> str:

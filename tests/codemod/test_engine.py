@@ -135,3 +135,210 @@ def test_cli_folder_skips_files_without_a_training_step(tmp_path: Path):
     (tmp_path / "util.py").write_text("x = 1\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["codemod", str(tmp_path), "--grad-accum-steps", "2"])
     assert result.exit_code == 0, result.output
+
+
+ACCELERATOR_IF_ELSE = """\
+import torch
+from accelerate import Accelerator
+
+if args.with_tracking:
+    accelerator = Accelerator(log_with="all", project_dir=args.output_dir)
+else:
+    accelerator = Accelerator()
+optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+for batch in loader:
+    loss = model(**batch).loss
+    accelerator.backward(loss)
+    optimizer.step()
+    optimizer.zero_grad()
+"""
+
+
+def test_every_branch_building_the_accelerator_gets_the_same_edit():
+    result = codemod_source(
+        ACCELERATOR_IF_ELSE, CodemodOptions(precision="bf16", grad_accum_steps=2), "train.py"
+    )
+    assert result.changed, result.problems
+    new = result.new_source or ""
+    assert new.count('mixed_precision="bf16", gradient_accumulation_steps=2)') == 2
+    assert new.count("with accelerator.accumulate(model):") == 1
+
+
+def test_accelerator_with_another_precision_in_one_branch_is_refused():
+    source = ACCELERATOR_IF_ELSE.replace("Accelerator()", 'Accelerator(mixed_precision="fp16")')
+    (problem,) = _problems(source, CodemodOptions(precision="bf16"))
+    assert problem.startswith("train.py:7:31: cannot add precision: Accelerator(...) already sets")
+
+
+def test_autocast_whose_dtype_is_decided_at_run_time_is_refused():
+    source = (FIXTURES / "nanogpt.in.py").read_text(encoding="utf-8")
+    (problem,) = _problems(source, CodemodOptions(precision="fp16"))
+    assert problem.startswith("train.py:79:9: cannot add precision: the script already runs")
+    assert "dtype not known before run time" in problem
+
+
+DEVICE_CASES = """\
+import torch
+
+model = build()
+{setup}
+optimizer = torch.optim.SGD({params}, lr=0.1)
+for x in loader:
+    loss = model(x).sum()
+    loss.backward()
+    optimizer.step()
+"""
+
+
+@pytest.mark.parametrize(
+    ("setup", "params", "expected"),
+    [
+        (
+            'device_type = "cuda" if torch.cuda.is_available() else "cpu"',
+            "model.parameters()",
+            "autocast(device_type,",
+        ),
+        (
+            "device_type = torch.device('cuda')",
+            "model.parameters()",
+            "autocast(device_type.type,",
+        ),
+        (
+            "if cuda:\n    device_type = 'cuda'",
+            "model.parameters()",
+            "autocast(next(model.parameters()).device.type,",
+        ),
+        ("device = accelerator.device", "model.parameters()", "autocast(device.type,"),
+        ("device = 'cuda:0'", "model.parameters()", "autocast(torch.device(device).type,"),
+        (
+            "device = 'cuda'\ndevice = torch.device(device)",
+            "model.parameters()",
+            "autocast(next(model.parameters()).device.type,",
+        ),
+        ("model.cuda()", "params()", 'autocast("cuda",'),
+        ("", "params()", 'autocast("cpu",'),
+    ],
+)
+def test_autocast_device_is_a_string_on_every_path(setup: str, params: str, expected: str):
+    source = DEVICE_CASES.format(setup=setup, params=params)
+    result = codemod_source(source, CodemodOptions(precision="bf16"), "train.py")
+    assert result.changed, result.problems
+    assert expected in (result.new_source or "")
+
+
+def test_autocast_device_that_cannot_be_told_is_refused():
+    setup = (
+        "device = 'cuda' if torch.cuda.is_available() else 'cpu'\nif cpu_only:\n    device = 'cpu'"
+    )
+    source = DEVICE_CASES.format(setup=setup, params="params()").replace("device =", "dev =")
+    (problem,) = _problems(source, CodemodOptions(precision="bf16"))
+    assert problem.startswith("train.py:9:5: cannot add precision: cannot tell which device")
+
+
+def test_grad_scaler_lives_where_the_optimizer_is_built():
+    """Not inside the per-epoch function: there it would restart from its initial scale."""
+    source = (FIXTURES / "train_one_epoch.in.py").read_text(encoding="utf-8")
+    result = codemod_source(source, CodemodOptions(precision="fp16"), "train.py")
+    new = result.new_source or ""
+    epoch_function, main = new.split("def main():")
+    assert "GradScaler(" not in epoch_function and "*, scaler):" in epoch_function
+    assert "    scaler = torch.amp.GradScaler(" in main
+    assert "train_one_epoch(model, loader, optimizer, scaler=scaler)" in main
+
+
+def test_grad_scaler_that_cannot_be_handed_over_is_refused():
+    source = (FIXTURES / "train_one_epoch.in.py").read_text(encoding="utf-8")
+    source = source.replace(
+        "    for _ in range(epochs):\n", "    run(train_one_epoch)\n    for _ in range(epochs):\n"
+    )
+    (problem,) = _problems(source, CodemodOptions(precision="fp16"))
+    assert problem.startswith("train.py:23:1: cannot add precision: the training step is in a")
+    assert "`train_one_epoch` is not only called by name in this file" in problem
+
+
+RANGE_LOOP = """\
+import torch
+
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for it in range(100):
+    {fetch}
+    loss = model(x).sum()
+    loss.backward()
+    optimizer.step()
+"""
+
+
+@pytest.mark.parametrize("fetch", ["x = get_batch('train')", "x = data[it * 8 : it * 8 + 8]"])
+def test_range_loop_drawing_a_batch_each_pass_accumulates(fetch: str):
+    result = codemod_source(RANGE_LOOP.format(fetch=fetch), ACCUM, "train.py")
+    assert result.changed, result.problems
+    assert "if (it + 1) % 4 == 0 or it + 1 == 100:" in (result.new_source or "")
+
+
+def test_range_loop_over_the_same_data_is_not_a_micro_step_loop():
+    (problem,) = _problems(RANGE_LOOP.format(fetch="x = features"), ACCUM)
+    assert problem.startswith("train.py:4:1: cannot add accumulation: the loop `for it in range")
+
+
+def test_gradient_step_between_forward_and_loss_is_refused():
+    source = RANGE_LOOP.format(fetch="x = get_batch()").replace(
+        "    loss = model(x).sum()\n",
+        "    out = model(x)\n    optimizer.zero_grad()\n    loss = out.sum()\n",
+    )
+    (problem,) = _problems(source, CodemodOptions(precision="bf16"))
+    assert problem.startswith("train.py:7:5: cannot add precision: this statement steps, zeroes")
+    assert "feeds the loss (line 5) and the loss (line 8)" in problem
+
+
+NO_TRAINER = """\
+import torch
+from accelerate import Accelerator
+
+accelerator_log_kwargs = {}
+if args.with_tracking:
+    accelerator_log_kwargs["log_with"] = args.report_to
+    accelerator_log_kwargs["project_dir"] = args.output_dir
+accelerator = Accelerator(
+    gradient_accumulation_steps=args.gradient_accumulation_steps, **accelerator_log_kwargs
+)
+optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+for step, batch in enumerate(train_dataloader):
+    with accelerator.accumulate(model):
+        loss = model(**batch).loss
+        accelerator.backward(loss)
+        optimizer.step()
+        optimizer.zero_grad()
+"""
+
+
+def test_no_trainer_script_keeps_its_accumulation_and_gets_precision():
+    (problem,) = _problems(NO_TRAINER, ACCUM)
+    assert problem.startswith("train.py:9:5: cannot add accumulation: the script already")
+    assert "set args.gradient_accumulation_steps to 4 instead" in problem
+    result = codemod_source(NO_TRAINER, CodemodOptions(precision="bf16"), "train.py")
+    new = result.new_source or ""
+    assert new.count('mixed_precision="bf16"') == 1 and "**accelerator_log_kwargs" in new
+
+
+def test_mapping_that_may_set_the_keyword_is_refused():
+    source = NO_TRAINER.replace('["project_dir"]', "[key]")
+    (problem,) = _problems(source, CodemodOptions(precision="bf16"))
+    assert problem.startswith("train.py:9:67: cannot add precision: cannot tell whether")
+
+
+def test_attribute_of_the_same_name_does_not_stop_the_hand_over():
+    """``model.train()`` is no reference to a step function called ``train``."""
+    source = (FIXTURES / "train_one_epoch.in.py").read_text(encoding="utf-8")
+    source = source.replace("train_one_epoch(", "train(")
+    result = codemod_source(source, CodemodOptions(precision="fp16"), "train.py")
+    assert "train(model, loader, optimizer, scaler=scaler)" in (result.new_source or "")
+
+
+@pytest.mark.parametrize("window", ["args.grad_acc", "cfg.acc_steps", "iters_to_accumulate"])
+def test_loss_divided_by_a_window_is_accumulation_by_hand(window: str):
+    source = RANGE_LOOP.format(fetch="x = get_batch()").replace(
+        "    loss.backward()\n", f"    (loss / {window}).backward()\n"
+    )
+    (problem,) = _problems(source, ACCUM)
+    assert problem.startswith("train.py:7:13: cannot add accumulation: the script already")
+    assert f"loss divided by {window} at line 7" in problem

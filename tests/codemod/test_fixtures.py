@@ -3,7 +3,12 @@
 The first line of each input names the options (``# codemod: --freeze 0.* ...``), run through
 the real command line. ``pytest --update-golden`` rewrites the *.out.py files from the current
 behaviour (review the diff). Every output is compared to its golden file, is a fixed point of the
-codemod, keeps the input's comments and blank lines, and is executed: it must train.
+codemod, keeps the input's comments and blank lines, and is executed: it must train, freeze
+what it was asked to freeze and, where the script names ``epochs`` and ``micro_batches``, step
+the optimizer ceil(micro_batches / N) times per epoch.
+
+A ``*.refuse.py`` fixture is a script the codemod must leave alone: the reasons it gives
+(located, file name only) are pinned in ``*.refuse.txt``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch.optim.optimizer import (
+    register_optimizer_step_post_hook,
+    register_optimizer_step_pre_hook,
+)
 from typer.testing import CliRunner
 
 from freezegen.cli import app
@@ -26,6 +35,7 @@ from freezegen.cli import app
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "codemod"
 INPUTS = sorted(FIXTURES.glob("*.in.py"))
 IDS = [p.name.removesuffix(".in.py") for p in INPUTS]
+REFUSED = sorted(p.name.removesuffix(".refuse.py") for p in FIXTURES.glob("*.refuse.py"))
 
 
 def _flags(source: Path) -> list[str]:
@@ -105,9 +115,57 @@ def test_rewritten_script_trains(case: str, rewritten, monkeypatch: pytest.Monke
     _, new, path = rewritten[case]
     monkeypatch.chdir(path.parent)
     torch.manual_seed(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # GradScaler("cuda") on a CPU machine disables itself
-        scope = runpy.run_path(str(path), run_name="__main__")
+    steps, first_step_grads = [], {}
+
+    def before_step(optimizer, args, kwargs) -> None:
+        if not first_step_grads:
+            for group in optimizer.param_groups:
+                first_step_grads.update(
+                    {id(p): p.grad.clone() for p in group["params"] if p.grad is not None}
+                )
+
+    hooks = [
+        register_optimizer_step_pre_hook(before_step),
+        register_optimizer_step_post_hook(lambda optimizer, args, kwargs: steps.append(1)),
+    ]
+    # a GradScaler skips the optimizer's step when fp16 gradients overflowed: that is still
+    # the window's update, so count its step calls instead of the optimizer steps under them
+    scaler_step = torch.amp.GradScaler.step
+
+    def counted_scaler_step(self, optimizer, *args, **kwargs):
+        before = len(steps)
+        out = scaler_step(self, optimizer, *args, **kwargs)
+        del steps[before:]
+        steps.append(1)
+        return out
+
+    monkeypatch.setattr(torch.amp.GradScaler, "step", counted_scaler_step)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # GradScaler("cuda") on a CPU machine disables itself
+            scope = runpy.run_path(str(path), run_name="__main__")
+    finally:
+        for hook in hooks:
+            hook.remove()
+    if "window_gradient" in scope:  # the first update: one batch N times larger, in fp32
+        n = _accumulation_window(_flags(FIXTURES / f"{case}.in.py"))
+        expected = scope["window_gradient"](n)
+        named = dict(scope["model"].named_parameters())
+        assert expected and set(expected) == {
+            k for k, p in named.items() if id(p) in first_step_grads
+        }
+        for name, grad in expected.items():
+            torch.testing.assert_close(first_step_grads[id(named[name])], grad)
+    if "forward_dtypes" in scope:  # recorded by a forward hook: autocast must cover it
+        flags = _flags(FIXTURES / f"{case}.in.py")
+        wanted = {"bf16": torch.bfloat16, "fp16": torch.float16}[
+            flags[flags.index("--precision") + 1]
+        ]
+        assert scope["forward_dtypes"] and set(scope["forward_dtypes"]) == {wanted}
+    if "micro_batches" in scope:
+        n = _accumulation_window(_flags(FIXTURES / f"{case}.in.py"))
+        expected = scope["epochs"] * math.ceil(scope["micro_batches"] / n)
+        assert len(steps) == expected, f"{len(steps)} optimizer steps, expected {expected}"
     losses = scope["losses"]
     assert losses and all(math.isfinite(x) for x in losses)
     k = max(1, len(losses) // 5)
@@ -126,6 +184,31 @@ def test_rewritten_script_trains(case: str, rewritten, monkeypatch: pytest.Monke
     assert any(not torch.equal(initial[k], state[k]) for k in initial if k not in frozen)
     if "checkpoint" in new:
         assert "gradient_checkpointing_enable(" in new or "checkpoint_wrapper(" in new
+
+
+def _accumulation_window(flags: list[str]) -> int:
+    return next((int(flags[i + 1]) for i, f in enumerate(flags) if f == "--grad-accum-steps"), 1)
+
+
+@pytest.mark.parametrize("case", REFUSED)
+def test_refused_with_located_reasons(case: str, tmp_path: Path, update_golden: bool):
+    """The file is left byte for byte as it was; every reason names its line."""
+    source = FIXTURES / f"{case}.refuse.py"
+    target = tmp_path / source.name
+    shutil.copyfile(source, target)
+    result = _run(target, _flags(source), "--write")
+    assert result.exit_code == 1, result.output
+    assert target.read_bytes() == source.read_bytes()
+    reasons = [
+        line.replace(str(target), source.name)
+        for line in result.output.splitlines()
+        if line.startswith(str(target))
+    ]
+    assert reasons and all(r.split(":")[1].isdigit() for r in reasons), result.output
+    golden = FIXTURES / f"{case}.refuse.txt"
+    if update_golden:
+        golden.write_text("".join(r + "\n" for r in reasons), encoding="utf-8")
+    assert reasons == golden.read_text(encoding="utf-8").splitlines()
 
 
 def _frozen_globs(flags: list[str]) -> list[str]:

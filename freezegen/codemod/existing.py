@@ -1,0 +1,336 @@
+"""What a training script already does about accumulation and mixed precision, found before
+anything is added.
+
+A transform that adds a mechanism the script already has (a second accumulation, a second
+autocast) trains wrongly without a word: one update per N*N batches, or one per epoch. So the
+transforms ask here first; they keep the script's own mechanism when it already does what was
+asked, and otherwise refuse, pointing at the line where the user's own setting lives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+
+from freezegen.check.context import FileContext
+from freezegen.check.loops import modulo_operands
+from freezegen.check.names import dotted
+from freezegen.check.rules._calls import keyword
+from freezegen.codemod.script import Backward, CannotAct, Script, simple_statements
+
+
+@dataclass(frozen=True, eq=False)
+class OwnAccumulation:
+    """How the script accumulates gradients itself."""
+
+    node: cst.CSTNode
+    """Where the refusal points: the step guard, the micro-step loop, the Accelerator call."""
+    window: cst.BaseExpression | None
+    """The script's own N (``args.gradient_accumulation_steps``, ``4``), when one is written."""
+    how: str
+    """A located description: ``by hand (loss divided at line 80, ...)``."""
+    by_hand: bool
+    """True for the script's own code; False for Accelerate's mechanism."""
+    block: cst.With | None = None
+    """The ``with accelerator.accumulate(model):`` around the backward call, if any."""
+
+
+def int_value(script: Script, expr: cst.BaseExpression | None) -> int | None:
+    """The integer ``expr`` always holds: a literal, or a name assigned one literal only."""
+    if isinstance(expr, cst.Name):
+        expr = single_value(script, expr.value)
+    if isinstance(expr, cst.Integer):
+        return int(expr.evaluated_value)
+    return None
+
+
+def single_value(script: Script, name: str) -> cst.BaseExpression | None:
+    """The value of ``name`` when the file assigns it exactly once (anywhere), else None."""
+    values = [
+        small.value
+        for stmt in simple_statements(script.module)
+        for small in stmt.body
+        if isinstance(small, (cst.Assign, cst.AugAssign, cst.AnnAssign))
+        and name in _assigned_names(small)
+    ]
+    return values[0] if len(values) == 1 else None
+
+
+def own_accumulation(script: Script, back: Backward) -> OwnAccumulation | None:
+    """The script's own gradient accumulation around ``back``, or None when it has none."""
+    return _by_hand(script, back) or _through_accelerate(script, back)
+
+
+def _by_hand(script: Script, back: Backward) -> OwnAccumulation | None:
+    division = _loss_division(script, back)
+    parts = []
+    if division is not None:
+        parts.append(f"loss divided by {script.code(division)} at line {script.line(division)}")
+    node: cst.CSTNode | None = None
+    window: cst.BaseExpression | None = None
+    loop = back.loop
+    if loop is not None:
+        ctx = FileContext("<codemod>", script.module, script.module.code)
+        guards = [e.guard for e in ctx.loop(loop).steps if not e.nested and e.guard is not None]
+        outer = [a for a in script.ancestors(loop) if isinstance(a, (cst.For, cst.While))]
+        stepping = next((o for o in outer if ctx.loop(o).steps), None)
+        if guards:
+            node = guards[0]
+            operands = modulo_operands(guards[0].test)
+            window = operands[0] if operands else None
+            every = script.code(window) if window is not None else "some"
+            parts.append(
+                f"optimizer stepped every {every} micro-batches at line {script.line(node)}"
+            )
+        elif stepping is not None and not any(not e.nested for e in ctx.loop(loop).steps):
+            node = loop  # a micro-step loop inside the loop that steps
+            if isinstance(loop, cst.For) and _is_range(loop.iter):
+                window = loop.iter.args[0].value  # type: ignore[attr-defined]
+            parts.append(
+                f"a micro-step loop at line {script.line(loop)} runs inside the loop that "
+                f"steps the optimizer (line {script.line(stepping)})"
+            )
+    if not parts:
+        return None
+    if node is None:
+        assert division is not None
+        node, window = division, division
+    return OwnAccumulation(node, window, f"by hand ({', '.join(parts)})", by_hand=True)
+
+
+def _through_accelerate(script: Script, back: Backward) -> OwnAccumulation | None:
+    block = next(
+        (
+            a
+            for a in script.ancestors(back.stmt)
+            if isinstance(a, cst.With)
+            and any(
+                isinstance(i.item, cst.Call) and (dotted(i.item.func) or "").endswith(".accumulate")
+                for i in a.items
+            )
+        ),
+        None,
+    )
+    parts, node, window = [], None, None
+    for call in accelerator_calls(script):
+        for key in ("gradient_accumulation_steps", "gradient_accumulation_plugin"):
+            arg = keyword(call, key)
+            if arg is not None:
+                parts.append(f"{key}={script.code(arg.value)} at line {script.line(arg)}")
+                if node is None:
+                    node, window = arg, arg.value if key.endswith("_steps") else None
+    if block is not None:
+        item = next(i.item for i in block.items if ".accumulate(" in script.code(i.item))
+        parts.append(f"{script.code(item)} at line {script.line(block)}")
+        node = node or block
+    if node is None:
+        return None
+    how = f"through Accelerate ({', '.join(parts)})"
+    return OwnAccumulation(node, window, how, by_hand=False, block=block)
+
+
+def accelerator_calls(script: Script) -> list[cst.Call]:
+    """Every ``Accelerator(...)`` call of the script, in source order (each branch's)."""
+    return [
+        call
+        for call in script.calls
+        if (script.names.qualified(call.func) or dotted(call.func) or "").rpartition(".")[2]
+        == "Accelerator"
+    ]
+
+
+def accelerator_statement(script: Script, call: cst.Call) -> cst.SimpleStatementLine:
+    """The statement building ``call``; raises CannotAct where no statement edit can reach it
+    (a ``with Accelerator() as a:`` header), since every place that builds it needs the edit."""
+    stmt = script.statement_of(call)
+    if stmt is None:
+        raise CannotAct(call, "Accelerator(...) is built outside a plain statement")
+    return stmt
+
+
+AutocastSite = tuple[cst.With, cst.WithItem]
+_DTYPE_OF = {"float16": "fp16", "half": "fp16", "bfloat16": "bf16", "float32": "fp32"}
+_DEFAULT_DTYPE = {"cuda": "fp16", "cpu": "bf16"}
+"""What autocast runs in when no dtype is given, per device type."""
+
+
+def own_autocast(script: Script, nodes: list[cst.CSTNode]) -> AutocastSite | None:
+    """The ``with`` (and its item) under which one of ``nodes`` (the loss's statements) runs
+    already: an autocast call, or a name bound to one (``with ctx:``)."""
+    for node in nodes:
+        for a in script.ancestors(node):
+            if isinstance(a, cst.With):
+                item = next((i for i in a.items if _is_autocast(script, i.item)), None)
+                if item is not None:
+                    return a, item
+    return None
+
+
+def keep_autocast(script: Script, own: AutocastSite, precision: str) -> None:
+    """Return when the script's own autocast already runs in ``precision`` (``bf16``,
+    ``fp16``); raise CannotAct, pointing at it, when it runs in another, is switched at run
+    time, or its dtype cannot be read."""
+    statement, item = own
+    wanted = "torch.float16" if precision == "fp16" else "torch.bfloat16"
+    call = _autocast_call(script, item.item)
+    if call is None:
+        how = f"`{script.code(item.item)}`, whose dtype is not known before run time"
+    else:
+        enabled = keyword(call, "enabled")
+        dtype = _autocast_dtype(script, call)
+        if enabled is not None and script.code(enabled.value) != "True":
+            how = f"switched by enabled={script.code(enabled.value)}"
+        elif dtype == precision:
+            return
+        elif dtype is None:
+            how = "with a dtype not known before run time"
+        else:
+            how = f"in {dtype}"
+    raise CannotAct(
+        statement,
+        f"the script already runs its forward pass under autocast ({how}, line "
+        f"{script.line(statement)}); set it to {wanted} there instead of adding a second autocast",
+    )
+
+
+def _is_autocast(script: Script, item: cst.BaseExpression) -> bool:
+    if "autocast" in script.code(item):
+        return True
+    if isinstance(item, cst.Name):  # with ctx: where ctx = ... autocast(...)
+        value = single_value(script, item.value)
+        return value is not None and "autocast" in script.code(value)
+    return False
+
+
+def _autocast_call(script: Script, item: cst.BaseExpression) -> cst.Call | None:
+    """The autocast call of a ``with`` item: the item itself, or the one autocast call in the
+    value of a name assigned once (``ctx = nullcontext() if cpu else autocast(...)``)."""
+    if isinstance(item, cst.Name):
+        value = single_value(script, item.value)
+        if value is None:
+            return None
+        calls = [c for c in script.calls if script.inside(c, value) and _is_autocast_callee(c)]
+        return calls[0] if len(calls) == 1 else None
+    if isinstance(item, cst.Call) and _is_autocast_callee(item):
+        return item
+    return None
+
+
+def _is_autocast_callee(call: cst.Call) -> bool:
+    return (dotted(call.func) or "").rpartition(".")[2] == "autocast"
+
+
+def _autocast_dtype(script: Script, call: cst.Call) -> str | None:
+    """``fp16`` or ``bf16`` for the dtype an autocast call uses, None when not known."""
+    dtype = keyword(call, "dtype")
+    value = dtype.value if dtype is not None else None
+    positional = [a.value for a in call.args if a.keyword is None and not a.star]
+    callee = script.names.qualified(call.func) or dotted(call.func) or ""
+    if value is None and len(positional) > 1 and callee in ("torch.autocast", "torch.amp.autocast"):
+        value = positional[1]
+    if isinstance(value, cst.Name):
+        value = single_value(script, value.value)
+    if isinstance(value, cst.Attribute):
+        return _DTYPE_OF.get(value.attr.value)
+    if value is not None:
+        return None
+    if callee.startswith(("torch.cuda.amp.", "torch.cpu.amp.")):
+        return _DEFAULT_DTYPE[callee.split(".")[1]]
+    device = keyword(call, "device_type")
+    device_value = device.value if device is not None else (positional or [None])[0]
+    if isinstance(device_value, cst.SimpleString):
+        return _DEFAULT_DTYPE.get(str(device_value.evaluated_value))
+    return None
+
+
+def refuse_hidden_keyword(script: Script, call: cst.Call, key: str) -> None:
+    """Raise CannotAct when a ``**mapping`` argument of ``call`` may set ``key``.
+
+    ``accelerator_log_kwargs = {}`` filled by ``accelerator_log_kwargs["log_with"] = ...`` (the
+    no-trainer scripts) provably leaves other keys alone; any other use of the mapping, a
+    computed key, or a mapping that is not a dict literal assigned once, may set it.
+    """
+    for arg in call.args:
+        if arg.star == "**" and not _mapping_leaves_unset(script, arg.value, key):
+            raise CannotAct(
+                arg, f"cannot tell whether `**{script.code(arg.value)}` already sets {key}"
+            )
+
+
+def _mapping_leaves_unset(script: Script, mapping: cst.BaseExpression, key: str) -> bool:
+    if not isinstance(mapping, cst.Name):
+        return False
+    initial = single_value(script, mapping.value)
+    if not isinstance(initial, cst.Dict) or any(
+        not isinstance(e, cst.DictElement)
+        or not isinstance(e.key, cst.SimpleString)
+        or e.key.evaluated_value == key
+        for e in initial.elements
+    ):
+        return False
+    for use in _names(script.module, mapping.value):
+        parent = script.parents.get(id(use))
+        if isinstance(parent, (cst.Arg, cst.AssignTarget)):
+            continue  # the ** itself, or the one assignment of the literal
+        if not isinstance(parent, cst.Subscript) or len(parent.slice) != 1:
+            return False
+        index = parent.slice[0].slice
+        if not (
+            isinstance(index, cst.Index)
+            and isinstance(index.value, cst.SimpleString)
+            and index.value.evaluated_value != key
+            and isinstance(script.parents.get(id(parent)), cst.AssignTarget)
+        ):
+            return False
+    return True
+
+
+def _names(node: cst.CSTNode, name: str) -> list[cst.Name]:
+    found: list[cst.Name] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Name(self, n: cst.Name) -> None:
+            if n.value == name:
+                found.append(n)
+
+    node.visit(_Find())
+    return found
+
+
+def _loss_division(script: Script, back: Backward) -> cst.BaseExpression | None:
+    """The divisor of ``loss / N`` or ``loss /= N`` that scales the loss for accumulation.
+
+    Only a divisor naming accumulation counts: a loss averaged over two terms is no window.
+    """
+    candidates: list[cst.BaseExpression] = []
+    loss = back.loss
+    if isinstance(loss, cst.BinaryOperation) and isinstance(loss.operator, cst.Divide):
+        candidates.append(loss.right)
+    container = back.loop or back.function or script.module
+    for stmt in simple_statements(container):
+        for small in stmt.body:
+            value = getattr(small, "value", None)
+            if isinstance(small, cst.AugAssign) and isinstance(small.operator, cst.DivideAssign):
+                candidates.append(small.value)
+            elif isinstance(value, cst.BinaryOperation) and isinstance(value.operator, cst.Divide):
+                candidates.append(value.right)
+    return next(
+        (c for c in candidates if any(w in script.code(c).lower() for w in _WINDOW_WORDS)), None
+    )
+
+
+_WINDOW_WORDS = ("accum", "grad_acc", "acc_steps")
+"""Words in a divisor that name an accumulation window (gradient_accumulation_steps, accum_iter,
+iters_to_accumulate, grad_acc, acc_steps)."""
+
+
+def _is_range(expr: cst.BaseExpression) -> bool:
+    return isinstance(expr, cst.Call) and dotted(expr.func) == "range" and len(expr.args) == 1
+
+
+def _assigned_names(small: cst.BaseSmallStatement) -> set[str]:
+    targets = (
+        [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]  # type: ignore[attr-defined]
+    )
+    return {name for t in targets if (name := dotted(t)) is not None}
