@@ -50,6 +50,7 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
                 "adding a second one",
             )
         region = _forward_region(script, back)
+        _refuse_unsafe_to_autocast(script, region)
         device = device_type(script, region[0], script.trained_model)
         dtype = DTYPES[options.precision]
         header = f"with {torch}.amp.autocast({device}, dtype={torch}.{dtype})"
@@ -179,6 +180,53 @@ def _forward_region(script: Script, back: Backward) -> list[cst.BaseStatement]:
                 "cover the forward pass alone",
             )
     return region
+
+
+_UNSAFE_TO_AUTOCAST = ("binary_cross_entropy", "BCELoss")
+"""Losses CUDA autocast refuses to run ("unsafe to autocast": they take probabilities, which
+float16 cannot hold near 0 and 1); the logits forms are the ones autocast allows."""
+
+
+def _refuse_unsafe_to_autocast(script: Script, region: list[cst.BaseStatement]) -> None:
+    """Raise CannotAct when the statements going under autocast compute a loss autocast
+    refuses: directly, through a loss module built in this file, or inside a function of this
+    file that they call (one level, as a script's ``loss_function(...)`` is written)."""
+    modules = script.names.targets_of("BCELoss")
+    functions = {
+        stmt.name.value: stmt for stmt in script.module.body if isinstance(stmt, cst.FunctionDef)
+    }
+
+    def unsafe(node: cst.CSTNode, follow: bool) -> cst.Call | None:
+        for call in _calls(node):
+            callee = script.names.qualified(call.func) or dotted(call.func) or ""
+            inner = call.func.func if isinstance(call.func, cst.Call) else None
+            inline = inner is not None and (dotted(inner.func) or "").endswith("BCELoss")
+            if callee.rpartition(".")[2] in _UNSAFE_TO_AUTOCAST or callee in modules or inline:
+                return call
+            if follow and callee in functions and unsafe(functions[callee], False) is not None:
+                return call
+        return None
+
+    for stmt in region:
+        call = unsafe(stmt, True)
+        if call is not None:
+            raise CannotAct(
+                call,
+                "this loss uses binary_cross_entropy (BCELoss), which autocast refuses to run "
+                "on CUDA (unsafe to autocast); compute it from logits with "
+                "binary_cross_entropy_with_logits (BCEWithLogitsLoss), then add precision",
+            )
+
+
+def _calls(node: cst.CSTNode) -> list[cst.Call]:
+    found: list[cst.Call] = []
+
+    class _Calls(cst.CSTVisitor):
+        def visit_Call(self, n: cst.Call) -> None:
+            found.append(n)
+
+    node.visit(_Calls())
+    return found
 
 
 def _defined(stmt: cst.CSTNode) -> set[str]:

@@ -24,6 +24,7 @@ def freeze(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module 
     site = script.optimizer
     model = _model(site)
     _refuse_unfreezing(script)
+    _refuse_after_wrapping(script, model, site.call)
     patterns = ", ".join(json.dumps(p) for p in options.freeze)
     patterns = f"({patterns},)" if len(options.freeze) == 1 else f"({patterns})"
     for loop in script.loops:
@@ -191,6 +192,30 @@ def _refuse_unfreezing(script: Script) -> None:
                     "the script sets requires_grad here, which may undo the freeze; "
                     "freeze in the script's own code instead",
                 )
+
+
+_WRAPPERS = ("DistributedDataParallel", "DDP", "FullyShardedDataParallel", "FSDP", "fully_shard")
+"""Wrappers that fix, when they are built, which parameters they reduce or shard."""
+
+
+def _refuse_after_wrapping(script: Script, model: str, optimizer: cst.Call) -> None:
+    """Raise CannotAct when ``model`` is wrapped by DDP or FSDP before its optimizer is built:
+    a freeze placed above the optimizer would come after the wrap, which has already set up
+    gradient reduction for every parameter (DDP then waits for gradients that never come)."""
+    wrapped = script.model_constructor(model)
+    for call in script.calls:
+        callee = script.names.qualified(call.func) or dotted(call.func) or ""
+        if callee.rpartition(".")[2] not in _WRAPPERS or not call.args:
+            continue
+        own = callee == wrapped and script.line(call) < script.line(optimizer)
+        in_place = callee.endswith("fully_shard") and script.code(call.args[0].value) == model
+        if own or in_place:
+            raise CannotAct(
+                call,
+                f"`{model}` is wrapped here, before the optimizer, and the wrap has already set "
+                "up gradient reduction for every parameter; freeze the parameters in the "
+                "script's own code, before this line",
+            )
 
 
 def _model(site: object) -> str:
