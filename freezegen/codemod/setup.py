@@ -37,10 +37,18 @@ def freeze(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module 
     function = script.function_of(site.stmt)
     name = script.fresh(("param_name",), function)
     param = script.fresh(("param",), function)
+    frozen = script.fresh(("frozen",), function)
+    # The names are known only when the script runs: a glob that matches nothing must stop it
+    # there, not train the whole model as if the freeze had been applied.
+    message = json.dumps(f"--freeze {', '.join(options.freeze)} matched no parameter of {model}")
     code = (
+        f"{frozen} = 0\n"
         f"for {name}, {param} in {model}.named_parameters():\n"
         f"    if any(fnmatch.fnmatchcase({name}, pattern) for pattern in {patterns}):\n"
         f"        {param}.requires_grad_(False)\n"
+        f"        {frozen} += 1\n"
+        f"if not {frozen}:\n"
+        f"    raise ValueError({message})\n"
     )
     module = edits.apply(script.module, {id(site.anchor): edits.before(edits.statements(code))})
     if not edits.imported(module, "fnmatch", "fnmatch"):

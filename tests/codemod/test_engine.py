@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -342,3 +344,35 @@ def test_loss_divided_by_a_window_is_accumulation_by_hand(window: str):
     (problem,) = _problems(source, ACCUM)
     assert problem.startswith("train.py:7:13: cannot add accumulation: the script already")
     assert f"loss divided by {window} at line 7" in problem
+
+
+FREEZE_SCRIPT = """\
+import torch
+from torch import nn
+
+model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 1))
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for x in [torch.randn(2, 4)]:
+    loss = model(x).sum()
+    loss.backward()
+    optimizer.step()
+"""
+
+
+@pytest.mark.parametrize(("glob", "frozen"), [("0.*", ["0.weight", "0.bias"]), ("encoder.*", None)])
+def test_a_freeze_glob_that_matches_nothing_stops_the_script(glob, frozen, tmp_path):
+    # Parameter names are known only at run time: a glob that matches none of them must not
+    # let the script train the whole model as if it had frozen something.
+    new = codemod_source(FREEZE_SCRIPT, CodemodOptions(freeze=(glob,))).new_source
+    assert new is not None
+    script = tmp_path / "train.py"
+    script.write_text(
+        new + "print([n for n, p in model.named_parameters() if not p.requires_grad])\n"
+    )
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    if frozen is None:
+        assert run.returncode == 1
+        assert f"ValueError: --freeze {glob} matched no parameter of model" in run.stderr
+    else:
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.strip() == repr(frozen)
