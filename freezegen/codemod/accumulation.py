@@ -39,7 +39,7 @@ def accumulation(script: Script, options: CodemodOptions, notes: Notes) -> cst.M
             return None
         raise CannotAct(own.node, _refusal(script, own, n))
     if back.style == "accelerate":
-        return _accelerate(script, back, n, own)
+        return _accelerate(script, back, n, own, notes)
     if own is not None:  # accelerate's accumulation around a backward it does not own
         raise CannotAct(own.node, _refusal(script, own, n))
     loop = back.loop
@@ -54,6 +54,7 @@ def accumulation(script: Script, options: CodemodOptions, notes: Notes) -> cst.M
             back.call,
             "the backward call is nested in a block inside its loop; move it to the loop body",
         )
+    _note_scheduler(script, loop, n, notes)
     body = list(loop.body.body)
     b = next(i for i, s in enumerate(body) if s is back.stmt)
     before, after = _boundary_indices(script, loop, body, b)
@@ -254,7 +255,7 @@ def _divide(back: Backward, stmt: cst.BaseStatement, window: str) -> cst.BaseSta
 
 
 def _accelerate(
-    script: Script, back: Backward, n: int, own: OwnAccumulation | None
+    script: Script, back: Backward, n: int, own: OwnAccumulation | None, notes: Notes
 ) -> cst.Module | None:
     """Accelerate: gradient_accumulation_steps=N on every Accelerator(...) and the loop body
     under accelerator.accumulate; refused when the script already sets another window."""
@@ -283,6 +284,8 @@ def _accelerate(
     for call in calls:
         if id(call) in changes:
             statement_edits[id(accelerator_statement(script, call))] = edit
+    if back.loop is not None:
+        _note_scheduler(script, back.loop, n, notes)
     if not wrapped:
         loop = back.loop
         if loop is None:
@@ -298,3 +301,26 @@ def _accelerate(
             s.with_changes(body=s.body.with_changes(body=[edits.wrap(header, list(s.body.body))]))
         ]
     return edits.apply(script.module, statement_edits) if statement_edits else None
+
+
+def _note_scheduler(script: Script, loop: cst.CSTNode, n: int, notes: Notes) -> None:
+    """Say that a learning-rate scheduler stepped in the loop now steps once per window: its
+    length, when the script counts it in batches, must shrink by N or the schedule only gets
+    1/N of the way (the codemod cannot see what the length means, so it tells the user)."""
+    for call in script.calls:
+        func = call.func
+        if (
+            isinstance(func, cst.Attribute)
+            and func.attr.value == "step"
+            and "sched" in (dotted(func.value) or "").lower()
+            and script.inside(call, loop)
+        ):
+            notes.append(
+                (
+                    call,
+                    f"{script.code(func.value)} now steps once per {n} micro-batches: if its "
+                    "length counts batches (e.g. num_training_steps=len(loader) * epochs), "
+                    f"divide it by {n}, or the schedule only gets 1/{n} of the way",
+                )
+            )
+            return

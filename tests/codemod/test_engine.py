@@ -376,3 +376,16 @@ def test_a_freeze_glob_that_matches_nothing_stops_the_script(glob, frozen, tmp_p
     else:
         assert run.returncode == 0, run.stderr
         assert run.stdout.strip() == repr(frozen)
+
+
+@pytest.mark.parametrize("fixture", ["nested_loops", "hf_accelerate"])
+def test_accumulation_says_a_scheduler_now_steps_once_per_window(fixture):
+    # The codemod cannot know whether the schedule's length counts batches or updates; when it
+    # counts batches the schedule would only get a quarter of the way, so the user is told.
+    source = (FIXTURES / f"{fixture}.in.py").read_text()
+    result = codemod_source(source, ACCUM, f"{fixture}.py")
+    assert result.changed
+    notes = [str(n) for n in result.notes if "steps once per 4 micro-batches" in n.text]
+    assert len(notes) == 1 and "divide it by 4" in notes[0], result.notes
+    line = int(notes[0].split(":")[1])
+    assert "sched" in source.splitlines()[line - 1] and ".step()" in source.splitlines()[line - 1]
