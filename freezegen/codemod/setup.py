@@ -213,16 +213,22 @@ def _refuse_after_wrapping(script: Script, model: str, optimizer: cst.Call) -> N
     wrapped = script.model_constructor(model)
     for call in script.calls:
         callee = script.names.qualified(call.func) or dotted(call.func) or ""
-        if callee.rpartition(".")[2] not in _WRAPPERS or not call.args:
+        last = callee.rpartition(".")[2]
+        if last not in (*_WRAPPERS, "prepare") or not call.args:
             continue
-        own = callee == wrapped and script.line(call) < script.line(optimizer)
-        in_place = callee.endswith("fully_shard") and script.code(call.args[0].value) == model
-        if own or in_place:
+        before = script.line(call) < script.line(optimizer)
+        own = callee == wrapped and before and last != "prepare"
+        in_place = last == "fully_shard" and script.code(call.args[0].value) == model
+        # Accelerate's prepare wraps in DDP or FSDP when the run is distributed
+        prepared = (
+            last == "prepare" and before and model in (script.code(a.value) for a in call.args)
+        )
+        if own or in_place or prepared:
             raise CannotAct(
                 call,
-                f"`{model}` is wrapped here, before the optimizer, and the wrap has already set "
-                "up gradient reduction for every parameter; freeze the parameters in the "
-                "script's own code, before this line",
+                f"`{model}` is wrapped here (or, when distributed, by this prepare), before the "
+                "optimizer, and the wrap has already set up gradient reduction for every "
+                "parameter; freeze the parameters in the script's own code, before this line",
             )
 
 

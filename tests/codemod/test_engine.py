@@ -389,3 +389,28 @@ def test_accumulation_says_a_scheduler_now_steps_once_per_window(fixture):
     assert len(notes) == 1 and "divide it by 4" in notes[0], result.notes
     line = int(notes[0].split(":")[1])
     assert "sched" in source.splitlines()[line - 1] and ".step()" in source.splitlines()[line - 1]
+
+
+PREPARED_FIRST = """\
+import torch
+from accelerate import Accelerator
+
+accelerator = Accelerator()
+model = torch.nn.Linear(4, 1)
+model = accelerator.prepare(model)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for x in [torch.randn(2, 4)]:
+    loss = model(x).sum()
+    accelerator.backward(loss)
+    optimizer.step()
+"""
+
+
+def test_a_freeze_after_accelerate_prepared_the_model_is_refused():
+    # Distributed, prepare wraps the model in DDP or FSDP: freezing afterwards breaks reduction.
+    problems = _problems(PREPARED_FIRST, CodemodOptions(freeze=("weight",)))
+    assert len(problems) == 1 and problems[0].startswith("train.py:6:9: cannot add freeze: `model`")
+    later = PREPARED_FIRST.replace("model = accelerator.prepare(model)\n", "").replace(
+        "lr=0.1)\n", "lr=0.1)\nmodel, optimizer = accelerator.prepare(model, optimizer)\n"
+    )
+    assert codemod_source(later, CodemodOptions(freeze=("weight",))).changed
