@@ -224,10 +224,15 @@ def _refuse_after_wrapping(script: Script, model: str, optimizer: cst.Call) -> N
             last == "prepare" and before and model in (script.code(a.value) for a in call.args)
         )
         if own or in_place or prepared:
+            how = (
+                "prepared here, before the optimizer: when the run is distributed, prepare "
+                "wraps it in DDP or FSDP, which"
+                if prepared
+                else "wrapped here, before the optimizer, and the wrap"
+            )
             raise CannotAct(
                 call,
-                f"`{model}` is wrapped here (or, when distributed, by this prepare), before the "
-                "optimizer, and the wrap has already set up gradient reduction for every "
+                f"`{model}` is {how} has already set up gradient reduction for every "
                 "parameter; freeze the parameters in the script's own code, before this line",
             )
 
