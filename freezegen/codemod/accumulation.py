@@ -18,7 +18,7 @@ from freezegen.codemod.existing import (
     refuse_hidden_keyword,
 )
 from freezegen.codemod.options import CodemodOptions
-from freezegen.codemod.script import Backward, CannotAct, Script
+from freezegen.codemod.script import Backward, CannotAct, Script, simple_statements
 from freezegen.codemod.transform import Notes
 
 
@@ -102,13 +102,27 @@ def _boundary_indices(
         tops.setdefault(top, []).append(dotted(call.func) or "" if call else "")
     before = {i for i in tops if i < b}
     for i in before:
-        if not all(name.endswith(".zero_grad") for name in tops[i]) or _call(body[i]) is None:
-            raise CannotAct(body[i], "a statement above the backward call steps or clips")
+        if not all(name.endswith(".zero_grad") for name in tops[i]) or not _zeroes_only(body[i]):
+            raise CannotAct(
+                body[i],
+                "this statement above the backward call steps, clips or does more than zero "
+                "the gradients; only zero_grad can be moved into the window's first micro-step",
+            )
     after = sorted(i for i in tops if i > b)
     steps = [i for i in after if any(n.endswith(".step") and "sched" not in n for n in tops[i])]
     if not steps:
         raise CannotAct(loop, "no optimizer.step() below the backward call in the loop body")
     return before, list(range(after[0], after[-1] + 1))
+
+
+def _zeroes_only(stmt: cst.CSTNode) -> bool:
+    """True when every statement in ``stmt`` is a zero_grad call (``if args.use_optimizer:
+    optimizer.zero_grad() else: model.zero_grad()`` included): guarding it skips nothing else."""
+    lines = simple_statements(stmt)
+    return bool(lines) and all(
+        (call := _call(line)) is not None and (dotted(call.func) or "").endswith(".zero_grad")
+        for line in lines
+    )
 
 
 def _call(stmt: cst.CSTNode) -> cst.Call | None:

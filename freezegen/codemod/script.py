@@ -267,9 +267,13 @@ class Script:
     def boundary_statements(self, container: cst.CSTNode) -> list[cst.SimpleStatementLine]:
         """Statements inside ``container`` that step, update, clip or zero gradients."""
         out = []
+        scalers = self.names.targets_of("GradScaler", "ShardedGradScaler")
         for call in self.calls:
             name = dotted(call.func) or ""
-            method = name.rpartition(".")[2]
+            receiver, _, method = name.rpartition(".")
+            # a meter's or a progress bar's update() is bookkeeping; only a scaler's is a step
+            if method == "update" and receiver not in scalers and "scaler" not in receiver:
+                continue
             if method in _BOUNDARY and self.inside(call, container):
                 stmt = self.statement_of(call)
                 if stmt is not None and all(stmt is not o for o in out):

@@ -218,7 +218,8 @@ def _refuse_after_wrapping(script: Script, model: str, optimizer: cst.Call) -> N
             continue
         before = script.line(call) < script.line(optimizer)
         own = callee == wrapped and before and last != "prepare"
-        in_place = last == "fully_shard" and script.code(call.args[0].value) == model
+        # the model itself wrapped (on any branch), or sharded in place by fully_shard
+        in_place = (before or last == "fully_shard") and script.code(call.args[0].value) == model
         # Accelerate's prepare wraps in DDP or FSDP when the run is distributed
         prepared = (
             last == "prepare" and before and model in (script.code(a.value) for a in call.args)
