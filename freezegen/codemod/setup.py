@@ -216,10 +216,14 @@ def _refuse_after_wrapping(script: Script, model: str, optimizer: cst.Call) -> N
         last = callee.rpartition(".")[2]
         if last not in (*_WRAPPERS, "prepare") or not call.args:
             continue
-        before = script.line(call) < script.line(optimizer)
+        # above the optimizer in its own function: what runs first (a wrap in another
+        # function, such as a Trainer's __init__, may well run after the freeze)
+        before = script.line(call) < script.line(optimizer) and script.function_of(
+            call
+        ) is script.function_of(optimizer)
         own = callee == wrapped and before and last != "prepare"
         # the model itself wrapped (on any branch), or sharded in place by fully_shard
-        in_place = (before or last == "fully_shard") and script.code(call.args[0].value) == model
+        in_place = before and script.code(call.args[0].value) == model
         # Accelerate's prepare wraps in DDP or FSDP when the run is distributed
         prepared = (
             last == "prepare" and before and model in (script.code(a.value) for a in call.args)

@@ -414,3 +414,34 @@ def test_a_freeze_after_accelerate_prepared_the_model_is_refused():
         "lr=0.1)\n", "lr=0.1)\nmodel, optimizer = accelerator.prepare(model, optimizer)\n"
     )
     assert codemod_source(later, CodemodOptions(freeze=("weight",))).changed
+
+
+WRAPPED_LATER = """\
+import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
+
+
+class Trainer:
+    def __init__(self, model, optimizer):
+        self.model = DDP(model)
+        self.optimizer = optimizer
+
+
+def build():
+    model = torch.nn.Linear(4, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    return model, optimizer
+
+
+def train(model, optimizer):
+    for x in [torch.randn(2, 4)]:
+        loss = model(x).sum()
+        loss.backward()
+        optimizer.step()
+"""
+
+
+def test_a_wrap_in_another_function_does_not_block_the_freeze():
+    # Trainer.__init__ sits above build() in the file but runs after it: the freeze placed
+    # above build()'s optimizer comes before the wrap, as it must.
+    assert codemod_source(WRAPPED_LATER, CodemodOptions(freeze=("weight",))).changed
