@@ -239,15 +239,7 @@ def _defined(stmt: cst.CSTNode) -> set[str]:
 
 def _computes(stmt: cst.CSTNode) -> bool:
     """True when ``stmt`` calls something other than data movement (a forward pass, a loss)."""
-    found = False
-
-    class _Calls(cst.CSTVisitor):
-        def visit_Call(self, n: cst.Call) -> None:
-            nonlocal found
-            found = found or (dotted(n.func) or "").rpartition(".")[2] not in _DATA_CALLS
-
-    stmt.visit(_Calls())
-    return found
+    return any((dotted(n.func) or "").rpartition(".")[2] not in _DATA_CALLS for n in _calls(stmt))
 
 
 def _used(node: cst.CSTNode) -> set[str]:
