@@ -59,9 +59,10 @@ def accumulation(script: Script, options: CodemodOptions, notes: Notes) -> cst.M
     b = next(i for i, s in enumerate(body) if s is back.stmt)
     before, after = _boundary_indices(script, loop, body, b)
     _refuse_unless_micro_steps(script, loop)
-    counter, target, iterable, length = _counter(script, loop, back)
+    counter, done, target, iterable, length = _counter(script, loop, back)
     window = f"min({n}, {length} - {counter} // {n} * {n})"
-    guard = f"({counter} + 1) % {n} == 0 or {counter} + 1 == {length}"
+    grouped = f"({done})" if " " in done else done
+    guard = f"{grouped} % {n} == 0 or {done} == {length}"
     new_body: list[cst.BaseStatement] = []
     first, last = after[0], after[-1]
     for i, stmt in enumerate(body):
@@ -195,25 +196,36 @@ def _indexes_with(body: cst.CSTNode, name: str) -> bool:
 
 def _counter(
     script: Script, loop: cst.For, back: Backward
-) -> tuple[str, cst.BaseAssignTargetExpression, cst.BaseExpression, str]:
-    """The micro-step counter, the loop's (new) target and iterable, and its length."""
+) -> tuple[str, str, cst.BaseAssignTargetExpression, cst.BaseExpression, str]:
+    """The micro-step counter (from 0), the count of micro-steps done once this one is, the
+    loop's (new) target and iterable, and its length."""
     it, target = loop.iter, loop.target
+    start = _enumerate_start(it)
     if (
-        isinstance(it, cst.Call)
-        and dotted(it.func) == "enumerate"
-        and len(it.args) == 1
+        start is not None
         and isinstance(target, cst.Tuple)
         and len(target.elements) == 2
         and isinstance(target.elements[0].value, cst.Name)
     ):
-        return target.elements[0].value.value, target, it, _length(script, it.args[0].value)
+        assert isinstance(it, cst.Call)
+        name = target.elements[0].value.value
+        # the window arithmetic counts from 0: enumerate(loader, 1) counts from 1
+        counter = name if start == 0 else f"({name} - {start})"
+        done = (
+            f"{name} + {1 - start}"
+            if start < 1
+            else name
+            if start == 1
+            else f"{name} - {start - 1}"
+        )
+        return counter, done, target, it, _length(script, it.args[0].value)
     if (
         isinstance(it, cst.Call)
         and dotted(it.func) == "range"
         and len(it.args) == 1
         and isinstance(target, cst.Name)
     ):
-        return target.value, target, it, _length(script, it)
+        return target.value, f"{target.value} + 1", target, it, _length(script, it)
     counter = script.fresh(("step", "micro_step", "batch_index"), back.function)
     length = _length(script, it)
     inner = target
@@ -230,7 +242,23 @@ def _counter(
         rpar=[],
     )
     new_iter = cst.Call(cst.Name("enumerate"), [cst.Arg(it)])
-    return counter, new_target, new_iter, length
+    return counter, f"{counter} + 1", new_target, new_iter, length
+
+
+def _enumerate_start(it: cst.BaseExpression) -> int | None:
+    """The first count of ``enumerate(x)`` or ``enumerate(x, k)`` / ``start=k`` with a literal
+    ``k``; None for any other iterable (or a start only known at run time)."""
+    if not (isinstance(it, cst.Call) and dotted(it.func) == "enumerate" and it.args):
+        return None
+    if len(it.args) == 1:
+        return 0
+    if len(it.args) != 2:
+        return None
+    start = it.args[1]
+    keyword = start.keyword.value if start.keyword is not None else "start"
+    if keyword != "start" or not isinstance(start.value, cst.Integer):
+        return None
+    return int(start.value.value, 0)
 
 
 def _length(script: Script, it: cst.BaseExpression) -> str:
