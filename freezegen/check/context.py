@@ -9,7 +9,7 @@ from functools import cached_property
 import libcst as cst
 
 from freezegen.check.loops import Event, walk_loop
-from freezegen.check.names import Names, collect_names, dotted
+from freezegen.check.names import SCALERS, Names, collect_names, dotted
 from freezegen.diagnostics import Severity
 
 Fix = Callable[[cst.CSTNode], cst.CSTNode]
@@ -79,7 +79,7 @@ class FileContext:
 
     @cached_property
     def scaler_names(self) -> set[str]:
-        return self.names.targets_of("GradScaler", "ShardedGradScaler")
+        return self.names.targets_of(*SCALERS)
 
     @cached_property
     def optimizer_names(self) -> set[str]:

@@ -28,6 +28,10 @@ def dotted(node: cst.BaseExpression | None) -> str | None:
     return ".".join(reversed(parts))
 
 
+SCALERS = ("GradScaler", "ShardedGradScaler")
+"""The classes whose instances scale an fp16 loss (torch.amp's, and FSDP's sharded one)."""
+
+
 @dataclass
 class Names:
     """Imports (local name -> qualified name) and constructor assignments of one module."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from freezegen.check.names import dotted
+from freezegen.check.names import SCALERS, dotted
 from freezegen.check.rules._calls import add_keyword, keyword
 from freezegen.codemod import edits
 from freezegen.codemod.device import device_type
@@ -40,7 +40,7 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
         scalers = [
             call
             for target, call in script.names.constructed
-            if target in script.names.targets_of("GradScaler", "ShardedGradScaler")
+            if target in script.names.targets_of(*SCALERS)
         ]
         if scalers:
             raise CannotAct(
@@ -167,7 +167,7 @@ def _forward_region(script: Script, back: Backward) -> list[cst.BaseStatement]:
         if not _defined(stmt) & needed:
             continue
         needed |= _used(stmt)
-        if _computes(stmt):
+        if _computes(script, stmt):
             start = k
     region = body[start : j + 1]
     for stmt in region:
@@ -197,7 +197,7 @@ def _refuse_unsafe_to_autocast(script: Script, region: list[cst.BaseStatement]) 
     }
 
     def unsafe(node: cst.CSTNode, follow: bool) -> cst.Call | None:
-        for call in _calls(node):
+        for call in _calls_in(script, node):
             callee = script.names.qualified(call.func) or dotted(call.func) or ""
             inner = call.func.func if isinstance(call.func, cst.Call) else None
             inline = inner is not None and (dotted(inner.func) or "").endswith("BCELoss")
@@ -218,15 +218,9 @@ def _refuse_unsafe_to_autocast(script: Script, region: list[cst.BaseStatement]) 
             )
 
 
-def _calls(node: cst.CSTNode) -> list[cst.Call]:
-    found: list[cst.Call] = []
-
-    class _Calls(cst.CSTVisitor):
-        def visit_Call(self, n: cst.Call) -> None:
-            found.append(n)
-
-    node.visit(_Calls())
-    return found
+def _calls_in(script: Script, node: cst.CSTNode) -> list[cst.Call]:
+    """The script's calls inside ``node``, in source order (collected once, with the tree)."""
+    return [call for call in script.calls if script.inside(call, node)]
 
 
 def _defined(stmt: cst.CSTNode) -> set[str]:
@@ -237,9 +231,12 @@ def _defined(stmt: cst.CSTNode) -> set[str]:
     return names
 
 
-def _computes(stmt: cst.CSTNode) -> bool:
+def _computes(script: Script, stmt: cst.CSTNode) -> bool:
     """True when ``stmt`` calls something other than data movement (a forward pass, a loss)."""
-    return any((dotted(n.func) or "").rpartition(".")[2] not in _DATA_CALLS for n in _calls(stmt))
+    return any(
+        (dotted(n.func) or "").rpartition(".")[2] not in _DATA_CALLS
+        for n in _calls_in(script, stmt)
+    )
 
 
 def _used(node: cst.CSTNode) -> set[str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from freezegen.check.names import dotted
+from freezegen.check.names import SCALERS, dotted
 from freezegen.check.rules._calls import add_keyword
 from freezegen.codemod import edits
 from freezegen.codemod.device import device_type
@@ -33,7 +33,7 @@ class _Home:
 
 
 def has_scaler(script: Script) -> bool:
-    return bool(script.names.targets_of("GradScaler", "ShardedGradScaler"))
+    return bool(script.names.targets_of(*SCALERS))
 
 
 def add_scaler(

@@ -14,7 +14,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from freezegen.check.context import OPTIMIZERS
-from freezegen.check.names import Names, collect_names, dotted
+from freezegen.check.names import SCALERS, Names, collect_names, dotted
 
 Block = cst.Module | cst.IndentedBlock
 Loop = cst.For | cst.While
@@ -267,7 +267,7 @@ class Script:
     def boundary_statements(self, container: cst.CSTNode) -> list[cst.SimpleStatementLine]:
         """Statements inside ``container`` that step, update, clip or zero gradients."""
         out = []
-        scalers = self.names.targets_of("GradScaler", "ShardedGradScaler")
+        scalers = self.names.targets_of(*SCALERS)
         for call in self.calls:
             name = dotted(call.func) or ""
             receiver, _, method = name.rpartition(".")

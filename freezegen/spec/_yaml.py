@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from freezegen._io import ReadRefused, TooLarge, read_bytes
+from freezegen._io import ReadRefused, TooLarge, describe_size, read_bytes
 from freezegen.diagnostics import Diagnostic
 
 MAX_BYTES = 4 * 1024 * 1024
@@ -103,7 +103,7 @@ def read_text(path: Path) -> tuple[str | None, list[Diagnostic]]:
 
 
 def _too_large(shown: str) -> Diagnostic:
-    msg = f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB; a spec is a few KiB"
+    msg = f"file is larger than {describe_size(MAX_BYTES)}; a spec is a few KiB"
     return Diagnostic("FG006", msg, shown, 1, 1)
 
 
