@@ -76,7 +76,7 @@ def check_source(
         result.diagnostics.append(failure(path, exc.message, exc.help, exc.line, exc.col))
         return result
     try:
-        _run_rules(result, source, rules, options, fix, unsafe_fixes)
+        _run_rules(result, source, data, rules, options, fix, unsafe_fixes)
     except (RecursionError, MemoryError):  # the gate's limits leave room; this is a backstop
         message = "too complex for the libcst parser (nesting or size)"
         result.diagnostics = [failure(path, message, "please report this as a freezegen bug")]
@@ -87,13 +87,13 @@ def check_source(
 def _run_rules(
     result: FileResult,
     source: bytes | str,
+    data: bytes,
     rules: list[type[CheckRule]],
     options: RuleOptions,
     fix: bool,
     unsafe_fixes: bool,
 ) -> None:
     path = result.path
-    data = source.encode("utf-8") if isinstance(source, str) else source
     try:
         # text is parsed as text: its encoding declaration is moot, the caller decoded it
         module = cst.parse_module(source)
