@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from freezegen.codemod import Message
+    from freezegen.codemod import CodemodResult, Message
 
 CODEMOD_OPTIONS: dict[str, object] = {
     "precision": "bf16",
@@ -145,8 +145,23 @@ def observe(files: list[Path]) -> list[dict[str, object]]:
             codemod = {"outcome": "unchanged"}
         if result.notes:
             codemod["notes"] = [_said(m) for m in result.notes]
-        observed.append({"check": findings[str(f)], "codemod": codemod})
+        seen: dict[str, object] = {"check": findings[str(f)], "codemod": codemod}
+        if codemod["outcome"] == "refused":
+            seen["partial"] = _partial(codemod_file(f, options, partial=True))
+        observed.append(seen)
     return observed
+
+
+def _partial(result: CodemodResult) -> dict[str, object]:
+    """What ``--partial`` does with a file the all-or-nothing run refuses."""
+    if not result.changed:
+        return {"applied": [], "not_applied": list(result.not_applied)}
+    assert result.new_source is not None
+    return {
+        "applied": list(result.applied),
+        "not_applied": list(result.not_applied),
+        "output_sha256": sha256_of(result.new_source.encode("utf-8")),
+    }
 
 
 def codemod_flags() -> str:
@@ -285,7 +300,7 @@ def print_counts(scripts: list[Script], observed: list[dict[str, object]], corpu
     findings: Counter[str] = Counter()
     outcomes: Counter[str] = Counter()
     refusals: Counter[str] = Counter()
-    full = 0
+    full = partial_full = partial_some = 0
     for seen in observed:
         findings.update(f.split(":")[0] for f in seen["check"])  # type: ignore[attr-defined]
         codemod = seen["codemod"]
@@ -294,6 +309,10 @@ def print_counts(scripts: list[Script], observed: list[dict[str, object]], corpu
         refusals.update(refusal_kind(r) for r in codemod.get("reasons", []))
         applied = " ".join(codemod.get("transforms", []))
         full += codemod["outcome"] == "applied" and all(t in applied for t in REQUESTED)
+        part = seen.get("partial")
+        if isinstance(part, dict) and part["applied"]:
+            partial_some += 1
+            partial_full += not part["not_applied"]
     repositories = len({s.repository for s in scripts})
     print(f"corpus: {corpus}, {len(scripts)} scripts from {repositories} repositories")
     by_code = ", ".join(f"{code} {n}" for code, n in sorted(findings.items())) or "none"
@@ -305,6 +324,20 @@ def print_counts(scripts: list[Script], observed: list[dict[str, object]], corpu
     kinds = ("applied", "refused", "skipped", "unchanged")
     print(f"codemod {codemod_flags()}: " + ", ".join(f"{k} {outcomes[k]}" for k in kinds))
     print(f"    applied with all of {', '.join(REQUESTED)}: {full}")
+    print(
+        f"with --partial, of the {outcomes['refused']} refused: {partial_some} get the "
+        f"transforms that can act ({partial_full} of them all three), "
+        f"{outcomes['refused'] - partial_some} none"
+    )
+    left: Counter[str] = Counter()
+    for seen in observed:
+        part = seen.get("partial")
+        if isinstance(part, dict):
+            left.update(part["not_applied"])
+    print(
+        "    not applied under --partial, by transform: "
+        + ", ".join(f"{name} {left[name]}" for name in REQUESTED)
+    )
     print(f"    refusal reasons ({sum(refusals.values())} in {outcomes['refused']} scripts):")
     for kind, n in refusals.most_common():
         print(f"      {n:3d}  {kind}")

@@ -231,6 +231,23 @@ def codemod(
     ] = False,
     diff: Annotated[bool, typer.Option("--diff", help="Print a unified diff (default).")] = False,
     write: Annotated[bool, typer.Option("--write", help="Rewrite the files (atomic).")] = False,
+    partial: Annotated[
+        bool,
+        typer.Option(
+            "--partial",
+            help="Apply the transforms that can act when others cannot, and report those "
+            "(default: a file gets every transform asked for, or none).",
+        ),
+    ] = False,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Print what each file was found to hold (backward, loop, forward pass, "
+            "optimizer, scheduler, scaler, own accumulation/autocast), located, instead of "
+            "the diff; writes nothing.",
+        ),
+    ] = False,
     check: Annotated[
         bool, typer.Option("--check", help="Exit 1 when a file would change; write nothing.")
     ] = False,
@@ -249,6 +266,8 @@ def codemod(
         trainable_only_optimizer=trainable_only_optimizer,
         write=write,
         check=check,
+        partial=partial,
+        explain=explain,
     )
     _finish(command.run(options))
 

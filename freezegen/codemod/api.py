@@ -41,9 +41,16 @@ class CodemodReport:
 
 
 def codemod_paths(
-    paths: Iterable[str | Path], options: CodemodOptions, *, write: bool = False
+    paths: Iterable[str | Path],
+    options: CodemodOptions,
+    *,
+    write: bool = False,
+    partial: bool = False,
+    explain: bool = False,
 ) -> CodemodReport:
-    """Rewrite every file (folders are searched for ``*.py``); with ``write``, save changes.
+    """Rewrite every file (folders are searched for ``*.py``); with ``write``, save changes;
+    with ``partial``, apply the transforms that can act even when others cannot; with
+    ``explain``, each result's ``seen`` is filled.
 
     Raises FileNotFoundError for a path that does not exist. A file found in a folder that the
     prefilter rules out is skipped quietly; a file named on its own is reported.
@@ -52,7 +59,7 @@ def codemod_paths(
     for raw in paths:
         named = not Path(raw).is_dir()
         for path in expand_paths([raw]):
-            result = codemod_file(path, options, write=write)
+            result = codemod_file(path, options, write=write, partial=partial, explain=explain)
             if result.skipped and not named:
                 result.problems = []
             report.results.append(result)
@@ -60,7 +67,12 @@ def codemod_paths(
 
 
 def codemod_file(
-    path: str | Path, options: CodemodOptions, *, write: bool = False
+    path: str | Path,
+    options: CodemodOptions,
+    *,
+    write: bool = False,
+    partial: bool = False,
+    explain: bool = False,
 ) -> CodemodResult:
     """Rewrite one file, read and written in its own encoding (a BOM, a PEP 263 declaration);
     with ``write``, replace it atomically when it changed.
@@ -83,7 +95,7 @@ def codemod_file(
         first_two = data.split(b"\n", 2)[:2]
         line = next((n for n, text in enumerate(first_two, 1) if b"coding" in text), 1)
         return _unreadable(shown, f"cannot decode: {exc.msg}; {DECODE_HELP}", line)
-    result = codemod_source(source, options, shown)
+    result = codemod_source(source, options, shown, partial=partial, explain=explain)
     if not result.changed:
         return result
     assert result.new_source is not None

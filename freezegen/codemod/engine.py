@@ -1,8 +1,10 @@
 """Rewrite one file: prefilter, CPython's parse and the limits of :mod:`freezegen.check.gate`,
 FG501's fix, one libcst parse, every transform, a parse of the result.
 
-All or nothing: when any requested transform cannot act, every reason is reported (located in
-the original file) and the file is left as it was. Output that does not parse is never returned.
+All or nothing by default: when any requested transform cannot act, every reason is reported
+(located in the original file) and the file is left as it was. With ``partial``, the transforms
+that can act are applied and each one that cannot is reported with its reason. Output that does
+not parse is never returned.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from freezegen.check import gate
 from freezegen.codemod.accumulation import accumulation
+from freezegen.codemod.explain import Seen, explain_module
 from freezegen.codemod.options import CodemodOptions
 from freezegen.codemod.precision import precision
 from freezegen.codemod.script import CannotAct, Script
@@ -55,9 +58,14 @@ class CodemodResult:
     source: str
     new_source: str | None = None
     problems: list[Message] = field(default_factory=list)
-    """Why a requested transform cannot act (the file is then unchanged), or why it failed."""
+    """Why a requested transform cannot act (the file is then unchanged unless ``partial``),
+    or why the file could not be rewritten at all."""
     notes: list[Message] = field(default_factory=list)
     applied: list[str] = field(default_factory=list)
+    not_applied: list[str] = field(default_factory=list)
+    """The requested transforms that could not act (their reasons are in ``problems``)."""
+    seen: list[Seen] = field(default_factory=list)
+    """What the transforms see in the file (asked for with ``explain``)."""
     skipped: bool = False
     """True when the prefilter ruled the file out (no ``backward`` in it)."""
 
@@ -66,8 +74,19 @@ class CodemodResult:
         return self.new_source is not None and self.new_source != self.source
 
 
-def codemod_source(source: str, options: CodemodOptions, path: str = "<string>") -> CodemodResult:
-    """Rewrite ``source`` with ``options``; never raises for the file's content."""
+def codemod_source(
+    source: str,
+    options: CodemodOptions,
+    path: str = "<string>",
+    *,
+    partial: bool = False,
+    explain: bool = False,
+) -> CodemodResult:
+    """Rewrite ``source`` with ``options``; never raises for the file's content.
+
+    With ``partial``, a transform that cannot act is left out (and reported) instead of leaving
+    the whole file unchanged; with ``explain``, ``seen`` holds the map of what was found.
+    """
     result = CodemodResult(path, source)
     if PREFILTER not in source.encode("utf-8", "surrogatepass"):
         result.skipped = True
@@ -79,13 +98,15 @@ def codemod_source(source: str, options: CodemodOptions, path: str = "<string>")
         result.problems.append(Message(path, exc.line, exc.col, f"{exc.message} ({exc.help})"))
         return result
     try:
-        return _rewrite(result, options)
+        return _rewrite(result, options, partial, explain)
     except (RecursionError, MemoryError):  # the gate's limits leave room; this is a backstop
         message = "too complex for the libcst parser (nesting or size); please report this"
         return CodemodResult(path, source, problems=[Message(path, 0, 0, message)])
 
 
-def _rewrite(result: CodemodResult, options: CodemodOptions) -> CodemodResult:
+def _rewrite(
+    result: CodemodResult, options: CodemodOptions, partial: bool, explain: bool
+) -> CodemodResult:
     path, source = result.path, result.source
     text = _modernise_amp(source, path)
     try:
@@ -94,24 +115,39 @@ def _rewrite(result: CodemodResult, options: CodemodOptions) -> CodemodResult:
         message = f"syntax error: {exc.message}; only files that parse are rewritten"
         result.problems.append(Message(path, exc.editor_line, exc.editor_column + 1, message))
         return result
+    if explain:
+        result.seen = explain_module(module)
     notes: Notes = []
     problems = _preflight(module, options, notes)
+    refused = {name for name, _, _ in problems}
+    if problems:
+        result.not_applied = [name for name, _ in TRANSFORMS if name in refused]
     if problems or notes:
         positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
-        result.problems = [_locate(path, positions, n, m) for n, m in problems]
+        result.problems = [_locate(path, positions, n, m) for n, m in _said_once(problems)]
         result.notes = [_locate(path, positions, n, m) for n, m in notes]
-    if problems:
+    if problems and not partial:
         return result
     if text != source:
         result.applied.append("torch.amp (FG501)")
     for name, transform in TRANSFORMS:
+        if name in refused:
+            continue
         try:
             new = transform(Script(module), options, [])
-        except CannotAct as exc:  # the preflight passed, so this is a bug of ours
-            raise AssertionError(f"{name} could act on the original but not later: {exc}") from exc
+        except CannotAct as exc:
+            if not partial:  # the preflight passed on the same tree, so this is a bug of ours
+                raise AssertionError(f"{name} could act on the original but not later") from exc
+            # the transforms before it changed the tree: report, never guess
+            result.not_applied.append(name)
+            message = f"cannot add {name} after {', '.join(result.applied)}: {exc.message}"
+            result.problems.append(Message(path, 0, 0, message))
+            continue
         if new is not None and new.code != module.code:
             module = new
             result.applied.append(name)
+    if partial and not result.applied:
+        return result
     new_text = module.code
     try:
         cst.parse_module(new_text)
@@ -125,20 +161,31 @@ def _rewrite(result: CodemodResult, options: CodemodOptions) -> CodemodResult:
     return result
 
 
-def _preflight(module: cst.Module, options: CodemodOptions, notes: Notes) -> Notes:
-    """Every reason a requested transform cannot act on the original tree."""
+Refusal = tuple[str, cst.CSTNode | None, str]
+"""The transform's name, the node the reason is about, the reason."""
+
+
+def _preflight(module: cst.Module, options: CodemodOptions, notes: Notes) -> list[Refusal]:
+    """Every transform that cannot act on the original tree, with its reason."""
     script = Script(module)
-    problems: Notes = []
+    problems: list[Refusal] = []
     for name, transform in TRANSFORMS:
         try:
             transform(script, options, notes)
         except CannotAct as exc:
-            problem = (exc.node, f"cannot add {name}: {exc.message}")
-            if all(
-                p[0] is not problem[0] or p[1].split(": ", 1)[1] != exc.message for p in problems
-            ):
-                problems.append(problem)
+            problems.append((name, exc.node, exc.message))
     return problems
+
+
+def _said_once(problems: list[Refusal]) -> list[tuple[cst.CSTNode | None, str]]:
+    """Each distinct reason (node and text) once, worded under the first transform it stops."""
+    out: list[tuple[cst.CSTNode | None, str]] = []
+    seen: list[tuple[cst.CSTNode | None, str]] = []
+    for name, node, message in problems:
+        if not any(n is node and m == message for n, m in seen):
+            seen.append((node, message))
+            out.append((node, f"cannot add {name}: {message}"))
+    return out
 
 
 def _locate(path: str, positions: object, node: cst.CSTNode | None, text: str) -> Message:

@@ -35,7 +35,7 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
     if torch is None:
         raise CannotAct(back.call, "the script does not `import torch`")
     changes: dict[int, edits.Replace] = {}
-    own = own_autocast(script, _loss_statements(script, back))
+    own = own_autocast(script, loss_statements(script, back))
     if own is None:
         scalers = [
             call
@@ -49,7 +49,7 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
                 f"(line {script.line(back.stmt)}); finish its own mixed precision instead of "
                 "adding a second one",
             )
-        region = _forward_region(script, back)
+        region = forward_region(script, back)
         _refuse_unsafe_to_autocast(script, region)
         device = device_type(script, region[0], script.trained_model)
         dtype = DTYPES[options.precision]
@@ -65,7 +65,7 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
     return edits.apply(script.module, changes) if changes else None
 
 
-def _loss_statements(script: Script, back: Backward) -> list[cst.CSTNode]:
+def loss_statements(script: Script, back: Backward) -> list[cst.CSTNode]:
     """The backward statement and the assignments of its loss: where an autocast may already be."""
     container = back.loop or back.function or script.module
     return [back.stmt, *_assignments(script, container, _base_name(back.loss))]
@@ -144,7 +144,7 @@ _DATA_CALLS = frozenset(
 """Calls that move or reshape data: a statement making only these computes no forward pass."""
 
 
-def _forward_region(script: Script, back: Backward) -> list[cst.BaseStatement]:
+def forward_region(script: Script, back: Backward) -> list[cst.BaseStatement]:
     """The statements above the backward call that compute the loss: from the first statement
     whose results flow into the loss (def-use over the block, not adjacency) and that computes
     something, down to the loss assignment. Raises CannotAct when a statement in between steps,

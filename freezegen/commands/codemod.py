@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from freezegen.commands.result import CommandResult, UsageError, reports_usage_errors
 
 if TYPE_CHECKING:
-    from freezegen.codemod import CodemodOptions
+    from freezegen.codemod import CodemodOptions, CodemodResult
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,8 @@ class Options:
 
     ``activation_checkpointing``: "hf" (a Hugging Face model's gradient_checkpointing_enable)
     or a module path whose children get wrapped. Neither ``write`` nor ``check``: show diffs.
+    ``partial``: apply the transforms that can act when others cannot (default: all or none).
+    ``explain``: print what was found in each file instead of the diff; writes nothing.
     """
 
     paths: tuple[Path, ...]
@@ -30,6 +32,8 @@ class Options:
     trainable_only_optimizer: bool = False
     write: bool = False
     check: bool = False
+    partial: bool = False
+    explain: bool = False
 
 
 @reports_usage_errors
@@ -43,10 +47,18 @@ def run(options: Options) -> CommandResult:
 
     if options.write and options.check:
         raise UsageError("--write and --check exclude each other")
+    if options.explain and (options.write or options.check):
+        raise UsageError("--explain shows what was found and writes nothing: drop --write/--check")
     try:
         edits = _edits(options)
         validate(edits)
-        report = codemod_paths(options.paths, edits, write=options.write)
+        report = codemod_paths(
+            options.paths,
+            edits,
+            write=options.write,
+            partial=options.partial,
+            explain=options.explain,
+        )
     except SpecError as exc:
         raise UsageError(render("text", exc.diagnostics, files=1), prefixed=False) from None
     except OptionsError as exc:
@@ -57,8 +69,17 @@ def run(options: Options) -> CommandResult:
     for note in edits.notes:
         result.err(f"freezegen: note: {note}")
     for changed in report.results:
+        if options.explain and not changed.skipped:
+            result.out(_map(changed))
         for message in (*changed.problems, *changed.notes):
             result.err(str(message))
+        if changed.not_applied and changed.applied:
+            result.err(
+                f"{changed.path}: applied {', '.join(changed.applied)}; not applied "
+                f"{', '.join(changed.not_applied)}"
+            )
+        if options.explain:
+            continue
         if changed.changed and not options.write and not options.check:
             result.out(unified_diff(changed))
         elif changed.changed and options.check:
@@ -66,9 +87,23 @@ def run(options: Options) -> CommandResult:
         if changed.changed and options.write:
             result.written.append(Path(changed.path))
     verb = "rewrote" if options.write else "would rewrite"
-    result.err(f"{verb} {len(report.changed)} of {len(report.results)} file(s)")
+    partly = sum(bool(r.changed and r.not_applied) for r in report.results)
+    partly_said = f" ({partly} in part)" if partly else ""
+    result.err(f"{verb} {len(report.changed)}{partly_said} of {len(report.results)} file(s)")
     result.exit_code = 1 if report.problems or (options.check and report.changed) else 0
     return result
+
+
+def _map(result: CodemodResult) -> str:
+    """One file's map: an entry a line, ``what  line  text`` (a dash where it has no line)."""
+    lines = [result.path]
+    width = max((len(s.what) for s in result.seen), default=0)
+    for seen in result.seen:
+        where = str(seen.line) if seen.line else "-"
+        lines.append(f"  {seen.what:<{width}}  {where:>5}  {seen.text}")
+    if result.applied:
+        lines.append(f"  {'would add':<{width}}  {'':>5}  {', '.join(result.applied)}")
+    return "\n".join(lines) + "\n"
 
 
 def _edits(options: Options) -> CodemodOptions:

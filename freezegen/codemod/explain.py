@@ -1,0 +1,124 @@
+"""What the codemod sees in a script: the map ``freezegen codemod --explain`` prints.
+
+A refusal names one obstacle; to understand it a user needs the rest of the picture: which
+backward call, which loop counts the micro-steps, where the forward pass starts, which optimizer
+trains which model, and what the script already does itself (a scaler, an autocast, its own
+accumulation, Accelerate). Every entry here is asked of :class:`Script` and the modules the
+transforms use, so the map shows exactly what the transforms act on, never a second reading.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+
+from freezegen.check.names import SCALERS, dotted
+from freezegen.codemod.existing import accelerator_calls, own_accumulation, own_autocast
+from freezegen.codemod.precision import forward_region, loss_statements
+from freezegen.codemod.script import Backward, CannotAct, Script
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One entry of the map: what (``loop``), where (line 0: nowhere) and what it says."""
+
+    what: str
+    line: int
+    text: str
+
+
+def explain_module(module: cst.Module) -> list[Seen]:
+    """The map of ``module``, in a fixed order of entries; never raises CannotAct (an entry
+    that cannot be told says why, at the line the reason is about)."""
+    script = Script(module)
+    seen: list[Seen] = []
+    try:
+        back = script.backward
+    except CannotAct as exc:
+        return [_missing(script, "backward", exc)]
+    where = f"in {back.function.name.value}()" if back.function else "at module level"
+    seen.append(Seen("backward", script.line(back.call), f"{_code(script, back.call)} ({where})"))
+    if back.loop is None:
+        seen.append(Seen("loop", 0, "none: the backward call is not inside a loop"))
+    else:
+        seen.append(Seen("loop", script.line(back.loop), _header(script, back.loop)))
+    seen.append(_forward(script, back))
+    seen.append(_optimizer(script))
+    seen.extend(_schedulers(script, back.loop))
+    seen.extend(_scalers(script))
+    own = own_accumulation(script, back)
+    seen.append(
+        Seen("accumulation", script.line(own.node), own.how)
+        if own is not None
+        else Seen("accumulation", 0, "none of the script's own")
+    )
+    autocast = own_autocast(script, loss_statements(script, back))
+    seen.append(
+        Seen("autocast", script.line(autocast[0]), _code(script, autocast[1].item))
+        if autocast is not None
+        else Seen("autocast", 0, "none around the loss")
+    )
+    for call in accelerator_calls(script):
+        seen.append(Seen("accelerator", script.line(call), _code(script, call)))
+    return seen
+
+
+def _forward(script: Script, back: Backward) -> Seen:
+    try:
+        region = forward_region(script, back)
+    except CannotAct as exc:
+        return _missing(script, "forward", exc)
+    first, last = script.line(region[0]), script.line(region[-1])
+    lines = f"line {first}" if first == last else f"lines {first}-{last}"
+    loss = _code(script, back.loss)
+    return Seen("forward", first, f"{lines} compute `{loss}` (what autocast would cover)")
+
+
+def _optimizer(script: Script) -> Seen:
+    try:
+        site = script.optimizer
+    except CannotAct as exc:
+        return _missing(script, "optimizer", exc)
+    trains = f"trains `{site.model}`" if site.model else "its model cannot be told"
+    callee = dotted(site.call.func) or _code(script, site.call.func)
+    return Seen("optimizer", script.line(site.call), f"`{site.target}` = {callee}(...), {trains}")
+
+
+def _schedulers(script: Script, loop: cst.CSTNode | None) -> list[Seen]:
+    out = []
+    for call in script.calls:
+        func = call.func
+        if (
+            isinstance(func, cst.Attribute)
+            and func.attr.value == "step"
+            and "sched" in (dotted(func.value) or "").lower()
+        ):
+            where = "in the loop" if loop is not None and script.inside(call, loop) else "outside"
+            out.append(Seen("scheduler", script.line(call), f"{_code(script, call)} ({where})"))
+    return out
+
+
+def _scalers(script: Script) -> list[Seen]:
+    scalers = script.names.targets_of(*SCALERS)
+    return [
+        Seen("scaler", script.line(call), f"`{target}` = {dotted(call.func) or 'GradScaler'}(...)")
+        for target, call in script.names.constructed
+        if target in scalers
+    ]
+
+
+def _missing(script: Script, what: str, exc: CannotAct) -> Seen:
+    line = script.line(exc.node) if exc.node is not None else 0
+    return Seen(what, line, f"not found: {exc.message}")
+
+
+def _header(script: Script, loop: cst.For | cst.While) -> str:
+    if isinstance(loop, cst.For):
+        return f"for {_code(script, loop.target)} in {_code(script, loop.iter)}"
+    return f"while {_code(script, loop.test)}"
+
+
+def _code(script: Script, node: cst.CSTNode) -> str:
+    text = " ".join(script.code(node).split())
+    return text if len(text) <= 80 else text[:77] + "..."

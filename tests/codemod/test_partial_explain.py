@@ -1,0 +1,146 @@
+"""``--partial`` applies what can act and names what cannot; ``--explain`` maps what was found."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from freezegen.cli import app
+from freezegen.codemod import CodemodOptions, codemod_source
+
+# accumulation cannot act (a `while` loop); freeze and precision can
+WHILE_SCRIPT = """\
+import torch
+from torch import nn
+
+torch.manual_seed(0)
+model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+first = model[0].weight.detach().clone()
+steps = 0
+while steps < 6:
+    x = torch.randn(8, 4)
+    loss = nn.functional.mse_loss(model(x), x.sum(1, keepdim=True))
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    steps += 1
+assert torch.equal(model[0].weight, first), "the frozen layer moved"
+print("ok", steps)
+"""
+ALL = CodemodOptions(freeze=("0.*",), precision="bf16", grad_accum_steps=4)
+ABLE = CodemodOptions(freeze=("0.*",), precision="bf16")
+
+
+def test_default_is_all_or_nothing():
+    result = codemod_source(WHILE_SCRIPT, ALL, "train.py")
+    assert not result.changed and result.applied == []
+    assert result.not_applied == ["accumulation"]
+    (problem,) = result.problems
+    assert str(problem).startswith("train.py:9:1: cannot add accumulation:")
+    assert "not `while`" in str(problem)
+
+
+def test_partial_equals_the_transforms_that_can_act_alone():
+    partial = codemod_source(WHILE_SCRIPT, ALL, "train.py", partial=True)
+    alone = codemod_source(WHILE_SCRIPT, ABLE, "train.py")
+    assert alone.changed and alone.applied == ["freeze", "precision"]
+    assert partial.new_source == alone.new_source
+    assert partial.applied == ["freeze", "precision"]
+    assert partial.not_applied == ["accumulation"]
+    assert [p.line for p in partial.problems] == [9]
+
+
+def test_partial_rewrite_runs_with_its_transforms(tmp_path: Path):
+    result = codemod_source(WHILE_SCRIPT, ALL, "train.py", partial=True)
+    assert result.new_source is not None
+    script = tmp_path / "train.py"
+    script.write_text(result.new_source, encoding="utf-8")
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "ok 6"  # every step taken; the frozen layer did not move
+
+
+def test_partial_with_nothing_able_leaves_the_file():
+    result = codemod_source(WHILE_SCRIPT, CodemodOptions(grad_accum_steps=4), partial=True)
+    assert not result.changed and result.not_applied == ["accumulation"]
+
+
+def test_partial_cli_writes_and_names_what_it_left(tmp_path: Path):
+    script = tmp_path / "train.py"
+    script.write_text(WHILE_SCRIPT, encoding="utf-8")
+    flags = ["--freeze", "0.*", "--precision", "bf16", "--grad-accum-steps", "4"]
+    result = CliRunner().invoke(app, ["codemod", *flags, "--partial", "--write", str(script)])
+    assert result.exit_code == 1  # something asked for was not done
+    assert f"{script}: applied freeze, precision; not applied accumulation" in result.stderr
+    assert "rewrote 1 (1 in part) of 1 file(s)" in result.stderr
+    assert script.read_text(encoding="utf-8") == codemod_source(WHILE_SCRIPT, ABLE).new_source
+
+
+EXPLAINED = """\
+import torch
+from torch import nn
+
+model = nn.Linear(4, 2)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 1)
+scaler = torch.amp.GradScaler("cuda")
+
+
+def train(loader):
+    for x, y in loader:
+        out = model(x)
+        loss = nn.functional.mse_loss(out, y)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad()
+        scheduler.step()
+"""
+
+
+def test_explain_maps_what_the_transforms_act_on():
+    result = codemod_source(EXPLAINED, CodemodOptions(grad_accum_steps=2), explain=True)
+    assert [(s.what, s.line, s.text) for s in result.seen] == [
+        ("backward", 14, "scaler.scale(loss).backward() (in train())"),
+        ("loop", 11, "for x, y in loader"),
+        ("forward", 12, "lines 12-13 compute `loss` (what autocast would cover)"),
+        ("optimizer", 5, "`optimizer` = torch.optim.SGD(...), trains `model`"),
+        ("scheduler", 18, "scheduler.step() (in the loop)"),
+        ("scaler", 7, "`scaler` = torch.amp.GradScaler(...)"),
+        ("accumulation", 0, "none of the script's own"),
+        ("autocast", 0, "none around the loss"),
+    ]
+
+
+def test_explain_says_why_an_entry_is_missing():
+    source = "import torch\nmodel = torch.nn.Linear(2, 2)\nmodel(torch.ones(2)).sum().backward()\n"
+    result = codemod_source(source, CodemodOptions(grad_accum_steps=2), explain=True)
+    assert [(s.what, s.line) for s in result.seen][:4] == [
+        ("backward", 3),
+        ("loop", 0),
+        ("forward", 3),
+        ("optimizer", 0),
+    ]
+    assert result.seen[2].text == "not found: the loss is computed inside the backward statement"
+    assert result.seen[3].text.startswith("not found: no optimizer construction found")
+
+
+def test_explain_cli_prints_the_map_and_writes_nothing(tmp_path: Path):
+    script = tmp_path / "train.py"
+    script.write_text(EXPLAINED, encoding="utf-8")
+    runner = CliRunner()
+    result = runner.invoke(app, ["codemod", "--grad-accum-steps", "2", "--explain", str(script)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == str(script)
+    assert lines[1].split() == ["backward", "14", "scaler.scale(loss).backward()", "(in", "train())"]
+    assert lines[-1].split() == ["would", "add", "accumulation"]
+    assert "@@" not in result.stdout  # no diff
+    assert script.read_text(encoding="utf-8") == EXPLAINED
+    refused = runner.invoke(app, ["codemod", "--precision", "bf16", "--explain", "--write", "x.py"])
+    assert refused.exit_code == 2
+    assert "--explain shows what was found and writes nothing" in refused.stderr
