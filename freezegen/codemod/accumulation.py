@@ -261,17 +261,54 @@ def _enumerate_start(it: cst.BaseExpression) -> int | None:
     return int(start.value.value, 0)
 
 
+_PROGRESS_BARS = ("tqdm.tqdm", "tqdm.auto.tqdm", "tqdm.notebook.tqdm", "tqdm.rich.tqdm")
+"""Wrappers that yield exactly the items of their first argument (``total=`` only labels)."""
+_PURE_CALLS = ("len", "size")
+"""Calls a length expression may repeat: they only read a size."""
+
+
 def _length(script: Script, it: cst.BaseExpression) -> str:
+    """An expression for how many items ``it`` yields, evaluated again at each window's end:
+    ``len(loader)``, a range's length, through ``tqdm(...)`` and ``enumerate(...)``."""
     if isinstance(it, (cst.Name, cst.Attribute)):
         return f"len({script.code(it)})"
-    if isinstance(it, cst.Call) and dotted(it.func) == "range" and len(it.args) == 1:
-        arg = it.args[0].value
-        return script.code(edits.paren(arg))
+    if isinstance(it, cst.Call) and dotted(it.func) == "range" and _pure(it):
+        if len(it.args) == 1:
+            return script.code(edits.paren(it.args[0].value))
+        return f"len({script.code(it)})"
+    if isinstance(it, cst.Call) and it.args and it.args[0].keyword is None:
+        callee = script.names.qualified(it.func) or ""
+        if callee in _PROGRESS_BARS or (dotted(it.func) == "enumerate" and not it.args[0].star):
+            return _length(script, it.args[0].value)
     raise CannotAct(
         it,
         f"cannot tell how many batches `{script.code(it)}` yields, so the last partial window "
         "would be lost: loop over a sized loader",
     )
+
+
+def _pure(call: cst.Call) -> bool:
+    """True when repeating ``call``'s arguments has no effect: only names, literals,
+    arithmetic and size reads."""
+    for node in _calls_in_tree(call):
+        if node is call:
+            continue
+        func = node.func
+        name = func.attr.value if isinstance(func, cst.Attribute) else dotted(func)
+        if name not in _PURE_CALLS:
+            return False
+    return True
+
+
+def _calls_in_tree(node: cst.CSTNode) -> list[cst.Call]:
+    found: list[cst.Call] = []
+
+    class _Calls(cst.CSTVisitor):
+        def visit_Call(self, n: cst.Call) -> None:
+            found.append(n)
+
+    node.visit(_Calls())
+    return found
 
 
 def _divide(back: Backward, stmt: cst.BaseStatement, window: str) -> cst.BaseStatement:

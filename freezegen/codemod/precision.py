@@ -139,6 +139,19 @@ _DATA_CALLS = frozenset(
         "tolist",
         "pin_memory",
         "append",
+        # builtins that only count, index or convert
+        "min",
+        "max",
+        "abs",
+        "range",
+        "enumerate",
+        "zip",
+        "isinstance",
+        "print",
+        "str",
+        "tuple",
+        "list",
+        "dict",
     ]
 )
 """Calls that move or reshape data: a statement making only these computes no forward pass."""
@@ -231,12 +244,34 @@ def _defined(stmt: cst.CSTNode) -> set[str]:
     return names
 
 
-def _computes(script: Script, stmt: cst.CSTNode) -> bool:
-    """True when ``stmt`` calls something other than data movement (a forward pass, a loss)."""
-    return any(
-        (dotted(n.func) or "").rpartition(".")[2] not in _DATA_CALLS
-        for n in _calls_in(script, stmt)
-    )
+def _computes(script: Script, stmt: cst.CSTNode, depth: int = 0) -> bool:
+    """True when ``stmt`` calls something other than data movement (a forward pass, a loss).
+
+    A call to a function defined in this file computes when its body does (``data, target =
+    get_batch(source, i)`` that only slices does not), followed two calls deep; anything else
+    unknown computes.
+    """
+    for call in _calls_in(script, stmt):
+        func = call.func
+        name = func.attr.value if isinstance(func, cst.Attribute) else dotted(func) or ""
+        if name in _DATA_CALLS:
+            continue
+        helper = _local_function(script, func) if depth < 2 else None
+        if helper is None or _computes(script, helper.body, depth + 1):
+            return True
+    return False
+
+
+def _local_function(script: Script, func: cst.BaseExpression) -> cst.FunctionDef | None:
+    """The module-level ``def`` a plain-name call refers to, when the file defines it once."""
+    if not isinstance(func, cst.Name):
+        return None
+    found = [
+        s
+        for s in script.module.body
+        if isinstance(s, cst.FunctionDef) and s.name.value == func.value
+    ]
+    return found[0] if len(found) == 1 else None
 
 
 def _used(node: cst.CSTNode) -> set[str]:

@@ -445,3 +445,20 @@ def test_a_wrap_in_another_function_does_not_block_the_freeze():
     # Trainer.__init__ sits above build() in the file but runs after it: the freeze placed
     # above build()'s optimizer comes before the wrap, as it must.
     assert codemod_source(WRAPPED_LATER, CodemodOptions(freeze=("weight",))).changed
+
+
+@pytest.mark.parametrize(
+    ("iterable", "unsized"),
+    [
+        ("tqdm(stream())", "stream()"),  # a progress bar over something unsized
+        ("range(0, next_size(), 2)", "range(0, next_size(), 2)"),  # would call next_size() again
+    ],
+)
+def test_windows_need_a_length_that_can_be_read_again(iterable: str, unsized: str):
+    source = (
+        UNSIZED.replace("itertools.islice(stream(), 100)", iterable)
+        .replace("import itertools\n", "from tqdm import tqdm\n")
+        .replace("model(x)", "model(data[x])")
+    )
+    (problem,) = _problems(source, ACCUM)
+    assert f"cannot tell how many batches `{unsized}` yields" in problem
