@@ -120,9 +120,11 @@ class Script:
         if not found:
             raise CannotAct(None, "no loss.backward() call found")
         if len(found) > 1:
+            lines = ", ".join(str(self.line(b.call)) for b in found)
             raise CannotAct(
                 found[1].call,
-                f"{len(found)} backward calls found; the codemod rewrites scripts with one",
+                f"{len(found)} backward calls found (lines {lines}); the codemod rewrites "
+                "scripts with one",
             )
         return found[0]
 
