@@ -17,6 +17,7 @@ from freezegen.codemod.existing import (
     own_accumulation,
     refuse_hidden_keyword,
 )
+from freezegen.codemod.knobs import compose
 from freezegen.codemod.options import CodemodOptions
 from freezegen.codemod.script import Backward, CannotAct, Script, simple_statements
 from freezegen.codemod.transform import Notes
@@ -37,7 +38,7 @@ def accumulation(script: Script, options: CodemodOptions, notes: Notes) -> cst.M
     if own is not None and own.by_hand:
         if int_value(script, own.window) == n:
             return None
-        raise CannotAct(own.node, _refusal(script, own, n))
+        return _set_own_window(script, own, n, notes)
     if back.style == "accelerate":
         return _accelerate(script, back, n, own, notes)
     if own is not None:  # accelerate's accumulation around a backward it does not own
@@ -78,6 +79,30 @@ def accumulation(script: Script, options: CodemodOptions, notes: Notes) -> cst.M
         target=target, iter=iterable, body=loop.body.with_changes(body=new_body)
     )
     return edits.apply(script.module, {id(loop): lambda _: [new_loop]})
+
+
+def _set_own_window(
+    script: Script, own: OwnAccumulation, n: int, notes: Notes
+) -> cst.Module | None:
+    """Compose with accumulation by hand: set the one knob that both the loss's divisor and
+    the step's window (a guard's modulo, a micro-step loop's range) read to N. Refused when
+    the script is not of that plain form, or its knob cannot be set (see knobs.set_knob)."""
+    refusal = CannotAct(own.node, _refusal(script, own, n))
+    if own.window is None or own.divisor is None or own.node is own.divisor:
+        raise refusal
+    engine = next(
+        (k for c in accelerator_calls(script) if (k := keyword(c, "deepspeed_plugin")) is not None),
+        None,
+    )
+    if engine is not None:  # DeepSpeed's engine steps inside every backward: no window by hand
+        raise CannotAct(
+            own.node,
+            f"{refusal.message}; the codemod cannot set it for you: DeepSpeed (deepspeed_plugin "
+            f"at line {script.line(engine)}) steps on its own accumulation, not on this guard",
+        )
+    setting = script.code(own.window)
+    swaps = compose(script, [own.window, own.divisor], str(n), setting, refusal, notes)
+    return edits.apply(script.module, {}, swaps) if swaps else None
 
 
 def _refusal(script: Script, own: OwnAccumulation, n: int) -> str:
@@ -307,6 +332,7 @@ def _accelerate(
             back.call, "the script backpropagates through an object not built by Accelerator(...)"
         )
     changes: dict[int, cst.BaseExpression] = {}
+    windows: list[cst.BaseExpression] = []
     for call in calls:
         current = keyword(call, "gradient_accumulation_steps")
         plugin = keyword(call, "gradient_accumulation_plugin")
@@ -314,19 +340,27 @@ def _accelerate(
             refuse_hidden_keyword(script, call, "gradient_accumulation_steps")
             refuse_hidden_keyword(script, call, "gradient_accumulation_plugin")
             changes[id(call)] = add_keyword(call, "gradient_accumulation_steps", str(n))
-        elif own is not None and (plugin is not None or int_value(script, current.value) != n):
+        elif own is not None and plugin is not None:
             raise CannotAct(own.node, _refusal(script, own, n))
+        elif own is not None and int_value(script, current.value) != n:
+            windows.append(current.value)
+    if own is not None:  # assigned to the accelerator later: it overrides any keyword
+        windows += [v for v in own.assigned if int_value(script, v) != n]
     wrapped = own is not None and own.block is not None
     if not wrapped and len(changes) < len(calls):
         raise CannotAct(
             calls[0], "gradient_accumulation_steps is set but no accumulate() block is used"
         )
-    edit = edits.replace_calls(changes)
+    added = bool(changes)
+    if own is not None and windows:  # Accelerate's own window: set the knob it reads
+        refusal = CannotAct(own.node, _refusal(script, own, n))
+        setting = script.code(windows[0])
+        changes.update(compose(script, windows, str(n), setting, refusal, notes))
     statement_edits: dict[int, edits.Replace] = {}
     for call in calls:
         if id(call) in changes:
-            statement_edits[id(accelerator_statement(script, call))] = edit
-    if back.loop is not None:
+            accelerator_statement(script, call)
+    if back.loop is not None and added:  # a window the script counts itself is no news
         _note_scheduler(script, back.loop, n, notes)
     if not wrapped:
         loop = back.loop
@@ -342,7 +376,9 @@ def _accelerate(
         statement_edits[id(loop)] = lambda s: [
             s.with_changes(body=s.body.with_changes(body=[edits.wrap(header, list(s.body.body))]))
         ]
-    return edits.apply(script.module, statement_edits) if statement_edits else None
+    if not statement_edits and not changes:
+        return None
+    return edits.apply(script.module, statement_edits, changes)
 
 
 def _note_scheduler(script: Script, loop: cst.CSTNode, n: int, notes: Notes) -> None:

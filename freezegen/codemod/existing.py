@@ -34,6 +34,10 @@ class OwnAccumulation:
     """True for the script's own code; False for Accelerate's mechanism."""
     block: cst.With | None = None
     """The ``with accelerator.accumulate(model):`` around the backward call, if any."""
+    divisor: cst.BaseExpression | None = None
+    """What the script divides its loss by (``args.gradient_accumulation_steps``), if it does."""
+    assigned: tuple[cst.BaseExpression, ...] = ()
+    """What the script assigns to ``accelerator.gradient_accumulation_steps`` once built."""
 
 
 def int_value(script: Script, expr: cst.BaseExpression | None) -> int | None:
@@ -96,7 +100,8 @@ def _by_hand(script: Script, back: Backward) -> OwnAccumulation | None:
     if node is None:
         assert division is not None
         node, window = division, division
-    return OwnAccumulation(node, window, f"by hand ({', '.join(parts)})", by_hand=True)
+    how = f"by hand ({', '.join(parts)})"
+    return OwnAccumulation(node, window, how, by_hand=True, divisor=division)
 
 
 def _through_accelerate(script: Script, back: Backward) -> OwnAccumulation | None:
@@ -120,6 +125,18 @@ def _through_accelerate(script: Script, back: Backward) -> OwnAccumulation | Non
                 parts.append(f"{key}={script.code(arg.value)} at line {script.line(arg)}")
                 if node is None:
                     node, window = arg, arg.value if key.endswith("_steps") else None
+    assigned = []
+    for stmt in simple_statements(script.module):  # accelerator.gradient_accumulation_steps = k
+        for small in stmt.body:
+            if isinstance(small, cst.Assign) and any(
+                isinstance(t.target, cst.Attribute)
+                and t.target.attr.value == "gradient_accumulation_steps"
+                for t in small.targets
+            ):
+                assigned.append(small.value)
+                parts.append(f"{script.code(small).strip()} at line {script.line(small)}")
+                if node is None:
+                    node, window = small, small.value
     if block is not None:
         item = next(i.item for i in block.items if ".accumulate(" in script.code(i.item))
         parts.append(f"{script.code(item)} at line {script.line(block)}")
@@ -127,7 +144,7 @@ def _through_accelerate(script: Script, back: Backward) -> OwnAccumulation | Non
     if node is None:
         return None
     how = f"through Accelerate ({', '.join(parts)})"
-    return OwnAccumulation(node, window, how, by_hand=False, block=block)
+    return OwnAccumulation(node, window, how, by_hand=False, block=block, assigned=tuple(assigned))
 
 
 def accelerator_calls(script: Script) -> list[cst.Call]:

@@ -16,6 +16,7 @@ from freezegen.codemod.existing import (
     own_autocast,
     refuse_hidden_keyword,
 )
+from freezegen.codemod.knobs import compose
 from freezegen.codemod.options import CodemodOptions
 from freezegen.codemod.scaler import add_scaler, has_scaler
 from freezegen.codemod.script import Backward, CannotAct, Script, simple_statements
@@ -30,7 +31,7 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
         return None
     back = script.backward
     if back.style == "accelerate":
-        return _accelerate(script, back, options.precision)
+        return _accelerate(script, back, options.precision, notes)
     torch = script.names.local_for("torch")
     if torch is None:
         raise CannotAct(back.call, "the script does not `import torch`")
@@ -250,9 +251,10 @@ def _used(node: cst.CSTNode) -> set[str]:
     return names
 
 
-def _accelerate(script: Script, back: Backward, precision: str) -> cst.Module | None:
+def _accelerate(script: Script, back: Backward, precision: str, notes: Notes) -> cst.Module | None:
     """accelerator.backward(loss): Accelerate does AMP itself, given mixed_precision on every
-    Accelerator(...) the script builds (each branch); refused when one asks for another."""
+    Accelerator(...) the script builds (each branch). One that already sets another has its
+    knob set (the literal, or the option's default it reads); refused when that is not safe."""
     calls = accelerator_calls(script)
     if not calls:
         raise CannotAct(
@@ -261,18 +263,27 @@ def _accelerate(script: Script, back: Backward, precision: str) -> cst.Module | 
     swaps: dict[int, cst.BaseExpression] = {}
     for call in calls:
         current = keyword(call, "mixed_precision")
+        legacy = keyword(call, "fp16")  # Accelerate's older spelling, which wins over ours
+        if legacy is not None:
+            raise CannotAct(
+                legacy,
+                f"Accelerator(...) already sets fp16={script.code(legacy.value)} (the older "
+                f"spelling of mixed_precision); replace it with mixed_precision={precision!r}",
+            )
         if current is None:
             refuse_hidden_keyword(script, call, "mixed_precision")
             swaps[id(call)] = add_keyword(call, "mixed_precision", f'"{precision}"')
         elif script.code(current.value).strip("'\"") != precision:
-            raise CannotAct(
+            refusal = CannotAct(
                 current,
                 f"Accelerator(...) already sets mixed_precision={script.code(current.value)}; "
                 f"set it to {precision!r} there instead of adding a second autocast",
             )
-    edit = edits.replace_calls(swaps)
-    changes: dict[int, edits.Replace] = {}
+            wanted = f'"{precision}"'
+            swaps.update(
+                compose(script, [current.value], wanted, "mixed_precision", refusal, notes)
+            )
     for call in calls:
         if id(call) in swaps:
-            changes[id(accelerator_statement(script, call))] = edit
-    return edits.apply(script.module, changes) if changes else None
+            accelerator_statement(script, call)
+    return edits.apply(script.module, {}, swaps) if swaps else None
