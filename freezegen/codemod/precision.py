@@ -38,11 +38,7 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
     changes: dict[int, edits.Replace] = {}
     own = own_autocast(script, _loss_statements(script, back))
     if own is None:
-        scalers = [
-            call
-            for target, call in script.names.constructed
-            if target in script.names.targets_of(*SCALERS)
-        ]
+        scalers = _scalers(script)
         if scalers:
             raise CannotAct(
                 scalers[0],
@@ -60,10 +56,37 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
         for stmt in region[1:]:
             changes[id(stmt)] = lambda _: []
     else:
-        keep_autocast(script, own, options.precision)
+        swaps = keep_autocast(script, own, options.precision)
+        if swaps:
+            _note_retargeted(script, own[0], _scalers(script), notes)
+            return edits.apply(script.module, {}, swaps)
     if options.precision == "fp16" and back.style == "tensor" and not has_scaler(script):
         add_scaler(script, back, torch, changes)
     return edits.apply(script.module, changes) if changes else None
+
+
+def _scalers(script: Script) -> list[cst.Call]:
+    """The script's own ``GradScaler(...)`` constructions."""
+    targets = script.names.targets_of(*SCALERS)
+    return [call for target, call in script.names.constructed if target in targets]
+
+
+def _note_retargeted(
+    script: Script, statement: cst.With, scalers: list[cst.Call], notes: Notes
+) -> None:
+    scaler = (
+        f"; its GradScaler (line {script.line(scalers[0])}) stays: harmless with bf16, which "
+        "has fp32's range, but no longer needed"
+        if scalers
+        else ""
+    )
+    notes.append(
+        (
+            statement,
+            f"the script's own autocast (line {script.line(statement)}) now runs in bf16 instead "
+            f"of fp16{scaler}",
+        )
+    )
 
 
 def _loss_statements(script: Script, back: Backward) -> list[cst.CSTNode]:

@@ -174,7 +174,7 @@ def test_accelerator_with_another_literal_precision_in_one_branch_gets_it_set():
     assert new.count('mixed_precision="bf16"') == 2 and "fp16" not in new
     assert "autocast" not in new  # Accelerate runs its own
     (note,) = (str(n) for n in result.notes)
-    assert note.startswith("train.py:7:47: set the script's own mixed_precision to \"bf16\"")
+    assert note.startswith('train.py:7:47: set the script\'s own mixed_precision to "bf16"')
 
 
 def test_accelerator_with_a_computed_precision_is_refused():
@@ -459,3 +459,14 @@ def test_a_wrap_in_another_function_does_not_block_the_freeze():
     # Trainer.__init__ sits above build() in the file but runs after it: the freeze placed
     # above build()'s optimizer comes before the wrap, as it must.
     assert codemod_source(WRAPPED_LATER, CodemodOptions(freeze=("weight",))).changed
+
+
+def test_fp16_autocast_is_not_retargeted_when_the_script_uses_fp16_elsewhere():
+    source = (FIXTURES / "autocast_fp16_literal.in.py").read_text(encoding="utf-8")
+    assert not codemod_source(source, CodemodOptions(precision="bf16"), "train.py").problems
+    source = source.replace(
+        "model = nn.Sequential(", "model = nn.Sequential(nn.Identity().half(), "
+    )
+    (problem,) = _problems(source, CodemodOptions(precision="bf16"))
+    assert problem.startswith("train.py:23:9: cannot add precision: the script already runs")
+    assert "(in fp16, line 23)" in problem
