@@ -89,7 +89,11 @@ def _set_own_window(
     the script is not of that plain form, or its knob cannot be set (see knobs.set_knob)."""
     refusal = CannotAct(own.node, _refusal(script, own, n))
     if own.window is None or own.divisor is None or own.node is own.divisor:
-        raise refusal
+        raise CannotAct(
+            own.node,
+            f"{refusal.message}; the codemod cannot set it for you: it composes only with the "
+            "plain form (the loss divided by the window, the optimizer stepped every window)",
+        )
     engine = next(
         (k for c in accelerator_calls(script) if (k := keyword(c, "deepspeed_plugin")) is not None),
         None,

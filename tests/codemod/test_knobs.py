@@ -228,3 +228,15 @@ def test_a_knob_defined_in_terms_of_itself_is_refused():
     read = script.module.body[0].body.body[0].body.body[0].body[0].value  # type: ignore[attr-defined]
     with pytest.raises(CannotAct, match="defined in terms of itself"):
         set_knob(script, read, "4")
+
+
+def test_accumulation_by_hand_in_another_form_is_refused_with_why():
+    source = BY_HAND.format(setup="grad_accum = 1", knob="grad_accum").replace(
+        "if (step + 1) % grad_accum == 0:", "if True:"
+    )
+    (problem,) = [str(p) for p in codemod_source(source, ACCUM, "train.py").problems]
+    assert problem.startswith("train.py:6:43: cannot add accumulation: the script already")
+    assert problem.endswith(
+        "it composes only with the plain form (the loss divided by the window, the optimizer "
+        "stepped every window)"
+    )
