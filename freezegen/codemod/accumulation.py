@@ -106,7 +106,40 @@ def _set_own_window(
         )
     setting = script.code(own.window)
     swaps = compose(script, [own.window, own.divisor], str(n), setting, refusal, notes)
+    if swaps:
+        _note_first_window(script, own, n, notes)
     return edits.apply(script.module, {}, swaps) if swaps else None
+
+
+def _note_first_window(script: Script, own: OwnAccumulation, n: int, notes: Notes) -> None:
+    """Say when the script's own guard is ``step % k == 0`` over ``enumerate(loader)``: it
+    steps after micro-batch 0, so each epoch's first window holds one micro-batch. That is the
+    script's behaviour for any k, kept as it is; the user should know it is not N."""
+    guard = own.node
+    if not isinstance(guard, cst.If):
+        return
+    loop = script.loop_of(guard)
+    if not (
+        isinstance(loop, cst.For)
+        and isinstance(loop.iter, cst.Call)
+        and dotted(loop.iter.func) == "enumerate"
+        and len(loop.iter.args) == 1
+        and isinstance(loop.target, cst.Tuple)
+        and isinstance(loop.target.elements[0].value, cst.Name)
+    ):
+        return
+    counter = loop.target.elements[0].value.value
+    test = script.code(guard.test).replace(" ", "")
+    if f"{counter}%{script.code(own.window).replace(' ', '')}==0" not in test:
+        return
+    notes.append(
+        (
+            guard,
+            f"the script's own guard (line {script.line(guard)}) steps when {counter} % "
+            f"{script.code(own.window)} == 0 with {counter} counted from 0: each epoch's first "
+            f"window holds one micro-batch, not {n} (the script's own behaviour, kept)",
+        )
+    )
 
 
 def _refusal(script: Script, own: OwnAccumulation, n: int) -> str:

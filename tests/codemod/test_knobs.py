@@ -240,3 +240,16 @@ def test_accumulation_by_hand_in_another_form_is_refused_with_why():
         "it composes only with the plain form (the loss divided by the window, the optimizer "
         "stepped every window)"
     )
+
+
+def test_a_guard_stepping_after_the_first_micro_batch_is_noted():
+    source = BY_HAND.format(setup="grad_accum = 1", knob="grad_accum").replace(
+        "(step + 1) % grad_accum", "step % grad_accum"
+    )
+    result = codemod_source(source, ACCUM, "train.py")
+    assert result.changed and "grad_accum = 4" in (result.new_source or "")
+    assert [str(n) for n in result.notes][1] == (
+        "train.py:8:5: the script's own guard (line 8) steps when step % grad_accum == 0 with "
+        "step counted from 0: each epoch's first window holds one micro-batch, not 4 (the "
+        "script's own behaviour, kept)"
+    )
