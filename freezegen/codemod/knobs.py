@@ -92,16 +92,22 @@ class _Resolver:
 
     def _name(self, name: str, at: cst.CSTNode) -> Knob:
         script = self.script
+        rebinding = next((f for f in _functions(script.module) if name in _nonlocal_names(f)), None)
+        if rebinding is not None:
+            raise CannotAct(
+                rebinding,
+                f"`{name}` is rebound through `nonlocal` in {rebinding.name.value}() (line "
+                f"{script.line(rebinding)})",
+            )
         function = script.function_of(at)
-        while function is not None and name in _global_names(function):
-            function = script.function_of(function)
-        if function is not None:
+        while function is not None and name not in _global_names(function):
             bindings = _bindings(function, name)
             if bindings:
                 return self._assigned(name, bindings, "assigned there")
             parameter = _parameter(function, name)
             if parameter is not None:
                 return self._parameter(function, parameter)
+            function = script.function_of(function)  # a closure reads its enclosing function's
         bindings = _bindings(script.module, name) + [
             b
             for f in _functions(script.module)
@@ -449,6 +455,17 @@ def _global_names(function: cst.FunctionDef) -> set[str]:
 
     class _Find(_Walk):
         def visit_Global(self, node: cst.Global) -> None:
+            found.update(n.name.value for n in node.names)
+
+    function.body.visit(_Find(function))
+    return found
+
+
+def _nonlocal_names(function: cst.FunctionDef) -> set[str]:
+    found: set[str] = set()
+
+    class _Find(_Walk):
+        def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
             found.update(n.name.value for n in node.names)
 
     function.body.visit(_Find(function))

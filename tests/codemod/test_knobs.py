@@ -253,3 +253,39 @@ def test_a_guard_stepping_after_the_first_micro_batch_is_noted():
         "step counted from 0: each epoch's first window holds one micro-batch, not 4 (the "
         "script's own behaviour, kept)"
     )
+
+
+CLOSURE = """\
+import torch
+
+grad_accum = 1
+
+
+def main():
+    grad_accum = 2
+{rebind}
+    def train(loader):
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        for step, (x, y) in enumerate(loader):
+            loss = (model(x) - y).pow(2).mean() / grad_accum
+            loss.backward()
+            if (step + 1) % grad_accum == 0:
+                optimizer.step()
+                optimizer.zero_grad()
+
+    train(loader)
+"""
+
+
+def test_a_closure_reads_its_enclosing_function_s_knob_not_the_module_s():
+    result = codemod_source(CLOSURE.format(rebind=""), ACCUM, "train.py")
+    assert result.changed, result.problems
+    assert "grad_accum = 1\n" in (result.new_source or "")
+    assert "    grad_accum = 4\n" in (result.new_source or "")
+
+
+def test_a_knob_rebound_through_nonlocal_is_refused():
+    rebind = "\n    def halve():\n        nonlocal grad_accum\n        grad_accum //= 2\n"
+    result = codemod_source(CLOSURE.format(rebind=rebind), ACCUM, "train.py")
+    (problem,) = [str(p) for p in result.problems]
+    assert problem.endswith("`grad_accum` is rebound through `nonlocal` in halve() (line 9)")
