@@ -17,7 +17,7 @@ from freezegen.codemod.existing import (
     own_accumulation,
     refuse_hidden_keyword,
 )
-from freezegen.codemod.knobs import compose
+from freezegen.codemod.knobs import compose, set_knob
 from freezegen.codemod.options import CodemodOptions
 from freezegen.codemod.script import Backward, CannotAct, Script, simple_statements
 from freezegen.codemod.transform import Notes
@@ -89,11 +89,17 @@ def _set_own_window(
     the script is not of that plain form, or its knob cannot be set (see knobs.set_knob)."""
     refusal = CannotAct(own.node, _refusal(script, own, n))
     if own.window is None or own.divisor is None or own.node is own.divisor:
-        raise CannotAct(
-            own.node,
-            f"{refusal.message}; the codemod cannot set it for you: it composes only with the "
-            "plain form (the loss divided by the window, the optimizer stepped every window)",
+        why = (
+            "it composes only with the plain form (the loss divided by the window, the "
+            "optimizer stepped every window)"
         )
+        try:  # a knob that could not be set anyway is the more useful reason
+            for read in (own.window, own.divisor):
+                if read is not None:
+                    set_knob(script, read, str(n))
+        except CannotAct as exc:
+            why = exc.message
+        raise CannotAct(own.node, f"{refusal.message}; the codemod cannot set it for you: {why}")
     engine = next(
         (k for c in accelerator_calls(script) if (k := keyword(c, "deepspeed_plugin")) is not None),
         None,

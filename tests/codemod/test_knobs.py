@@ -289,3 +289,14 @@ def test_a_knob_rebound_through_nonlocal_is_refused():
     result = codemod_source(CLOSURE.format(rebind=rebind), ACCUM, "train.py")
     (problem,) = [str(p) for p in result.problems]
     assert problem.endswith("`grad_accum` is rebound through `nonlocal` in halve() (line 9)")
+
+
+def test_accumulation_in_another_form_names_a_knob_that_could_not_be_set_anyway():
+    source = BY_HAND.format(setup="", knob="cfg.iters(devices)").replace(
+        "if (step + 1) % cfg.iters(devices) == 0:", "if True:"
+    )
+    (problem,) = [str(p) for p in codemod_source(source, ACCUM, "train.py").problems]
+    assert problem.endswith(
+        "the codemod cannot set it for you: `cfg.iters(devices)` is computed at line 6, not a "
+        "literal"
+    )
