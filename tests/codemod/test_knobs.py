@@ -292,11 +292,11 @@ def test_a_knob_rebound_through_nonlocal_is_refused():
 
 
 def test_accumulation_in_another_form_names_a_knob_that_could_not_be_set_anyway():
-    source = BY_HAND.format(setup="", knob="cfg.iters(devices)").replace(
-        "if (step + 1) % cfg.iters(devices) == 0:", "if True:"
+    source = BY_HAND.format(setup="", knob="cfg.accum_iters(devices)").replace(
+        "if (step + 1) % cfg.accum_iters(devices) == 0:", "if True:"
     )
     (problem,) = [str(p) for p in codemod_source(source, ACCUM, "train.py").problems]
     assert problem.endswith(
-        "the codemod cannot set it for you: `cfg.iters(devices)` is computed at line 6, not a "
-        "literal"
+        "the codemod cannot set it for you: `cfg.accum_iters(devices)` is computed at line 6, "
+        "not a literal"
     )
