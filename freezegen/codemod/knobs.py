@@ -19,6 +19,7 @@ import libcst as cst
 
 from freezegen.check.names import dotted
 from freezegen.check.rules._calls import add_keyword, keyword
+from freezegen.codemod import scopes
 from freezegen.codemod.script import CannotAct, Script
 
 _IDENTITY_CASTS = ("int", "str")
@@ -92,7 +93,9 @@ class _Resolver:
 
     def _name(self, name: str, at: cst.CSTNode) -> Knob:
         script = self.script
-        rebinding = next((f for f in _functions(script.module) if name in _nonlocal_names(f)), None)
+        rebinding = next(
+            (f for f in scopes.functions(script.module) if name in scopes.nonlocal_names(f)), None
+        )
         if rebinding is not None:
             raise CannotAct(
                 rebinding,
@@ -100,19 +103,19 @@ class _Resolver:
                 f"{script.line(rebinding)})",
             )
         function = script.function_of(at)
-        while function is not None and name not in _global_names(function):
-            bindings = _bindings(function, name)
+        while function is not None and name not in scopes.global_names(function):
+            bindings = scopes.bindings(function, name)
             if bindings:
                 return self._assigned(name, bindings, "assigned there")
-            parameter = _parameter(function, name)
+            parameter = scopes.parameter(function, name)
             if parameter is not None:
                 return self._parameter(function, parameter)
             function = script.function_of(function)  # a closure reads its enclosing function's
-        bindings = _bindings(script.module, name) + [
+        bindings = scopes.bindings(script.module, name) + [
             b
-            for f in _functions(script.module)
-            if name in _global_names(f)
-            for b in _bindings(f, name)
+            for f in scopes.functions(script.module)
+            if name in scopes.global_names(f)
+            for b in scopes.bindings(f, name)
         ]
         if not bindings:
             raise CannotAct(at, f"`{name}` is not defined in this file")
@@ -163,7 +166,7 @@ class _Resolver:
             )
         positional = [*function.params.posonly_params, *function.params.params]
         index = next((i for i, p in enumerate(positional) if p is param), None)
-        uses = _names(script.module, fname)
+        uses = scopes.names(script.module, fname)
         calls = [c for c in script.calls if isinstance(c.func, cst.Name) and c.func.value == fname]
         if len(calls) != len(uses) - 1 or not calls:
             raise CannotAct(
@@ -189,9 +192,9 @@ class _Resolver:
     def _attribute(self, expr: cst.Attribute) -> Knob:
         script = self.script
         attr = expr.attr.value
-        assigned = _attribute_bindings(script.module, attr)
+        assigned = scopes.attribute_bindings(script.module, attr)
         options = [c for c in script.calls if _is_add_argument(c) and _dest(c) == attr]
-        fields = _class_fields(script.module, attr)
+        fields = scopes.class_fields(script.module, attr)
         places = [*assigned, *options, *fields]
         if not places:
             raise CannotAct(
@@ -289,11 +292,11 @@ class _Resolver:
         config = dotted(expr.value)
         entries = [
             e
-            for d in _dicts(script.module)
+            for d in scopes.dicts(script.module)
             for e in d.elements
             if isinstance(e, cst.DictElement) and _literal(e.key) == key
         ]
-        writes = [t for t in _subscript_targets(script.module) if _string_key(t) == key]
+        writes = [t for t in scopes.subscript_targets(script.module) if _string_key(t) == key]
         mutators = [
             c
             for c in script.calls
@@ -379,221 +382,6 @@ def _assigned_to(script: Script, entry: cst.DictElement, name: str | None) -> bo
         and len(assign.targets) == 1
         and dotted(assign.targets[0].target) == name
     )
-
-
-class _Walk(cst.CSTVisitor):
-    """Collects nodes of one scope (nested functions, classes and lambdas are not entered)."""
-
-    def __init__(self, scope: cst.CSTNode) -> None:
-        super().__init__()
-        self.scope = scope
-        self.found: list[cst.CSTNode] = []
-
-    def _enter(self, node: cst.CSTNode) -> bool:
-        return node is self.scope
-
-    visit_FunctionDef = visit_ClassDef = visit_Lambda = _enter  # type: ignore[assignment]
-
-
-def _bindings(scope: cst.CSTNode, name: str) -> list[cst.CSTNode]:
-    """Statements and clauses of ``scope`` itself that bind or change ``name``, in order."""
-
-    class _Find(_Walk):
-        def visit_Assign(self, node: cst.Assign) -> None:
-            if any(_binds(t.target, name) for t in node.targets):
-                self.found.append(node)
-
-        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-            if _binds(node.target, name):
-                self.found.append(node)
-
-        def visit_AugAssign(self, node: cst.AugAssign) -> None:
-            if _binds(node.target, name):
-                self.found.append(node)
-
-        def visit_For(self, node: cst.For) -> None:
-            if _binds(node.target, name):
-                self.found.append(node)
-
-        def visit_AsName(self, node: cst.AsName) -> None:
-            if _binds(node.name, name):
-                self.found.append(node)
-
-        def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
-            if _binds(node.target, name):
-                self.found.append(node)
-
-        def visit_Del(self, node: cst.Del) -> None:
-            if _binds(node.target, name):
-                self.found.append(node)
-
-        def visit_ImportAlias(self, node: cst.ImportAlias) -> None:
-            bound = node.asname.name if node.asname else node.name
-            if (dotted(bound) or "").split(".", 1)[0] == name:  # type: ignore[arg-type]
-                self.found.append(node)
-
-    finder = _Find(scope)
-    if isinstance(scope, cst.FunctionDef):
-        scope.body.visit(finder)
-    else:
-        scope.visit(finder)
-    return finder.found
-
-
-def _binds(target: cst.BaseExpression, name: str) -> bool:
-    if isinstance(target, cst.Name):
-        return target.value == name
-    if isinstance(target, (cst.Tuple, cst.List)):
-        return any(_binds(e.value, name) for e in target.elements)
-    if isinstance(target, cst.StarredElement):
-        return _binds(target.value, name)
-    return False
-
-
-def _global_names(function: cst.FunctionDef) -> set[str]:
-    found: set[str] = set()
-
-    class _Find(_Walk):
-        def visit_Global(self, node: cst.Global) -> None:
-            found.update(n.name.value for n in node.names)
-
-    function.body.visit(_Find(function))
-    return found
-
-
-def _nonlocal_names(function: cst.FunctionDef) -> set[str]:
-    found: set[str] = set()
-
-    class _Find(_Walk):
-        def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
-            found.update(n.name.value for n in node.names)
-
-    function.body.visit(_Find(function))
-    return found
-
-
-def _parameter(function: cst.FunctionDef, name: str) -> cst.Param | None:
-    params = function.params
-    every = [*params.posonly_params, *params.params, *params.kwonly_params]
-    return next((p for p in every if p.name.value == name), None)
-
-
-def _functions(module: cst.Module) -> list[cst.FunctionDef]:
-    found: list[cst.FunctionDef] = []
-
-    class _Find(cst.CSTVisitor):
-        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-            found.append(node)
-
-    module.visit(_Find())
-    return found
-
-
-def _names(node: cst.CSTNode, name: str) -> list[cst.Name]:
-    found: list[cst.Name] = []
-
-    class _Find(cst.CSTVisitor):
-        def visit_Name(self, n: cst.Name) -> None:
-            if n.value == name:
-                found.append(n)
-
-    node.visit(_Find())
-    return found
-
-
-def _attribute_bindings(module: cst.Module, attr: str) -> list[cst.CSTNode]:
-    """Assignments anywhere to ``<anything>.attr`` (``self.steps = ...``, ``args.steps //= 2``)
-    and ``setattr(obj, "attr", ...)`` calls."""
-    found: list[cst.CSTNode] = []
-
-    def hits(target: cst.BaseExpression) -> bool:
-        if isinstance(target, cst.Attribute):
-            return target.attr.value == attr
-        if isinstance(target, (cst.Tuple, cst.List)):
-            return any(hits(e.value) for e in target.elements)
-        return False
-
-    class _Find(cst.CSTVisitor):
-        def visit_Assign(self, node: cst.Assign) -> None:
-            if any(hits(t.target) for t in node.targets):
-                found.append(node)
-
-        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-            if hits(node.target):
-                found.append(node)
-
-        def visit_AugAssign(self, node: cst.AugAssign) -> None:
-            if hits(node.target):
-                found.append(node)
-
-        def visit_Call(self, node: cst.Call) -> None:
-            if dotted(node.func) == "setattr" and len(node.args) > 1:
-                key = _literal(node.args[1].value)
-                if key == attr or key is _NOT_LITERAL:
-                    found.append(node)
-
-    module.visit(_Find())
-    return found
-
-
-def _class_fields(module: cst.Module, attr: str) -> list[cst.AnnAssign | cst.Assign]:
-    """Class-body statements giving ``attr`` a default (``steps: int = 1``)."""
-    found: list[cst.AnnAssign | cst.Assign] = []
-
-    class _Find(cst.CSTVisitor):
-        def visit_ClassDef(self, node: cst.ClassDef) -> None:
-            for stmt in node.body.body:
-                if not isinstance(stmt, cst.SimpleStatementLine):
-                    continue
-                for small in stmt.body:
-                    targets = (
-                        [small.target]
-                        if isinstance(small, cst.AnnAssign)
-                        else [t.target for t in small.targets]
-                        if isinstance(small, cst.Assign)
-                        else []
-                    )
-                    if any(_binds(t, attr) for t in targets):
-                        found.append(small)  # type: ignore[arg-type]
-
-    module.visit(_Find())
-    return found
-
-
-def _dicts(module: cst.Module) -> list[cst.Dict]:
-    found: list[cst.Dict] = []
-
-    class _Find(cst.CSTVisitor):
-        def visit_Dict(self, node: cst.Dict) -> None:
-            found.append(node)
-
-    module.visit(_Find())
-    return found
-
-
-def _subscript_targets(module: cst.Module) -> list[cst.Subscript]:
-    found: list[cst.Subscript] = []
-
-    def add(target: cst.BaseExpression) -> None:
-        if isinstance(target, cst.Subscript):
-            found.append(target)
-        elif isinstance(target, (cst.Tuple, cst.List)):
-            for e in target.elements:
-                add(e.value)
-
-    class _Find(cst.CSTVisitor):
-        def visit_Assign(self, node: cst.Assign) -> None:
-            for t in node.targets:
-                add(t.target)
-
-        def visit_AugAssign(self, node: cst.AugAssign) -> None:
-            add(node.target)
-
-        def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-            add(node.target)
-
-    module.visit(_Find())
-    return found
 
 
 def compose(
