@@ -217,13 +217,52 @@ class _Resolver:
         if assigned:
             return self._assigned(attr, assigned, "assigned there")
         if options:
+            self._refuse_unless_parsed(expr)
             return self._option(options[0], attr)
         return self._field(fields[0], attr)
 
+    _PARSERS = ("parse_args", "parse_known_args")
+
+    def _refuse_unless_parsed(self, expr: cst.Attribute) -> None:
+        """Raise CannotAct unless ``args`` in ``args.x`` is what a ``parse_args()`` call returns
+        (or a parameter a caller hands it in): a config object read from a file may carry an
+        attribute of the same name as an option, and its value is not the option's default."""
+        script = self.script
+        receiver = expr.value
+        if not isinstance(receiver, cst.Name):
+            return
+        name = receiver.value
+        function = script.function_of(expr)
+        while function is not None and name not in scopes.global_names(function):
+            found = scopes.bindings(function, name)
+            if found:
+                break
+            if scopes.parameter(function, name) is not None:
+                return  # handed in by a caller, as no-trainer scripts pass args around
+            function = script.function_of(function)
+        else:
+            found = scopes.bindings(script.module, name)
+        if found and all(
+            isinstance(b, (cst.Assign, cst.AnnAssign))
+            and isinstance(b.value, cst.Call)
+            and (dotted(b.value.func) or "").rpartition(".")[2] in self._PARSERS
+            for b in found
+        ):
+            return
+        where = f" (line {script.line(found[0])})" if found else ""
+        raise CannotAct(
+            found[0] if found else expr,
+            f"`{script.code(expr)}` names an option, but `{name}`{where} is not what "
+            "parse_args() returns",
+        )
+
     def _option(self, call: cst.Call, dest: str) -> Knob:
         script = self.script
-        flag = _flags(call)[0]
         line = script.line(call)
+        flags = _flags(call)
+        if not flags:
+            raise CannotAct(call, f"the option for `{dest}` (line {line}) is named at run time")
+        flag = flags[0]
         for key, allowed in (("action", ("store",)), ("nargs", ()), ("const", ())):
             arg = keyword(call, key)
             if arg is not None and _literal(arg.value) not in allowed:

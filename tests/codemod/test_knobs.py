@@ -300,3 +300,40 @@ def test_accumulation_in_another_form_names_a_knob_that_could_not_be_set_anyway(
         "the codemod cannot set it for you: `cfg.accum_iters(devices)` is computed at line 6, "
         "not a literal"
     )
+
+
+@pytest.mark.parametrize(
+    ("setup", "reason"),
+    [
+        (
+            'parser.add_argument("--grad_accum", type=int, default=1)\n'
+            "args = parser.parse_args()\ncfg = OmegaConf.load(args.config)",
+            "`cfg.grad_accum` names an option, but `cfg` (line 5) is not what parse_args() returns",
+        ),
+        (
+            'parser.add_argument(FLAG, dest="grad_accum", type=int, default=1)\n'
+            "cfg = parser.parse_args()",
+            "the option for `grad_accum` (line 3) is named at run time",
+        ),
+    ],
+)
+def test_an_option_read_through_something_else_is_refused(setup: str, reason: str):
+    _, problems, _ = _rewrite(setup, "cfg.grad_accum")
+    (problem,) = problems
+    assert problem.endswith(f"the codemod cannot set it for you: {reason}"), problem
+
+
+def test_an_option_read_through_parse_known_args_or_a_parameter_is_set():
+    setup = 'parser.add_argument("--grad_accum", type=int, default=1)\n'
+    known = setup + "args, unknown = parser.parse_known_args()"
+    assert "default=4" in _rewrite(known, "args.grad_accum")[0]
+    source = (
+        FUNCTION.format(extra="")
+        .replace("accum_steps=1", "args")
+        .replace("/ accum_steps", "/ args.grad_accum")
+    )
+    source = source.replace("% accum_steps", "% args.grad_accum").replace(
+        "train(build(), loader)", setup + "train(build(), loader, parser.parse_args())"
+    )
+    result = codemod_source(source, ACCUM, "train.py")
+    assert result.changed and "default=4" in (result.new_source or ""), result.problems
