@@ -17,6 +17,7 @@ from freezegen.codemod.existing import (
     own_accumulation,
     refuse_hidden_keyword,
 )
+from freezegen.codemod.knobs import compose, set_knob
 from freezegen.codemod.options import CodemodOptions
 from freezegen.codemod.script import Backward, CannotAct, Script, simple_statements
 from freezegen.codemod.transform import Notes
@@ -37,7 +38,7 @@ def accumulation(script: Script, options: CodemodOptions, notes: Notes) -> cst.M
     if own is not None and own.by_hand:
         if int_value(script, own.window) == n:
             return None
-        raise CannotAct(own.node, _refusal(script, own, n))
+        return _set_own_window(script, own, n, notes)
     if back.style == "accelerate":
         return _accelerate(script, back, n, own, notes)
     if own is not None:  # accelerate's accumulation around a backward it does not own
@@ -78,6 +79,73 @@ def accumulation(script: Script, options: CodemodOptions, notes: Notes) -> cst.M
         target=target, iter=iterable, body=loop.body.with_changes(body=new_body)
     )
     return edits.apply(script.module, {id(loop): lambda _: [new_loop]})
+
+
+def _set_own_window(
+    script: Script, own: OwnAccumulation, n: int, notes: Notes
+) -> cst.Module | None:
+    """Compose with accumulation by hand: set the one knob that both the loss's divisor and
+    the step's window (a guard's modulo, a micro-step loop's range) read to N. Refused when
+    the script is not of that plain form, or its knob cannot be set (see knobs.set_knob)."""
+    refusal = CannotAct(own.node, _refusal(script, own, n))
+    if own.window is None or own.divisor is None or own.node is own.divisor:
+        why = (
+            "it composes only with the plain form (the loss divided by the window, the "
+            "optimizer stepped every window)"
+        )
+        try:  # a knob that could not be set anyway is the more useful reason
+            for read in (own.window, own.divisor):
+                if read is not None:
+                    set_knob(script, read, str(n))
+        except CannotAct as exc:
+            why = exc.message
+        raise CannotAct(own.node, f"{refusal.message}; the codemod cannot set it for you: {why}")
+    engine = next(
+        (k for c in accelerator_calls(script) if (k := keyword(c, "deepspeed_plugin")) is not None),
+        None,
+    )
+    if engine is not None:  # DeepSpeed's engine steps inside every backward: no window by hand
+        raise CannotAct(
+            own.node,
+            f"{refusal.message}; the codemod cannot set it for you: DeepSpeed (deepspeed_plugin "
+            f"at line {script.line(engine)}) steps on its own accumulation, not on this guard",
+        )
+    setting = script.code(own.window)
+    swaps = compose(script, [own.window, own.divisor], str(n), setting, refusal, notes)
+    if swaps:
+        _note_first_window(script, own, n, notes)
+    return edits.apply(script.module, {}, swaps) if swaps else None
+
+
+def _note_first_window(script: Script, own: OwnAccumulation, n: int, notes: Notes) -> None:
+    """Say when the script's own guard is ``step % k == 0`` over ``enumerate(loader)``: it
+    steps after micro-batch 0, so each epoch's first window holds one micro-batch. That is the
+    script's behaviour for any k, kept as it is; the user should know it is not N."""
+    guard = own.node
+    if not isinstance(guard, cst.If):
+        return
+    loop = script.loop_of(guard)
+    if not (
+        isinstance(loop, cst.For)
+        and isinstance(loop.iter, cst.Call)
+        and dotted(loop.iter.func) == "enumerate"
+        and len(loop.iter.args) == 1
+        and isinstance(loop.target, cst.Tuple)
+        and isinstance(loop.target.elements[0].value, cst.Name)
+    ):
+        return
+    counter = loop.target.elements[0].value.value
+    test = script.code(guard.test).replace(" ", "")
+    if f"{counter}%{script.code(own.window).replace(' ', '')}==0" not in test:
+        return
+    notes.append(
+        (
+            guard,
+            f"the script's own guard (line {script.line(guard)}) steps when {counter} % "
+            f"{script.code(own.window)} == 0 with {counter} counted from 0: each epoch's first "
+            f"window holds one micro-batch, not {n} (the script's own behaviour, kept)",
+        )
+    )
 
 
 def _refusal(script: Script, own: OwnAccumulation, n: int) -> str:
@@ -344,6 +412,7 @@ def _accelerate(
             back.call, "the script backpropagates through an object not built by Accelerator(...)"
         )
     changes: dict[int, cst.BaseExpression] = {}
+    windows: list[cst.BaseExpression] = []
     for call in calls:
         current = keyword(call, "gradient_accumulation_steps")
         plugin = keyword(call, "gradient_accumulation_plugin")
@@ -351,19 +420,27 @@ def _accelerate(
             refuse_hidden_keyword(script, call, "gradient_accumulation_steps")
             refuse_hidden_keyword(script, call, "gradient_accumulation_plugin")
             changes[id(call)] = add_keyword(call, "gradient_accumulation_steps", str(n))
-        elif own is not None and (plugin is not None or int_value(script, current.value) != n):
+        elif own is not None and plugin is not None:
             raise CannotAct(own.node, _refusal(script, own, n))
+        elif own is not None and int_value(script, current.value) != n:
+            windows.append(current.value)
+    if own is not None:  # assigned to the accelerator later: it overrides any keyword
+        windows += [v for v in own.assigned if int_value(script, v) != n]
     wrapped = own is not None and own.block is not None
     if not wrapped and len(changes) < len(calls):
         raise CannotAct(
             calls[0], "gradient_accumulation_steps is set but no accumulate() block is used"
         )
-    edit = edits.replace_calls(changes)
+    added = bool(changes)
+    if own is not None and windows:  # Accelerate's own window: set the knob it reads
+        refusal = CannotAct(own.node, _refusal(script, own, n))
+        setting = script.code(windows[0])
+        changes.update(compose(script, windows, str(n), setting, refusal, notes))
     statement_edits: dict[int, edits.Replace] = {}
     for call in calls:
         if id(call) in changes:
-            statement_edits[id(accelerator_statement(script, call))] = edit
-    if back.loop is not None:
+            accelerator_statement(script, call)
+    if back.loop is not None and added:  # a window the script counts itself is no news
         _note_scheduler(script, back.loop, n, notes)
     if not wrapped:
         loop = back.loop
@@ -379,7 +456,9 @@ def _accelerate(
         statement_edits[id(loop)] = lambda s: [
             s.with_changes(body=s.body.with_changes(body=[edits.wrap(header, list(s.body.body))]))
         ]
-    return edits.apply(script.module, statement_edits) if statement_edits else None
+    if not statement_edits and not changes:
+        return None
+    return edits.apply(script.module, statement_edits, changes)
 
 
 def _note_scheduler(script: Script, loop: cst.CSTNode, n: int, notes: Notes) -> None:

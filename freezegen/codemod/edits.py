@@ -27,21 +27,35 @@ def statement(code: str) -> cst.BaseStatement:
     return only
 
 
-def apply(module: cst.Module, edits: dict[int, Replace]) -> cst.Module:
-    """``module`` with each statement whose ``id`` is a key replaced by what its edit returns."""
-    if not edits:
+def apply(
+    module: cst.Module,
+    edits: dict[int, Replace],
+    swaps: dict[int, cst.BaseExpression] | None = None,
+) -> cst.Module:
+    """``module`` with each statement whose ``id`` is a key of ``edits`` replaced by what its
+    edit returns, and each expression whose ``id`` is a key of ``swaps`` by its value.
+
+    Swaps are matched in the same pass, on the original nodes, so they land wherever the
+    expression sits: in an edited statement's branch, or in a function's parameter default
+    whose body another edit changes (a later pass would no longer find them by ``id``).
+    """
+    if not edits and not swaps:
         return module
-    return module.visit(_Edit(edits))
+    return module.visit(_Edit(edits, swaps or {}))
 
 
 class _Edit(cst.CSTTransformer):
-    def __init__(self, edits: dict[int, Replace]) -> None:
+    def __init__(self, edits: dict[int, Replace], swaps: dict[int, cst.BaseExpression]) -> None:
         super().__init__()
         self.edits = edits
+        self.swaps = swaps
 
     def on_leave(
         self, original_node: cst.CSTNode, updated_node: cst.CSTNode
     ) -> cst.CSTNode | cst.FlattenSentinel[cst.BaseStatement]:
+        swap = self.swaps.get(id(original_node))
+        if swap is not None:
+            return swap
         edit = self.edits.get(id(original_node))
         if edit is None:
             return updated_node

@@ -16,7 +16,7 @@ import libcst as cst
 from freezegen.check.context import FileContext
 from freezegen.check.loops import modulo_operands
 from freezegen.check.names import dotted
-from freezegen.check.rules._calls import keyword
+from freezegen.check.rules._calls import add_keyword, keyword
 from freezegen.codemod.script import Backward, CannotAct, Script, simple_statements
 
 
@@ -34,6 +34,10 @@ class OwnAccumulation:
     """True for the script's own code; False for Accelerate's mechanism."""
     block: cst.With | None = None
     """The ``with accelerator.accumulate(model):`` around the backward call, if any."""
+    divisor: cst.BaseExpression | None = None
+    """What the script divides its loss by (``args.gradient_accumulation_steps``), if it does."""
+    assigned: tuple[cst.BaseExpression, ...] = ()
+    """What the script assigns to ``accelerator.gradient_accumulation_steps`` once built."""
 
 
 def int_value(script: Script, expr: cst.BaseExpression | None) -> int | None:
@@ -96,7 +100,8 @@ def _by_hand(script: Script, back: Backward) -> OwnAccumulation | None:
     if node is None:
         assert division is not None
         node, window = division, division
-    return OwnAccumulation(node, window, f"by hand ({', '.join(parts)})", by_hand=True)
+    how = f"by hand ({', '.join(parts)})"
+    return OwnAccumulation(node, window, how, by_hand=True, divisor=division)
 
 
 def _through_accelerate(script: Script, back: Backward) -> OwnAccumulation | None:
@@ -120,6 +125,18 @@ def _through_accelerate(script: Script, back: Backward) -> OwnAccumulation | Non
                 parts.append(f"{key}={script.code(arg.value)} at line {script.line(arg)}")
                 if node is None:
                     node, window = arg, arg.value if key.endswith("_steps") else None
+    assigned = []
+    for stmt in simple_statements(script.module):  # accelerator.gradient_accumulation_steps = k
+        for small in stmt.body:
+            if isinstance(small, cst.Assign) and any(
+                isinstance(t.target, cst.Attribute)
+                and t.target.attr.value == "gradient_accumulation_steps"
+                for t in small.targets
+            ):
+                assigned.append(small.value)
+                parts.append(f"{script.code(small).strip()} at line {script.line(small)}")
+                if node is None:
+                    node, window = small, small.value
     if block is not None:
         item = next(i.item for i in block.items if ".accumulate(" in script.code(i.item))
         parts.append(f"{script.code(item)} at line {script.line(block)}")
@@ -127,7 +144,7 @@ def _through_accelerate(script: Script, back: Backward) -> OwnAccumulation | Non
     if node is None:
         return None
     how = f"through Accelerate ({', '.join(parts)})"
-    return OwnAccumulation(node, window, how, by_hand=False, block=block)
+    return OwnAccumulation(node, window, how, by_hand=False, block=block, assigned=tuple(assigned))
 
 
 def accelerator_calls(script: Script) -> list[cst.Call]:
@@ -167,10 +184,13 @@ def own_autocast(script: Script, nodes: list[cst.CSTNode]) -> AutocastSite | Non
     return None
 
 
-def keep_autocast(script: Script, own: AutocastSite, precision: str) -> None:
-    """Return when the script's own autocast already runs in ``precision`` (``bf16``,
-    ``fp16``); raise CannotAct, pointing at it, when it runs in another, is switched at run
-    time, or its dtype cannot be read."""
+def keep_autocast(
+    script: Script, own: AutocastSite, precision: str
+) -> dict[int, cst.BaseExpression]:
+    """Nothing to swap when the script's own autocast already runs in ``precision`` (``bf16``,
+    ``fp16``); the swaps that make an fp16 autocast run in bf16 when that is all the script
+    does in fp16 (see :func:`_bf16_for_fp16`). Raises CannotAct, pointing at it, when it runs
+    in another, is switched at run time, or its dtype cannot be read."""
     statement, item = own
     wanted = "torch.float16" if precision == "fp16" else "torch.bfloat16"
     call = _autocast_call(script, item.item)
@@ -182,9 +202,11 @@ def keep_autocast(script: Script, own: AutocastSite, precision: str) -> None:
         if enabled is not None and script.code(enabled.value) != "True":
             how = f"switched by enabled={script.code(enabled.value)}"
         elif dtype == precision:
-            return
+            return {}
         elif dtype is None:
             how = "with a dtype not known before run time"
+        elif precision == "bf16" and dtype == "fp16" and (swaps := _bf16_for_fp16(script, call)):
+            return swaps
         else:
             how = f"in {dtype}"
     raise CannotAct(
@@ -192,6 +214,33 @@ def keep_autocast(script: Script, own: AutocastSite, precision: str) -> None:
         f"the script already runs its forward pass under autocast ({how}, line "
         f"{script.line(statement)}); set it to {wanted} there instead of adding a second autocast",
     )
+
+
+def _bf16_for_fp16(script: Script, call: cst.Call) -> dict[int, cst.BaseExpression]:
+    """The swap that makes an fp16 autocast call run in bf16: its ``torch.float16`` literal
+    replaced, or ``dtype=torch.bfloat16`` added where it used the device's fp16 default.
+
+    Empty when that is not provably all there is to it: the file names float16 or calls
+    ``.half()`` anywhere else (fp16 weights or inputs of its own), or the dtype is not a
+    literal in the call. bf16 has fp32's range, so a GradScaler left in place stays correct.
+    """
+    torch = script.names.local_for("torch")
+    code = script.module.code
+    elsewhere = code.count("float16") - script.code(call).count("float16") + code.count(".half(")
+    if torch is None or elsewhere or any(a.star for a in call.args):
+        return {}
+    dtype = keyword(call, "dtype")
+    positional = [a.value for a in call.args if a.keyword is None]
+    callee = script.names.qualified(call.func) or dotted(call.func) or ""
+    value = dtype.value if dtype is not None else None
+    if value is None and len(positional) > 1 and callee in ("torch.autocast", "torch.amp.autocast"):
+        value = positional[1]
+    bf16 = cst.parse_expression(f"{torch}.bfloat16")
+    if value is None:
+        return {id(call): add_keyword(call, "dtype", f"{torch}.bfloat16")}
+    if script.names.qualified(value) in ("torch.float16", "torch.half"):
+        return {id(value): bf16}
+    return {}
 
 
 def _is_autocast(script: Script, item: cst.BaseExpression) -> bool:

@@ -16,6 +16,7 @@ from freezegen.codemod.existing import (
     own_autocast,
     refuse_hidden_keyword,
 )
+from freezegen.codemod.knobs import compose
 from freezegen.codemod.options import CodemodOptions
 from freezegen.codemod.scaler import add_scaler, has_scaler
 from freezegen.codemod.script import Backward, CannotAct, Script, simple_statements
@@ -30,18 +31,14 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
         return None
     back = script.backward
     if back.style == "accelerate":
-        return _accelerate(script, back, options.precision)
+        return _accelerate(script, back, options.precision, notes)
     torch = script.names.local_for("torch")
     if torch is None:
         raise CannotAct(back.call, "the script does not `import torch`")
     changes: dict[int, edits.Replace] = {}
     own = own_autocast(script, loss_statements(script, back))
     if own is None:
-        scalers = [
-            call
-            for target, call in script.names.constructed
-            if target in script.names.targets_of(*SCALERS)
-        ]
+        scalers = _scalers(script)
         if scalers:
             raise CannotAct(
                 scalers[0],
@@ -59,10 +56,37 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
         for stmt in region[1:]:
             changes[id(stmt)] = lambda _: []
     else:
-        keep_autocast(script, own, options.precision)
+        swaps = keep_autocast(script, own, options.precision)
+        if swaps:
+            _note_retargeted(script, own[0], _scalers(script), notes)
+            return edits.apply(script.module, {}, swaps)
     if options.precision == "fp16" and back.style == "tensor" and not has_scaler(script):
         add_scaler(script, back, torch, changes)
     return edits.apply(script.module, changes) if changes else None
+
+
+def _scalers(script: Script) -> list[cst.Call]:
+    """The script's own ``GradScaler(...)`` constructions."""
+    targets = script.names.targets_of(*SCALERS)
+    return [call for target, call in script.names.constructed if target in targets]
+
+
+def _note_retargeted(
+    script: Script, statement: cst.With, scalers: list[cst.Call], notes: Notes
+) -> None:
+    scaler = (
+        f"; its GradScaler (line {script.line(scalers[0])}) stays: harmless with bf16, which "
+        "has fp32's range, but no longer needed"
+        if scalers
+        else ""
+    )
+    notes.append(
+        (
+            statement,
+            f"the script's own autocast (line {script.line(statement)}) now runs in bf16 instead "
+            f"of fp16{scaler}",
+        )
+    )
 
 
 def loss_statements(script: Script, back: Backward) -> list[cst.CSTNode]:
@@ -285,9 +309,10 @@ def _used(node: cst.CSTNode) -> set[str]:
     return names
 
 
-def _accelerate(script: Script, back: Backward, precision: str) -> cst.Module | None:
+def _accelerate(script: Script, back: Backward, precision: str, notes: Notes) -> cst.Module | None:
     """accelerator.backward(loss): Accelerate does AMP itself, given mixed_precision on every
-    Accelerator(...) the script builds (each branch); refused when one asks for another."""
+    Accelerator(...) the script builds (each branch). One that already sets another has its
+    knob set (the literal, or the option's default it reads); refused when that is not safe."""
     calls = accelerator_calls(script)
     if not calls:
         raise CannotAct(
@@ -296,18 +321,27 @@ def _accelerate(script: Script, back: Backward, precision: str) -> cst.Module | 
     swaps: dict[int, cst.BaseExpression] = {}
     for call in calls:
         current = keyword(call, "mixed_precision")
+        legacy = keyword(call, "fp16")  # Accelerate's older spelling, which wins over ours
+        if legacy is not None:
+            raise CannotAct(
+                legacy,
+                f"Accelerator(...) already sets fp16={script.code(legacy.value)} (the older "
+                f"spelling of mixed_precision); replace it with mixed_precision={precision!r}",
+            )
         if current is None:
             refuse_hidden_keyword(script, call, "mixed_precision")
             swaps[id(call)] = add_keyword(call, "mixed_precision", f'"{precision}"')
         elif script.code(current.value).strip("'\"") != precision:
-            raise CannotAct(
+            refusal = CannotAct(
                 current,
                 f"Accelerator(...) already sets mixed_precision={script.code(current.value)}; "
                 f"set it to {precision!r} there instead of adding a second autocast",
             )
-    edit = edits.replace_calls(swaps)
-    changes: dict[int, edits.Replace] = {}
+            wanted = f'"{precision}"'
+            swaps.update(
+                compose(script, [current.value], wanted, "mixed_precision", refusal, notes)
+            )
     for call in calls:
         if id(call) in swaps:
-            changes[id(accelerator_statement(script, call))] = edit
-    return edits.apply(script.module, changes) if changes else None
+            accelerator_statement(script, call)
+    return edits.apply(script.module, {}, swaps) if swaps else None

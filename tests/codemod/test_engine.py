@@ -166,10 +166,24 @@ def test_every_branch_building_the_accelerator_gets_the_same_edit():
     assert new.count("with accelerator.accumulate(model):") == 1
 
 
-def test_accelerator_with_another_precision_in_one_branch_is_refused():
+def test_accelerator_with_another_literal_precision_in_one_branch_gets_it_set():
     source = ACCELERATOR_IF_ELSE.replace("Accelerator()", 'Accelerator(mixed_precision="fp16")')
+    result = codemod_source(source, CodemodOptions(precision="bf16"), "train.py")
+    assert result.changed, result.problems
+    new = result.new_source or ""
+    assert new.count('mixed_precision="bf16"') == 2 and "fp16" not in new
+    assert "autocast" not in new  # Accelerate runs its own
+    (note,) = (str(n) for n in result.notes)
+    assert note.startswith('train.py:7:47: set the script\'s own mixed_precision to "bf16"')
+
+
+def test_accelerator_with_a_computed_precision_is_refused():
+    source = ACCELERATOR_IF_ELSE.replace(
+        "Accelerator()", "Accelerator(mixed_precision=pick_precision())"
+    )
     (problem,) = _problems(source, CodemodOptions(precision="bf16"))
     assert problem.startswith("train.py:7:31: cannot add precision: Accelerator(...) already sets")
+    assert problem.endswith("`pick_precision()` is computed at line 7, not a literal")
 
 
 def test_autocast_whose_dtype_is_decided_at_run_time_is_refused():
@@ -462,3 +476,13 @@ def test_windows_need_a_length_that_can_be_read_again(iterable: str, unsized: st
     )
     (problem,) = _problems(source, ACCUM)
     assert f"cannot tell how many batches `{unsized}` yields" in problem
+
+def test_fp16_autocast_is_not_retargeted_when_the_script_uses_fp16_elsewhere():
+    source = (FIXTURES / "autocast_fp16_literal.in.py").read_text(encoding="utf-8")
+    assert not codemod_source(source, CodemodOptions(precision="bf16"), "train.py").problems
+    source = source.replace(
+        "model = nn.Sequential(", "model = nn.Sequential(nn.Identity().half(), "
+    )
+    (problem,) = _problems(source, CodemodOptions(precision="bf16"))
+    assert problem.startswith("train.py:23:9: cannot add precision: the script already runs")
+    assert "(in fp16, line 23)" in problem

@@ -19,6 +19,7 @@ import math
 import runpy
 import shlex
 import shutil
+import sys
 import warnings
 from pathlib import Path
 
@@ -140,6 +141,7 @@ def test_rewritten_script_trains(case: str, rewritten, monkeypatch: pytest.Monke
         return out
 
     monkeypatch.setattr(torch.amp.GradScaler, "step", counted_scaler_step)
+    _forget_accelerate_state()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # GradScaler("cuda") on a CPU machine disables itself
@@ -184,6 +186,16 @@ def test_rewritten_script_trains(case: str, rewritten, monkeypatch: pytest.Monke
     assert any(not torch.equal(initial[k], state[k]) for k in initial if k not in frozen)
     if "checkpoint" in new:
         assert "gradient_checkpointing_enable(" in new or "checkpoint_wrapper(" in new
+
+
+def _forget_accelerate_state() -> None:
+    """Accelerate keeps one process-wide state (its mixed precision, its accumulation window)
+    and refuses an Accelerator(...) that asks for another: each script runs as a fresh process
+    would, as Accelerate's own tests do between cases."""
+    state = sys.modules.get("accelerate.state")
+    if state is not None:
+        state.AcceleratorState._reset_state(reset_partial_state=True)
+        state.GradientState._reset_state()
 
 
 def _accumulation_window(flags: list[str]) -> int:
