@@ -477,6 +477,7 @@ def test_windows_need_a_length_that_can_be_read_again(iterable: str, unsized: st
     (problem,) = _problems(source, ACCUM)
     assert f"cannot tell how many batches `{unsized}` yields" in problem
 
+
 def test_fp16_autocast_is_not_retargeted_when_the_script_uses_fp16_elsewhere():
     source = (FIXTURES / "autocast_fp16_literal.in.py").read_text(encoding="utf-8")
     assert not codemod_source(source, CodemodOptions(precision="bf16"), "train.py").problems
