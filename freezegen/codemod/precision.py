@@ -7,7 +7,7 @@ import libcst as cst
 
 from freezegen.check.names import SCALERS, dotted
 from freezegen.check.rules._calls import add_keyword, keyword
-from freezegen.codemod import edits
+from freezegen.codemod import edits, fabric_edits
 from freezegen.codemod.device import device_type
 from freezegen.codemod.existing import (
     accelerator_calls,
@@ -31,6 +31,8 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
     back = script.backward
     if back.style == "accelerate":
         return _accelerate(script, back, options.precision)
+    if back.style == "fabric":
+        return fabric_edits.precision(script, back, options.precision)
     torch = script.names.local_for("torch")
     if torch is None:
         raise CannotAct(back.call, "the script does not `import torch`")

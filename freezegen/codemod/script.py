@@ -15,11 +15,20 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from freezegen.check.context import OPTIMIZERS
 from freezegen.check.names import SCALERS, Names, collect_names, dotted
+from freezegen.codemod.fabric import is_fabric
 
 Block = cst.Module | cst.IndentedBlock
 Loop = cst.For | cst.While
 _MOVES = ("to", "cuda", "cpu", "train", "eval", "half", "float", "bfloat16")
-_BOUNDARY = ("step", "update", "zero_grad", "unscale_", "clip_grad_norm_", "clip_grad_value_")
+_BOUNDARY = (
+    "step",
+    "update",
+    "zero_grad",
+    "unscale_",
+    "clip_grad_norm_",
+    "clip_grad_value_",
+    "clip_gradients",  # Fabric's, which unscales and clips
+)
 
 
 class CannotAct(Exception):
@@ -40,7 +49,8 @@ class Backward:
     loss: cst.BaseExpression
     style: str
     """``tensor`` (loss.backward()), ``scaler`` (scaler.scale(loss).backward()) or
-    ``accelerate`` (accelerator.backward(loss))."""
+    ``accelerate`` (accelerator.backward(loss)) or ``fabric`` (fabric.backward(loss), the
+    object built by Lightning's Fabric(...): :mod:`freezegen.codemod.fabric`)."""
     block: Block
     loop: Loop | None
     function: cst.FunctionDef | None
@@ -132,7 +142,8 @@ class Script:
             return None
         positional = [a.value for a in call.args if a.keyword is None and not a.star]
         if positional and isinstance(func.value, (cst.Name, cst.Attribute)):
-            style, loss = "accelerate", positional[0]
+            fabric = is_fabric(self, func.value, self.function_of(call))
+            style, loss = "fabric" if fabric else "accelerate", positional[0]
         elif positional:
             return None
         elif (

@@ -10,6 +10,7 @@ import libcst as cst
 
 from freezegen.check.names import dotted
 from freezegen.codemod import edits
+from freezegen.codemod.fabric_edits import setup_wraps
 from freezegen.codemod.options import HF, CodemodOptions
 from freezegen.codemod.script import CannotAct, Script, simple_statements
 from freezegen.codemod.transform import Notes
@@ -214,13 +215,17 @@ def _refuse_after_wrapping(script: Script, model: str, optimizer: cst.Call) -> N
     for call in script.calls:
         callee = script.names.qualified(call.func) or dotted(call.func) or ""
         last = callee.rpartition(".")[2]
-        if last not in (*_WRAPPERS, "prepare") or not call.args:
+        if last not in (*_WRAPPERS, "prepare", "setup", "setup_module") or not call.args:
             continue
         # above the optimizer in its own function: what runs first (a wrap in another
         # function, such as a Trainer's __init__, may well run after the freeze)
         before = script.line(call) < script.line(optimizer) and script.function_of(
             call
         ) is script.function_of(optimizer)
+        # Fabric's setup / setup_module wraps like prepare; another object's setup may not
+        fabric = last in ("setup", "setup_module")
+        if fabric and not setup_wraps(script, call, model):
+            continue
         own = callee == wrapped and before and last != "prepare"
         # the model itself wrapped (on any branch), or sharded in place by fully_shard
         in_place = before and script.code(call.args[0].value) == model
@@ -228,11 +233,15 @@ def _refuse_after_wrapping(script: Script, model: str, optimizer: cst.Call) -> N
         prepared = (
             last == "prepare" and before and model in (script.code(a.value) for a in call.args)
         )
-        if own or in_place or prepared:
+        set_up = fabric and before
+        if own or in_place or prepared or set_up:
             how = (
                 "prepared here, before the optimizer: when the run is distributed, prepare "
                 "wraps it in DDP or FSDP, which"
                 if prepared
+                else f"set up by Fabric here ({last}), before the optimizer: when the run is "
+                "distributed, Fabric wraps it in DDP or FSDP, which"
+                if set_up
                 else "wrapped here, before the optimizer, and the wrap"
             )
             raise CannotAct(
