@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -66,8 +67,12 @@ class CodemodResult:
         return self.new_source is not None and self.new_source != self.source
 
 
-def codemod_source(source: str, options: CodemodOptions, path: str = "<string>") -> CodemodResult:
-    """Rewrite ``source`` with ``options``; never raises for the file's content."""
+def codemod_source(
+    source: str, options: CodemodOptions, path: str = "<string>", origin: Path | None = None
+) -> CodemodResult:
+    """Rewrite ``source`` with ``options``; never raises for the file's content. ``origin``:
+    the file ``source`` was read from, whose project's pins decide version-dependent edits
+    (without it, no version is known)."""
     result = CodemodResult(path, source)
     if PREFILTER not in source.encode("utf-8", "surrogatepass"):
         result.skipped = True
@@ -79,13 +84,13 @@ def codemod_source(source: str, options: CodemodOptions, path: str = "<string>")
         result.problems.append(Message(path, exc.line, exc.col, f"{exc.message} ({exc.help})"))
         return result
     try:
-        return _rewrite(result, options)
+        return _rewrite(result, options, origin)
     except (RecursionError, MemoryError):  # the gate's limits leave room; this is a backstop
         message = "too complex for the libcst parser (nesting or size); please report this"
         return CodemodResult(path, source, problems=[Message(path, 0, 0, message)])
 
 
-def _rewrite(result: CodemodResult, options: CodemodOptions) -> CodemodResult:
+def _rewrite(result: CodemodResult, options: CodemodOptions, origin: Path | None) -> CodemodResult:
     path, source = result.path, result.source
     text = _modernise_amp(source, path)
     try:
@@ -95,7 +100,7 @@ def _rewrite(result: CodemodResult, options: CodemodOptions) -> CodemodResult:
         result.problems.append(Message(path, exc.editor_line, exc.editor_column + 1, message))
         return result
     notes: Notes = []
-    problems = _preflight(module, options, notes)
+    problems = _preflight(module, options, notes, origin)
     if problems or notes:
         positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
         result.problems = [_locate(path, positions, n, m) for n, m in problems]
@@ -106,7 +111,7 @@ def _rewrite(result: CodemodResult, options: CodemodOptions) -> CodemodResult:
         result.applied.append("torch.amp (FG501)")
     for name, transform in TRANSFORMS:
         try:
-            new = transform(Script(module), options, [])
+            new = transform(Script(module, origin), options, [])
         except CannotAct as exc:  # the preflight passed, so this is a bug of ours
             raise AssertionError(f"{name} could act on the original but not later: {exc}") from exc
         if new is not None and new.code != module.code:
@@ -125,9 +130,11 @@ def _rewrite(result: CodemodResult, options: CodemodOptions) -> CodemodResult:
     return result
 
 
-def _preflight(module: cst.Module, options: CodemodOptions, notes: Notes) -> Notes:
+def _preflight(
+    module: cst.Module, options: CodemodOptions, notes: Notes, origin: Path | None
+) -> Notes:
     """Every reason a requested transform cannot act on the original tree."""
-    script = Script(module)
+    script = Script(module, origin)
     problems: Notes = []
     for name, transform in TRANSFORMS:
         try:

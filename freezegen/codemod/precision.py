@@ -20,6 +20,7 @@ from freezegen.codemod.options import CodemodOptions
 from freezegen.codemod.scaler import add_scaler, has_scaler
 from freezegen.codemod.script import Backward, CannotAct, Script, simple_statements
 from freezegen.codemod.transform import Notes
+from freezegen.codemod.versions import too_old
 
 DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
 
@@ -52,6 +53,8 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
                 "adding a second one",
             )
         region = _forward_region(script, back)
+        if why := too_old(script.pins, "torch", "1.10", "torch.amp.autocast(device_type, ...)"):
+            raise CannotAct(region[0], why)
         _refuse_unsafe_to_autocast(script, region)
         device = device_type(script, region[0], script.trained_model)
         dtype = DTYPES[options.precision]

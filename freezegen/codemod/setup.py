@@ -76,10 +76,7 @@ def checkpointing(script: Script, options: CodemodOptions, notes: Notes) -> cst.
                 f"`{model}` ({how}) is not a Hugging Face model: pass the module path of its "
                 "blocks, e.g. --activation-checkpointing blocks",
             )
-        code = (
-            f"{model}.gradient_checkpointing_enable("
-            'gradient_checkpointing_kwargs={"use_reentrant": False})\n'
-        )
+        code = _hf_checkpointing(script, site.call, model, bool(options.freeze), notes)
     else:
         function = script.function_of(site.stmt)
         index = script.fresh(("index",), function)
@@ -95,6 +92,79 @@ def checkpointing(script: Script, options: CodemodOptions, notes: Notes) -> cst.
             imports.append(f"from {_WRAPPER} import checkpoint_wrapper")
     module = edits.apply(script.module, {id(site.anchor): edits.before(edits.statements(code))})
     return edits.import_edits(module, imports)
+
+
+NON_REENTRANT = "4.35"
+"""The first transformers whose gradient_checkpointing_enable takes gradient_checkpointing_kwargs
+(and so use_reentrant=False); before it, Hugging Face models checkpoint reentrantly."""
+
+
+def _hf_checkpointing(
+    script: Script, optimizer: cst.Call, model: str, freezing: bool, notes: Notes
+) -> str:
+    """The statement turning on Hugging Face checkpointing for the transformers the project
+    pins: non-reentrant when its pins require 4.35 or later, or say nothing (an older one then
+    stops with a TypeError at this line, never trains wrongly); the call without arguments
+    when they admit older versions and nothing is frozen. Raises CannotAct when they admit
+    older versions and parameters are frozen (by ``--freeze`` or the script): reentrant
+    checkpointing behind frozen layers gets inputs that need no gradient and drops the
+    gradients of the blocks it wraps (FG1xx's reentrant rule)."""
+    pin = script.pins.older_than("transformers", NON_REENTRANT)
+    if pin is None:
+        if not script.pins.pinned("transformers"):
+            notes.append(
+                (
+                    optimizer,
+                    f"gradient_checkpointing_kwargs needs transformers >= {NON_REENTRANT}; no "
+                    "requirements file of this project pins transformers, so make sure the "
+                    "environment that runs it has such a version (an older one raises TypeError)",
+                )
+            )
+        return (
+            f"{model}.gradient_checkpointing_enable("
+            'gradient_checkpointing_kwargs={"use_reentrant": False})\n'
+        )
+    if freezing or _freezes(script):
+        raise CannotAct(
+            optimizer,
+            f"{pin.describe()}, which admits transformers before {NON_REENTRANT}: there "
+            "gradient_checkpointing_enable() takes no gradient_checkpointing_kwargs and "
+            "checkpoints reentrantly, which drops the gradients of blocks behind frozen layers; "
+            f"require transformers>={NON_REENTRANT} there",
+        )
+    notes.append(
+        (
+            optimizer,
+            f"{pin.describe()}, which admits transformers before {NON_REENTRANT}, so "
+            "checkpointing is turned on without gradient_checkpointing_kwargs, which is "
+            f"reentrant: before freezing layers, require transformers>={NON_REENTRANT} "
+            'and pass gradient_checkpointing_kwargs={"use_reentrant": False}',
+        )
+    )
+    return f"{model}.gradient_checkpointing_enable()\n"
+
+
+def _freezes(script: Script) -> bool:
+    """True when the script turns requires_grad off somewhere (it freezes on its own)."""
+    for call in script.calls:
+        func = call.func
+        if (
+            isinstance(func, cst.Attribute)
+            and func.attr.value == "requires_grad_"
+            and call.args
+            and script.code(call.args[0].value) == "False"
+        ):
+            return True
+    return any(
+        isinstance(small, cst.Assign)
+        and any(
+            isinstance(t.target, cst.Attribute) and t.target.attr.value == "requires_grad"
+            for t in small.targets
+        )
+        and script.code(small.value) == "False"
+        for stmt in simple_statements(script.module)
+        for small in stmt.body
+    )
 
 
 def trainable_only(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module | None:
