@@ -46,14 +46,13 @@ def precision(script: Script, back: Backward, wanted: str) -> cst.Module | None:
             "the Fabric behind this backward call is not built in this file; set "
             f'precision="{value}" where Fabric(...) is built',
         )
-    _set_up_model(script, "precision")
-    _refuse_own_autocast(script, back)
-    if value == "16-mixed":
-        _refuse_unscaled_step(script, back)
     swaps: dict[int, cst.BaseExpression] = {}
     for call in calls:
         for key in ("precision", "plugins"):
             refuse_hidden_keyword(script, call, key)
+        current = keyword(call, "precision")
+        if current is not None:
+            _keep_precision(script, current, value)
         plugins = keyword(call, "plugins")
         if plugins is not None:
             raise CannotAct(
@@ -61,25 +60,12 @@ def precision(script: Script, back: Backward, wanted: str) -> cst.Module | None:
                 f"Fabric(...) takes plugins={script.code(plugins.value)}, which may set its "
                 f'precision; set precision="{value}" there yourself',
             )
-        current = keyword(call, "precision")
         if current is None:
             swaps[id(call)] = add_keyword(call, "precision", f'"{value}"')
-            continue
-        literal = current.value
-        if isinstance(literal, (cst.SimpleString, cst.Integer)):
-            if str(literal.evaluated_value) in _SAME[value]:
-                continue
-            raise CannotAct(
-                current,
-                f"Fabric(...) already sets precision={script.code(literal)}; set it to "
-                f'"{value}" there instead of adding a second mixed precision',
-            )
-        raise CannotAct(
-            current,
-            f"Fabric(...) takes its precision from `{script.code(literal)}` (line "
-            f'{script.line(current)}); set that to "{value}" instead of the codemod '
-            "overriding your setting",
-        )
+    _set_up_model(script, "precision")
+    _refuse_own_autocast(script, back)
+    if value == "16-mixed":
+        _refuse_unscaled_step(script, back)
     changes: dict[int, edits.Replace] = {}
     edit = edits.replace_calls(swaps)
     for call in calls:
@@ -89,6 +75,25 @@ def precision(script: Script, back: Backward, wanted: str) -> cst.Module | None:
                 raise CannotAct(call, "Fabric(...) is built outside a plain statement")
             changes[id(stmt)] = edit
     return edits.apply(script.module, changes) if changes else None
+
+
+def _keep_precision(script: Script, current: cst.Arg, value: str) -> None:
+    """Return when ``precision=`` already means ``value``; raise CannotAct, naming it, when
+    it is another literal or a setting (``args.precision``) the user chooses at run time."""
+    literal = current.value
+    if isinstance(literal, (cst.SimpleString, cst.Integer)):
+        if str(literal.evaluated_value) in _SAME[value]:
+            return
+        raise CannotAct(
+            current,
+            f"Fabric(...) already sets precision={script.code(literal)}; set it to "
+            f'"{value}" there instead of adding a second mixed precision',
+        )
+    raise CannotAct(
+        current,
+        f"Fabric(...) takes its precision from `{script.code(literal)}`, a setting of "
+        f'yours; set that to "{value}" instead of the codemod overriding it',
+    )
 
 
 def own_sync(script: Script, back: Backward, n: int) -> bool:

@@ -1,0 +1,103 @@
+"""Lightning Fabric recognised by what built the object, not by the name ``fabric``."""
+
+from __future__ import annotations
+
+import libcst as cst
+import pytest
+
+from freezegen.codemod import CodemodOptions, codemod_source
+from freezegen.codemod.script import Script
+
+STEP = "    loss = model(x)\n    {fabric}.backward(loss)\n    optimizer.step()\n"
+
+
+def _style(source: str) -> str:
+    return Script(cst.parse_module(source)).backward.style
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from lightning.fabric import Fabric\nfabric = Fabric()\nfor x in data:\n"
+        + STEP.format(fabric="fabric"),
+        "import lightning as L\nf = L.Fabric(devices=2)\nfor x in data:\n"
+        + STEP.format(fabric="f"),
+        "import lightning_fabric\nfabric = lightning_fabric.Fabric()\nfor x in data:\n"
+        + STEP.format(fabric="fabric"),
+        # a parameter annotated with the class (a string annotation too)
+        "from lightning.fabric import Fabric\ndef train(fabric: Fabric):\n  for x in data:\n"
+        + STEP.format(fabric="fabric").replace("    ", "    "),
+        "import lightning as L\ndef train(fabric: 'L.Fabric'):\n  for x in data:\n"
+        + STEP.format(fabric="fabric"),
+        # handed down by every caller, or by fabric.launch(main), which calls main(fabric)
+        "import lightning as L\ndef train(fabric, model):\n  for x in data:\n"
+        + STEP.format(fabric="fabric")
+        + "def main():\n    fabric = L.Fabric()\n    train(fabric, model=None)\n",
+        "import lightning as L\ndef main(runner):\n  for x in data:\n"
+        + STEP.format(fabric="runner")
+        + "fabric = L.Fabric()\nfabric.launch(main)\n",
+        # built in __init__, used in another method of the same class
+        "import lightning as L\nclass T:\n  def __init__(self):\n    self.fabric = L.Fabric()\n"
+        "  def fit(self):\n   for x in data:\n" + STEP.format(fabric="self.fabric"),
+    ],
+)
+def test_fabric_is_recognised_by_what_built_it(source: str):
+    assert _style(source) == "fabric"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # named fabric, but built by something else
+        "fabric = make_runner()\nfor x in data:\n" + STEP.format(fabric="fabric"),
+        # a parameter named fabric that one caller hands something else
+        "import lightning as L\ndef train(fabric):\n  for x in data:\n"
+        + STEP.format(fabric="fabric")
+        + "train(L.Fabric())\ntrain(object())\n",
+        # a parameter nobody in the file passes
+        "def train(fabric):\n  for x in data:\n" + STEP.format(fabric="fabric"),
+        # another library's Fabric
+        "from looms import Fabric\nfabric = Fabric()\nfor x in data:\n"
+        + STEP.format(fabric="fabric"),
+    ],
+)
+def test_a_name_alone_is_not_fabric(source: str):
+    assert _style(source) == "accelerate"
+
+
+def test_the_precision_setting_is_named_even_when_the_model_is_unknown():
+    source = (
+        "import lightning as L\n"
+        "def main(precision):\n"
+        "    fabric = L.Fabric(precision=precision)\n"
+        "    for x in data:\n" + STEP.format(fabric="fabric").replace("    ", "        ")
+    )
+    result = codemod_source(source, CodemodOptions(precision="bf16"), "train.py")
+    texts = [p.text for p in result.problems]
+    assert any("takes its precision from `precision`" in t for t in texts), texts
+    assert not any("Accelerator" in t for t in texts)
+
+
+@pytest.mark.parametrize(("existing", "precision"), [('"bf16"', "bf16"), ("16", "fp16")])
+def test_a_precision_that_already_means_it_is_kept(existing: str, precision: str):
+    source = (
+        "import torch\nfrom lightning.fabric import Fabric\n"
+        f"fabric = Fabric(precision={existing})\n"
+        "model = torch.nn.Linear(2, 1)\n"
+        "optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "model, optimizer = fabric.setup(model, optimizer)\n"
+        "for x in data:\n" + STEP.format(fabric="fabric")
+    )
+    result = codemod_source(source, CodemodOptions(precision=precision), "train.py")
+    assert result.problems == [] and not result.changed
+
+
+def test_precision_needs_the_model_set_up_by_fabric():
+    source = (
+        "import torch\nfrom lightning.fabric import Fabric\nfabric = Fabric()\n"
+        "model = torch.nn.Linear(2, 1)\n"
+        "optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "for x in data:\n" + STEP.format(fabric="fabric")
+    )
+    (problem,) = codemod_source(source, CodemodOptions(precision="bf16"), "train.py").problems
+    assert problem.line == 5 and "`model` is not set up by Fabric" in problem.text
