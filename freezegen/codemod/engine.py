@@ -21,6 +21,7 @@ from freezegen.codemod.precision import precision
 from freezegen.codemod.script import CannotAct, Script
 from freezegen.codemod.setup import checkpointing, freeze, trainable_only
 from freezegen.codemod.transform import Notes, Transform
+from freezegen.codemod.versions import Pins, project_pins, too_old
 
 TRANSFORMS: tuple[tuple[str, Transform], ...] = (
     ("freeze", freeze),
@@ -92,15 +93,15 @@ def codemod_source(
 
 def _rewrite(result: CodemodResult, options: CodemodOptions, origin: Path | None) -> CodemodResult:
     path, source = result.path, result.source
-    text = _modernise_amp(source, path)
+    pins = project_pins(origin) if origin is not None else Pins()
+    text, notes = _modernise_amp(source, path, pins)
     try:
         module = cst.parse_module(text)
     except cst.ParserSyntaxError as exc:
         message = f"syntax error: {exc.message}; only files that parse are rewritten"
         result.problems.append(Message(path, exc.editor_line, exc.editor_column + 1, message))
         return result
-    notes: Notes = []
-    problems = _preflight(module, options, notes, origin)
+    problems = _preflight(module, options, notes, pins)
     if problems or notes:
         positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
         result.problems = [_locate(path, positions, n, m) for n, m in problems]
@@ -111,7 +112,7 @@ def _rewrite(result: CodemodResult, options: CodemodOptions, origin: Path | None
         result.applied.append("torch.amp (FG501)")
     for name, transform in TRANSFORMS:
         try:
-            new = transform(Script(module, origin), options, [])
+            new = transform(Script(module, pins), options, [])
         except CannotAct as exc:  # the preflight passed, so this is a bug of ours
             raise AssertionError(f"{name} could act on the original but not later: {exc}") from exc
         if new is not None and new.code != module.code:
@@ -130,11 +131,9 @@ def _rewrite(result: CodemodResult, options: CodemodOptions, origin: Path | None
     return result
 
 
-def _preflight(
-    module: cst.Module, options: CodemodOptions, notes: Notes, origin: Path | None
-) -> Notes:
+def _preflight(module: cst.Module, options: CodemodOptions, notes: Notes, pins: Pins) -> Notes:
     """Every reason a requested transform cannot act on the original tree."""
-    script = Script(module, origin)
+    script = Script(module, pins)
     problems: Notes = []
     for name, transform in TRANSFORMS:
         try:
@@ -155,10 +154,18 @@ def _locate(path: str, positions: object, node: cst.CSTNode | None, text: str) -
     return Message(path, where.line, where.column + 1, text)
 
 
-def _modernise_amp(source: str, path: str) -> str:
-    """``source`` with check's FG501 fix applied (torch.cuda.amp -> torch.amp)."""
+def _modernise_amp(source: str, path: str, pins: Pins) -> tuple[str, Notes]:
+    """``source`` with check's FG501 fix applied (torch.cuda.amp -> torch.amp) and no notes;
+    or ``source`` unchanged and a note naming the pin, when the project's pins admit a torch
+    without what the fix writes (torch.amp.autocast: 1.10; torch.amp.GradScaler: 2.3)."""
     from freezegen.check import check_source
     from freezegen.rules import RuleOptions
 
     fixed = check_source(source, path, RuleOptions(select=("FG501",)), fix=True).fixed_source
-    return source if fixed is None else fixed
+    if fixed is None or fixed == source:
+        return source, []
+    minimum = "2.3" if "GradScaler" in source else "1.10"
+    why = too_old(pins, "torch", minimum, "check's FG501 fix (torch.cuda.amp -> torch.amp)")
+    if why is not None:
+        return source, [(None, f"{why}; torch.cuda.amp is kept")]
+    return fixed, []

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -17,7 +16,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from freezegen.check.context import OPTIMIZERS
 from freezegen.check.names import SCALERS, Names, collect_names, dotted
 from freezegen.codemod.fabric import is_fabric
-from freezegen.codemod.versions import Pins, project_pins
+from freezegen.codemod.versions import Pins
 
 Block = cst.Module | cst.IndentedBlock
 Loop = cst.For | cst.While
@@ -75,20 +74,15 @@ class OptimizerSite:
 class Script:
     """One parsed module and the answers every transform needs."""
 
-    def __init__(self, module: cst.Module, origin: Path | None = None) -> None:
+    def __init__(self, module: cst.Module, pins: Pins | None = None) -> None:
         self.module = module
-        self.origin = origin
-        """The file the module was read from (None for a source given as text)."""
+        self.pins = pins or Pins()
+        """The library versions the script's project pins (none for a source given as text)."""
         self.parents: dict[int, cst.CSTNode] = {}
         self.calls: list[cst.Call] = []
         self.loops: list[Loop] = []
         module.visit(_Index(self))
         self.names: Names = collect_names(module)
-
-    @cached_property
-    def pins(self) -> Pins:
-        """The library versions the script's project pins (read when an edit first asks)."""
-        return project_pins(self.origin) if self.origin is not None else Pins()
 
     def code(self, node: cst.CSTNode) -> str:
         return self.module.code_for_node(node)

@@ -175,3 +175,20 @@ def test_old_torch_refuses_the_amp_edits(tmp_path: Path, pin: str, precision: st
     script = _project(tmp_path, {"requirements.txt": pin + "\n"})
     (problem,) = codemod_file(script, CodemodOptions(precision=precision)).problems
     assert reason in problem.text and f"requirements.txt:1 pins {pin}" in problem.text
+
+
+@pytest.mark.parametrize(("pin", "modernised"), [("torch>=1.8", False), ("torch>=2.0", True)])
+def test_fg501_modernisation_follows_the_torch_pin(tmp_path: Path, pin: str, modernised: bool):
+    script = _project(tmp_path, {"requirements.txt": pin + "\n"})
+    text = script.read_text(encoding="utf-8").replace(
+        "    loss = model(**batch).loss\n",
+        "    with torch.cuda.amp.autocast(dtype=torch.bfloat16):\n"
+        "        loss = model(**batch).loss\n",
+    )
+    script.write_text(text, encoding="utf-8")
+    result = codemod_file(script, CodemodOptions(freeze=("*.h.0.*",)))
+    assert ("torch.amp.autocast(" in result.new_source) is modernised
+    assert ("torch.cuda.amp.autocast(" in result.new_source) is not modernised
+    notes = [n.text for n in result.notes]
+    assert bool(notes) is not modernised
+    assert all(f"requirements.txt:1 pins {pin}" in n and "torch >= 1.10" in n for n in notes)
