@@ -18,7 +18,13 @@ from freezegen.codemod.existing import (
     refuse_hidden_keyword,
 )
 from freezegen.codemod.options import CodemodOptions
-from freezegen.codemod.script import Backward, CannotAct, Script, simple_statements
+from freezegen.codemod.script import (
+    Backward,
+    CannotAct,
+    Script,
+    foreign_backward,
+    simple_statements,
+)
 from freezegen.codemod.transform import Notes
 
 
@@ -315,9 +321,7 @@ def _accelerate(
     under accelerator.accumulate; refused when the script already sets another window."""
     calls = accelerator_calls(script)
     if not calls:
-        raise CannotAct(
-            back.call, "the script backpropagates through an object not built by Accelerator(...)"
-        )
+        raise foreign_backward(script, back)
     changes: dict[int, cst.BaseExpression] = {}
     for call in calls:
         current = keyword(call, "gradient_accumulation_steps")

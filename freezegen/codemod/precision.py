@@ -18,7 +18,13 @@ from freezegen.codemod.existing import (
 )
 from freezegen.codemod.options import CodemodOptions
 from freezegen.codemod.scaler import add_scaler, has_scaler
-from freezegen.codemod.script import Backward, CannotAct, Script, simple_statements
+from freezegen.codemod.script import (
+    Backward,
+    CannotAct,
+    Script,
+    foreign_backward,
+    simple_statements,
+)
 from freezegen.codemod.transform import Notes
 from freezegen.codemod.versions import too_old
 
@@ -260,9 +266,7 @@ def _accelerate(script: Script, back: Backward, precision: str) -> cst.Module | 
     Accelerator(...) the script builds (each branch); refused when one asks for another."""
     calls = accelerator_calls(script)
     if not calls:
-        raise CannotAct(
-            back.call, "the script backpropagates through an object not built by Accelerator(...)"
-        )
+        raise foreign_backward(script, back)
     swaps: dict[int, cst.BaseExpression] = {}
     for call in calls:
         current = keyword(call, "mixed_precision")

@@ -295,6 +295,20 @@ class Script:
         return out
 
 
+def foreign_backward(script: Script, back: Backward) -> CannotAct:
+    """The refusal for ``x.backward(loss)`` where the file builds ``x`` with neither
+    Accelerate's Accelerator(...) nor Lightning's Fabric(...): what its backward does (scale,
+    sync, accumulate) is unknown, so nothing can be composed with it."""
+    func = back.call.func
+    receiver = script.code(func.value) if isinstance(func, cst.Attribute) else "an object"
+    return CannotAct(
+        back.call,
+        f"the script backpropagates through `{receiver}`, which this file builds with neither "
+        "Accelerate's Accelerator(...) nor Lightning's Fabric(...), so what its backward does "
+        "is unknown",
+    )
+
+
 def simple_statements(node: cst.CSTNode) -> list[cst.SimpleStatementLine]:
     """Every simple statement line inside ``node``, in source order."""
     out: list[cst.SimpleStatementLine] = []

@@ -101,3 +101,17 @@ def test_precision_needs_the_model_set_up_by_fabric():
     )
     (problem,) = codemod_source(source, CodemodOptions(precision="bf16"), "train.py").problems
     assert problem.line == 5 and "`model` is not set up by Fabric" in problem.text
+
+
+def test_an_unknown_backward_object_is_named_with_both_libraries():
+    source = (
+        "import torch\nrunner = make_runner()\nmodel = torch.nn.Linear(2, 1)\n"
+        "optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "for x in data:\n" + STEP.format(fabric="runner")
+    )
+    options = CodemodOptions(precision="bf16", grad_accum_steps=2)
+    # precision and accumulation refuse for the same reason at the same call: said once
+    (problem,) = codemod_source(source, options, "train.py").problems
+    assert problem.line == 7
+    assert "backpropagates through `runner`, which this file builds with neither" in problem.text
+    assert "Accelerator(...) nor Lightning's Fabric(...)" in problem.text
