@@ -115,3 +115,51 @@ def test_an_unknown_backward_object_is_named_with_both_libraries():
     assert problem.line == 7
     assert "backpropagates through `runner`, which this file builds with neither" in problem.text
     assert "Accelerator(...) nor Lightning's Fabric(...)" in problem.text
+
+
+def _fabric_script(
+    step: str, setup: str = "model, optimizer = fabric.setup(model, optimizer)"
+) -> str:
+    return (
+        "import torch\nfrom lightning.fabric import Fabric\nfabric = Fabric()\n"
+        "model = torch.nn.Linear(2, 1)\n"
+        "optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        f"{setup}\n"
+        "for step, x in enumerate(loader):\n" + step
+    )
+
+
+def test_a_torch_autocast_of_its_own_is_refused_but_fabrics_is_welcome():
+    own = "    with torch.autocast('cuda', dtype=torch.bfloat16):\n        loss = model(x)\n"
+    own += "    fabric.backward(loss)\n    optimizer.step()\n"
+    (problem,) = codemod_source(_fabric_script(own), CodemodOptions(precision="bf16")).problems
+    assert problem.line == 8 and "its own autocast" in problem.text
+    welcome = own.replace("torch.autocast('cuda', dtype=torch.bfloat16)", "fabric.autocast()")
+    result = codemod_source(_fabric_script(welcome), CodemodOptions(precision="bf16"))
+    assert result.problems == [] and 'Fabric(precision="bf16-mixed")' in result.new_source
+
+
+def test_a_no_backward_sync_of_its_own_with_another_window_is_refused():
+    step = (
+        "    accumulating = (step + 1) % 8 != 0\n"
+        "    with fabric.no_backward_sync(model, enabled=accumulating):\n"
+        "        loss = model(x)\n        fabric.backward(loss)\n"
+        "    if not accumulating:\n        optimizer.step()\n"
+    )
+    (problem,) = codemod_source(_fabric_script(step), CodemodOptions(grad_accum_steps=4)).problems
+    assert problem.line == 9 and "with Fabric's no_backward_sync" in problem.text
+    same = codemod_source(_fabric_script(step), CodemodOptions(grad_accum_steps=8))
+    assert same.problems == [] and not same.changed
+
+
+def test_fp16_needs_the_optimizer_set_up_by_fabric():
+    step = "    loss = model(x)\n    fabric.backward(loss)\n    optimizer.step()\n"
+    source = _fabric_script(step, setup="model = fabric.setup_module(model)")
+    (problem,) = codemod_source(source, CodemodOptions(precision="fp16")).problems
+    assert problem.line == 5 and "the optimizer must be set up by Fabric" in problem.text
+    set_up = source.replace(
+        "model = fabric.setup_module(model)",
+        "model = fabric.setup_module(model)\noptimizer = fabric.setup_optimizers(optimizer)",
+    )
+    result = codemod_source(set_up, CodemodOptions(precision="fp16"))
+    assert result.problems == [] and 'Fabric(precision="16-mixed")' in result.new_source
