@@ -14,6 +14,7 @@ from freezegen.codemod.fabric_edits import setup_wraps
 from freezegen.codemod.options import HF, CodemodOptions
 from freezegen.codemod.script import CannotAct, Script, simple_statements
 from freezegen.codemod.transform import Notes
+from freezegen.codemod.versions import too_old
 
 _WRAPPER = "torch.distributed.algorithms._checkpoint.checkpoint_wrapper"
 
@@ -82,14 +83,22 @@ def checkpointing(script: Script, options: CodemodOptions, notes: Notes) -> cst.
         index = script.fresh(("index",), function)
         block = script.fresh(("block",), function)
         blocks = f"{model}.{path}"
+        # non-reentrant said explicitly: torch < 2.2 defaults to reentrant checkpointing,
+        # which drops the gradients of blocks behind frozen layers
+        impl = "checkpoint_impl=CheckpointImpl.NO_REENTRANT"
+        if why := too_old(script.pins, "torch", "1.12", f"checkpoint_wrapper(..., {impl})"):
+            raise CannotAct(site.call, why)
         code = (
             f"for {index}, {block} in enumerate({blocks}):\n"
-            f"    {blocks}[{index}] = checkpoint_wrapper({block})\n"
+            f"    {blocks}[{index}] = checkpoint_wrapper({block}, {impl})\n"
         )
-        if not edits.imported(
-            script.module, "checkpoint_wrapper", f"{_WRAPPER}.checkpoint_wrapper"
-        ):
-            imports.append(f"from {_WRAPPER} import checkpoint_wrapper")
+        missing = [
+            name
+            for name in ("CheckpointImpl", "checkpoint_wrapper")
+            if not edits.imported(script.module, name, f"{_WRAPPER}.{name}")
+        ]
+        if missing:
+            imports.append(f"from {_WRAPPER} import {', '.join(missing)}")
     module = edits.apply(script.module, {id(site.anchor): edits.before(edits.statements(code))})
     return edits.import_edits(module, imports)
 

@@ -192,3 +192,14 @@ def test_fg501_modernisation_follows_the_torch_pin(tmp_path: Path, pin: str, mod
     notes = [n.text for n in result.notes]
     assert bool(notes) is not modernised
     assert all(f"requirements.txt:1 pins {pin}" in n and "torch >= 1.10" in n for n in notes)
+
+
+def test_old_torch_refuses_the_explicit_non_reentrant_checkpoint_wrapper(tmp_path: Path):
+    script = _project(tmp_path, {"requirements.txt": "torch>=1.10\n"})
+    options = CodemodOptions(activation_checkpointing="transformer.h")
+    (problem,) = codemod_file(script, options).problems
+    assert problem.line == 5 and "requirements.txt:1 pins torch>=1.10" in problem.text
+    assert "checkpoint_wrapper(..., checkpoint_impl=CheckpointImpl.NO_REENTRANT)" in problem.text
+    (tmp_path / "requirements.txt").write_text("torch>=2.0\n", encoding="utf-8")
+    new = codemod_file(script, options).new_source
+    assert "checkpoint_wrapper(block, checkpoint_impl=CheckpointImpl.NO_REENTRANT)" in new
