@@ -24,6 +24,7 @@ from freezegen.codemod import edits
 from freezegen.codemod.existing import int_value, refuse_hidden_keyword, single_value
 from freezegen.codemod.fabric import fabric_calls, is_fabric, receiver
 from freezegen.codemod.script import Backward, CannotAct, Script, simple_statements
+from freezegen.codemod.versions import too_old
 
 PRECISIONS = {"bf16": "bf16-mixed", "fp16": "16-mixed"}
 """Fabric's precision for each ``--precision``."""
@@ -46,6 +47,7 @@ def precision(script: Script, back: Backward, wanted: str) -> cst.Module | None:
             "the Fabric behind this backward call is not built in this file; set "
             f'precision="{value}" where Fabric(...) is built',
         )
+    _refuse_old_lightning(script, calls[0], f'Fabric(precision="{value}")')
     swaps: dict[int, cst.BaseExpression] = {}
     for call in calls:
         for key in ("precision", "plugins"):
@@ -146,6 +148,7 @@ def sync_window(script: Script, back: Backward) -> SyncWindow:
     """The :class:`SyncWindow` for ``back``; raises CannotAct when the trained model is not set
     up by Fabric (``no_backward_sync`` only takes a model that ``fabric.setup`` returned)."""
     model = _set_up_model(script, "accumulation")
+    _refuse_old_lightning(script, back.call, "fabric.no_backward_sync(model, enabled=...)")
     fabric = script.code(receiver(back.call))  # type: ignore[arg-type]
     flag = script.fresh(("is_accumulating",), back.function)
     return SyncWindow(flag, f"with {fabric}.no_backward_sync({model}, enabled={flag})")
@@ -191,6 +194,15 @@ def setup_wraps(script: Script, call: cst.Call, model: str) -> bool:
         and any(a.keyword is None and dotted(a.value) == model for a in call.args)
         and is_fabric(script, func.value, script.function_of(call))
     )
+
+
+def _refuse_old_lightning(script: Script, node: cst.CSTNode, edit: str) -> None:
+    """Raise CannotAct when the project's pins admit a Lightning before 2.0, whose Fabric
+    does not take the "-mixed" precision names; the accumulation idiom is held to the same
+    release, the one whose documentation it follows."""
+    for package in ("lightning", "lightning-fabric"):
+        if why := too_old(script.pins, package, "2.0", edit):
+            raise CannotAct(node, why)
 
 
 def _set_up_model(script: Script, transform: str) -> str:

@@ -163,3 +163,15 @@ def test_fp16_needs_the_optimizer_set_up_by_fabric():
     )
     result = codemod_source(set_up, CodemodOptions(precision="fp16"))
     assert result.problems == [] and 'Fabric(precision="16-mixed")' in result.new_source
+
+
+@pytest.mark.parametrize(("pin", "refused"), [("lightning>=1.8", True), ("lightning>=2.1", False)])
+def test_fabric_edits_follow_the_lightning_pin(tmp_path, pin: str, refused: bool):
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "requirements.txt").write_text(pin + "\n", encoding="utf-8")
+    step = "    loss = model(x)\n    fabric.backward(loss)\n    optimizer.step()\n"
+    options = CodemodOptions(precision="bf16", grad_accum_steps=2)
+    result = codemod_source(_fabric_script(step), options, "train.py", tmp_path / "train.py")
+    texts = [p.text for p in result.problems]
+    assert len(texts) == (2 if refused else 0), texts
+    assert all(f"requirements.txt:1 pins {pin}" in t for t in texts)
