@@ -8,7 +8,7 @@ import libcst as cst
 
 from freezegen.check.names import dotted
 from freezegen.check.rules._calls import add_keyword, keyword
-from freezegen.codemod import edits
+from freezegen.codemod import edits, fabric_edits
 from freezegen.codemod.existing import (
     OwnAccumulation,
     accelerator_calls,
@@ -19,7 +19,13 @@ from freezegen.codemod.existing import (
 )
 from freezegen.codemod.knobs import compose, set_knob
 from freezegen.codemod.options import CodemodOptions
-from freezegen.codemod.script import Backward, CannotAct, Script, simple_statements
+from freezegen.codemod.script import (
+    Backward,
+    CannotAct,
+    Script,
+    foreign_backward,
+    simple_statements,
+)
 from freezegen.codemod.transform import Notes
 
 
@@ -41,6 +47,8 @@ def accumulation(script: Script, options: CodemodOptions, notes: Notes) -> cst.M
         return _set_own_window(script, own, n, notes)
     if back.style == "accelerate":
         return _accelerate(script, back, n, own, notes)
+    if back.style == "fabric" and fabric_edits.own_sync(script, back, n):
+        return None
     if own is not None:  # accelerate's accumulation around a backward it does not own
         raise CannotAct(own.node, _refusal(script, own, n))
     loop = back.loop
@@ -64,6 +72,9 @@ def accumulation(script: Script, options: CodemodOptions, notes: Notes) -> cst.M
     window = f"min({n}, {length} - {counter} // {n} * {n})"
     grouped = f"({done})" if " " in done else done
     guard = f"{grouped} % {n} == 0 or {done} == {length}"
+    sync = fabric_edits.sync_window(script, back) if back.style == "fabric" else None
+    if sync is not None:  # Fabric's idiom: one flag for the sync and the step
+        guard = f"not {sync.flag}"
     new_body: list[cst.BaseStatement] = []
     first, last = after[0], after[-1]
     for i, stmt in enumerate(body):
@@ -75,6 +86,10 @@ def accumulation(script: Script, options: CodemodOptions, notes: Notes) -> cst.M
             new_body.append(edits.wrap(f"if {guard}", body[first : last + 1]))
         elif not first < i <= last:
             new_body.append(stmt)
+    if sync is not None:  # each statement up to the backward call kept its index
+        start = max(before, default=-1) + 1
+        accumulating = f"{grouped} % {n} != 0 and {done} != {length}"
+        new_body[start : b + 1] = sync.wrap(accumulating, new_body[start : b + 1])
     new_loop = loop.with_changes(
         target=target, iter=iterable, body=loop.body.with_changes(body=new_body)
     )
@@ -388,7 +403,10 @@ def _divide(back: Backward, stmt: cst.BaseStatement, window: str) -> cst.BaseSta
     )
     call = back.call
     assert isinstance(call.func, cst.Attribute)
-    if back.style == "scaler":
+    if back.style == "fabric":  # fabric.backward(loss / window)
+        arg = call.args[0].with_changes(value=divided)
+        new = call.with_changes(args=[arg, *call.args[1:]])
+    elif back.style == "scaler":
         scale = call.func.value
         assert isinstance(scale, cst.Call)
         arg = scale.args[0].with_changes(value=divided)
@@ -408,9 +426,7 @@ def _accelerate(
     under accelerator.accumulate; refused when the script already sets another window."""
     calls = accelerator_calls(script)
     if not calls:
-        raise CannotAct(
-            back.call, "the script backpropagates through an object not built by Accelerator(...)"
-        )
+        raise foreign_backward(script, back)
     changes: dict[int, cst.BaseExpression] = {}
     windows: list[cst.BaseExpression] = []
     for call in calls:

@@ -95,7 +95,7 @@ def codemod_file(
         first_two = data.split(b"\n", 2)[:2]
         line = next((n for n, text in enumerate(first_two, 1) if b"coding" in text), 1)
         return _unreadable(shown, f"cannot decode: {exc.msg}; {DECODE_HELP}", line)
-    result = codemod_source(source, options, shown, partial=partial, explain=explain)
+    result = codemod_source(source, options, shown, Path(path), partial=partial, explain=explain)
     if not result.changed:
         return result
     assert result.new_source is not None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -23,6 +24,7 @@ from freezegen.codemod.precision import precision
 from freezegen.codemod.script import CannotAct, Script
 from freezegen.codemod.setup import checkpointing, freeze, trainable_only
 from freezegen.codemod.transform import Notes, Transform
+from freezegen.codemod.versions import Pins, project_pins, too_old
 
 TRANSFORMS: tuple[tuple[str, Transform], ...] = (
     ("freeze", freeze),
@@ -78,14 +80,17 @@ def codemod_source(
     source: str,
     options: CodemodOptions,
     path: str = "<string>",
+    origin: Path | None = None,
     *,
     partial: bool = False,
     explain: bool = False,
 ) -> CodemodResult:
     """Rewrite ``source`` with ``options``; never raises for the file's content.
 
-    With ``partial``, a transform that cannot act is left out (and reported) instead of leaving
-    the whole file unchanged; with ``explain``, ``seen`` holds the map of what was found.
+    ``origin``: the file ``source`` was read from, whose project's pins decide version-dependent
+    edits (without it, no version is known). With ``partial``, a transform that cannot act is
+    left out (and reported) instead of leaving the whole file unchanged; with ``explain``,
+    ``seen`` holds the map of what was found.
     """
     result = CodemodResult(path, source)
     if PREFILTER not in source.encode("utf-8", "surrogatepass"):
@@ -98,17 +103,22 @@ def codemod_source(
         result.problems.append(Message(path, exc.line, exc.col, f"{exc.message} ({exc.help})"))
         return result
     try:
-        return _rewrite(result, options, partial, explain)
+        return _rewrite(result, options, origin, partial, explain)
     except (RecursionError, MemoryError):  # the gate's limits leave room; this is a backstop
         message = "too complex for the libcst parser (nesting or size); please report this"
         return CodemodResult(path, source, problems=[Message(path, 0, 0, message)])
 
 
 def _rewrite(
-    result: CodemodResult, options: CodemodOptions, partial: bool, explain: bool
+    result: CodemodResult,
+    options: CodemodOptions,
+    origin: Path | None,
+    partial: bool,
+    explain: bool,
 ) -> CodemodResult:
     path, source = result.path, result.source
-    text = _modernise_amp(source, path)
+    pins = project_pins(origin) if origin is not None else Pins()
+    text, notes = _modernise_amp(source, path, pins)
     try:
         module = cst.parse_module(text)
     except cst.ParserSyntaxError as exc:
@@ -116,9 +126,8 @@ def _rewrite(
         result.problems.append(Message(path, exc.editor_line, exc.editor_column + 1, message))
         return result
     if explain:
-        result.seen = explain_module(module)
-    notes: Notes = []
-    problems = _preflight(module, options, notes)
+        result.seen = explain_module(module, pins)
+    problems = _preflight(module, options, notes, pins)
     refused = {name for name, _, _ in problems}
     if problems:
         result.not_applied = [name for name, _ in TRANSFORMS if name in refused]
@@ -134,7 +143,7 @@ def _rewrite(
         if name in refused:
             continue
         try:
-            new = transform(Script(module), options, [])
+            new = transform(Script(module, pins), options, [])
         except CannotAct as exc:
             if not partial:  # the preflight passed on the same tree, so this is a bug of ours
                 raise AssertionError(f"{name} could act on the original but not later") from exc
@@ -165,9 +174,11 @@ Refusal = tuple[str, cst.CSTNode | None, str]
 """The transform's name, the node the reason is about, the reason."""
 
 
-def _preflight(module: cst.Module, options: CodemodOptions, notes: Notes) -> list[Refusal]:
+def _preflight(
+    module: cst.Module, options: CodemodOptions, notes: Notes, pins: Pins
+) -> list[Refusal]:
     """Every transform that cannot act on the original tree, with its reason."""
-    script = Script(module)
+    script = Script(module, pins)
     problems: list[Refusal] = []
     for name, transform in TRANSFORMS:
         try:
@@ -195,10 +206,18 @@ def _locate(path: str, positions: object, node: cst.CSTNode | None, text: str) -
     return Message(path, where.line, where.column + 1, text)
 
 
-def _modernise_amp(source: str, path: str) -> str:
-    """``source`` with check's FG501 fix applied (torch.cuda.amp -> torch.amp)."""
+def _modernise_amp(source: str, path: str, pins: Pins) -> tuple[str, Notes]:
+    """``source`` with check's FG501 fix applied (torch.cuda.amp -> torch.amp) and no notes;
+    or ``source`` unchanged and a note naming the pin, when the project's pins admit a torch
+    without what the fix writes (torch.amp.autocast: 1.10; torch.amp.GradScaler: 2.3)."""
     from freezegen.check import check_source
     from freezegen.rules import RuleOptions
 
     fixed = check_source(source, path, RuleOptions(select=("FG501",)), fix=True).fixed_source
-    return source if fixed is None else fixed
+    if fixed is None or fixed == source:
+        return source, []
+    minimum = "2.3" if "GradScaler" in source else "1.10"
+    why = too_old(pins, "torch", minimum, "check's FG501 fix (torch.cuda.amp -> torch.amp)")
+    if why is not None:
+        return source, [(None, f"{why}; torch.cuda.amp is kept")]
+    return fixed, []

@@ -17,6 +17,7 @@ from freezegen.check.names import SCALERS, dotted
 from freezegen.codemod.existing import accelerator_calls, own_accumulation, own_autocast
 from freezegen.codemod.precision import forward_region, loss_statements
 from freezegen.codemod.script import Backward, CannotAct, Script
+from freezegen.codemod.versions import Pins
 
 
 @dataclass(frozen=True)
@@ -28,10 +29,10 @@ class Seen:
     text: str
 
 
-def explain_module(module: cst.Module) -> list[Seen]:
-    """The map of ``module``, in a fixed order of entries; never raises CannotAct (an entry
-    that cannot be told says why, at the line the reason is about)."""
-    script = Script(module)
+def explain_module(module: cst.Module, pins: Pins | None = None) -> list[Seen]:
+    """The map of ``module`` (whose project pins ``pins``), in a fixed order of entries; never
+    raises CannotAct (an entry that cannot be told says why, at the line it is about)."""
+    script = Script(module, pins)
     seen: list[Seen] = []
     try:
         back = script.backward

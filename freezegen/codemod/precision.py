@@ -7,7 +7,7 @@ import libcst as cst
 
 from freezegen.check.names import SCALERS, dotted
 from freezegen.check.rules._calls import add_keyword, keyword
-from freezegen.codemod import edits
+from freezegen.codemod import edits, fabric_edits
 from freezegen.codemod.device import device_type
 from freezegen.codemod.existing import (
     accelerator_calls,
@@ -19,8 +19,15 @@ from freezegen.codemod.existing import (
 from freezegen.codemod.knobs import compose
 from freezegen.codemod.options import CodemodOptions
 from freezegen.codemod.scaler import add_scaler, has_scaler
-from freezegen.codemod.script import Backward, CannotAct, Script, simple_statements
+from freezegen.codemod.script import (
+    Backward,
+    CannotAct,
+    Script,
+    foreign_backward,
+    simple_statements,
+)
 from freezegen.codemod.transform import Notes
+from freezegen.codemod.versions import too_old
 
 DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
 
@@ -32,6 +39,8 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
     back = script.backward
     if back.style == "accelerate":
         return _accelerate(script, back, options.precision, notes)
+    if back.style == "fabric":
+        return fabric_edits.precision(script, back, options.precision)
     torch = script.names.local_for("torch")
     if torch is None:
         raise CannotAct(back.call, "the script does not `import torch`")
@@ -47,6 +56,8 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
                 "adding a second one",
             )
         region = forward_region(script, back)
+        if why := too_old(script.pins, "torch", "1.10", "torch.amp.autocast(device_type, ...)"):
+            raise CannotAct(region[0], why)
         _refuse_unsafe_to_autocast(script, region)
         device = device_type(script, region[0], script.trained_model)
         dtype = DTYPES[options.precision]
@@ -315,9 +326,7 @@ def _accelerate(script: Script, back: Backward, precision: str, notes: Notes) ->
     knob set (the literal, or the option's default it reads); refused when that is not safe."""
     calls = accelerator_calls(script)
     if not calls:
-        raise CannotAct(
-            back.call, "the script backpropagates through an object not built by Accelerator(...)"
-        )
+        raise foreign_backward(script, back)
     swaps: dict[int, cst.BaseExpression] = {}
     for call in calls:
         current = keyword(call, "mixed_precision")

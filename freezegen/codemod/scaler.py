@@ -19,6 +19,7 @@ from freezegen.check.rules._calls import add_keyword
 from freezegen.codemod import edits
 from freezegen.codemod.device import device_type
 from freezegen.codemod.script import Backward, CannotAct, Script
+from freezegen.codemod.versions import too_old
 
 
 @dataclass
@@ -59,6 +60,8 @@ def add_scaler(
             f"found {len(steps)} optimizer.step() statements for this backward call; "
             "fp16 needs exactly one to route through the GradScaler",
         )
+    if why := too_old(script.pins, "torch", "2.3", "torch.amp.GradScaler(device)"):
+        raise CannotAct(back.call, why)
     step, optimizer = steps[0]
     home = _home(script, back)
     scaler = home.name

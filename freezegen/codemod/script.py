@@ -15,11 +15,21 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from freezegen.check.context import OPTIMIZERS
 from freezegen.check.names import SCALERS, Names, collect_names, dotted
+from freezegen.codemod.fabric import is_fabric
+from freezegen.codemod.versions import Pins
 
 Block = cst.Module | cst.IndentedBlock
 Loop = cst.For | cst.While
 _MOVES = ("to", "cuda", "cpu", "train", "eval", "half", "float", "bfloat16")
-_BOUNDARY = ("step", "update", "zero_grad", "unscale_", "clip_grad_norm_", "clip_grad_value_")
+_BOUNDARY = (
+    "step",
+    "update",
+    "zero_grad",
+    "unscale_",
+    "clip_grad_norm_",
+    "clip_grad_value_",
+    "clip_gradients",  # Fabric's, which unscales and clips
+)
 
 
 class CannotAct(Exception):
@@ -40,7 +50,8 @@ class Backward:
     loss: cst.BaseExpression
     style: str
     """``tensor`` (loss.backward()), ``scaler`` (scaler.scale(loss).backward()) or
-    ``accelerate`` (accelerator.backward(loss))."""
+    ``accelerate`` (accelerator.backward(loss)) or ``fabric`` (fabric.backward(loss), the
+    object built by Lightning's Fabric(...): :mod:`freezegen.codemod.fabric`)."""
     block: Block
     loop: Loop | None
     function: cst.FunctionDef | None
@@ -63,8 +74,10 @@ class OptimizerSite:
 class Script:
     """One parsed module and the answers every transform needs."""
 
-    def __init__(self, module: cst.Module) -> None:
+    def __init__(self, module: cst.Module, pins: Pins | None = None) -> None:
         self.module = module
+        self.pins = pins or Pins()
+        """The library versions the script's project pins (none for a source given as text)."""
         self.parents: dict[int, cst.CSTNode] = {}
         self.calls: list[cst.Call] = []
         self.loops: list[Loop] = []
@@ -134,7 +147,8 @@ class Script:
             return None
         positional = [a.value for a in call.args if a.keyword is None and not a.star]
         if positional and isinstance(func.value, (cst.Name, cst.Attribute)):
-            style, loss = "accelerate", positional[0]
+            fabric = is_fabric(self, func.value, self.function_of(call))
+            style, loss = "fabric" if fabric else "accelerate", positional[0]
         elif positional:
             return None
         elif (
@@ -281,6 +295,20 @@ class Script:
                 if stmt is not None and all(stmt is not o for o in out):
                     out.append(stmt)
         return out
+
+
+def foreign_backward(script: Script, back: Backward) -> CannotAct:
+    """The refusal for ``x.backward(loss)`` where the file builds ``x`` with neither
+    Accelerate's Accelerator(...) nor Lightning's Fabric(...): what its backward does (scale,
+    sync, accumulate) is unknown, so nothing can be composed with it."""
+    func = back.call.func
+    receiver = script.code(func.value) if isinstance(func, cst.Attribute) else "an object"
+    return CannotAct(
+        back.call,
+        f"the script backpropagates through `{receiver}`, which this file builds with neither "
+        "Accelerate's Accelerator(...) nor Lightning's Fabric(...), so what its backward does "
+        "is unknown",
+    )
 
 
 def simple_statements(node: cst.CSTNode) -> list[cst.SimpleStatementLine]:

@@ -10,9 +10,11 @@ import libcst as cst
 
 from freezegen.check.names import dotted
 from freezegen.codemod import edits
+from freezegen.codemod.fabric_edits import setup_wraps
 from freezegen.codemod.options import HF, CodemodOptions
 from freezegen.codemod.script import CannotAct, Script, simple_statements
 from freezegen.codemod.transform import Notes
+from freezegen.codemod.versions import too_old
 
 _WRAPPER = "torch.distributed.algorithms._checkpoint.checkpoint_wrapper"
 
@@ -75,25 +77,103 @@ def checkpointing(script: Script, options: CodemodOptions, notes: Notes) -> cst.
                 f"`{model}` ({how}) is not a Hugging Face model: pass the module path of its "
                 "blocks, e.g. --activation-checkpointing blocks",
             )
-        code = (
-            f"{model}.gradient_checkpointing_enable("
-            'gradient_checkpointing_kwargs={"use_reentrant": False})\n'
-        )
+        code = _hf_checkpointing(script, site.call, model, bool(options.freeze), notes)
     else:
         function = script.function_of(site.stmt)
         index = script.fresh(("index",), function)
         block = script.fresh(("block",), function)
         blocks = f"{model}.{path}"
+        # non-reentrant said explicitly: torch < 2.2 defaults to reentrant checkpointing,
+        # which drops the gradients of blocks behind frozen layers
+        impl = "checkpoint_impl=CheckpointImpl.NO_REENTRANT"
+        if why := too_old(script.pins, "torch", "1.12", f"checkpoint_wrapper(..., {impl})"):
+            raise CannotAct(site.call, why)
         code = (
             f"for {index}, {block} in enumerate({blocks}):\n"
-            f"    {blocks}[{index}] = checkpoint_wrapper({block})\n"
+            f"    {blocks}[{index}] = checkpoint_wrapper({block}, {impl})\n"
         )
-        if not edits.imported(
-            script.module, "checkpoint_wrapper", f"{_WRAPPER}.checkpoint_wrapper"
-        ):
-            imports.append(f"from {_WRAPPER} import checkpoint_wrapper")
+        missing = [
+            name
+            for name in ("CheckpointImpl", "checkpoint_wrapper")
+            if not edits.imported(script.module, name, f"{_WRAPPER}.{name}")
+        ]
+        if missing:
+            imports.append(f"from {_WRAPPER} import {', '.join(missing)}")
     module = edits.apply(script.module, {id(site.anchor): edits.before(edits.statements(code))})
     return edits.import_edits(module, imports)
+
+
+NON_REENTRANT = "4.35"
+"""The first transformers whose gradient_checkpointing_enable takes gradient_checkpointing_kwargs
+(and so use_reentrant=False); before it, Hugging Face models checkpoint reentrantly."""
+
+
+def _hf_checkpointing(
+    script: Script, optimizer: cst.Call, model: str, freezing: bool, notes: Notes
+) -> str:
+    """The statement turning on Hugging Face checkpointing for the transformers the project
+    pins: non-reentrant when its pins require 4.35 or later, or say nothing (an older one then
+    stops with a TypeError at this line, never trains wrongly); the call without arguments
+    when they admit older versions and nothing is frozen. Raises CannotAct when they admit
+    older versions and parameters are frozen (by ``--freeze`` or the script): reentrant
+    checkpointing behind frozen layers gets inputs that need no gradient and drops the
+    gradients of the blocks it wraps (FG1xx's reentrant rule)."""
+    pin = script.pins.older_than("transformers", NON_REENTRANT)
+    if pin is None:
+        if not script.pins.pinned("transformers"):
+            notes.append(
+                (
+                    optimizer,
+                    f"gradient_checkpointing_kwargs needs transformers >= {NON_REENTRANT}; no "
+                    "requirements file of this project pins transformers, so make sure the "
+                    "environment that runs it has such a version (an older one raises TypeError)",
+                )
+            )
+        return (
+            f"{model}.gradient_checkpointing_enable("
+            'gradient_checkpointing_kwargs={"use_reentrant": False})\n'
+        )
+    if freezing or _freezes(script):
+        raise CannotAct(
+            optimizer,
+            f"{pin.describe()}, which admits transformers before {NON_REENTRANT}: there "
+            "gradient_checkpointing_enable() takes no gradient_checkpointing_kwargs and "
+            "checkpoints reentrantly, which drops the gradients of blocks behind frozen layers; "
+            f"require transformers>={NON_REENTRANT} there",
+        )
+    notes.append(
+        (
+            optimizer,
+            f"{pin.describe()}, which admits transformers before {NON_REENTRANT}, so "
+            "checkpointing is turned on without gradient_checkpointing_kwargs, which is "
+            f"reentrant: before freezing layers, require transformers>={NON_REENTRANT} "
+            'and pass gradient_checkpointing_kwargs={"use_reentrant": False}',
+        )
+    )
+    return f"{model}.gradient_checkpointing_enable()\n"
+
+
+def _freezes(script: Script) -> bool:
+    """True when the script turns requires_grad off somewhere (it freezes on its own)."""
+    for call in script.calls:
+        func = call.func
+        if (
+            isinstance(func, cst.Attribute)
+            and func.attr.value == "requires_grad_"
+            and call.args
+            and script.code(call.args[0].value) == "False"
+        ):
+            return True
+    return any(
+        isinstance(small, cst.Assign)
+        and any(
+            isinstance(t.target, cst.Attribute) and t.target.attr.value == "requires_grad"
+            for t in small.targets
+        )
+        and script.code(small.value) == "False"
+        for stmt in simple_statements(script.module)
+        for small in stmt.body
+    )
 
 
 def trainable_only(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module | None:
@@ -214,13 +294,17 @@ def _refuse_after_wrapping(script: Script, model: str, optimizer: cst.Call) -> N
     for call in script.calls:
         callee = script.names.qualified(call.func) or dotted(call.func) or ""
         last = callee.rpartition(".")[2]
-        if last not in (*_WRAPPERS, "prepare") or not call.args:
+        if last not in (*_WRAPPERS, "prepare", "setup", "setup_module") or not call.args:
             continue
         # above the optimizer in its own function: what runs first (a wrap in another
         # function, such as a Trainer's __init__, may well run after the freeze)
         before = script.line(call) < script.line(optimizer) and script.function_of(
             call
         ) is script.function_of(optimizer)
+        # Fabric's setup / setup_module wraps like prepare; another object's setup may not
+        fabric = last in ("setup", "setup_module")
+        if fabric and not setup_wraps(script, call, model):
+            continue
         own = callee == wrapped and before and last != "prepare"
         # the model itself wrapped (on any branch), or sharded in place by fully_shard
         in_place = before and script.code(call.args[0].value) == model
@@ -228,11 +312,15 @@ def _refuse_after_wrapping(script: Script, model: str, optimizer: cst.Call) -> N
         prepared = (
             last == "prepare" and before and model in (script.code(a.value) for a in call.args)
         )
-        if own or in_place or prepared:
+        set_up = fabric and before
+        if own or in_place or prepared or set_up:
             how = (
                 "prepared here, before the optimizer: when the run is distributed, prepare "
                 "wraps it in DDP or FSDP, which"
                 if prepared
+                else f"set up by Fabric here ({last}), before the optimizer: when the run is "
+                "distributed, Fabric wraps it in DDP or FSDP, which"
+                if set_up
                 else "wrapped here, before the optimizer, and the wrap"
             )
             raise CannotAct(

@@ -32,6 +32,7 @@ from torch.optim.optimizer import (
 from typer.testing import CliRunner
 
 from freezegen.cli import app
+from tests.codemod import fabric_standin
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "codemod"
 INPUTS = sorted(FIXTURES.glob("*.in.py"))
@@ -115,6 +116,7 @@ def test_rewritten_script_trains(case: str, rewritten, monkeypatch: pytest.Monke
     """Execute the rewrite on CPU (fp16 too: torch.amp supports it there) and watch it learn."""
     _, new, path = rewritten[case]
     monkeypatch.chdir(path.parent)
+    fabric_standin.install(monkeypatch)
     torch.manual_seed(0)
     steps, first_step_grads = [], {}
 
