@@ -127,10 +127,13 @@ def _rewrite(
         return result
     if explain:
         result.seen = explain_module(module, pins)
-    problems = _preflight(module, options, notes, pins)
+    acting: Notes = []
+    problems = _preflight(module, options, acting, pins)
     refused = {name for name, _, _ in problems}
     if problems:
         result.not_applied = [name for name, _ in TRANSFORMS if name in refused]
+    if partial or not problems:  # what an edit says is only said when the edit is made
+        notes += acting
     if problems or notes:
         positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
         result.problems = [_locate(path, positions, n, m) for n, m in _said_once(problems)]
@@ -177,14 +180,18 @@ Refusal = tuple[str, cst.CSTNode | None, str]
 def _preflight(
     module: cst.Module, options: CodemodOptions, notes: Notes, pins: Pins
 ) -> list[Refusal]:
-    """Every transform that cannot act on the original tree, with its reason."""
+    """Every transform that cannot act on the original tree, with its reason; the notes of
+    those that can are added to ``notes`` (a refused transform's are dropped)."""
     script = Script(module, pins)
     problems: list[Refusal] = []
     for name, transform in TRANSFORMS:
+        mine: Notes = []
         try:
-            transform(script, options, notes)
+            transform(script, options, mine)
         except CannotAct as exc:
             problems.append((name, exc.node, exc.message))
+        else:
+            notes += mine
     return problems
 
 

@@ -144,3 +144,34 @@ def test_explain_cli_prints_the_map_and_writes_nothing(tmp_path: Path):
     refused = runner.invoke(app, ["codemod", "--precision", "bf16", "--explain", "--write", "x.py"])
     assert refused.exit_code == 2
     assert "--explain shows what was found and writes nothing" in refused.stderr
+
+
+NOTED = """\
+import torch
+from torch import nn
+
+model = nn.Linear(4, 1)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 1)
+loader = [(torch.randn(8, 4), torch.rand(8, 1)) for _ in range(5)]
+for x, y in loader:
+    loss = nn.functional.LOSS(model(x), y)
+    loss.backward()
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad()
+"""
+
+
+def test_a_refused_file_says_nothing_about_edits_it_did_not_make():
+    # accumulation notes that the scheduler now steps once per window; precision refuses a
+    # binary_cross_entropy loss: the file is unchanged, so the note would mislead
+    both = CodemodOptions(precision="bf16", grad_accum_steps=4)
+    made = codemod_source(NOTED.replace("LOSS", "mse_loss"), both, "train.py")
+    assert made.changed and any("scheduler now steps once per 4" in n.text for n in made.notes)
+    source = NOTED.replace("LOSS", "binary_cross_entropy")
+    refused = codemod_source(source, both, "train.py")
+    assert not refused.changed and refused.not_applied == ["precision"]
+    assert refused.notes == []
+    partial = codemod_source(source, both, "train.py", partial=True)
+    assert partial.applied == ["accumulation"] and partial.notes == made.notes
