@@ -64,7 +64,14 @@ def test_while_loop_and_unsized_iterable_are_explained():
 def test_every_problem_is_reported_at_once():
     problems = _problems(WHILE_LOOP, CodemodOptions(grad_accum_steps=2, freeze=("x",)))
     assert len(problems) == 2
-    assert any("no optimizer construction found" in p for p in problems)
+    # the freeze's reason names the line where the unknown optimizer is stepped
+    assert any(
+        p.startswith(
+            "train.py:6:5: cannot add freeze: `optimizer` is stepped here but is not "
+            "built in this file"
+        )
+        for p in problems
+    )
 
 
 def test_plain_model_needs_a_module_path_for_checkpointing():
@@ -445,3 +452,24 @@ def test_a_wrap_in_another_function_does_not_block_the_freeze():
     # Trainer.__init__ sits above build() in the file but runs after it: the freeze placed
     # above build()'s optimizer comes before the wrap, as it must.
     assert codemod_source(WRAPPED_LATER, CodemodOptions(freeze=("weight",))).changed
+
+
+def test_optimizer_built_on_two_paths_keeps_its_parameters_or_refuses():
+    """A freeze goes above the `if` that builds the optimizer either way; handing only the
+    trainable parameters to one branch would leave the other's optimizer with all of them."""
+    source = (
+        "import torch\n\n"
+        "if fused:\n"
+        "    optimizer = torch.optim.AdamW(model.parameters(), fused=True)\n"
+        "else:\n"
+        "    optimizer = torch.optim.SGD(model.parameters())\n"
+        "for x in loader:\n"
+        "    loss = model(x)\n"
+        "    loss.backward()\n"
+        "    optimizer.step()\n"
+    )
+    (problem,) = _problems(source, CodemodOptions(trainable_only_optimizer=True))
+    assert problem.startswith("train.py:6:17: cannot add trainable-only optimizer: the optimizer")
+    result = codemod_source(source, CodemodOptions(freeze=("0.*",)), "train.py")
+    assert result.new_source is not None
+    assert result.new_source.index("frozen = 0") < result.new_source.index("if fused:")
