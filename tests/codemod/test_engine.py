@@ -454,6 +454,28 @@ def test_a_wrap_in_another_function_does_not_block_the_freeze():
     assert codemod_source(WRAPPED_LATER, CodemodOptions(freeze=("weight",))).changed
 
 
+def test_loss_held_on_an_attribute_is_found_with_its_forward_pass():
+    """minGPT's `logits, self.loss = model(x, y)`: the forward assignment's attribute target."""
+    source = (
+        "import torch\n\n\n"
+        "class Trainer:\n"
+        "    def run(self, model, loader):\n"
+        "        self.optimizer = torch.optim.AdamW(model.parameters())\n"
+        "        for x, y in loader:\n"
+        "            logits, self.loss = model(x, y)\n"
+        "            model.zero_grad()\n"
+        "            self.loss.backward()\n"
+        "            self.optimizer.step()\n"
+    )
+    result = codemod_source(source, CodemodOptions(precision="bf16"), "train.py")
+    assert result.problems == [] and result.new_source is not None
+    assert (
+        "            with torch.amp.autocast(next(model.parameters()).device.type, "
+        "dtype=torch.bfloat16):\n"
+        "                logits, self.loss = model(x, y)\n"
+    ) in result.new_source
+
+
 def test_optimizer_built_on_two_paths_keeps_its_parameters_or_refuses():
     """A freeze goes above the `if` that builds the optimizer either way; handing only the
     trainable parameters to one branch would leave the other's optimizer with all of them."""
