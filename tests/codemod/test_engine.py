@@ -52,7 +52,11 @@ def test_no_backward_is_reported_and_nothing_changes():
 def test_step_without_a_loop_cannot_accumulate():
     source = (FIXTURES / "trainer_class.in.py").read_text(encoding="utf-8")
     (problem,) = _problems(source, CodemodOptions(grad_accum_steps=2, freeze=("embed.*",)))
-    assert problem.startswith("train.py:39:9: cannot add accumulation: the backward call is not")
+    # fit() calls train_step() from a list comprehension: no loop whose passes can be counted
+    assert problem.startswith(
+        "train.py:44:17: cannot add accumulation: train_step() is called here, not once per "
+        "pass of a `for` loop over the batches"
+    )
 
 
 def test_while_loop_and_unsized_iterable_are_explained():
