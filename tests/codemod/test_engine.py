@@ -499,3 +499,24 @@ def test_optimizer_built_on_two_paths_keeps_its_parameters_or_refuses():
     result = codemod_source(source, CodemodOptions(freeze=("0.*",)), "train.py")
     assert result.new_source is not None
     assert result.new_source.index("frozen = 0") < result.new_source.index("if fused:")
+
+
+def test_optimizer_from_a_helper_of_the_same_file_trains_the_argument():
+    """`optimizer = create_optimizer(cfg, net)`: the helper returns an optimizer class over its
+    `model` parameter's parameters, so the freeze goes above the call, on `net`."""
+    source = (
+        "import torch\n\n\n"
+        "def create_optimizer(cfg, model):\n"
+        "    groups = [{'params': [p for n, p in model.named_parameters()]}]\n"
+        "    return torch.optim.AdamW(groups, lr=cfg.lr)\n\n\n"
+        "optimizer = create_optimizer(cfg, net)\n"
+        "for x in loader:\n"
+        "    loss = net(x)\n"
+        "    loss.backward()\n"
+        "    optimizer.step()\n"
+    )
+    result = codemod_source(source, CodemodOptions(freeze=("0.*",)), "train.py")
+    assert result.problems == [] and result.new_source is not None
+    new = result.new_source
+    assert "for param_name, param in net.named_parameters():" in new
+    assert new.index("frozen = 0") < new.index("optimizer = create_optimizer(cfg, net)")
