@@ -183,7 +183,7 @@ class Script:
                 sites.append(self._optimizer(stmt, call, target))
             elif (helper := self._optimizer_helper(stmt, call, target)) is not None:
                 sites.append(helper)
-            elif _says_optimizer(target):
+            elif _says_optimizer(target) and last not in _PARAMETER_COLLECTIONS:
                 # a configuration may name any class, one that wraps or copies the parameters
                 site = None if "instantiate" in last else self._optimizer(stmt, call, target)
                 if site is not None and site.model is not None and self._names_its_model(site):

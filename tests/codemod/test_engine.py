@@ -520,3 +520,19 @@ def test_optimizer_from_a_helper_of_the_same_file_trains_the_argument():
     new = result.new_source
     assert "for param_name, param in net.named_parameters():" in new
     assert new.index("frozen = 0") < new.index("optimizer = create_optimizer(cfg, net)")
+
+
+def test_parameter_list_named_like_an_optimizer_is_not_one():
+    """`optimizer_params = list(model.parameters())` names the optimizer's input, not it."""
+    source = (
+        "import torch\n\n"
+        "optimizer_params = list(model.parameters())\n"
+        "optimizer = torch.optim.SGD(optimizer_params, lr=0.1)\n"
+        "for x in loader:\n"
+        "    loss = model(x)\n"
+        "    loss.backward()\n"
+        "    optimizer.step()\n"
+    )
+    result = codemod_source(source, CodemodOptions(freeze=("0.*",)), "train.py")
+    assert result.problems == [] and result.new_source is not None
+    assert result.new_source.index("frozen = 0") < result.new_source.index("optimizer_params =")
