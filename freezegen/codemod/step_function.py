@@ -87,6 +87,23 @@ def accumulate_called_step(
             "there is no micro-step to count",
         )
     _refuse_unless_micro_steps(script, loop)
+    skip = _continue_in(script, loop)
+    if skip is not None:
+        raise CannotAct(
+            skip,
+            f"this `continue` skips {name}() on some passes of the loop that calls it, so the "
+            "micro-steps would not add up to the loader's length and the last window of an "
+            "epoch would never step",
+        )
+    for other in (o for o in script.boundary_statements(loop) if o is not stmt):
+        # (the call itself aside: a method named step) a zero_grad in the caller's loop would
+        # wipe each window's gradients micro-step by micro-step; a step there would update on
+        # every one
+        raise CannotAct(
+            other,
+            f"the loop that calls {name}() steps, clips or zeroes gradients itself here; "
+            f"keep the whole update in {name}() so it can happen once per window",
+        )
     before, after = _boundary_indices(script, function, body, b)  # type: ignore[arg-type]
     _note_scheduler(script, function, n, notes)
     if cls is not None:
@@ -251,6 +268,19 @@ def _only_call(
             "the micro-steps of one loop",
         )
     return calls[0]
+
+
+def _continue_in(script: Script, loop: cst.For) -> cst.Continue | None:
+    """The first ``continue`` of ``loop`` itself (not of a loop nested in it), if any."""
+    found: list[cst.Continue] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Continue(self, node: cst.Continue) -> None:
+            if not found and script.loop_of(node) is loop:
+                found.append(node)
+
+    loop.body.visit(_Find())
+    return found[0] if found else None
 
 
 _SKIPPING = (

@@ -536,3 +536,46 @@ def test_parameter_list_named_like_an_optimizer_is_not_one():
     result = codemod_source(source, CodemodOptions(freeze=("0.*",)), "train.py")
     assert result.problems == [] and result.new_source is not None
     assert result.new_source.index("frozen = 0") < result.new_source.index("optimizer_params =")
+
+
+def test_step_method_whose_caller_zeroes_the_gradients_is_refused():
+    """A zero_grad in fit's loop would wipe each window's gradients before it is complete."""
+    source = (
+        "import torch\n\n\n"
+        "class Trainer:\n"
+        "    def __init__(self, model):\n"
+        "        self.model = model\n"
+        "        self.optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n\n"
+        "    def step(self, x):\n"
+        "        loss = self.model(x)\n"
+        "        loss.backward()\n"
+        "        self.optimizer.step()\n\n"
+        "    def fit(self, loader):\n"
+        "        for x in loader:\n"
+        "            self.optimizer.zero_grad()\n"
+        "            self.step(x)\n"
+    )
+    (problem,) = _problems(source, ACCUM)
+    assert problem.startswith(
+        "train.py:16:13: cannot add accumulation: the loop that calls step() steps, clips or "
+        "zeroes gradients itself here"
+    )
+
+
+def test_step_function_skipped_by_continue_is_refused():
+    """Skipped calls would leave the epoch's last window short of the loader's length."""
+    source = (
+        "import torch\n\n"
+        "optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n\n\n"
+        "def train_step(model, x, optimizer):\n"
+        "    loss = model(x)\n"
+        "    loss.backward()\n"
+        "    optimizer.step()\n"
+        "    optimizer.zero_grad()\n\n\n"
+        "for x in loader:\n"
+        "    if x is None:\n"
+        "        continue\n"
+        "    train_step(model, x, optimizer)\n"
+    )
+    (problem,) = _problems(source, ACCUM)
+    assert problem.startswith("train.py:15:9: cannot add accumulation: this `continue` skips")
