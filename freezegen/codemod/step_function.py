@@ -95,7 +95,7 @@ def accumulate_called_step(
             "micro-steps would not add up to the loader's length and the last window of an "
             "epoch would never step",
         )
-    for other in (o for o in script.boundary_statements(loop) if o is not stmt):
+    for other in (o for o in script.boundary_statements(loop) if _updates(script, o, stmt)):
         # (the call itself aside: a method named step) a zero_grad in the caller's loop would
         # wipe each window's gradients micro-step by micro-step; a step there would update on
         # every one
@@ -268,6 +268,25 @@ def _only_call(
             "the micro-steps of one loop",
         )
     return calls[0]
+
+
+def _updates(script: Script, stmt: cst.SimpleStatementLine, call_stmt: cst.CSTNode) -> bool:
+    """True when ``stmt`` (a boundary statement of the caller's loop, not the call of the step
+    function itself) zeroes or clips gradients or steps an optimizer, scaler or scheduler
+    (which would go on stepping per micro-batch): ``env.step(action)`` does not."""
+    if stmt is call_stmt:
+        return False
+    for call in script.calls:
+        name = dotted(call.func) or ""
+        receiver, _, method = name.rpartition(".")
+        if not script.inside(call, stmt) or method not in _UPDATES:
+            continue
+        if method != "step" or any(w in receiver.lower() for w in ("opt", "scaler", "sched")):
+            return True
+    return False
+
+
+_UPDATES = ("step", "zero_grad", "clip_grad_norm_", "clip_grad_value_", "unscale_")
 
 
 def _continue_in(script: Script, loop: cst.For) -> cst.Continue | None:

@@ -579,3 +579,24 @@ def test_step_function_skipped_by_continue_is_refused():
     )
     (problem,) = _problems(source, ACCUM)
     assert problem.startswith("train.py:15:9: cannot add accumulation: this `continue` skips")
+
+
+def test_an_environment_step_in_the_caller_loop_is_no_update():
+    """`env.step(action)` next to the call is bookkeeping of the caller, not an optimizer step."""
+    source = (
+        "import torch\n\n"
+        "optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n\n\n"
+        "def train_step(model, x, optimizer):\n"
+        "    loss = model(x)\n"
+        "    loss.backward()\n"
+        "    optimizer.step()\n"
+        "    optimizer.zero_grad()\n\n\n"
+        "for x in loader:\n"
+        "    env.step(x)\n"
+        "    train_step(model, x, optimizer)\n"
+    )
+    result = codemod_source(source, ACCUM, "train.py")
+    assert result.problems == [] and result.new_source is not None
+    assert "train_step(model, x, optimizer, micro_step=step, micro_steps=len(loader))" in (
+        result.new_source
+    )
