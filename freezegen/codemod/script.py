@@ -230,6 +230,17 @@ class Script:
                 f"{', '.join(str(self.line(s.call)) for s in sites)}) that the codemod cannot "
                 "place one setup above",
             )
+        for stmt in simple_statements(holder):
+            for small in stmt.body:
+                bound = [n for t in getattr(small, "targets", ()) for n in _target_names(t.target)]
+                model = last.model or ""
+                if any(model == n or model.startswith(n + ".") for n in bound):
+                    # setup above the `if` would act on the model before it is (re)built
+                    raise CannotAct(
+                        small,
+                        f"`{last.model}` is built here, inside the `if` that builds the "
+                        "optimizer on several paths, so no one place above it sees the model",
+                    )
         return OptimizerSite(last.stmt, last.call, last.target, last.model, last.params, holder)
 
     @property

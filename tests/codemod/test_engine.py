@@ -600,3 +600,43 @@ def test_an_environment_step_in_the_caller_loop_is_no_update():
     assert "train_step(model, x, optimizer, micro_step=step, micro_steps=len(loader))" in (
         result.new_source
     )
+
+
+def test_model_rebuilt_inside_the_optimizer_branches_is_refused():
+    """Setup above the `if` would freeze the model the branches then replace."""
+    source = (
+        "import torch\n\n"
+        "if small:\n"
+        "    model = torch.nn.Linear(4, 1)\n"
+        "    optimizer = torch.optim.SGD(model.parameters())\n"
+        "else:\n"
+        "    model = torch.nn.Linear(8, 1)\n"
+        "    optimizer = torch.optim.AdamW(model.parameters())\n"
+        "for x in loader:\n"
+        "    loss = model(x)\n"
+        "    loss.backward()\n"
+        "    optimizer.step()\n"
+    )
+    (problem,) = _problems(source, CodemodOptions(freeze=("0.*",)))
+    assert problem.startswith("train.py:4:5: cannot add freeze: `model` is built here, inside")
+
+
+def test_optimizer_on_an_attribute_built_on_two_paths_gets_one_freeze_above():
+    source = (
+        "import torch\n\n\n"
+        "class Trainer:\n"
+        "    def __init__(self, model, fused):\n"
+        "        self.model = model\n"
+        "        if fused:\n"
+        "            self.optimizer = torch.optim.AdamW(self.model.parameters(), fused=True)\n"
+        "        else:\n"
+        "            self.optimizer = torch.optim.SGD(self.model.parameters())\n\n"
+        "    def fit(self, loader):\n"
+        "        for x in loader:\n"
+        "            loss = self.model(x)\n"
+        "            loss.backward()\n"
+        "            self.optimizer.step()\n"
+    )
+    result = codemod_source(source, CodemodOptions(freeze=("0.*",)), "train.py")
+    assert result.problems == [] and result.new_source is not None
+    assert result.new_source.index("frozen = 0") < result.new_source.index("if fused:")
