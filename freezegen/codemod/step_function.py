@@ -35,7 +35,7 @@ from freezegen.codemod.accumulation import (  # the loop transform's window rule
     _note_scheduler,
     _refuse_unless_micro_steps,
 )
-from freezegen.codemod.script import Backward, CannotAct, Script
+from freezegen.codemod.script import Backward, CannotAct, Script, simple_statements
 from freezegen.codemod.transform import Notes
 
 
@@ -64,6 +64,22 @@ def accumulate_called_step(
     b = next(i for i, s in enumerate(body) if s is back.stmt)
     if _already_windowed(script, body[b + 1 :], n, name):
         return None
+    early = next(
+        (
+            small
+            for stmt in body[:b]
+            for line in simple_statements(stmt)
+            for small in line.body
+            if isinstance(small, cst.Return) and script.function_of(small) is function
+        ),
+        None,
+    )
+    if early is not None:  # a call that returns here counts no micro-step
+        raise CannotAct(
+            early,
+            f"{name}() may return here, before its backward call, so its calls would not "
+            "count the micro-steps of the loop and the last window of an epoch would never step",
+        )
     owner = script.parents.get(id(script.block_of(function)))
     cls = owner if isinstance(owner, cst.ClassDef) else None
     if cls is not None and (function.decorators or not function.params.params):

@@ -640,3 +640,20 @@ def test_optimizer_on_an_attribute_built_on_two_paths_gets_one_freeze_above():
     result = codemod_source(source, CodemodOptions(freeze=("0.*",)), "train.py")
     assert result.problems == [] and result.new_source is not None
     assert result.new_source.index("frozen = 0") < result.new_source.index("if fused:")
+
+
+def test_step_function_returning_before_its_backward_is_refused():
+    source = (
+        "import torch\n\n"
+        "optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n\n\n"
+        "def train_step(model, x, optimizer):\n"
+        "    if x is None:\n"
+        "        return None\n"
+        "    loss = model(x)\n"
+        "    loss.backward()\n"
+        "    optimizer.step()\n\n\n"
+        "for x in loader:\n"
+        "    train_step(model, x, optimizer)\n"
+    )
+    (problem,) = _problems(source, ACCUM)
+    assert problem.startswith("train.py:8:9: cannot add accumulation: train_step() may return here")
