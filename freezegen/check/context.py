@@ -35,6 +35,15 @@ OPTIMIZERS = (
     "Adam8bit",
     "PagedAdamW",
     "PagedAdamW8bit",
+    "PagedAdam",
+    "PagedAdam8bit",
+    "PagedLion",
+    "Lion8bit",
+    "AdamWScheduleFree",
+    "SGDScheduleFree",
+    "RAdamScheduleFree",
+    "DummyOptim",
+    "ZeroRedundancyOptimizer",
 )
 
 
@@ -90,8 +99,10 @@ class FileContext:
         found = set()
         for target, call in self.names.constructed:
             callee = self.names.qualified(call.func) or dotted(call.func) or ""
-            last = callee.rsplit(".", 1)[-1].lower()
-            if callee.startswith("torch.optim.lr_scheduler.") or "schedule" in last:
+            last = callee.rsplit(".", 1)[-1]
+            if last in OPTIMIZERS:  # AdamWScheduleFree is an optimizer, not a schedule
+                continue
+            if callee.startswith("torch.optim.lr_scheduler.") or "schedule" in last.lower():
                 found.add(target)
         return found
 

@@ -52,10 +52,10 @@ def accumulation(script: Script, options: CodemodOptions, notes: Notes) -> cst.M
     if own is not None:  # accelerate's accumulation around a backward it does not own
         raise CannotAct(own.node, _refusal(script, own, n))
     loop = back.loop
-    if loop is None:
-        raise CannotAct(
-            back.call, "the backward call is not inside a loop, so there is no micro-step to count"
-        )
+    if loop is None:  # a step function or method that a loop elsewhere calls
+        from freezegen.codemod.step_function import accumulate_called_step
+
+        return accumulate_called_step(script, back, n, notes)
     if not isinstance(loop, cst.For):
         raise CannotAct(loop, "accumulation needs a `for` loop over the batches, not `while`")
     if back.block is not loop.body:

@@ -103,15 +103,11 @@ def _note_retargeted(
 def loss_statements(script: Script, back: Backward) -> list[cst.CSTNode]:
     """The backward statement and the assignments of its loss: where an autocast may already be."""
     container = back.loop or back.function or script.module
-    return [back.stmt, *_assignments(script, container, _base_name(back.loss))]
+    return [back.stmt, *_assignments(script, container, _loss_names(back.loss))]
 
 
-def _assignments(script: Script, container: cst.CSTNode, name: str | None) -> list[cst.CSTNode]:
-    found = []
-    for stmt in simple_statements(container):
-        if name is not None and name in _targets(stmt):
-            found.append(stmt)
-    return found
+def _assignments(script: Script, container: cst.CSTNode, names: set[str]) -> list[cst.CSTNode]:
+    return [stmt for stmt in simple_statements(container) if names & _targets(stmt)]
 
 
 def _targets(stmt: cst.CSTNode) -> set[str]:
@@ -120,8 +116,8 @@ def _targets(stmt: cst.CSTNode) -> set[str]:
         return names
 
     def add(t: cst.BaseExpression) -> None:
-        if isinstance(t, cst.Name):
-            names.add(t.value)
+        if isinstance(t, (cst.Name, cst.Attribute)) and (name := dotted(t)) is not None:
+            names.add(name)  # `self.loss` too: minGPT's `logits, self.loss = model(x, y)`
         elif isinstance(t, (cst.Tuple, cst.List)):
             for e in t.elements:
                 add(e.value)
@@ -135,6 +131,16 @@ def _targets(stmt: cst.CSTNode) -> set[str]:
         elif isinstance(small, (cst.AnnAssign, cst.AugAssign)):
             add(small.target)
     return names
+
+
+def _loss_names(expr: cst.BaseExpression) -> set[str]:
+    """The names whose assignment computes the loss ``expr``: its dotted chain and each prefix
+    (``self.loss`` for ``self.loss``; ``outputs.loss`` and ``outputs`` for ``outputs.loss``)."""
+    while isinstance(expr, (cst.Subscript, cst.BinaryOperation)):
+        expr = expr.left if isinstance(expr, cst.BinaryOperation) else expr.value
+    chain = dotted(expr) or ""
+    parts = chain.split(".")
+    return {".".join(parts[: i + 1]) for i in range(len(parts))} if chain else set()
 
 
 def _base_name(expr: cst.BaseExpression) -> str | None:
@@ -202,7 +208,8 @@ def forward_region(script: Script, back: Backward) -> list[cst.BaseStatement]:
         raise CannotAct(back.call, "the loss is computed inside the backward statement")
     body = list(back.block.body)
     at = next(i for i, s in enumerate(body) if s is back.stmt)
-    j = next((i for i in range(at - 1, -1, -1) if base in _targets(body[i])), None)
+    names = _loss_names(back.loss) or {base}
+    j = next((i for i in range(at - 1, -1, -1) if names & _targets(body[i])), None)
     if j is None:
         raise CannotAct(
             back.call,

@@ -175,24 +175,89 @@ class Script:
 
     @cached_property
     def optimizer(self) -> OptimizerSite:
-        """Where the optimizer is built; raises CannotAct when nowhere or in several places."""
-        sites = []
+        """Where the optimizer is built; raises CannotAct when nowhere or in several places.
+
+        An optimizer is a call to a known optimizer class (``torch.optim.AdamW``,
+        ``bnb.optim.AdamW8bit``, ``schedulefree.AdamWScheduleFree``), to a name bound only to
+        such classes (``optimizer_cls = torch.optim.AdamW if ... else DummyOptim``), or to
+        anything else assigned to an optimizer-like name whose parameters name the model
+        (``optimizer = getattr(torch.optim, name)(model.parameters())``).
+        """
+        sites: list[OptimizerSite] = []
+        unknown: list[tuple[str, cst.Call]] = []
         for target, call in self.names.constructed:
+            stmt = self.statement_of(call)
+            if stmt is None or len(stmt.body) != 1:
+                continue
             callee = self.names.qualified(call.func) or dotted(call.func) or ""
             last = callee.rsplit(".", 1)[-1]
-            if last in OPTIMIZERS or last == "configure_optimizers":
-                stmt = self.statement_of(call)
-                if stmt is not None and len(stmt.body) == 1:
-                    sites.append(self._optimizer(stmt, call, target, last))
+            if last == "configure_optimizers":
+                assert isinstance(call.func, cst.Attribute)
+                model = dotted(call.func.value)
+                sites.append(OptimizerSite(stmt, call, target, model, None, stmt))
+            elif last in OPTIMIZERS or self._bound_to_optimizer_classes(call.func):
+                sites.append(self._optimizer(stmt, call, target))
+            elif (helper := self._optimizer_helper(stmt, call, target)) is not None:
+                sites.append(helper)
+            elif _says_optimizer(target) and last not in _PARAMETER_COLLECTIONS:
+                # a configuration may name any class, one that wraps or copies the parameters
+                site = None if "instantiate" in last else self._optimizer(stmt, call, target)
+                if site is not None and site.model is not None and self._names_its_model(site):
+                    sites.append(site)
+                else:
+                    unknown.append((target, call))
         if not sites:
-            raise CannotAct(
-                None,
-                "no optimizer construction found (optimizer = torch.optim.AdamW("
-                "model.parameters(), ...)), so the model is unknown",
-            )
+            raise self._no_optimizer([call for _, call in unknown])
         if len({s.target for s in sites}) > 1:
             raise CannotAct(sites[1].call, "more than one optimizer is built")
-        return sites[-1]
+        # the same name in another function is another variable (a model's own
+        # configure_optimizers builds its optimizer under the name the script uses for it)
+        scope = self.function_of(sites[-1].stmt)
+        sites = [s for s in sites if self.function_of(s.stmt) is scope]
+        other = next(
+            (c for t, c in unknown if t == sites[-1].target and self.function_of(c) is scope),
+            None,
+        )
+        if other is not None:  # on another path, the optimizer comes from elsewhere
+            raise self._no_optimizer([other])
+        return self._one_site(sites)
+
+    def _one_site(self, sites: list[OptimizerSite]) -> OptimizerSite:
+        """The site whose anchor runs before every construction of the optimizer: the last one
+        when they follow each other in one block, else the one ``if``/``try`` holding them all
+        (``if fused: optimizer = A(...) else: optimizer = B(...)``: setup goes above the ``if``)."""
+        last = sites[-1]
+        if all(self.parents.get(id(s.anchor)) is self.parents.get(id(last.anchor)) for s in sites):
+            return last
+        holder = next(
+            (
+                a
+                for a in self.ancestors(last.anchor)
+                if isinstance(a, (cst.If, cst.Try))
+                and isinstance(self.parents.get(id(a)), (cst.Module, cst.IndentedBlock))
+                and all(self.inside(s.anchor, a) for s in sites)
+            ),
+            None,
+        )
+        if holder is None or len({s.model for s in sites}) > 1:
+            raise CannotAct(
+                last.call,
+                f"the optimizer is built on several paths (lines "
+                f"{', '.join(str(self.line(s.call)) for s in sites)}) that the codemod cannot "
+                "place one setup above",
+            )
+        for stmt in simple_statements(holder):
+            for small in stmt.body:
+                bound = [n for t in getattr(small, "targets", ()) for n in _target_names(t.target)]
+                model = last.model or ""
+                if any(model == n or model.startswith(n + ".") for n in bound):
+                    # setup above the `if` would act on the model before it is (re)built
+                    raise CannotAct(
+                        small,
+                        f"`{last.model}` is built here, inside the `if` that builds the "
+                        "optimizer on several paths, so no one place above it sees the model",
+                    )
+        return OptimizerSite(last.stmt, last.call, last.target, last.model, last.params, holder)
 
     @property
     def trained_model(self) -> str | None:
@@ -203,23 +268,177 @@ class Script:
             return None
 
     def _optimizer(
-        self, stmt: cst.SimpleStatementLine, call: cst.Call, target: str, callee: str
+        self, stmt: cst.SimpleStatementLine, call: cst.Call, target: str
     ) -> OptimizerSite:
-        if callee == "configure_optimizers":
-            assert isinstance(call.func, cst.Attribute)
-            return OptimizerSite(stmt, call, target, dotted(call.func.value), None, stmt)
         params = next((a for a in call.args if a.keyword and a.keyword.value == "params"), None)
         params = params or next((a for a in call.args if a.keyword is None and not a.star), None)
         model, anchor = None, stmt
         if params is not None:
-            source = params.value
-            if isinstance(source, cst.Name):
-                assigned = self.assigned_value(source.value, stmt)
-                if assigned is not None:
-                    source = assigned
-                    anchor = self.statement_of(assigned) or stmt
-            model = _parameters_owner(source)
+            source = self._params_source(params, stmt)
+            if source is not params.value:
+                anchor = self.statement_of(source) or stmt
+            owners = _parameters_owners(source)
+            if len(owners) > 1:
+                raise CannotAct(
+                    call,
+                    f"this optimizer trains the parameters of {' and '.join(owners)}: the "
+                    "codemod rewrites scripts that train one model",
+                )
+            model = owners[0] if owners else None
         return OptimizerSite(stmt, call, target, model, params, anchor)
+
+    def _optimizer_helper(
+        self, stmt: cst.SimpleStatementLine, call: cst.Call, target: str
+    ) -> OptimizerSite | None:
+        """``optimizer = create_optimizer(cfg, model)`` where ``create_optimizer`` is a function
+        of this file returning an optimizer class over its ``model`` parameter's parameters:
+        the site is the call, the model the argument passed for that parameter."""
+        if not isinstance(call.func, cst.Name):
+            return None
+        function = next(
+            (
+                f
+                for f in self.module.body
+                if isinstance(f, cst.FunctionDef) and f.name.value == call.func.value
+            ),
+            None,
+        )
+        if function is None:
+            return None
+        returns = [
+            r
+            for r in simple_statements(function)
+            for r in r.body
+            if isinstance(r, cst.Return) and self.function_of(r) is function
+        ]
+        if len(returns) != 1 or not isinstance(returns[0].value, cst.Call):
+            return None
+        built = returns[0].value
+        callee = self.names.qualified(built.func) or dotted(built.func) or ""
+        if callee.rpartition(".")[2] not in OPTIMIZERS:
+            return None
+        inner = self._optimizer(self.statement_of(built) or stmt, built, target)
+        head, dot, rest = (inner.model or "").partition(".")
+        names = [p.name.value for p in function.params.params]
+        if head not in names:
+            return None
+        index = names.index(head)
+        argument = next(
+            (a for a in call.args if a.keyword is not None and a.keyword.value == head), None
+        )
+        positional = [a for a in call.args if a.keyword is None and not a.star]
+        if argument is None and index < len(positional) and not any(a.star for a in call.args):
+            argument = positional[index]
+        owner = dotted(argument.value) if argument is not None else None
+        if owner is None:
+            return None
+        return OptimizerSite(stmt, call, target, owner + dot + rest, None, stmt)
+
+    def _params_source(self, params: cst.Arg, stmt: cst.SimpleStatementLine) -> cst.BaseExpression:
+        """What the optimizer's parameter argument holds: its value, or the value last assigned
+        to it above the optimizer (``optimizer_grouped_parameters = [...]``)."""
+        if isinstance(params.value, cst.Name):
+            assigned = self.assigned_value(params.value.value, stmt)
+            if assigned is not None:
+                return assigned
+        return params.value
+
+    def _names_its_model(self, site: OptimizerSite) -> bool:
+        """True when the parameters of an unknown optimizer constructor are a collection built
+        from a model's parameters (``model.parameters()``, ``filter(fn, model.parameters())``,
+        groups of ``model.named_parameters()``), not something a call makes of them."""
+        assert site.params is not None
+        source = self._params_source(site.params, site.stmt)
+        if isinstance(source, cst.Call):
+            name = dotted(source.func) or ""
+            return name.rpartition(".")[2] in _PARAMETER_COLLECTIONS
+        return isinstance(source, _COLLECTIONS)
+
+    def _bound_to_optimizer_classes(self, func: cst.BaseExpression) -> bool:
+        """True when ``func`` is a name whose every assignment in the file is an optimizer
+        class, on every branch (``cls = torch.optim.AdamW if fused else bnb.optim.AdamW8bit``)."""
+        if not isinstance(func, cst.Name):
+            return False
+        values = [
+            small.value
+            for stmt in simple_statements(self.module)
+            for small in stmt.body
+            if isinstance(small, cst.Assign)
+            and any(dotted(t.target) == func.value for t in small.targets)
+        ]
+        return bool(values) and all(
+            (self.names.qualified(branch) or dotted(branch) or "").rpartition(".")[2] in OPTIMIZERS
+            for value in values
+            for branch in _branches(value)
+        )
+
+    def _no_optimizer(self, unknown: list[cst.Call]) -> CannotAct:
+        """Why no optimizer construction was found, located where the optimizer comes from."""
+        if unknown:
+            stepped = {
+                dotted(c.func.value)
+                for c in self.calls
+                if isinstance(c.func, cst.Attribute) and c.func.attr.value in _BOUNDARY
+            }
+            # the real obstacle first: a class a configuration names, then what is stepped
+            call = min(
+                unknown,
+                key=lambda c: (
+                    "instantiate" not in (dotted(c.func) or ""),
+                    self._target_of(c) not in stepped,
+                ),
+            )
+            return CannotAct(
+                call,
+                f"the optimizer is built by {self.code(call.func)}(...) at line "
+                f"{self.line(call)}: its class is not known before run time, so the codemod "
+                "cannot tell that it is an optimizer over the model's parameters (build it "
+                "with an optimizer class over model.parameters() or parameter groups of "
+                "model.named_parameters())",
+            )
+        for call in self.calls:
+            func = call.func
+            if not (isinstance(func, cst.Attribute) and func.attr.value == "step"):
+                continue
+            receiver = dotted(func.value)
+            if receiver is None or not _says_optimizer(receiver):
+                continue
+            origin = self._assignment_of(receiver)
+            if origin is not None:
+                return CannotAct(
+                    origin,
+                    f"`{receiver}` comes from `{self.code(origin.value)}` at line "
+                    f"{self.line(origin)}, not from an optimizer constructor in this file, so "
+                    "the model it trains is unknown",
+                )
+            function = self.function_of(call)
+            if function is not None and receiver in self.bound_in(function):
+                origin_text = f"a parameter of {function.name.value}(), built by its caller"
+            else:
+                origin_text = "not built in this file"
+            return CannotAct(
+                call,
+                f"`{receiver}` is stepped here but is {origin_text}, so the model it trains "
+                "is unknown",
+            )
+        return CannotAct(
+            None,
+            "no optimizer construction found (optimizer = torch.optim.AdamW("
+            "model.parameters(), ...)), so the model is unknown",
+        )
+
+    def _target_of(self, call: cst.Call) -> str | None:
+        return next((t for t, c in self.names.constructed if c is call), None)
+
+    def _assignment_of(self, name: str) -> cst.Assign | None:
+        """The first assignment in the file binding ``name`` (tuple targets included)."""
+        for stmt in simple_statements(self.module):
+            for small in stmt.body:
+                if isinstance(small, cst.Assign) and any(
+                    name in _target_names(t.target) for t in small.targets
+                ):
+                    return small
+        return None
 
     def assigned_value(self, name: str, before: cst.CSTNode) -> cst.BaseExpression | None:
         """The value of the last ``name = ...`` in the block of ``before``, above it."""
@@ -324,26 +543,57 @@ def simple_statements(node: cst.CSTNode) -> list[cst.SimpleStatementLine]:
     return out
 
 
-def _parameters_owner(expr: cst.CSTNode) -> str | None:
-    """``model`` for the first ``model.parameters()`` / ``model.named_parameters()`` in expr."""
+_PARAMETER_COLLECTIONS = ("parameters", "named_parameters", "filter", "list", "tuple", "chain")
+"""Calls that hand an optimizer a model's parameters as they are (or filtered, or chained)."""
+_COLLECTIONS = (cst.List, cst.Tuple, cst.ListComp, cst.GeneratorExp, cst.Dict)
+"""Literal parameter groups: ``[{"params": [...], "weight_decay": ...}, ...]``."""
+
+
+def _says_optimizer(name: str) -> bool:
+    """True when a dotted name reads as an optimizer (``optimizer``, ``self.opt``, ``optim``)."""
+    last = name.rsplit(".", 1)[-1].lower()
+    return "optim" in last or last in ("opt", "optimiser") or last.startswith("opt_")
+
+
+def _branches(expr: cst.BaseExpression) -> list[cst.BaseExpression]:
+    """The values ``expr`` may take: both sides of every conditional expression."""
+    if isinstance(expr, cst.IfExp):
+        return [*_branches(expr.body), *_branches(expr.orelse)]
+    return [expr]
+
+
+def _target_names(target: cst.BaseExpression) -> list[str]:
+    """The dotted names an assignment target binds (``a, self.b = ...`` binds both)."""
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return [n for e in target.elements for n in _target_names(e.value)]
+    if isinstance(target, cst.StarredElement):
+        return _target_names(target.value)
+    name = dotted(target)
+    return [name] if name else []
+
+
+def _parameters_owners(expr: cst.CSTNode) -> list[str]:
+    """The distinct owners of ``x.parameters()`` / ``x.named_parameters()`` calls in ``expr``,
+    in source order (``model`` for the no_trainer parameter groups)."""
     finder = _ParametersCall()
     expr.visit(finder)
-    return finder.owner
+    return finder.owners
 
 
 class _ParametersCall(cst.CSTVisitor):
     def __init__(self) -> None:
         super().__init__()
-        self.owner: str | None = None
+        self.owners: list[str] = []
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
-        if (
-            self.owner is None
-            and isinstance(func, cst.Attribute)
-            and func.attr.value in ("parameters", "named_parameters")
+        if isinstance(func, cst.Attribute) and func.attr.value in (
+            "parameters",
+            "named_parameters",
         ):
-            self.owner = dotted(func.value)
+            owner = dotted(func.value)
+            if owner is not None and owner not in self.owners:
+                self.owners.append(owner)
 
 
 class _Index(cst.CSTVisitor):

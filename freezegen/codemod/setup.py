@@ -195,6 +195,12 @@ def trainable_only(script: Script, options: CodemodOptions, notes: Notes) -> cst
     value = site.params.value
     if "requires_grad" in script.code(value):
         return None
+    if isinstance(site.anchor, (cst.If, cst.Try)):  # built on several paths: edit each or none
+        raise CannotAct(
+            site.call,
+            "the optimizer is built on several paths; hand each one "
+            "[p for p in model.parameters() if p.requires_grad]",
+        )
     if (
         isinstance(value, cst.Call)
         and isinstance(value.func, cst.Attribute)
