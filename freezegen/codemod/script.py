@@ -199,6 +199,8 @@ class Script:
                 sites.append(self._optimizer(stmt, call, target))
             elif (helper := self._optimizer_helper(stmt, call, target)) is not None:
                 sites.append(helper)
+            elif _wraps(call, target):
+                continue  # optimizer = fabric.setup_optimizers(optimizer): the same one, wrapped
             elif _says_optimizer(target) and last not in _PARAMETER_COLLECTIONS:
                 # a configuration may name any class, one that wraps or copies the parameters
                 site = None if "instantiate" in last else self._optimizer(stmt, call, target)
@@ -528,6 +530,12 @@ def foreign_backward(script: Script, back: Backward) -> CannotAct:
         "Accelerate's Accelerator(...) nor Lightning's Fabric(...), so what its backward does "
         "is unknown",
     )
+
+
+def _wraps(call: cst.Call, target: str) -> bool:
+    """True when ``call`` is handed ``target`` itself (``fabric.setup_optimizers(optimizer)``,
+    ``accelerator.prepare(optimizer)``): what it returns wraps that object, built elsewhere."""
+    return any(dotted(arg.value) == target for arg in call.args)
 
 
 def simple_statements(node: cst.CSTNode) -> list[cst.SimpleStatementLine]:
