@@ -1,20 +1,28 @@
 """How fast is ``freezegen check``? Against torchfix on the same real files, in the same run.
 
-(a) Model folders of the installed transformers package (default: bert, gpt2, llama, mistral,
-    qwen2, t5, whisper, vit): ``freezegen check`` vs ``torchfix``, both fresh subprocesses,
-    both with ``-j 1``, alternating. Goal: torchfix / freezegen >= 10.
+(a) Model definitions: model folders of the installed transformers package (default: bert,
+    gpt2, llama, mistral, qwen2, t5, whisper, vit).
 (b) The whole installed transformers package (~2,900 files): ``freezegen check -j JOBS``.
     Goal: < 60 s.
+(c) Training code: transformers' ``trainer.py`` and every ``*.py`` under ``--training-corpus DIR``
+    (e.g. a folder of public training scripts; see benchmarks/realworld.py).
+For (a) and (c): ``freezegen check`` vs ``torchfix``, both fresh subprocesses, both with ``-j 1``,
+alternating. Goal: torchfix / freezegen >= 10 (freezegen at most 0.1x torchfix's time).
 
-Needs torchfix in the venv (pip install -c constraints.txt torchfix). Run:
-    python benchmarks/codemod_speed.py [--models bert,gpt2] [--runs 3] [--jobs 2] [--strict]
+torchfix pins its own libcst, so it may live in another venv: ``--torchfix PATH`` (default:
+the ``torchfix`` next to sys.executable, else the one on PATH). Run:
+    python benchmarks/codemod_speed.py [--models bert,gpt2] [--training-corpus DIR]
+        [--torchfix PATH] [--runs 3] [--jobs 2] [--strict]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import importlib.util
 import os
+import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -43,6 +51,38 @@ def timed(cmd: list[str]) -> float:
     return elapsed
 
 
+def torchfix_command(given: str | None) -> list[str]:
+    """``--torchfix PATH``, else the one next to sys.executable, else the one on PATH."""
+    if given:
+        return [given]
+    beside = Path(sys.executable).parent / "torchfix"
+    found = str(beside) if beside.is_file() else shutil.which("torchfix")
+    if found is None:
+        sys.exit("benchmark: torchfix not found; pass --torchfix PATH (e.g. its own venv's)")
+    return [found]
+
+
+def compare(
+    label: str, paths: list[Path], freezegen: list[str], torchfix: list[str], runs: int
+) -> tuple[str, float]:
+    """Alternating fresh runs of both tools on ``paths``; prints the medians and the ratio,
+    returns the verdict and the ratio torchfix / freezegen."""
+    ours, theirs = [], []
+    for i in range(runs):
+        pair = [(ours, freezegen), (theirs, torchfix)]
+        for into, cmd in pair if i % 2 == 0 else pair[::-1]:
+            into.append(timed([*cmd, *map(str, paths)]))
+    ratio = statistics.median(theirs) / statistics.median(ours)
+    verdict = "PASS" if ratio >= RATIO_GOAL else "MISS"
+    print(
+        f"    freezegen check {statistics.median(ours):.2f} s, torchfix "
+        f"{statistics.median(theirs):.2f} s (medians of {runs}): torchfix/freezegen "
+        f"= {ratio:.1f}x (freezegen at {1 / ratio:.3f}x)  goal >= {RATIO_GOAL:.0f}x  {verdict}"
+        f"  [{label}]"
+    )
+    return verdict, ratio
+
+
 def package_dir(name: str) -> Path:
     spec = importlib.util.find_spec(name)
     if spec is None or spec.origin is None:
@@ -60,8 +100,14 @@ def main() -> int:
     parser.add_argument("--models", default=MODELS, help="comma-separated model folders")
     parser.add_argument("--runs", type=int, default=3, help="alternating runs per tool")
     parser.add_argument("--jobs", type=int, default=2, help="-j for the whole-package run")
+    parser.add_argument(
+        "--training-corpus", type=Path, help="folder of training scripts for (c), with trainer.py"
+    )
+    parser.add_argument("--torchfix", help="the torchfix executable (default: see the module)")
     parser.add_argument("--strict", action="store_true", help="exit 1 on a MISS")
     args = parser.parse_args()
+    if args.training_corpus is not None and not args.training_corpus.is_dir():
+        sys.exit(f"benchmark: no such folder: {args.training_corpus}")
 
     transformers = package_dir("transformers")
     folders = [transformers / "models" / m for m in args.models.split(",")]
@@ -69,21 +115,19 @@ def main() -> int:
     if missing:
         sys.exit(f"benchmark: no such model folder: {missing[0]}")
     freezegen = [*console_script("freezegen", "freezegen"), "check", "--no-config", "-j", "1"]
-    torchfix = [*console_script("torchfix", "torchfix"), "-j", "1"]
-    files, lines = count(folders)
-    print(f"(a) {files} files, {lines} lines in transformers/models/{{{args.models}}}")
-    ours, theirs = [], []
-    for i in range(args.runs):
-        pair = [(ours, freezegen), (theirs, torchfix)]
-        for into, cmd in pair if i % 2 == 0 else pair[::-1]:
-            into.append(timed([*cmd, *map(str, folders)]))
-    ratio = statistics.median(theirs) / statistics.median(ours)
-    verdict_a = "PASS" if ratio >= RATIO_GOAL else "MISS"
+    torchfix = [*torchfix_command(args.torchfix), "-j", "1"]
     print(
-        f"    freezegen check {statistics.median(ours):.2f} s, torchfix "
-        f"{statistics.median(theirs):.2f} s (medians of {args.runs}): torchfix/freezegen "
-        f"= {ratio:.1f}x  goal >= {RATIO_GOAL:.0f}x  {verdict_a}"
+        f"codemod_speed.py {datetime.date.today()}, {platform.python_implementation()} "
+        f"{platform.python_version()}, {os.cpu_count()} cpus, load average "
+        f"{os.getloadavg()[0]:.1f}\n    freezegen: {' '.join(freezegen)}\n"
+        f"    torchfix:  {' '.join(torchfix)}"
     )
+    files, lines = count(folders)
+    print(
+        f"(a) model definitions: {files} files, {lines} lines in transformers/models/"
+        f"{{{args.models}}}"
+    )
+    verdict_a, ratio_a = compare("model definitions", folders, freezegen, torchfix, args.runs)
 
     files, lines = count([transformers])
     full = timed([*freezegen[:-2], "-j", str(args.jobs), str(transformers)])
@@ -92,7 +136,19 @@ def main() -> int:
         f"(b) whole transformers package: {files} files, {lines} lines in {full:.1f} s "
         f"(-j {args.jobs}, {os.cpu_count()} cpus)  goal < {FULL_GOAL_S:.0f} s  {verdict_b}"
     )
-    return 1 if args.strict and "MISS" in (verdict_a, verdict_b) else 0
+
+    training = [transformers / "trainer.py"]
+    if args.training_corpus is not None:
+        training.append(args.training_corpus)
+    files, lines = count(training)
+    where = f" + {args.training_corpus}" if args.training_corpus else " (no --training-corpus)"
+    print(f"(c) training code: {files} files, {lines} lines in transformers/trainer.py{where}")
+    verdict_c, ratio_c = compare("training code", training, freezegen, torchfix, args.runs)
+    print(
+        f"ratios torchfix/freezegen: model definitions {ratio_a:.1f}x, training code "
+        f"{ratio_c:.1f}x (goal >= {RATIO_GOAL:.0f}x on both)"
+    )
+    return 1 if args.strict and "MISS" in (verdict_a, verdict_b, verdict_c) else 0
 
 
 if __name__ == "__main__":

@@ -6,14 +6,17 @@ latin-1 with or without a declaration, other line endings, control and separator
 brackets nested up to and past the limits, large literals within them, random bytes, truncation.
 Properties: nothing raises and nothing says "internal error"; exit codes 0, 1 or 2; every finding
 has a code like FG123 and an FG500 is either file-level (line 0) or located inside the file;
-``check --fix`` and ``codemod`` output parses and a second run changes nothing.
+``check --fix`` and ``codemod`` output parses and a second run changes nothing; check's pre-pass
+(freezegen/check/outline.py) never changes a finding.
 """
 
 from __future__ import annotations
 
 import ast
 import re
+from contextlib import ExitStack
 from pathlib import Path
+from unittest.mock import patch
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,6 +24,7 @@ from typer.testing import CliRunner
 
 from freezegen.check import check_source
 from freezegen.check.api import check_paths
+from freezegen.check.registry import all_rules
 from freezegen.cli import app
 from freezegen.codemod import CodemodOptions, codemod_source
 from freezegen.codemod.api import codemod_paths
@@ -231,6 +235,20 @@ def test_check_answers_every_source_with_located_findings(data: bytes, unsafe_fi
         again = check_source(result.fixed_source, "train.py", fix=True, unsafe_fixes=unsafe_fixes)
         assert again.fixed_source is None  # fixes are idempotent
         assert again.diagnostics == result.diagnostics
+
+
+@PROFILE
+@given(scripts)
+def test_the_pre_pass_never_hides_a_finding(text: str):
+    """freezegen/check/outline.py only keeps libcst away: with every rule's ``possible``
+    forced True the same findings and fixes come out."""
+    fast = check_source(text, "train.py", fix=True, unsafe_fixes=True)
+    with ExitStack() as stack:
+        for rule in all_rules():
+            always = classmethod(lambda cls, outline: True)
+            stack.enter_context(patch.object(rule, "possible", always))
+        slow = check_source(text, "train.py", fix=True, unsafe_fixes=True)
+    assert (fast.diagnostics, fast.fixed_source) == (slow.diagnostics, slow.fixed_source)
 
 
 @settings(PROFILE, max_examples=25)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -75,36 +76,39 @@ class LoopFacts:
         """True when every optimizer step of this loop runs only on window boundaries."""
 
 
-class FileContext:
-    """One parsed file: its names, its loops (analysed on demand) and the findings so far."""
+class Roles(ABC):
+    """Which receivers are optimizers, schedulers and GradScalers: read from the file's
+    constructor assignments (``scaler = GradScaler()``) and, failing that, from the receiver's
+    name (``self.lr_sched``). One home for the libcst rules (:class:`FileContext`) and the
+    ``ast`` pre-pass (:mod:`freezegen.check.outline`), which must agree exactly."""
 
-    def __init__(self, path: str, module: cst.Module, text: str) -> None:
-        self.path = path
-        self.module = module
-        self.text = text
-        self.names: Names = collect_names(module)
-        self.findings: list[Finding] = []
-        self._loops: dict[int, LoopFacts] = {}
+    @abstractmethod
+    def constructed_callees(self) -> Iterable[tuple[str, str]]:
+        """(target, callee as qualified or written) for every ``target = callee(...)``."""
+
+    def _targets(self, match: Callable[[str], bool]) -> set[str]:
+        return {target for target, callee in self.constructed_callees() if match(callee)}
 
     @cached_property
     def scaler_names(self) -> set[str]:
-        return self.names.targets_of(*SCALERS)
+        return self._targets(lambda callee: callee.rsplit(".", 1)[-1] in SCALERS)
 
     @cached_property
     def optimizer_names(self) -> set[str]:
-        return self.names.targets_of(*OPTIMIZERS)
+        return self._targets(lambda callee: callee.rsplit(".", 1)[-1] in OPTIMIZERS)
 
     @cached_property
     def scheduler_names(self) -> set[str]:
-        found = set()
-        for target, call in self.names.constructed:
-            callee = self.names.qualified(call.func) or dotted(call.func) or ""
-            last = callee.rsplit(".", 1)[-1]
-            if last in OPTIMIZERS:  # AdamWScheduleFree is an optimizer, not a schedule
-                continue
-            if callee.startswith("torch.optim.lr_scheduler.") or "schedule" in last.lower():
-                found.add(target)
-        return found
+        return self._targets(
+            lambda callee: (
+                # AdamWScheduleFree is an optimizer, not a schedule
+                callee.rsplit(".", 1)[-1] not in OPTIMIZERS
+                and (
+                    callee.startswith("torch.optim.lr_scheduler.")
+                    or "schedule" in callee.rsplit(".", 1)[-1].lower()
+                )
+            )
+        )
 
     def role(self, receiver: str) -> str | None:
         """``scaler``, ``scheduler``, ``optimizer`` or None for a dotted receiver name."""
@@ -121,6 +125,21 @@ class FileContext:
         ):
             return "optimizer"
         return None
+
+
+class FileContext(Roles):
+    """One parsed file: its names, its loops (analysed on demand) and the findings so far."""
+
+    def __init__(self, path: str, module: cst.Module, text: str) -> None:
+        self.path = path
+        self.module = module
+        self.text = text
+        self.names: Names = collect_names(module)
+        self.findings: list[Finding] = []
+        self._loops: dict[int, LoopFacts] = {}
+
+    def constructed_callees(self) -> Iterable[tuple[str, str]]:
+        return ((t, self.names.callee(dotted(call.func))) for t, call in self.names.constructed)
 
     def loop(self, node: cst.For | cst.While) -> LoopFacts:
         """The (cached) facts of one loop body."""

@@ -1,10 +1,11 @@
-"""Check one file: CPython's parse (the gate), prefilter, one libcst parse, every selected rule
-in one pass, suppressions, fixes.
+"""Check one file: prefilter, CPython's parse (the gate), pre-pass, one libcst parse, every
+selected rule in one pass, suppressions, fixes.
 
 A file's failure (unreadable, not UTF-8, a syntax error, past a limit of :mod:`.gate`) comes back
 as an FG500 finding, never as an exception: the run goes on with the next file. Every file is
 decoded and parsed by CPython (cheap); only files that a selected rule could fire on pay for
-libcst and the rules.
+libcst and the rules: the text prefilter (each rule's needles) and then the pre-pass over
+CPython's tree (:mod:`.outline`, each rule's ``possible``) decide which.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from freezegen.check import gate
 from freezegen.check.context import FileContext, Finding
+from freezegen.check.outline import Outline
 from freezegen.check.registry import all_rules
 from freezegen.check.rule import CheckRule
 from freezegen.diagnostics import Diagnostic
@@ -68,12 +70,17 @@ def check_source(
     rules = _selected(data, options)
     try:
         if rules:
-            gate.bound(gate.parse(source))
+            parsed = gate.parse(source)
+            gate.bound(parsed)
         else:
             gate.check_syntax(source)  # not Python is FG500 even where no rule would look
             return result
     except gate.Rejected as exc:
         result.diagnostics.append(failure(path, exc.message, exc.help, exc.line, exc.col))
+        return result
+    outline = Outline(parsed.tree)
+    rules = [rule for rule in rules if rule.possible(outline)]
+    if not rules:
         return result
     try:
         _run_rules(result, source, data, rules, options, fix, unsafe_fixes)

@@ -33,16 +33,27 @@ SCALERS = ("GradScaler", "ShardedGradScaler")
 
 
 @dataclass
-class Names:
-    """Imports (local name -> qualified name) and constructor assignments of one module."""
+class Imports:
+    """Imported names of one module (local name -> qualified name) and the rules that bind and
+    resolve them: one home for the libcst walk below and the ``ast`` outline
+    (:mod:`freezegen.check.outline`), which must resolve every name the same way."""
 
     imports: dict[str, str] = field(default_factory=dict)
-    constructed: list[tuple[str, cst.Call]] = field(default_factory=list)
-    """(target, call) for every ``target = call(...)`` statement, target dotted."""
 
-    def qualified(self, node: cst.BaseExpression) -> str | None:
-        """The qualified name of a Name/Attribute chain whose base is imported, else None."""
-        name = dotted(node)
+    def bind_import(self, full: str, asname: str | None) -> None:
+        """Record ``import full`` (binds its first part) or ``import full as asname``."""
+        if asname is not None:
+            self.imports[asname] = full
+        else:
+            head = full.split(".", 1)[0]
+            self.imports[head] = head
+
+    def bind_from(self, module: str, name: str, asname: str | None) -> None:
+        """Record ``from module import name [as asname]`` (absolute imports only)."""
+        self.imports[asname or name] = f"{module}.{name}"
+
+    def qualify(self, name: str | None) -> str | None:
+        """The qualified name of dotted ``name`` whose first part is imported, else None."""
         if name is None:
             return None
         head, _, rest = name.partition(".")
@@ -51,18 +62,33 @@ class Names:
             return None
         return f"{base}.{rest}" if rest else base
 
+    def callee(self, name: str | None) -> str:
+        """What a call of dotted ``name`` is known as: qualified, else as written, else ''."""
+        return self.qualify(name) or name or ""
+
     def local_for(self, qualified: str) -> str | None:
         """A local name bound to exactly ``qualified`` (e.g. the alias of ``torch``), or None."""
         return next((k for k, v in self.imports.items() if v == qualified), None)
 
+
+@dataclass
+class Names(Imports):
+    """Imports and constructor assignments of one module."""
+
+    constructed: list[tuple[str, cst.Call]] = field(default_factory=list)
+    """(target, call) for every ``target = call(...)`` statement, target dotted."""
+
+    def qualified(self, node: cst.BaseExpression) -> str | None:
+        """The qualified name of a Name/Attribute chain whose base is imported, else None."""
+        return self.qualify(dotted(node))
+
     def targets_of(self, *suffixes: str) -> set[str]:
         """Targets assigned from a call whose callee (qualified or dotted) ends with a suffix."""
-        found = set()
-        for target, call in self.constructed:
-            callee = self.qualified(call.func) or dotted(call.func) or ""
-            if callee.rsplit(".", 1)[-1] in suffixes:
-                found.add(target)
-        return found
+        return {
+            target
+            for target, call in self.constructed
+            if self.callee(dotted(call.func)).rsplit(".", 1)[-1] in suffixes
+        }
 
 
 def collect_names(module: cst.Module) -> Names:
@@ -78,12 +104,7 @@ def collect_names(module: cst.Module) -> Names:
         for small in smalls:
             if isinstance(small, cst.Import):
                 for alias in small.names:
-                    full = dotted(alias.name) or ""
-                    if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                        names.imports[alias.asname.name.value] = full
-                    else:
-                        head = full.split(".", 1)[0]
-                        names.imports[head] = head
+                    names.bind_import(dotted(alias.name) or "", _asname(alias))
             elif isinstance(small, cst.ImportFrom):
                 if (
                     small.relative
@@ -91,14 +112,11 @@ def collect_names(module: cst.Module) -> Names:
                     or isinstance(small.names, cst.ImportStar)
                 ):
                     continue
-                module_name = dotted(small.module)
+                module_name = dotted(small.module) or ""
                 for alias in small.names:
                     name = dotted(alias.name)
-                    local = name
-                    if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                        local = alias.asname.name.value
-                    if local and name:
-                        names.imports[local] = f"{module_name}.{name}"
+                    if name:
+                        names.bind_from(module_name, name, _asname(alias))
             elif isinstance(small, cst.Assign) and isinstance(small.value, cst.Call):
                 for target in small.targets:
                     key = dotted(target.target)
@@ -111,6 +129,11 @@ def collect_names(module: cst.Module) -> Names:
             ):
                 names.constructed.append((key, small.value))
     return names
+
+
+def _asname(alias: cst.ImportAlias) -> str | None:
+    asname = alias.asname
+    return asname.name.value if asname is not None and isinstance(asname.name, cst.Name) else None
 
 
 def _statements(body: Iterator[cst.CSTNode] | tuple | list) -> Iterator[cst.CSTNode]:

@@ -7,6 +7,7 @@ from typing import ClassVar
 import libcst as cst
 
 from freezegen.check.context import FileContext, Finding, Fix
+from freezegen.check.outline import Outline
 from freezegen.diagnostics import Severity
 
 
@@ -37,6 +38,14 @@ class CheckRule(cst.BatchableCSTVisitor):
         a whole repository (or the transformers package) in seconds.
         """
         return all(n in data for n in cls.needles)
+
+    @classmethod
+    def possible(cls, outline: Outline) -> bool:
+        """False when this rule cannot fire on the file that ``outline`` describes: the pre-pass
+        that keeps libcst away from files no rule can fire on (see :mod:`.outline`). It must
+        never be False where the rule would report; a rule that cannot tell says True.
+        """
+        return True
 
     def __init__(self, ctx: FileContext) -> None:
         super().__init__()

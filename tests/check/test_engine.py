@@ -64,3 +64,36 @@ def test_names_resolve_aliases_and_from_imports():
     )
     assert names.qualified(cst.parse_expression("other.load")) is None
     assert names.local_for("torch") == "th"
+
+
+FIXABLE_AT_KNOWN_LINES = """\
+import torch
+from torch.utils.checkpoint import checkpoint
+
+state = torch.load("ckpt.pt", map_location="cpu")
+model.load_state_dict(state)
+legacy = torch.load("old.pt", weights_only=False)
+whole = torch.load("model.pt")  # unsafe to fix: --fix leaves it
+y = checkpoint(block, x)
+z = checkpoint(block, x, use_reentrant=False)
+with torch.cuda.amp.autocast():
+    pass
+"""
+
+
+def test_fix_edits_only_the_lines_of_its_findings(tmp_path):
+    path = tmp_path / "train.py"
+    path.write_text(FIXABLE_AT_KNOWN_LINES, encoding="utf-8")
+    before = check_paths([path], Overrides(use_config=False)).diagnostics
+    assert [(d.code, d.line) for d in before] == [
+        ("FG507", 4),
+        ("FG507", 7),
+        ("FG506", 8),
+        ("FG501", 10),
+    ]
+    report = check_paths([path], Overrides(use_config=False), fix=True)
+    assert report.fixes == 3 and [(d.code, d.line) for d in report.diagnostics] == [("FG507", 7)]
+    old, new = FIXABLE_AT_KNOWN_LINES.splitlines(), path.read_text("utf-8").splitlines()
+    assert len(old) == len(new)
+    assert [i + 1 for i, (a, b) in enumerate(zip(old, new, strict=True)) if a != b] == [4, 8, 10]
+    assert new[3] == 'state = torch.load("ckpt.pt", map_location="cpu", weights_only=True)'

@@ -6,6 +6,7 @@ import re
 
 import libcst as cst
 
+from freezegen.check.outline import Outline
 from freezegen.check.rule import CheckRule
 from freezegen.check.rules._calls import has_star, keyword, keyword_fix
 from freezegen.diagnostics import Severity
@@ -71,6 +72,13 @@ def forward(layers, x):
     return ckpt.checkpoint_sequential(layers, 2, x)
 """,
     )
+
+    @classmethod
+    def possible(cls, outline: Outline) -> bool:
+        return any(
+            c.qualified in CHECKPOINTS and c.keyword("use_reentrant") is None and not c.star
+            for c in outline.calls
+        )
 
     def visit_Call(self, node: cst.Call) -> None:
         qualified = self.ctx.names.qualified(node.func)

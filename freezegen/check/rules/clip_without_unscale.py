@@ -15,6 +15,7 @@ from typing import NamedTuple
 import libcst as cst
 
 from freezegen.check.names import dotted
+from freezegen.check.outline import Outline
 from freezegen.check.paths import walk_paths
 from freezegen.check.rule import CheckRule
 
@@ -99,6 +100,17 @@ class Trainer:
         self.grad_scaler.step(self.optimizer)
 """,
     )
+
+    @classmethod
+    def possible(cls, outline: Outline) -> bool:
+        clips = any(
+            (c.qualified or "").startswith("torch.nn.utils.") and c.method in _CLIPS
+            for c in outline.calls
+        )
+        return clips and any(
+            c.method in _SCALER_CALLS and c.receiver and outline.role(c.receiver) == "scaler"
+            for c in outline.calls
+        )
 
     def visit_Module(self, node: cst.Module) -> None:
         self._check(node.body)  # the module's own statements; functions are visited apart

@@ -7,6 +7,7 @@ from functools import partial
 
 import libcst as cst
 
+from freezegen.check.outline import Outline
 from freezegen.check.rule import CheckRule
 from freezegen.check.rules._calls import has_star, insert_first
 from freezegen.diagnostics import Severity
@@ -82,6 +83,10 @@ with torch.cpu.amp.autocast():
     pass
 """,
     )
+
+    @classmethod
+    def possible(cls, outline: Outline) -> bool:
+        return any(c.qualified in DEPRECATED for c in outline.calls)
 
     def visit_Call(self, node: cst.Call) -> None:
         qualified = self.ctx.names.qualified(node.func)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import re
 
 import libcst as cst
 
 from freezegen.check.loops import Event, modulo_operands
+from freezegen.check.outline import Assignment, Outline
 from freezegen.check.rule import LoopRule
 
 _SCALING_METHODS = ("div", "div_", "mul", "mul_", "__truediv__")
@@ -127,6 +129,26 @@ for epoch in range(3):
 """,
     )
 
+    @classmethod
+    def possible(cls, outline: Outline) -> bool:
+        """:meth:`check_loop` and its helpers below, on ``ast`` (not the window's division)."""
+        for call in outline.calls:
+            if call.attribute != "backward" or not outline.every_micro_step(call):
+                continue
+            loss = _backward_loss_ast(call.node)
+            if loss is None:
+                return True  # cannot tell which argument
+            if _scaling_ast(loss):
+                continue
+            if isinstance(loss, ast.Name):
+                assigned = outline.assigned_before(loss.id, call)
+                if assigned is None:
+                    return True
+                if not assigned or any(_scaling_assignment(a) for a in assigned):
+                    continue
+            return True
+        return False
+
     def check_loop(self, loop: cst.For | cst.While) -> None:
         facts = self.ctx.loop(loop)
         if not facts.accumulates:
@@ -198,3 +220,41 @@ def _scaling(expr: cst.BaseExpression) -> bool:
         and isinstance(expr.func, cst.Attribute)
         and expr.func.attr.value in _SCALING_METHODS
     )
+
+
+def _backward_loss_ast(call: ast.Call) -> ast.expr | None:
+    """:func:`_backward_loss` of a ``.backward`` call in ``ast``; None when unclear."""
+    assert isinstance(call.func, ast.Attribute)
+    target = call.func.value
+    positional = [a for a in call.args if not isinstance(a, ast.Starred)]
+    if positional and isinstance(target, (ast.Name, ast.Attribute)):
+        return positional[0]
+    if (
+        isinstance(target, ast.Call)
+        and isinstance(target.func, ast.Attribute)
+        and target.func.attr == "scale"
+        and (target.args or target.keywords)
+    ):
+        # libcst's first argument, whatever its kind: clear only for a plain positional one
+        if target.keywords or isinstance(target.args[0], ast.Starred):
+            return None
+        return target.args[0]
+    return target
+
+
+def _scaling_ast(expr: ast.expr) -> bool:
+    """:func:`_scaling` in ``ast``."""
+    if isinstance(expr, ast.BinOp):
+        return isinstance(expr.op, (ast.Div, ast.Mult))
+    return (
+        isinstance(expr, ast.Call)
+        and isinstance(expr.func, ast.Attribute)
+        and expr.func.attr in _SCALING_METHODS
+    )
+
+
+def _scaling_assignment(stmt: Assignment) -> bool:
+    """What :func:`_scaled` accepts of an assignment: ``/=``, ``*=``, or ``= <scaling>``."""
+    if isinstance(stmt, ast.AugAssign):
+        return isinstance(stmt.op, (ast.Div, ast.Mult))
+    return stmt.value is not None and _scaling_ast(stmt.value)

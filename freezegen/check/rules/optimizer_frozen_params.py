@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ast
+
 import libcst as cst
 
 from freezegen.check.context import OPTIMIZERS
 from freezegen.check.names import dotted
+from freezegen.check.outline import Outline
 from freezegen.check.rule import CheckRule
 from freezegen.check.rules._calls import keyword, positional
 from freezegen.check.rules._freezing import FreezeTracker
@@ -88,6 +91,15 @@ optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
 """,
     )
 
+    @classmethod
+    def possible(cls, outline: Outline) -> bool:
+        return outline.may_freeze and any(
+            outline.imports.callee(c.name).rsplit(".", 1)[-1] in OPTIMIZERS
+            and (params := c.argument(0, "params")) is not None
+            and any(_parameters_call(n) for n in ast.walk(params))
+            for c in outline.calls
+        )
+
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
         self._freezing = FreezeTracker()
@@ -150,3 +162,12 @@ def _all_parameters(expr: cst.BaseExpression) -> list[cst.BaseExpression]:
                     ):
                         found.extend(_all_parameters(item.value))
     return found
+
+
+def _parameters_call(node: ast.AST) -> bool:
+    """``x.parameters()`` in ``ast``: :func:`_all_parameters` finds these (some of them)."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "parameters"
+    )

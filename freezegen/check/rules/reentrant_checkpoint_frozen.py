@@ -5,10 +5,13 @@ from __future__ import annotations
 import libcst as cst
 
 from freezegen.check.names import dotted
+from freezegen.check.outline import Outline
 from freezegen.check.rule import CheckRule
 from freezegen.check.rules._calls import keyword
 from freezegen.check.rules._freezing import FreezeTracker
 from freezegen.check.rules.checkpoint_use_reentrant import CHECKPOINTS
+
+_ENABLES = ("gradient_checkpointing_enable", "activation_checkpointing_enable")
 
 
 class ReentrantCheckpointFrozen(CheckRule):
@@ -86,6 +89,14 @@ freeze(encoder.embeddings)
 """,
     )
 
+    @classmethod
+    def possible(cls, outline: Outline) -> bool:
+        return outline.may_freeze and any(
+            (c.qualified in CHECKPOINTS and c.keyword("use_reentrant") is not None)
+            or c.method in _ENABLES
+            for c in outline.calls
+        )
+
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
         self._freezing = FreezeTracker()
@@ -106,10 +117,7 @@ freeze(encoder.embeddings)
             arg = keyword(node, "use_reentrant")
             if arg is not None and _is_true(arg.value):
                 self._reentrant.append(arg)
-        elif (dotted(node.func) or "").rsplit(".", 1)[-1] in (
-            "gradient_checkpointing_enable",
-            "activation_checkpointing_enable",
-        ):
+        elif (dotted(node.func) or "").rsplit(".", 1)[-1] in _ENABLES:
             for name in ("gradient_checkpointing_kwargs", "activation_checkpointing_kwargs"):
                 arg = keyword(node, name)
                 if arg is not None and isinstance(arg.value, cst.Dict):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from freezegen.check.outline import Outline
 from freezegen.check.rule import LoopRule
 
 
@@ -58,6 +59,15 @@ for step, batch in enumerate(loader):
     scaler.update()
 """,
     )
+
+    @classmethod
+    def possible(cls, outline: Outline) -> bool:
+        return any(
+            c.method == "update"
+            and outline.role(c.receiver) == "scaler"
+            and outline.every_micro_step(c)
+            for c in outline.calls
+        )
 
     def check_loop(self, loop: cst.For | cst.While) -> None:
         facts = self.ctx.loop(loop)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from freezegen.check.outline import Outline, within
 from freezegen.check.rule import LoopRule
 
 
@@ -74,6 +75,22 @@ for batch in loader:
     opt.zero_grad()
 """,
     )
+
+    @classmethod
+    def possible(cls, outline: Outline) -> bool:
+        # a loop's events run in source order (an outer call before the calls inside it), so a
+        # scheduler step before the loop's first optimizer step starts no later than some
+        # optimizer step of the loop
+        schedulers = outline.steps("scheduler")
+        optimizers = outline.steps("optimizer", "scaler")
+        return any(
+            s.position <= o.position
+            for loop in outline.loops
+            for s in schedulers
+            if within(s.position, loop)
+            for o in optimizers
+            if within(o.position, loop)
+        )
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx)

@@ -27,6 +27,7 @@ from collections import Counter
 
 import libcst as cst
 
+from freezegen.check.outline import Outline
 from freezegen.check.rule import CheckRule
 from freezegen.check.rules._calls import has_star, keyword, keyword_fix, positional
 from freezegen.diagnostics import Severity
@@ -101,6 +102,13 @@ model = torch.load("model.pt", map_location="cpu")
 model.eval()
 """,
     )
+
+    @classmethod
+    def possible(cls, outline: Outline) -> bool:
+        return any(
+            c.qualified == "torch.load" and c.keyword("weights_only") is None and not c.star
+            for c in outline.calls
+        )
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx)

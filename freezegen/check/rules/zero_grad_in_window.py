@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from freezegen.check.outline import Outline
 from freezegen.check.rule import LoopRule
 
 
@@ -78,6 +79,10 @@ class Trainer:
                 self.optimizer.step()
 """,
     )
+
+    @classmethod
+    def possible(cls, outline: Outline) -> bool:
+        return any(c.method == "zero_grad" and outline.every_micro_step(c) for c in outline.calls)
 
     def check_loop(self, loop: cst.For | cst.While) -> None:
         facts = self.ctx.loop(loop)
