@@ -7,7 +7,7 @@ here, freshly for each tree (transforms run one after another and each gets a ne
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import libcst as cst
@@ -225,12 +225,18 @@ class Script:
         return self._one_site(sites)
 
     def _one_site(self, sites: list[OptimizerSite]) -> OptimizerSite:
-        """The site whose anchor runs before every construction of the optimizer: the last one
-        when they follow each other in one block, else the one ``if``/``try`` holding them all
-        (``if fused: optimizer = A(...) else: optimizer = B(...)``: setup goes above the ``if``)."""
+        """The last construction, anchored where setup runs before every construction of the
+        optimizer: above the first when they follow each other in one block (``optimizer =
+        Adam(model.parameters())`` then ``optimizer = Distributed(model.parameters(), opt=
+        optimizer)``: the freeze must come before both), else above the one ``if``/``try``
+        holding them all (``if fused: optimizer = A(...) else: optimizer = B(...)``)."""
         last = sites[-1]
-        if all(self.parents.get(id(s.anchor)) is self.parents.get(id(last.anchor)) for s in sites):
-            return last
+        block = self.parents.get(id(last.anchor))
+        if all(self.parents.get(id(s.anchor)) is block for s in sites):
+            assert isinstance(block, (cst.Module, cst.IndentedBlock))
+            order = {id(stmt): i for i, stmt in enumerate(block.body)}
+            first = min(sites, key=lambda s: order[id(s.anchor)])
+            return replace(last, anchor=first.anchor)
         holder = next(
             (
                 a
@@ -535,7 +541,9 @@ def foreign_backward(script: Script, back: Backward) -> CannotAct:
 def _wraps(call: cst.Call, target: str) -> bool:
     """True when ``call`` is handed ``target`` itself (``fabric.setup_optimizers(optimizer)``,
     ``accelerator.prepare(optimizer)``): what it returns wraps that object, built elsewhere."""
-    return any(dotted(arg.value) == target for arg in call.args)
+    handed = any(dotted(arg.value) == target for arg in call.args)
+    # instantiate_optimizer(optimizer, model.parameters()) builds one from a setting of that name
+    return handed and not _parameters_owners(call)
 
 
 def simple_statements(node: cst.CSTNode) -> list[cst.SimpleStatementLine]:

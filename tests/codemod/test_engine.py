@@ -699,3 +699,30 @@ def test_step_function_returning_before_its_backward_is_refused():
     )
     (problem,) = _problems(source, ACCUM)
     assert problem.startswith("train.py:8:9: cannot add accumulation: train_step() may return here")
+
+
+REBOUND = """\
+import torch
+from torch import nn
+
+model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+optimizer = torch.optim.Adam(model.parameters(), 0.01)
+optimizer = Wrapper(model.parameters(), opt=optimizer)
+for x, y in loader:
+    loss = nn.functional.mse_loss(model(x), y)
+    loss.backward()
+    optimizer.step()
+"""
+
+
+def test_freeze_goes_above_the_first_of_two_constructions_in_a_row():
+    # the Adam built first already holds every parameter: freezing between the two would
+    # leave it built before the freeze (found on Fabric's meta_learning example)
+    new = codemod_source(REBOUND, CodemodOptions(freeze=("0.*",)), "train.py").new_source
+    assert new is not None
+    assert new.index("requires_grad_(False)") < new.index("torch.optim.Adam(")
+    with_wrapper_only = REBOUND.replace(
+        "optimizer = torch.optim.Adam(model.parameters(), 0.01)\n", ""
+    )
+    new = codemod_source(with_wrapper_only, CodemodOptions(freeze=("0.*",)), "train.py").new_source
+    assert new is not None and new.index("requires_grad_(False)") < new.index("Wrapper(")
