@@ -383,3 +383,40 @@ def _assigned_names(small: cst.BaseSmallStatement) -> set[str]:
         [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]  # type: ignore[attr-defined]
     )
     return {name for t in targets if (name := dotted(t)) is not None}
+
+
+_LOW_PRECISION_SETUPS = {
+    "MixedPrecisionPolicy": "FSDP2's mixed precision (MixedPrecisionPolicy(param_dtype=...))",
+    "MixedPrecision": "FSDP's mixed precision (MixedPrecision(param_dtype=...))",
+    "set_default_dtype": "a default dtype for the tensors and models it builds "
+    "(set_default_dtype(...))",
+}
+"""Precision a script sets without autocast: an autocast added on top is a second mechanism
+(and with a dtype chosen at run time, one that may fight it)."""
+
+
+_MODEL_DTYPES = {"half": "float16", "bfloat16": "bfloat16", "double": "float64"}
+_DTYPE_NAMES = ("float16", "half", "bfloat16", "float64", "double")
+
+
+def own_precision_setup(script: Script, model: str | None) -> tuple[cst.Call, str] | None:
+    """The first call that sets the script's precision another way than autocast (FSDP's
+    policy, a default dtype, ``model.double()`` or ``model.to(torch.float16)`` on the trained
+    ``model``), and what it is; None when there is none."""
+    for call in script.calls:
+        name = (script.names.qualified(call.func) or dotted(call.func) or "").rpartition(".")[2]
+        if name in _LOW_PRECISION_SETUPS:
+            return call, _LOW_PRECISION_SETUPS[name]
+        func = call.func
+        if model is None or not isinstance(func, cst.Attribute):
+            continue
+        if dotted(func.value) != model:
+            continue
+        method = func.attr.value
+        if method in _MODEL_DTYPES:
+            return call, f"the model's own dtype ({model}.{method}(): {_MODEL_DTYPES[method]})"
+        if method == "to" and any(
+            (dotted(a.value) or "").rpartition(".")[2] in _DTYPE_NAMES for a in call.args
+        ):
+            return call, f"the model's own dtype ({script.code(call)})"
+    return None

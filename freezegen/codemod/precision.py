@@ -14,6 +14,7 @@ from freezegen.codemod.existing import (
     accelerator_statement,
     keep_autocast,
     own_autocast,
+    own_precision_setup,
     refuse_hidden_keyword,
 )
 from freezegen.codemod.knobs import compose
@@ -47,6 +48,13 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
     changes: dict[int, edits.Replace] = {}
     own = own_autocast(script, loss_statements(script, back))
     if own is None:
+        setup = own_precision_setup(script, script.trained_model)
+        if setup is not None:
+            raise CannotAct(
+                setup[0],
+                f"the script already sets its precision here with {setup[1]}; set it to "
+                f"{DTYPES[options.precision]} there instead of adding autocast on top",
+            )
         scalers = _scalers(script)
         if scalers:
             raise CannotAct(
@@ -59,6 +67,7 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
         if why := too_old(script.pins, "torch", "1.10", "torch.amp.autocast(device_type, ...)"):
             raise CannotAct(region[0], why)
         _refuse_unsafe_to_autocast(script, region)
+        _refuse_without_forward(script, region, back)
         device = device_type(script, region[0], script.trained_model)
         dtype = DTYPES[options.precision]
         header = f"with {torch}.amp.autocast({device}, dtype={torch}.{dtype})"
@@ -302,6 +311,38 @@ def _computes(script: Script, stmt: cst.CSTNode, depth: int = 0) -> bool:
         if helper is None or _computes(script, helper.body, depth + 1):
             return True
     return False
+
+
+_TENSOR_MATH = frozenset(
+    (
+        *("sum", "mean", "exp", "log", "std", "var", "abs", "pow", "sqrt", "clamp", "neg"),
+        *("norm", "max", "min", "argmax", "gather", "masked_fill", "mul", "add", "sub", "div"),
+    )
+)
+"""Tensor methods that reduce or combine values already computed: never a forward pass."""
+
+
+def _refuse_without_forward(
+    script: Script, region: list[cst.BaseStatement], back: Backward
+) -> None:
+    """Refuse when no statement of ``region`` can run a forward pass: every call in it is a
+    torch function or tensor arithmetic (``torch.cat(saved_log_probs).sum()``). The model then
+    ran elsewhere, before the loss was assembled, and autocast here would do nothing."""
+    for stmt in region:
+        for call in _calls_in(script, stmt):
+            qualified = script.names.qualified(call.func) or ""
+            func = call.func
+            method = func.attr.value if isinstance(func, cst.Attribute) else None
+            if qualified.startswith("torch.") or method in _TENSOR_MATH | _DATA_CALLS:
+                continue
+            return
+    raise CannotAct(
+        region[0],
+        "no statement that computes the loss here runs a forward pass (only torch functions "
+        f"and tensor arithmetic from line {script.line(region[0])} to the backward call, line "
+        f"{script.line(back.stmt)}): the model ran earlier, elsewhere, so autocast here would "
+        "do nothing; put the autocast around the model's calls yourself",
+    )
 
 
 def _local_function(script: Script, func: cst.BaseExpression) -> cst.FunctionDef | None:

@@ -726,3 +726,58 @@ def test_freeze_goes_above_the_first_of_two_constructions_in_a_row():
     )
     new = codemod_source(with_wrapper_only, CodemodOptions(freeze=("0.*",)), "train.py").new_source
     assert new is not None and new.index("requires_grad_(False)") < new.index("Wrapper(")
+
+
+@pytest.mark.parametrize(
+    ("setup", "what"),
+    [
+        ("fully_shard(model, mp_policy=MixedPrecisionPolicy(param_dtype=torch.bfloat16))", "FSDP2"),
+        ("torch.set_default_dtype(torch.bfloat16)", "a default dtype"),
+        ("model.double()", "the model's own dtype (model.double(): float64)"),
+        ("model.to(torch.float16)", "the model's own dtype (model.to(torch.float16))"),
+    ],
+)
+def test_precision_set_without_autocast_is_not_stacked_on(setup: str, what: str):
+    source = (
+        "import torch\n"
+        "from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard\n"
+        "model = torch.nn.Linear(4, 1)\n"
+        f"{setup}\n"
+        "optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "for x, y in loader:\n"
+        "    loss = torch.nn.functional.mse_loss(model(x), y)\n"
+        "    loss.backward()\n"
+        "    optimizer.step()\n"
+    )
+    (problem,) = _problems(source, CodemodOptions(precision="bf16"))
+    assert problem.startswith("train.py:4:")
+    assert f"already sets its precision here with {what}" in problem
+
+
+POLICY_GRADIENT = """\
+import torch
+
+policy = torch.nn.Linear(4, 2)
+optimizer = torch.optim.Adam(policy.parameters(), lr=1e-2)
+saved = []
+
+
+def act():
+    saved.append(policy(torch.randn(4)).log_softmax(-1)[:1])
+
+
+for episode in range(10):
+    for t in range(5):
+        act()
+    policy_loss = torch.cat(saved).sum()
+    optimizer.zero_grad()
+    policy_loss.backward()
+    optimizer.step()
+    saved.clear()
+"""
+
+
+def test_autocast_is_not_put_where_no_forward_pass_runs():
+    # the policy ran while the episode was played; autocast around the sum would do nothing
+    (problem,) = _problems(POLICY_GRADIENT, CodemodOptions(precision="bf16"))
+    assert problem.startswith("train.py:15:5: cannot add precision: no statement that computes")
