@@ -38,7 +38,9 @@ def device_type(script: Script, at: cst.CSTNode, model: str | None) -> str:
     cuda = "cuda" in text
     if cuda and not any(word in text for word in ('"cpu"', "'cpu'", "is_available", "mps")):
         return '"cuda"'
-    if not cuda:
+    # a script that never mentions cuda may still put its tensors on a GPU by index or by a
+    # device it is handed (.to(local_rank)): "cpu" only when nothing is moved anywhere
+    if not cuda and not any(word in text for word in (".to(", ".cuda(", "device")):
         return '"cpu"'
     raise CannotAct(
         at,

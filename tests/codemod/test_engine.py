@@ -781,3 +781,27 @@ def test_autocast_is_not_put_where_no_forward_pass_runs():
     # the policy ran while the episode was played; autocast around the sum would do nothing
     (problem,) = _problems(POLICY_GRADIENT, CodemodOptions(precision="bf16"))
     assert problem.startswith("train.py:15:5: cannot add precision: no statement that computes")
+
+
+HANDED_A_GPU = """\
+import torch
+
+
+def train(model, rank, loader, optimizer):
+    for batch in loader:
+        batch = batch.to(rank)
+        loss = model(batch).sum()
+        loss.backward()
+        optimizer.step()
+"""
+
+
+def test_autocast_device_is_not_guessed_as_cpu_when_tensors_move():
+    # nothing says cuda, but the batch goes to a GPU by its index: "cpu" would make autocast
+    # a silent no-op (found on pytorch/examples' FSDP train_utils.py)
+    (problem,) = _problems(HANDED_A_GPU, CodemodOptions(precision="bf16"))
+    assert "cannot add precision: cannot tell which device the model runs on" in problem
+    new = codemod_source(
+        HANDED_A_GPU.replace("batch = batch.to(rank)", "pass"), CodemodOptions(precision="bf16")
+    ).new_source
+    assert new is not None and 'autocast("cpu",' in new
