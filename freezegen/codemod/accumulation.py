@@ -481,18 +481,13 @@ def _note_scheduler(script: Script, loop: cst.CSTNode, n: int, notes: Notes) -> 
     """Say that a learning-rate scheduler stepped in the loop now steps once per window: its
     length, when the script counts it in batches, must shrink by N or the schedule only gets
     1/N of the way (the codemod cannot see what the length means, so it tells the user)."""
-    for call in script.calls:
-        func = call.func
-        if (
-            isinstance(func, cst.Attribute)
-            and func.attr.value == "step"
-            and "sched" in (dotted(func.value) or "").lower()
-            and script.inside(call, loop)
-        ):
+    for call in script.scheduler_steps():
+        if script.inside(call, loop):
+            assert isinstance(call.func, cst.Attribute)
             notes.append(
                 (
                     call,
-                    f"{script.code(func.value)} now steps once per {n} micro-batches: if its "
+                    f"{script.code(call.func.value)} now steps once per {n} micro-batches: if its "
                     "length counts batches (e.g. num_training_steps=len(loader) * epochs), "
                     f"divide it by {n}, or the schedule only gets 1/{n} of the way",
                 )

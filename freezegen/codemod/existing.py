@@ -17,6 +17,7 @@ from freezegen.check.context import FileContext
 from freezegen.check.loops import modulo_operands
 from freezegen.check.names import dotted
 from freezegen.check.rules._calls import add_keyword, keyword
+from freezegen.codemod.scopes import names
 from freezegen.codemod.script import Backward, CannotAct, Script, simple_statements
 
 
@@ -318,7 +319,7 @@ def _mapping_leaves_unset(script: Script, mapping: cst.BaseExpression, key: str)
         for e in initial.elements
     ):
         return False
-    for use in _names(script.module, mapping.value):
+    for use in names(script.module, mapping.value):
         parent = script.parents.get(id(use))
         if isinstance(parent, (cst.Arg, cst.AssignTarget)):
             continue  # the ** itself, or the one assignment of the literal
@@ -333,18 +334,6 @@ def _mapping_leaves_unset(script: Script, mapping: cst.BaseExpression, key: str)
         ):
             return False
     return True
-
-
-def _names(node: cst.CSTNode, name: str) -> list[cst.Name]:
-    found: list[cst.Name] = []
-
-    class _Find(cst.CSTVisitor):
-        def visit_Name(self, n: cst.Name) -> None:
-            if n.value == name:
-                found.append(n)
-
-    node.visit(_Find())
-    return found
 
 
 def _loss_division(script: Script, back: Backward) -> cst.BaseExpression | None:

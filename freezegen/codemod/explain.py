@@ -88,15 +88,9 @@ def _optimizer(script: Script) -> Seen:
 
 def _schedulers(script: Script, loop: cst.CSTNode | None) -> list[Seen]:
     out = []
-    for call in script.calls:
-        func = call.func
-        if (
-            isinstance(func, cst.Attribute)
-            and func.attr.value == "step"
-            and "sched" in (dotted(func.value) or "").lower()
-        ):
-            where = "in the loop" if loop is not None and script.inside(call, loop) else "outside"
-            out.append(Seen("scheduler", script.line(call), f"{_code(script, call)} ({where})"))
+    for call in script.scheduler_steps():
+        where = "in the loop" if loop is not None and script.inside(call, loop) else "outside"
+        out.append(Seen("scheduler", script.line(call), f"{_code(script, call)} ({where})"))
     return out
 
 

@@ -507,6 +507,16 @@ class Script:
         taken = self.bound_in(None) | (self.bound_in(function) if function else set())
         return next(c for c in (*candidates, "fg_" + candidates[0]) if c not in taken)
 
+    def scheduler_steps(self) -> list[cst.Call]:
+        """Every ``<scheduler>.step()`` call (a receiver whose name says ``sched``)."""
+        return [
+            call
+            for call in self.calls
+            if isinstance(call.func, cst.Attribute)
+            and call.func.attr.value == "step"
+            and "sched" in (dotted(call.func.value) or "").lower()
+        ]
+
     def boundary_statements(self, container: cst.CSTNode) -> list[cst.SimpleStatementLine]:
         """Statements inside ``container`` that step, update, clip or zero gradients."""
         out = []
