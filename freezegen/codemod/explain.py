@@ -15,7 +15,7 @@ import libcst as cst
 
 from freezegen.check.names import SCALERS, dotted
 from freezegen.codemod.existing import accelerator_calls, own_accumulation, own_autocast
-from freezegen.codemod.precision import forward_region, loss_statements
+from freezegen.codemod.precision import forward_region, loss_statements, refuse_without_forward
 from freezegen.codemod.script import Backward, CannotAct, Script
 from freezegen.codemod.versions import Pins
 
@@ -68,12 +68,13 @@ def explain_module(module: cst.Module, pins: Pins | None = None) -> list[Seen]:
 def _forward(script: Script, back: Backward) -> Seen:
     try:
         region = forward_region(script, back)
+        refuse_without_forward(script, region, back)
     except CannotAct as exc:
         return _missing(script, "forward", exc)
     first, last = script.line(region[0]), script.line(region[-1])
-    lines = f"line {first}" if first == last else f"lines {first}-{last}"
+    lines = f"line {first} computes" if first == last else f"lines {first}-{last} compute"
     loss = _code(script, back.loss)
-    return Seen("forward", first, f"{lines} compute `{loss}` (what autocast would cover)")
+    return Seen("forward", first, f"{lines} `{loss}` (what autocast would cover)")
 
 
 def _optimizer(script: Script) -> Seen:

@@ -67,7 +67,7 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
         if why := too_old(script.pins, "torch", "1.10", "torch.amp.autocast(device_type, ...)"):
             raise CannotAct(region[0], why)
         _refuse_unsafe_to_autocast(script, region)
-        _refuse_without_forward(script, region, back)
+        refuse_without_forward(script, region, back)
         device = device_type(script, region[0], script.trained_model)
         dtype = DTYPES[options.precision]
         header = f"with {torch}.amp.autocast({device}, dtype={torch}.{dtype})"
@@ -322,9 +322,7 @@ _TENSOR_MATH = frozenset(
 """Tensor methods that reduce or combine values already computed: never a forward pass."""
 
 
-def _refuse_without_forward(
-    script: Script, region: list[cst.BaseStatement], back: Backward
-) -> None:
+def refuse_without_forward(script: Script, region: list[cst.BaseStatement], back: Backward) -> None:
     """Refuse when no statement of ``region`` can run a forward pass: every call in it is a
     torch function or tensor arithmetic (``torch.cat(saved_log_probs).sum()``). The model then
     ran elsewhere, before the loss was assembled, and autocast here would do nothing."""

@@ -781,6 +781,9 @@ def test_autocast_is_not_put_where_no_forward_pass_runs():
     # the policy ran while the episode was played; autocast around the sum would do nothing
     (problem,) = _problems(POLICY_GRADIENT, CodemodOptions(precision="bf16"))
     assert problem.startswith("train.py:15:5: cannot add precision: no statement that computes")
+    seen = codemod_source(POLICY_GRADIENT, CodemodOptions(), explain=True).seen
+    forward = next(s for s in seen if s.what == "forward")
+    assert (forward.line, forward.text[:40]) == (15, "not found: no statement that computes th")
 
 
 HANDED_A_GPU = """\
