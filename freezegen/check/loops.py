@@ -13,13 +13,13 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from freezegen.check.names import dotted
+from freezegen.check.names import DottedName, dotted
 
 Guard = cst.If | None
 
 
 @dataclass(frozen=True, eq=False)
-class Event:
+class Event(DottedName):
     """A call or an assignment inside a loop body."""
 
     node: cst.CSTNode
@@ -37,15 +37,6 @@ class Event:
     @property
     def is_call(self) -> bool:
         return isinstance(self.node, cst.Call)
-
-    @property
-    def receiver(self) -> str:
-        """``optimizer`` for ``optimizer.step``; empty when the callee is a bare name."""
-        return (self.name or "").rpartition(".")[0]
-
-    @property
-    def method(self) -> str:
-        return (self.name or "").rpartition(".")[2]
 
 
 def walk_loop(loop: cst.For | cst.While) -> list[Event]:

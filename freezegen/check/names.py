@@ -32,6 +32,22 @@ SCALERS = ("GradScaler", "ShardedGradScaler")
 """The classes whose instances scale an fp16 loss (torch.amp's, and FSDP's sharded one)."""
 
 
+class DottedName:
+    """The two halves of a dotted callee name held in ``name`` (``optimizer.step``), for the
+    call records of both trees (libcst's in :mod:`.loops`, ``ast``'s in :mod:`.outline`)."""
+
+    name: str | None
+
+    @property
+    def receiver(self) -> str:
+        """``optimizer`` for ``optimizer.step``; empty when the callee is a bare name."""
+        return (self.name or "").rpartition(".")[0]
+
+    @property
+    def method(self) -> str:
+        return (self.name or "").rpartition(".")[2]
+
+
 @dataclass
 class Imports:
     """Imported names of one module (local name -> qualified name) and the rules that bind and

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from freezegen.check.context import Roles
-from freezegen.check.names import Imports
+from freezegen.check.names import DottedName, Imports
 
 Position = tuple[int, int]
 """Line and column (UTF-8 bytes, as ``ast`` counts) where a node starts."""
@@ -49,7 +49,7 @@ def dotted(node: ast.expr) -> str | None:
 
 
 @dataclass(frozen=True, eq=False)
-class Call:
+class Call(DottedName):
     """One call of the file, with its callee as written and as imported."""
 
     node: ast.Call
@@ -57,15 +57,6 @@ class Call:
     """The callee's dotted name (``optimizer.step``), None when it is not a Name/Attribute."""
     qualified: str | None
     """The callee's qualified name when its first part is imported (``torch.load``)."""
-
-    @property
-    def receiver(self) -> str:
-        """``optimizer`` for ``optimizer.step``; empty when the callee is a bare name."""
-        return (self.name or "").rpartition(".")[0]
-
-    @property
-    def method(self) -> str:
-        return (self.name or "").rpartition(".")[2]
 
     @property
     def attribute(self) -> str | None:
