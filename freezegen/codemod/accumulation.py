@@ -355,7 +355,7 @@ def _length(script: Script, it: cst.BaseExpression) -> str:
     ``len(loader)``, a range's length, through ``tqdm(...)`` and ``enumerate(...)``."""
     if isinstance(it, (cst.Name, cst.Attribute)):
         return f"len({script.code(it)})"
-    if isinstance(it, cst.Call) and dotted(it.func) == "range" and _pure(it):
+    if isinstance(it, cst.Call) and dotted(it.func) == "range" and _pure(script, it):
         if len(it.args) == 1:
             return script.code(edits.paren(it.args[0].value))
         return f"len({script.code(it)})"
@@ -370,28 +370,15 @@ def _length(script: Script, it: cst.BaseExpression) -> str:
     )
 
 
-def _pure(call: cst.Call) -> bool:
+def _pure(script: Script, call: cst.Call) -> bool:
     """True when repeating ``call``'s arguments has no effect: only names, literals,
     arithmetic and size reads."""
-    for node in _calls_in_tree(call):
-        if node is call:
-            continue
+    for node in script.calls_in(call):
         func = node.func
         name = func.attr.value if isinstance(func, cst.Attribute) else dotted(func)
         if name not in _PURE_CALLS:
             return False
     return True
-
-
-def _calls_in_tree(node: cst.CSTNode) -> list[cst.Call]:
-    found: list[cst.Call] = []
-
-    class _Calls(cst.CSTVisitor):
-        def visit_Call(self, n: cst.Call) -> None:
-            found.append(n)
-
-    node.visit(_Calls())
-    return found
 
 
 def _divide(back: Backward, stmt: cst.BaseStatement, window: str) -> cst.BaseStatement:

@@ -134,7 +134,7 @@ class _Resolver:
         script = self.script
         first = bindings[0]
         if len(bindings) > 1:
-            lines = ", ".join(str(script.line(b)) for b in bindings[1:])
+            lines = script.lines(bindings[1:])
             raise CannotAct(
                 first,
                 f"`{name}` is set at line {script.line(first)} and set again or changed at "
@@ -203,7 +203,7 @@ class _Resolver:
                 "fills it in)",
             )
         if len(places) > 1:
-            lines = ", ".join(str(script.line(p)) for p in places)
+            lines = script.lines(places)
             raise CannotAct(places[0], f"`{attr}` is defined or changed at lines {lines}")
         for call in script.calls:
             if (dotted(call.func) or "").endswith(".set_defaults") and (
@@ -347,7 +347,7 @@ class _Resolver:
         if len(entries) != 1 or len(places) != 1 or not _assigned_to(script, entries[0], config):
             if not places:
                 raise CannotAct(expr, f"`{script.code(expr)}` is not defined in this file")
-            lines = ", ".join(str(script.line(p)) for p in places)
+            lines = script.lines(places)
             raise CannotAct(places[0], f"the entry {key!r} is defined or changed at lines {lines}")
         value = entries[0].value
         literal = _literal(value)

@@ -256,18 +256,16 @@ def _refuse_unsafe_to_autocast(script: Script, region: list[cst.BaseStatement]) 
     refuses: directly, through a loss module built in this file, or inside a function of this
     file that they call (one level, as a script's ``loss_function(...)`` is written)."""
     modules = script.names.targets_of("BCELoss")
-    functions = {
-        stmt.name.value: stmt for stmt in script.module.body if isinstance(stmt, cst.FunctionDef)
-    }
 
     def unsafe(node: cst.CSTNode, follow: bool) -> cst.Call | None:
-        for call in _calls_in(script, node):
+        for call in script.calls_in(node):
             callee = script.names.qualified(call.func) or dotted(call.func) or ""
             inner = call.func.func if isinstance(call.func, cst.Call) else None
             inline = inner is not None and (dotted(inner.func) or "").endswith("BCELoss")
             if callee.rpartition(".")[2] in _UNSAFE_TO_AUTOCAST or callee in modules or inline:
                 return call
-            if follow and callee in functions and unsafe(functions[callee], False) is not None:
+            defs = script.module_functions(callee) if follow else []
+            if defs and unsafe(defs[-1], False) is not None:  # the last def is the one bound
                 return call
         return None
 
@@ -280,11 +278,6 @@ def _refuse_unsafe_to_autocast(script: Script, region: list[cst.BaseStatement]) 
                 "on CUDA (unsafe to autocast); compute it from logits with "
                 "binary_cross_entropy_with_logits (BCEWithLogitsLoss), then add precision",
             )
-
-
-def _calls_in(script: Script, node: cst.CSTNode) -> list[cst.Call]:
-    """The script's calls inside ``node``, in source order (collected once, with the tree)."""
-    return [call for call in script.calls if script.inside(call, node)]
 
 
 def _defined(stmt: cst.CSTNode) -> set[str]:
@@ -302,12 +295,13 @@ def _computes(script: Script, stmt: cst.CSTNode, depth: int = 0) -> bool:
     get_batch(source, i)`` that only slices does not), followed two calls deep; anything else
     unknown computes.
     """
-    for call in _calls_in(script, stmt):
+    for call in script.calls_in(stmt):
         func = call.func
         name = func.attr.value if isinstance(func, cst.Attribute) else dotted(func) or ""
         if name in _DATA_CALLS:
             continue
-        helper = _local_function(script, func) if depth < 2 else None
+        defs = script.module_functions(func.value) if isinstance(func, cst.Name) else []
+        helper = defs[0] if len(defs) == 1 and depth < 2 else None
         if helper is None or _computes(script, helper.body, depth + 1):
             return True
     return False
@@ -327,7 +321,7 @@ def refuse_without_forward(script: Script, region: list[cst.BaseStatement], back
     torch function or tensor arithmetic (``torch.cat(saved_log_probs).sum()``). The model then
     ran elsewhere, before the loss was assembled, and autocast here would do nothing."""
     for stmt in region:
-        for call in _calls_in(script, stmt):
+        for call in script.calls_in(stmt):
             qualified = script.names.qualified(call.func) or ""
             func = call.func
             method = func.attr.value if isinstance(func, cst.Attribute) else None
@@ -341,18 +335,6 @@ def refuse_without_forward(script: Script, region: list[cst.BaseStatement], back
         f"{script.line(back.stmt)}): the model ran earlier, elsewhere, so autocast here would "
         "do nothing; put the autocast around the model's calls yourself",
     )
-
-
-def _local_function(script: Script, func: cst.BaseExpression) -> cst.FunctionDef | None:
-    """The module-level ``def`` a plain-name call refers to, when the file defines it once."""
-    if not isinstance(func, cst.Name):
-        return None
-    found = [
-        s
-        for s in script.module.body
-        if isinstance(s, cst.FunctionDef) and s.name.value == func.value
-    ]
-    return found[0] if len(found) == 1 else None
 
 
 def _used(node: cst.CSTNode) -> set[str]:

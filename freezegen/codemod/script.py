@@ -124,6 +124,20 @@ class Script:
     def inside(self, node: cst.CSTNode, container: cst.CSTNode) -> bool:
         return any(a is container for a in self.ancestors(node))
 
+    def calls_in(self, node: cst.CSTNode) -> list[cst.Call]:
+        """The script's calls inside ``node`` (not ``node`` itself), in source order."""
+        return [call for call in self.calls if self.inside(call, node)]
+
+    def lines(self, nodes: list[cst.CSTNode]) -> str:
+        """The lines ``nodes`` start on, as a message lists them: ``12, 40``."""
+        return ", ".join(str(self.line(node)) for node in nodes)
+
+    def module_functions(self, name: str) -> list[cst.FunctionDef]:
+        """The module-level ``def name(...)`` statements, in source order."""
+        return [
+            s for s in self.module.body if isinstance(s, cst.FunctionDef) and s.name.value == name
+        ]
+
     # --- the backward call ---------------------------------------------------------------
 
     @cached_property
@@ -133,10 +147,10 @@ class Script:
         if not found:
             raise CannotAct(None, "no loss.backward() call found")
         if len(found) > 1:
-            lines = ", ".join(str(self.line(b.call)) for b in found)
             raise CannotAct(
                 found[1].call,
-                f"{len(found)} backward calls found (lines {lines}); the codemod rewrites "
+                f"{len(found)} backward calls found (lines {self.lines([b.call for b in found])}); "
+                "the codemod rewrites "
                 "scripts with one",
             )
         return found[0]
@@ -303,14 +317,7 @@ class Script:
         the site is the call, the model the argument passed for that parameter."""
         if not isinstance(call.func, cst.Name):
             return None
-        function = next(
-            (
-                f
-                for f in self.module.body
-                if isinstance(f, cst.FunctionDef) and f.name.value == call.func.value
-            ),
-            None,
-        )
+        function = next(iter(self.module_functions(call.func.value)), None)
         if function is None:
             return None
         returns = [

@@ -277,7 +277,7 @@ def _only_call(
             "no micro-step to count",
         )
     if len(calls) > 1:
-        lines = ", ".join(str(script.line(c)) for c in calls)
+        lines = script.lines(calls)
         raise CannotAct(
             calls[1],
             f"{name}() is called in more than one place (lines {lines}); accumulation counts "
