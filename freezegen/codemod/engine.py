@@ -129,9 +129,7 @@ def _rewrite(
         result.seen = explain_module(module, pins)
     acting: Notes = []
     problems = _preflight(module, options, acting, pins)
-    refused = {name for name, _, _ in problems}
-    if problems:
-        result.not_applied = [name for name, _ in TRANSFORMS if name in refused]
+    result.not_applied = [name for name, _, _ in problems]  # in TRANSFORMS order
     if partial or not problems:  # what an edit says is only said when the edit is made
         notes += acting
     if problems or notes:
@@ -143,7 +141,7 @@ def _rewrite(
     if text != source:
         result.applied.append("torch.amp (FG501)")
     for name, transform in TRANSFORMS:
-        if name in refused:
+        if name in result.not_applied:
             continue
         try:
             new = transform(Script(module, pins), options, [])
