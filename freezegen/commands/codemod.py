@@ -69,7 +69,7 @@ def run(options: Options) -> CommandResult:
     for note in edits.notes:
         result.err(f"freezegen: note: {note}")
     for changed in report.results:
-        if options.explain and not changed.skipped:
+        if options.explain and changed.seen:  # a file that did not parse has no map
             result.out(_map(changed))
         for message in (*changed.problems, *changed.notes):
             result.err(str(message))
