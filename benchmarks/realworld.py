@@ -143,6 +143,9 @@ def observe(files: list[Path]) -> list[dict[str, object]]:
             codemod = {"outcome": "refused", "reasons": [_said(m) for m in result.problems]}
         else:
             codemod = {"outcome": "unchanged"}
+        if result.kept:  # the script's own mechanism, its value left to the user to set
+            codemod["kept"] = list(result.kept)
+            codemod["actions"] = [_said(m) for m in result.actions]
         if result.notes:
             codemod["notes"] = [_said(m) for m in result.notes]
         seen: dict[str, object] = {"check": findings[str(f)], "codemod": codemod}
@@ -154,14 +157,14 @@ def observe(files: list[Path]) -> list[dict[str, object]]:
 
 def _partial(result: CodemodResult) -> dict[str, object]:
     """What ``--partial`` does with a file the all-or-nothing run refuses."""
-    if not result.changed:
-        return {"applied": [], "not_applied": list(result.not_applied)}
-    assert result.new_source is not None
-    return {
-        "applied": list(result.applied),
-        "not_applied": list(result.not_applied),
-        "output_sha256": sha256_of(result.new_source.encode("utf-8")),
-    }
+    part: dict[str, object] = {"applied": [], "not_applied": list(result.not_applied)}
+    if result.changed:
+        assert result.new_source is not None
+        part["applied"] = list(result.applied)
+        part["output_sha256"] = sha256_of(result.new_source.encode("utf-8"))
+    if result.kept:
+        part["kept"] = list(result.kept)
+    return part
 
 
 def codemod_flags() -> str:
@@ -184,12 +187,13 @@ def suspects(source: str, codemod: dict[str, object]) -> list[str]:
     if codemod.get("outcome") != "applied":
         return []
     applied = " ".join(codemod.get("transforms", []))  # type: ignore[arg-type]
+    kept = " ".join(codemod.get("kept", []))  # type: ignore[arg-type]
     found = [
         label
         for transform, label, pattern in SUSPECTS
         if (transform == "*" or transform in applied) and re.search(pattern, source)
     ]
-    found += [f"no {t}" for t in REQUESTED if t not in applied]
+    found += [f"no {t}" for t in REQUESTED if t not in applied and t not in kept]
     return found
 
 
@@ -199,8 +203,9 @@ def summary(observed: dict[str, object]) -> tuple[str, str]:
     codemod = observed["codemod"]
     assert isinstance(codemod, dict)
     outcome = codemod["outcome"]
+    kept = "; kept: " + ", ".join(codemod["kept"]) if codemod.get("kept") else ""
     if outcome == "applied":
-        return check, "applied: " + ", ".join(codemod["transforms"])
+        return check, "applied: " + ", ".join(codemod["transforms"]) + kept
     if outcome == "refused":
         reasons = codemod["reasons"]
         lines = sorted({int(r.split(":", 1)[0]) for r in reasons})
@@ -301,14 +306,18 @@ def print_counts(scripts: list[Script], observed: list[dict[str, object]], corpu
     outcomes: Counter[str] = Counter()
     refusals: Counter[str] = Counter()
     full = partial_full = partial_some = 0
+    kept: Counter[str] = Counter()
     for seen in observed:
         findings.update(f.split(":")[0] for f in seen["check"])  # type: ignore[attr-defined]
         codemod = seen["codemod"]
         assert isinstance(codemod, dict)
         outcomes[codemod["outcome"]] += 1
         refusals.update(refusal_kind(r) for r in codemod.get("reasons", []))
-        applied = " ".join(codemod.get("transforms", []))
-        full += codemod["outcome"] == "applied" and all(t in applied for t in REQUESTED)
+        applied = " ".join([*codemod.get("transforms", []), *codemod.get("kept", [])])
+        whole = codemod["outcome"] == "applied" and all(t in applied for t in REQUESTED)
+        full += whole
+        if whole:
+            kept.update(codemod.get("kept", []))
         part = seen.get("partial")
         if isinstance(part, dict) and part["applied"]:
             partial_some += 1
@@ -323,7 +332,16 @@ def print_counts(scripts: list[Script], observed: list[dict[str, object]], corpu
     )
     kinds = ("applied", "refused", "skipped", "unchanged")
     print(f"codemod {codemod_flags()}: " + ", ".join(f"{k} {outcomes[k]}" for k in kinds))
-    print(f"    applied with all of {', '.join(REQUESTED)}: {full}")
+    by_own = sum(
+        bool(o["codemod"].get("kept")) and o["codemod"]["outcome"] == "applied"  # type: ignore[union-attr]
+        for o in observed
+    )
+    kept_said = ", ".join(f"{name} {kept[name]}" for name in REQUESTED if kept[name])
+    print(
+        f"    applied with all of {', '.join(REQUESTED)}: {full}, of which {by_own} keep a "
+        f"mechanism of the script's own whose value the user is told to set"
+        + (f" ({kept_said})" if kept_said else "")
+    )
     print(
         f"with --partial, of the {outcomes['refused']} refused: {partial_some} get the "
         f"transforms that can act ({partial_full} of them all three), "

@@ -17,12 +17,18 @@ from freezegen.codemod.existing import (
     own_accumulation,
     refuse_hidden_keyword,
 )
-from freezegen.codemod.knobs import compose, set_knob
+from freezegen.codemod.knobs import (
+    Unreachable,
+    compose,
+    set_knob,
+    yours_to_set,
+)
 from freezegen.codemod.options import CodemodOptions
 from freezegen.codemod.script import (
     Backward,
     CannotAct,
     Script,
+    YoursToSet,
     foreign_backward,
     simple_statements,
 )
@@ -100,21 +106,11 @@ def _set_own_window(
     script: Script, own: OwnAccumulation, n: int, notes: Notes
 ) -> cst.Module | None:
     """Compose with accumulation by hand: set the one knob that both the loss's divisor and
-    the step's window (a guard's modulo, a micro-step loop's range) read to N. Refused when
-    the script is not of that plain form, or its knob cannot be set (see knobs.set_knob)."""
+    the step's window (a guard's modulo, a micro-step loop's range) read to N. Kept as it is,
+    the user told what to set (:class:`YoursToSet`), when the script is not of that plain form
+    or its knob takes its value outside the file (see knobs.set_knob); refused under DeepSpeed,
+    whose engine steps on an accumulation of its own, or when no value can be set."""
     refusal = CannotAct(own.node, _refusal(script, own, n))
-    if own.window is None or own.divisor is None or own.node is own.divisor:
-        why = (
-            "it composes only with the plain form (the loss divided by the window, the "
-            "optimizer stepped every window)"
-        )
-        try:  # a knob that could not be set anyway is the more useful reason
-            for read in (own.window, own.divisor):
-                if read is not None:
-                    set_knob(script, read, str(n))
-        except CannotAct as exc:
-            why = exc.message
-        raise CannotAct(own.node, f"{refusal.message}; the codemod cannot set it for you: {why}")
     engine = next(
         (k for c in accelerator_calls(script) if (k := keyword(c, "deepspeed_plugin")) is not None),
         None,
@@ -125,6 +121,23 @@ def _set_own_window(
             f"{refusal.message}; the codemod cannot set it for you: DeepSpeed (deepspeed_plugin "
             f"at line {script.line(engine)}) steps on its own accumulation, not on this guard",
         )
+    if own.window is None or own.divisor is None or own.node is own.divisor:
+        why = (
+            "it composes only with the plain form (the loss divided by the window, the "
+            "optimizer stepped every window)"
+        )
+        try:  # a knob that could not be set anyway is the more useful reason
+            for read in (own.window, own.divisor):
+                if read is not None:
+                    set_knob(script, read, str(n))
+        except Unreachable as exc:
+            why = exc.message
+        except CannotAct as exc:
+            why = exc.message
+            if own.node is not own.divisor:  # its optimizer steps once per window: keep it
+                raise yours_to_set(refusal, _setting(script, own), str(n), why) from None
+        # a divided loss alone may be no accumulation at all (the optimizer steps every batch)
+        raise CannotAct(own.node, f"{refusal.message}; the codemod cannot set it for you: {why}")
     setting = script.code(own.window)
     swaps = compose(script, [own.window, own.divisor], str(n), setting, refusal, notes)
     if swaps:
@@ -163,8 +176,13 @@ def _note_first_window(script: Script, own: OwnAccumulation, n: int, notes: Note
     )
 
 
+def _setting(script: Script, own: OwnAccumulation) -> str:
+    """What the user sets to change the script's own window, as the script spells it."""
+    return script.code(own.window) if own.window is not None else "its window"
+
+
 def _refusal(script: Script, own: OwnAccumulation, n: int) -> str:
-    setting = script.code(own.window) if own.window is not None else "its window"
+    setting = _setting(script, own)
     return (
         f"the script already accumulates gradients {own.how}; set {setting} to {n} instead "
         "of adding a second accumulation"
@@ -438,7 +456,20 @@ def _accelerate(
     if own is not None and windows:  # Accelerate's own window: set the knob it reads
         refusal = CannotAct(own.node, _refusal(script, own, n))
         setting = script.code(windows[0])
-        changes.update(compose(script, windows, str(n), setting, refusal, notes))
+        try:
+            changes.update(compose(script, windows, str(n), setting, refusal, notes))
+        except YoursToSet as exc:
+            # a window assigned to the accelerator overrides every constructor's keyword;
+            # without one, a branch the knob does not reach would need our edit: all or none
+            if changes and not own.assigned:
+                raise exc.refusal from None
+            if not wrapped:  # half a mechanism: nothing to keep
+                raise CannotAct(
+                    own.node,
+                    f"{refusal.message}; it has no accumulate() block, and the codemod cannot "
+                    "set its window to add one",
+                ) from None
+            raise
     statement_edits: dict[int, edits.Replace] = {}
     for call in calls:
         if id(call) in changes:

@@ -3,8 +3,10 @@ FG501's fix, one libcst parse, every transform, a parse of the result.
 
 All or nothing by default: when any requested transform cannot act, every reason is reported
 (located in the original file) and the file is left as it was. With ``partial``, the transforms
-that can act are applied and each one that cannot is reported with its reason. Output that does
-not parse is never returned.
+that can act are applied and each one that cannot is reported with its reason. A transform the
+script already does with a mechanism of its own whose value only the user can set (a config
+file, the command line) is kept: nothing is added, and an action says what to set. Output that
+does not parse is never returned.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from freezegen.codemod.accumulation import accumulation
 from freezegen.codemod.explain import Seen, explain_module
 from freezegen.codemod.options import CodemodOptions
 from freezegen.codemod.precision import precision
-from freezegen.codemod.script import CannotAct, Script
+from freezegen.codemod.script import CannotAct, Script, YoursToSet
 from freezegen.codemod.setup import checkpointing, freeze, trainable_only
 from freezegen.codemod.transform import Notes, Transform
 from freezegen.codemod.versions import Pins, project_pins, too_old
@@ -66,6 +68,11 @@ class CodemodResult:
     applied: list[str] = field(default_factory=list)
     not_applied: list[str] = field(default_factory=list)
     """The requested transforms that could not act (their reasons are in ``problems``)."""
+    kept: list[str] = field(default_factory=list)
+    """The requested transforms the script already does its own way, left to the user to set
+    (what to set is in ``actions``): not refusals, and nothing of theirs is added."""
+    actions: list[Message] = field(default_factory=list)
+    """What the user must set for each kept transform to do what was asked, located."""
     seen: list[Seen] = field(default_factory=list)
     """What the transforms see in the file (asked for with ``explain``)."""
     skipped: bool = False
@@ -128,20 +135,25 @@ def _rewrite(
     if explain:
         result.seen = explain_module(module, pins)
     acting: Notes = []
-    problems = _preflight(module, options, acting, pins)
+    kept: list[Refusal] = []
+    problems = _preflight(module, options, acting, pins, kept)
     result.not_applied = [name for name, _, _ in problems]  # in TRANSFORMS order
+    result.kept = [name for name, _, _ in kept]
     if partial or not problems:  # what an edit says is only said when the edit is made
         notes += acting
-    if problems or notes:
+    if problems or notes or kept:
         positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
         result.problems = [_locate(path, positions, n, m) for n, m in _said_once(problems)]
         result.notes = [_locate(path, positions, n, m) for n, m in notes]
+        result.actions = [
+            _locate(path, positions, n, f"keeping the script's own {k}: {m}") for k, n, m in kept
+        ]
     if problems and not partial:
         return result
     if text != source:
         result.applied.append("torch.amp (FG501)")
     for name, transform in TRANSFORMS:
-        if name in result.not_applied:
+        if name in result.not_applied or name in result.kept:
             continue
         try:
             new = transform(Script(module, pins), options, [])
@@ -176,16 +188,19 @@ Refusal = tuple[str, cst.CSTNode | None, str]
 
 
 def _preflight(
-    module: cst.Module, options: CodemodOptions, notes: Notes, pins: Pins
+    module: cst.Module, options: CodemodOptions, notes: Notes, pins: Pins, kept: list[Refusal]
 ) -> list[Refusal]:
-    """Every transform that cannot act on the original tree, with its reason; the notes of
-    those that can are added to ``notes`` (a refused transform's are dropped)."""
+    """Every transform that cannot act on the original tree, with its reason; those the script
+    does its own way, with what the user must set, go to ``kept``; the notes of those that can
+    act are added to ``notes`` (a refused or kept transform's are dropped)."""
     script = Script(module, pins)
     problems: list[Refusal] = []
     for name, transform in TRANSFORMS:
         mine: Notes = []
         try:
             transform(script, options, mine)
+        except YoursToSet as exc:
+            kept.append((name, exc.node, exc.message))
         except CannotAct as exc:
             problems.append((name, exc.node, exc.message))
         else:

@@ -18,7 +18,7 @@ from freezegen.check.loops import modulo_operands
 from freezegen.check.names import dotted
 from freezegen.check.rules._calls import add_keyword, keyword
 from freezegen.codemod.scopes import names
-from freezegen.codemod.script import Backward, CannotAct, Script, simple_statements
+from freezegen.codemod.script import Backward, CannotAct, Script, YoursToSet, simple_statements
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,9 +80,11 @@ def _by_hand(script: Script, back: Backward) -> OwnAccumulation | None:
         guards = [e.guard for e in ctx.loop(loop).steps if not e.nested and e.guard is not None]
         outer = [a for a in script.ancestors(loop) if isinstance(a, (cst.For, cst.While))]
         stepping = next((o for o in outer if ctx.loop(o).steps), None)
-        if guards:
-            node = guards[0]
-            operands = modulo_operands(guards[0].test)
+        # a flag only counts with a divided loss: alone it may be Fabric's no_backward_sync
+        flagged = None if guards or division is None else _flag_guard(script, loop)
+        if guards or flagged is not None:
+            node = guards[0] if guards else flagged
+            operands = modulo_operands(_flag_value(script, node.test) or node.test)
             window = operands[0] if operands else None
             every = script.code(window) if window is not None else "some"
             parts.append(
@@ -103,6 +105,33 @@ def _by_hand(script: Script, back: Backward) -> OwnAccumulation | None:
         node, window = division, division
     how = f"by hand ({', '.join(parts)})"
     return OwnAccumulation(node, window, how, by_hand=True, divisor=division)
+
+
+def _flag_guard(script: Script, loop: cst.For | cst.While) -> cst.If | None:
+    """An ``if`` of the loop body that steps the optimizer on a flag counting windows
+    (``is_accumulating = i % k != 0`` ... ``if not is_accumulating: optimizer.step()``)."""
+    for stmt in loop.body.body:
+        if (
+            isinstance(stmt, cst.If)
+            and _flag_value(script, stmt.test) is not None
+            and any(
+                (dotted(c.func) or "").endswith(".step") and "sched" not in (dotted(c.func) or "")
+                for c in script.calls_in(stmt.body)
+            )
+        ):
+            return stmt
+    return None
+
+
+def _flag_value(script: Script, test: cst.BaseExpression) -> cst.BaseExpression | None:
+    """The value of the flag ``test`` reads (``flag``, ``not flag``) when it is assigned once,
+    to an expression holding a modulo; else None."""
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        test = test.expression
+    if not isinstance(test, cst.Name):
+        return None
+    value = single_value(script, test.value)
+    return value if value is not None and modulo_operands(value) else None
 
 
 def _through_accelerate(script: Script, back: Backward) -> OwnAccumulation | None:
@@ -204,6 +233,14 @@ def keep_autocast(
             how = f"switched by enabled={script.code(enabled.value)}"
         elif dtype == precision:
             return {}
+        elif dtype is None and (chosen := _autocast_dtype_expr(script, call)) is not None:
+            setting = script.code(chosen)
+            raise YoursToSet(
+                statement,
+                f"the script already runs its forward pass under autocast (line "
+                f"{script.line(statement)}) with dtype={setting}, chosen at run time; set "
+                f"{setting} to {wanted} yourself",
+            )
         elif dtype is None:
             how = "with a dtype not known before run time"
         elif precision == "bf16" and dtype == "fp16" and (swaps := _bf16_for_fp16(script, call)):
@@ -230,12 +267,7 @@ def _bf16_for_fp16(script: Script, call: cst.Call) -> dict[int, cst.BaseExpressi
     elsewhere = code.count("float16") - script.code(call).count("float16") + code.count(".half(")
     if torch is None or elsewhere or any(a.star for a in call.args):
         return {}
-    dtype = keyword(call, "dtype")
-    positional = [a.value for a in call.args if a.keyword is None]
-    callee = script.names.qualified(call.func) or dotted(call.func) or ""
-    value = dtype.value if dtype is not None else None
-    if value is None and len(positional) > 1 and callee in ("torch.autocast", "torch.amp.autocast"):
-        value = positional[1]
+    value = _autocast_dtype_expr(script, call)
     bf16 = cst.parse_expression(f"{torch}.bfloat16")
     if value is None:
         return {id(call): add_keyword(call, "dtype", f"{torch}.bfloat16")}
@@ -271,14 +303,24 @@ def _is_autocast_callee(call: cst.Call) -> bool:
     return (dotted(call.func) or "").rpartition(".")[2] == "autocast"
 
 
-def _autocast_dtype(script: Script, call: cst.Call) -> str | None:
-    """``fp16`` or ``bf16`` for the dtype an autocast call uses, None when not known."""
+def _autocast_dtype_expr(script: Script, call: cst.Call) -> cst.BaseExpression | None:
+    """The expression an autocast call takes its dtype from (``dtype=ptdtype``), or None when
+    it names none (the device's default)."""
     dtype = keyword(call, "dtype")
-    value = dtype.value if dtype is not None else None
+    if dtype is not None:
+        return dtype.value
     positional = [a.value for a in call.args if a.keyword is None and not a.star]
     callee = script.names.qualified(call.func) or dotted(call.func) or ""
-    if value is None and len(positional) > 1 and callee in ("torch.autocast", "torch.amp.autocast"):
-        value = positional[1]
+    if len(positional) > 1 and callee in ("torch.autocast", "torch.amp.autocast"):
+        return positional[1]
+    return None
+
+
+def _autocast_dtype(script: Script, call: cst.Call) -> str | None:
+    """``fp16`` or ``bf16`` for the dtype an autocast call uses, None when not known."""
+    value = _autocast_dtype_expr(script, call)
+    positional = [a.value for a in call.args if a.keyword is None and not a.star]
+    callee = script.names.qualified(call.func) or dotted(call.func) or ""
     if isinstance(value, cst.Name):
         value = single_value(script, value.value)
     if isinstance(value, cst.Attribute):

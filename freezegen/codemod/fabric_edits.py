@@ -23,7 +23,9 @@ from freezegen.check.rules._calls import add_keyword, keyword
 from freezegen.codemod import edits
 from freezegen.codemod.existing import int_value, refuse_hidden_keyword, single_value
 from freezegen.codemod.fabric import fabric_calls, is_fabric, receiver
-from freezegen.codemod.script import Backward, CannotAct, Script, simple_statements
+from freezegen.codemod.knobs import compose
+from freezegen.codemod.script import Backward, CannotAct, Script, YoursToSet, simple_statements
+from freezegen.codemod.transform import Notes
 from freezegen.codemod.versions import too_old
 
 PRECISIONS = {"bf16": "bf16-mixed", "fp16": "16-mixed"}
@@ -33,12 +35,14 @@ _SAME = {"bf16-mixed": ("bf16-mixed", "bf16"), "16-mixed": ("16-mixed", "16")}
 _SETUP = ("setup", "setup_module")
 
 
-def precision(script: Script, back: Backward, wanted: str) -> cst.Module | None:
-    """``precision="bf16-mixed"`` (or ``"16-mixed"``) on every ``Fabric(...)`` of the script;
-    None when each already sets it. Raises CannotAct when the Fabric is built elsewhere, sets
-    another precision or takes it from a setting (the reason names that setting), when the
-    trained model is not set up by Fabric (its forward would not be autocast), or when the
-    script already autocasts on its own."""
+def precision(script: Script, back: Backward, wanted: str, notes: Notes) -> cst.Module | None:
+    """``precision="bf16-mixed"`` (or ``"16-mixed"``) on every ``Fabric(...)`` of the script,
+    or on the setting it reads (an argparse default, a constant: see knobs.compose); None when
+    each already sets it. Raises YoursToSet when that setting is the user's to set (a value
+    from outside the file, a ``plugins=`` setting that may hold a precision plugin); CannotAct
+    when the Fabric is built elsewhere, sets another precision, when the trained model is not
+    set up by Fabric (its forward would not be autocast), or when the script already autocasts
+    on its own."""
     value = PRECISIONS[wanted]
     calls = fabric_calls(script)
     if not calls:
@@ -49,23 +53,34 @@ def precision(script: Script, back: Backward, wanted: str) -> cst.Module | None:
         )
     _refuse_old_lightning(script, calls[0], f'Fabric(precision="{value}")')
     swaps: dict[int, cst.BaseExpression] = {}
+    knobs: dict[int, cst.BaseExpression] = {}  # the settings a precision= reads
+    kept: list[YoursToSet] = []
     for call in calls:
         for key in ("precision", "plugins"):
             refuse_hidden_keyword(script, call, key)
         current = keyword(call, "precision")
-        if current is not None:
-            _keep_precision(script, current, value)
         plugins = keyword(call, "plugins")
-        if plugins is not None:
+        if plugins is not None and not isinstance(plugins.value, (cst.Name, cst.Attribute)):
             raise CannotAct(
                 plugins,
                 f"Fabric(...) takes plugins={script.code(plugins.value)}, which may set its "
                 f'precision; set precision="{value}" there yourself',
             )
-        if current is None:
+        if current is not None:
+            try:
+                knobs.update(_keep_precision(script, current, value, plugins, notes))
+            except YoursToSet as exc:
+                kept.append(exc)
+        elif plugins is not None:  # a setting of the user's that may hold a precision plugin
+            kept.append(_settings(script, call, None, plugins, value))
+        else:
             swaps[id(call)] = add_keyword(call, "precision", f'"{value}"')
     _set_up_model(script, "precision")
     _refuse_own_autocast(script, back)
+    if kept:  # the user's settings decide; an edit of ours on another branch would not agree
+        if swaps or knobs or len({k.message for k in kept}) > 1:
+            raise kept[0].refusal
+        raise kept[0]
     if value == "16-mixed":
         _refuse_unscaled_step(script, back)
     changes: dict[int, edits.Replace] = {}
@@ -76,25 +91,56 @@ def precision(script: Script, back: Backward, wanted: str) -> cst.Module | None:
             if stmt is None:
                 raise CannotAct(call, "Fabric(...) is built outside a plain statement")
             changes[id(stmt)] = edit
-    return edits.apply(script.module, changes) if changes else None
+    return edits.apply(script.module, changes, knobs) if changes or knobs else None
 
 
-def _keep_precision(script: Script, current: cst.Arg, value: str) -> None:
-    """Return when ``precision=`` already means ``value``; raise CannotAct, naming it, when
-    it is another literal or a setting (``args.precision``) the user chooses at run time."""
+def _keep_precision(
+    script: Script, current: cst.Arg, value: str, plugins: cst.Arg | None, notes: Notes
+) -> dict[int, cst.BaseExpression]:
+    """The swaps that make ``precision=`` mean ``value``: none when it already does (and no
+    plugin may override it), the setting's own literal when it reads one (knobs.compose).
+    Raises CannotAct when it is another literal or no value can be set, and
+    :class:`YoursToSet` when the setting is the user's to set."""
     literal = current.value
+    call = script.parents.get(id(current))
+    assert isinstance(call, cst.Call)
     if isinstance(literal, (cst.SimpleString, cst.Integer)):
-        if str(literal.evaluated_value) in _SAME[value]:
-            return
-        raise CannotAct(
-            current,
-            f"Fabric(...) already sets precision={script.code(literal)}; set it to "
-            f'"{value}" there instead of adding a second mixed precision',
-        )
-    raise CannotAct(
+        if str(literal.evaluated_value) not in _SAME[value]:
+            raise CannotAct(
+                current,
+                f"Fabric(...) already sets precision={script.code(literal)}; set it to "
+                f'"{value}" there instead of adding a second mixed precision',
+            )
+        if plugins is None:
+            return {}
+    if plugins is not None:
+        raise _settings(script, call, current, plugins, value)
+    refusal = CannotAct(
         current,
-        f"Fabric(...) takes its precision from `{script.code(literal)}`, a setting of "
-        f'yours; set that to "{value}" instead of the codemod overriding it',
+        f"Fabric(...) takes its precision from `{script.code(literal)}`, a setting of yours; "
+        f'set that to "{value}" instead of the codemod overriding it',
+    )
+    return compose(script, [literal], f'"{value}"', "precision", refusal, notes)
+
+
+def _settings(
+    script: Script, call: cst.Call, current: cst.Arg | None, plugins: cst.Arg | None, value: str
+) -> YoursToSet:
+    """Fabric's precision kept as the user's settings (``precision=``, ``plugins=``) decide."""
+    named = [f"`{script.code(a.value)}`" for a in (current, plugins) if a is not None]
+    plugin = " and no precision plugin in it" if plugins is not None else ""
+    node = current or plugins
+    source = f"Fabric(...) takes its precision from {' and '.join(named)}"
+    return YoursToSet(
+        node,
+        f"{source} (line {script.line(call)}), "
+        f"{'settings' if len(named) > 1 else 'a setting'} of yours; set "
+        f'precision to "{value}"{plugin} yourself',
+        CannotAct(
+            node,
+            f'{source}; set precision to "{value}"{plugin} yourself on every Fabric(...) the '
+            "script builds, or let the codemod set it on each",
+        ),
     )
 
 

@@ -20,12 +20,18 @@ import libcst as cst
 from freezegen.check.names import dotted
 from freezegen.check.rules._calls import add_keyword, keyword
 from freezegen.codemod import scopes
-from freezegen.codemod.script import CannotAct, Script
+from freezegen.codemod.script import CannotAct, Script, YoursToSet
 
 _IDENTITY_CASTS = ("int", "str")
 """Calls that leave an already well-typed value as it is: ``int(args.steps)``."""
 _MUTATORS = ("update", "setdefault", "pop", "clear", "__setitem__")
 """Methods that change a dict config in place."""
+
+
+class Unreachable(CannotAct):
+    """No value a user can give makes the knob hold the wanted one (an option whose
+    ``choices`` lack it, a flag that stores a constant): composing is impossible, not merely
+    out of the codemod's reach."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -266,7 +272,7 @@ class _Resolver:
         for key, allowed in (("action", ("store",)), ("nargs", ()), ("const", ())):
             arg = keyword(call, key)
             if arg is not None and _literal(arg.value) not in allowed:
-                raise CannotAct(
+                raise Unreachable(
                     arg, f"the option {flag} (line {line}) has {key}={script.code(arg.value)}"
                 )
         required = keyword(call, "required")
@@ -280,7 +286,7 @@ class _Resolver:
         if choices is not None:
             allowed = _literal(choices.value)
             if not isinstance(allowed, (list, tuple, set)) or self.value not in allowed:
-                raise CannotAct(
+                raise Unreachable(
                     choices,
                     f"the option {flag} (line {line}) allows choices={script.code(choices.value)}"
                     f", which does not hold {self.source}",
@@ -434,15 +440,19 @@ def compose(
     """The swaps that set the one knob every expression in ``reads`` reads (the step guard's
     window and the loss's divisor alike) to ``wanted``, noting what was set where.
 
-    Raises ``refusal`` with the reason appended when the reads do not share one knob or it
-    cannot be set (see :func:`set_knob`); returns no swaps when it already holds ``wanted``.
+    Raises ``refusal`` with the reason appended when the reads do not share one knob or no
+    value can make it hold ``wanted``; :class:`YoursToSet` (saying what to set and why the
+    codemod cannot) when the knob takes its value outside the file's reach (see
+    :func:`set_knob`); returns no swaps when it already holds ``wanted``.
     """
     try:
         knobs = [set_knob(script, read, wanted) for read in reads]
-    except CannotAct as exc:
+    except Unreachable as exc:
         raise CannotAct(
             refusal.node, f"{refusal.message}; the codemod cannot set it for you: {exc.message}"
         ) from None
+    except CannotAct as exc:
+        raise yours_to_set(refusal, setting, wanted, exc.message) from None
     first = knobs[0]
     other = next((k for k in knobs if k.where is not first.where), None)
     if other is not None:
@@ -456,3 +466,15 @@ def compose(
         if all(n[0] is not note[0] or n[1] != note[1] for n in notes):
             notes.append(note)
     return first.swaps
+
+
+def yours_to_set(refusal: CannotAct, setting: str, wanted: str, why: str) -> YoursToSet:
+    """The script's own mechanism, kept: ``refusal`` says what it is and where (``the script
+    already accumulates gradients by hand (...)``), ``why`` why the codemod cannot set
+    ``setting`` to ``wanted`` in the file."""
+    what = refusal.message.partition("; ")[0]
+    return YoursToSet(
+        refusal.node,
+        f"{what}; set {setting} to {wanted} yourself (the codemod cannot: {why})",
+        CannotAct(refusal.node, f"{refusal.message}; the codemod cannot set it for you: {why}"),
+    )

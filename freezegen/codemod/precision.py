@@ -24,6 +24,7 @@ from freezegen.codemod.script import (
     Backward,
     CannotAct,
     Script,
+    YoursToSet,
     foreign_backward,
     simple_statements,
 )
@@ -41,7 +42,7 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
     if back.style == "accelerate":
         return _accelerate(script, back, options.precision, notes)
     if back.style == "fabric":
-        return fabric_edits.precision(script, back, options.precision)
+        return fabric_edits.precision(script, back, options.precision, notes)
     torch = script.names.local_for("torch")
     if torch is None:
         raise CannotAct(back.call, "the script does not `import torch`")
@@ -356,6 +357,7 @@ def _accelerate(script: Script, back: Backward, precision: str, notes: Notes) ->
     if not calls:
         raise foreign_backward(script, back)
     swaps: dict[int, cst.BaseExpression] = {}
+    kept: list[tuple[str, YoursToSet]] = []
     for call in calls:
         current = keyword(call, "mixed_precision")
         legacy = keyword(call, "fp16")  # Accelerate's older spelling, which wins over ours
@@ -375,9 +377,17 @@ def _accelerate(script: Script, back: Backward, precision: str, notes: Notes) ->
                 f"set it to {precision!r} there instead of adding a second autocast",
             )
             wanted = f'"{precision}"'
-            swaps.update(
-                compose(script, [current.value], wanted, "mixed_precision", refusal, notes)
-            )
+            try:
+                swaps.update(
+                    compose(script, [current.value], wanted, "mixed_precision", refusal, notes)
+                )
+            except YoursToSet as exc:
+                kept.append((script.code(current.value), exc))
+    if kept:
+        # one setting of the user's must reach every branch's object, none needing our edit
+        if swaps or len({code for code, _ in kept}) > 1:
+            raise kept[0][1].refusal
+        raise kept[0][1]
     for call in calls:
         if id(call) in swaps:
             accelerator_statement(script, call)

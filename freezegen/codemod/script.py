@@ -41,6 +41,22 @@ class CannotAct(Exception):
         self.message = message
 
 
+class YoursToSet(CannotAct):
+    """The script already does what was asked with a mechanism of its own whose value the
+    codemod cannot set in this file (the value comes from a config file or the command line,
+    is computed, or is set twice): the transform keeps that mechanism, adds nothing, and
+    ``message`` tells the user which value to set. Not a refusal: the other transforms act.
+
+    ``refusal``: what to say instead where keeping is not enough after all (another branch
+    builds the same object without the setting and would need an edit of the codemod's)."""
+
+    def __init__(
+        self, node: cst.CSTNode | None, message: str, refusal: CannotAct | None = None
+    ) -> None:
+        super().__init__(node, message)
+        self.refusal = refusal or CannotAct(node, message)
+
+
 @dataclass(frozen=True, eq=False)
 class Backward:
     """The one backward call of the script and its surroundings."""

@@ -71,7 +71,7 @@ def run(options: Options) -> CommandResult:
     for changed in report.results:
         if options.explain and changed.seen:  # a file that did not parse has no map
             result.out(_map(changed))
-        for message in (*changed.problems, *changed.notes):
+        for message in (*changed.problems, *changed.actions, *changed.notes):
             result.err(str(message))
         if changed.not_applied and changed.applied:
             result.err(
@@ -89,7 +89,12 @@ def run(options: Options) -> CommandResult:
     verb = "rewrote" if options.write else "would rewrite"
     partly = sum(bool(r.changed and r.not_applied) for r in report.results)
     partly_said = f" ({partly} in part)" if partly else ""
-    result.err(f"{verb} {len(report.changed)}{partly_said} of {len(report.results)} file(s)")
+    actions = sum(len(r.actions) for r in report.results)
+    actions_said = f"; {actions} setting(s) of the scripts' own for you to set (above)"
+    result.err(
+        f"{verb} {len(report.changed)}{partly_said} of {len(report.results)} file(s)"
+        f"{actions_said if actions else ''}"
+    )
     result.exit_code = 1 if report.problems or (options.check and report.changed) else 0
     return result
 
@@ -103,6 +108,8 @@ def _map(result: CodemodResult) -> str:
         lines.append(f"  {seen.what:<{width}}  {where:>5}  {seen.text}")
     if result.applied:
         lines.append(f"  {'would add':<{width}}  {'':>5}  {', '.join(result.applied)}")
+    if result.kept:
+        lines.append(f"  {'yours to set':<{width}}  {'':>5}  {', '.join(result.kept)}")
     return "\n".join(lines) + "\n"
 
 

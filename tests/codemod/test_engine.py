@@ -197,8 +197,23 @@ def test_accelerator_with_a_computed_precision_is_refused():
     assert problem.endswith("`pick_precision()` is computed at line 7, not a literal")
 
 
-def test_autocast_whose_dtype_is_decided_at_run_time_is_refused():
+def test_autocast_whose_dtype_is_decided_at_run_time_is_left_to_the_user():
     source = (FIXTURES / "nanogpt.in.py").read_text(encoding="utf-8")
+    result = codemod_source(source, CodemodOptions(precision="fp16"), "train.py")
+    assert result.problems == [] and result.kept == ["precision"]
+    assert result.applied == ["torch.amp (FG501)"]  # the only change: no autocast of ours
+    assert [str(a) for a in result.actions] == [
+        "train.py:79:9: keeping the script's own precision: the script already runs its forward "
+        "pass under autocast (line 79) with dtype=ptdtype, chosen at run time; set ptdtype to "
+        "torch.float16 yourself"
+    ]
+
+
+def test_autocast_with_no_dtype_on_an_unknown_device_is_refused():
+    """Without a dtype to name, there is no setting to hand the user: the device decides."""
+    source = (FIXTURES / "nanogpt.in.py").read_text(encoding="utf-8")
+    source = source.replace(", dtype=ptdtype)", ")")
+    assert "dtype=ptdtype" not in source
     (problem,) = _problems(source, CodemodOptions(precision="fp16"))
     assert problem.startswith("train.py:79:9: cannot add precision: the script already runs")
     assert "dtype not known before run time" in problem
@@ -339,9 +354,11 @@ for step, batch in enumerate(train_dataloader):
 
 
 def test_no_trainer_script_keeps_its_accumulation_and_gets_precision():
-    (problem,) = _problems(NO_TRAINER, ACCUM)
-    assert problem.startswith("train.py:9:5: cannot add accumulation: the script already")
-    assert "set args.gradient_accumulation_steps to 4 instead" in problem
+    kept = codemod_source(NO_TRAINER, ACCUM, "train.py")
+    assert kept.problems == [] and not kept.changed
+    (action,) = [str(a) for a in kept.actions]
+    assert action.startswith("train.py:9:5: keeping the script's own accumulation: the script")
+    assert "; set args.gradient_accumulation_steps to 4 yourself (the codemod cannot: " in action
     result = codemod_source(NO_TRAINER, CodemodOptions(precision="bf16"), "train.py")
     new = result.new_source or ""
     assert new.count('mixed_precision="bf16"') == 1 and "**accelerator_log_kwargs" in new

@@ -65,7 +65,32 @@ def test_a_name_alone_is_not_fabric(source: str):
     assert _style(source) == "accelerate"
 
 
-def test_the_precision_setting_is_named_even_when_the_model_is_unknown():
+def test_a_precision_setting_from_outside_the_file_is_left_to_the_user():
+    source = (
+        "import lightning as L\nimport torch\n"
+        "def main(precision, plugins=None):\n"
+        "    fabric = L.Fabric(precision=precision)\n"
+        "    model = torch.nn.Linear(2, 1)\n"
+        "    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "    model, optimizer = fabric.setup(model, optimizer)\n"
+        "    for x in data:\n" + STEP.format(fabric="fabric").replace("    ", "        ")
+    )
+    result = codemod_source(source, CodemodOptions(precision="bf16"), "train.py")
+    assert result.problems == [] and not result.changed
+    assert [str(a) for a in result.actions] == [
+        "train.py:4:23: keeping the script's own precision: Fabric(...) takes its precision "
+        'from `precision`, a setting of yours; set precision to "bf16-mixed" yourself (the '
+        "codemod cannot: `precision` is a parameter of main() (line 3): its caller decides its "
+        "value)"
+    ]
+    plugins = source.replace("L.Fabric(precision=precision)", "L.Fabric(plugins=plugins)")
+    (action,) = [a.text for a in codemod_source(plugins, CodemodOptions(precision="bf16")).actions]
+    assert action.endswith(
+        'a setting of yours; set precision to "bf16-mixed" and no precision plugin in it yourself'
+    )
+
+
+def test_the_precision_setting_does_not_hide_an_unknown_model():
     source = (
         "import lightning as L\n"
         "def main(precision):\n"
@@ -74,8 +99,11 @@ def test_the_precision_setting_is_named_even_when_the_model_is_unknown():
     )
     result = codemod_source(source, CodemodOptions(precision="bf16"), "train.py")
     texts = [p.text for p in result.problems]
-    assert any("takes its precision from `precision`" in t for t in texts), texts
-    assert not any("Accelerator" in t for t in texts)
+    assert texts == [
+        "cannot add precision: `optimizer` is stepped here but is not built in this file, so "
+        "the model it trains is unknown"
+    ]
+    assert result.actions == []
 
 
 @pytest.mark.parametrize(("existing", "precision"), [('"bf16"', "bf16"), ("16", "fp16")])

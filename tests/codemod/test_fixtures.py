@@ -8,7 +8,9 @@ what it was asked to freeze and, where the script names ``epochs`` and ``micro_b
 the optimizer ceil(micro_batches / N) times per epoch.
 
 A ``*.refuse.py`` fixture is a script the codemod must leave alone: the reasons it gives
-(located, file name only) are pinned in ``*.refuse.txt``.
+(located, file name only) are pinned in ``*.refuse.txt``. A ``*.kept.py`` fixture already does
+what was asked with a mechanism whose value only its user can set: the codemod leaves it alone
+too, without a refusal, and what it tells the user to set is pinned in ``*.kept.txt``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "codemod"
 INPUTS = sorted(FIXTURES.glob("*.in.py"))
 IDS = [p.name.removesuffix(".in.py") for p in INPUTS]
 REFUSED = sorted(p.name.removesuffix(".refuse.py") for p in FIXTURES.glob("*.refuse.py"))
+KEPT = sorted(p.name.removesuffix(".kept.py") for p in FIXTURES.glob("*.kept.py"))
 
 
 def _flags(source: Path) -> list[str]:
@@ -62,7 +65,27 @@ def rewritten(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, 
         result = _run(target, _flags(source), "--write")
         assert result.exit_code == 0, result.output
         out[case] = (source.read_text(encoding="utf-8"), target.read_text(encoding="utf-8"), target)
+        KEEPING[case] = [
+            line.replace(str(target), f"{case}.in.py")
+            for line in result.output.splitlines()
+            if "keeping the script's own " in line
+        ]
     return out
+
+
+KEEPING: dict[str, list[str]] = {}
+"""case -> what its rewrite left to the user to set (filled by ``rewritten``)."""
+
+
+@pytest.mark.parametrize("case", IDS)
+def test_what_is_left_to_the_user_is_pinned(case: str, rewritten, update_golden: bool):
+    """A mechanism of the script's own that the codemod kept is said, located, and matches
+    ``{case}.kept.txt``; a fixture without that file keeps nothing."""
+    golden = FIXTURES / f"{case}.kept.txt"
+    if update_golden and KEEPING[case]:
+        golden.write_text("".join(line + "\n" for line in KEEPING[case]), encoding="utf-8")
+    expected = golden.read_text(encoding="utf-8").splitlines() if golden.exists() else []
+    assert KEEPING[case] == expected
 
 
 def test_fixtures_exist():
@@ -207,22 +230,37 @@ def _accumulation_window(flags: list[str]) -> int:
 @pytest.mark.parametrize("case", REFUSED)
 def test_refused_with_located_reasons(case: str, tmp_path: Path, update_golden: bool):
     """The file is left byte for byte as it was; every reason names its line."""
-    source = FIXTURES / f"{case}.refuse.py"
+    _left_alone(case, "refuse", 1, tmp_path, update_golden)
+
+
+@pytest.mark.parametrize("case", KEPT)
+def test_kept_with_located_settings_for_the_user(case: str, tmp_path: Path, update_golden: bool):
+    """Nothing refused and nothing added on top of the script's own mechanism; what to set,
+    and where, is said on a located line."""
+    lines = _left_alone(case, "kept", 0, tmp_path, update_golden)
+    assert all("keeping the script's own " in line for line in lines)
+
+
+def _left_alone(case: str, kind: str, code: int, tmp_path: Path, update_golden: bool) -> list[str]:
+    """Run ``--write`` on ``{case}.{kind}.py``: the exit status is ``code``, the file is
+    unchanged, and its located lines equal ``{case}.{kind}.txt``."""
+    source = FIXTURES / f"{case}.{kind}.py"
     target = tmp_path / source.name
     shutil.copyfile(source, target)
     result = _run(target, _flags(source), "--write")
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == code, result.output
     assert target.read_bytes() == source.read_bytes()
-    reasons = [
+    lines = [
         line.replace(str(target), source.name)
         for line in result.output.splitlines()
         if line.startswith(str(target))
     ]
-    assert reasons and all(r.split(":")[1].isdigit() for r in reasons), result.output
-    golden = FIXTURES / f"{case}.refuse.txt"
+    assert lines and all(r.split(":")[1].isdigit() for r in lines), result.output
+    golden = FIXTURES / f"{case}.{kind}.txt"
     if update_golden:
-        golden.write_text("".join(r + "\n" for r in reasons), encoding="utf-8")
-    assert reasons == golden.read_text(encoding="utf-8").splitlines()
+        golden.write_text("".join(r + "\n" for r in lines), encoding="utf-8")
+    assert lines == golden.read_text(encoding="utf-8").splitlines()
+    return lines
 
 
 def _frozen_globs(flags: list[str]) -> list[str]:

@@ -33,6 +33,16 @@ def _rewrite(setup: str, knob: str) -> tuple[str, list[str], list[str]]:
     return new or "", [str(p) for p in result.problems], [str(n) for n in result.notes]
 
 
+def _kept(source: str) -> str:
+    """The one action of a file whose accumulation is the script's own, kept for the user to
+    set: nothing refused, nothing changed."""
+    result = codemod_source(source, ACCUM, "train.py")
+    assert result.problems == [] and not result.changed and result.kept == ["accumulation"]
+    (action,) = [str(a) for a in result.actions]
+    assert action.startswith("train.py:") and "keeping the script's own accumulation: " in action
+    return action
+
+
 @pytest.mark.parametrize(
     ("setup", "knob", "edited", "where"),
     [
@@ -119,11 +129,30 @@ def test_the_one_literal_the_knob_reads_is_set(setup: str, knob: str, edited: st
         ),
     ],
 )
-def test_a_knob_that_may_hold_another_value_is_refused(setup: str, knob: str, reason: str):
-    new, problems, _ = _rewrite(setup, knob)
+def test_a_knob_that_may_hold_another_value_is_left_to_the_user(setup: str, knob: str, reason: str):
+    action = _kept(BY_HAND.format(setup=setup, knob=knob))
+    assert "the script already accumulates gradients by hand" in action
+    assert action.endswith(f"; set {knob} to 4 yourself (the codemod cannot: {reason})"), action
+
+
+@pytest.mark.parametrize(
+    ("option", "reason"),
+    [
+        (
+            'parser.add_argument("--grad_accum", type=int, default=1, choices=[1, 2])',
+            "the option --grad_accum (line 3) allows choices=[1, 2], which does not hold 4",
+        ),
+        (
+            'parser.add_argument("--grad_accum", action="store_const", const=8)',
+            'the option --grad_accum (line 3) has action="store_const"',
+        ),
+    ],
+)
+def test_a_knob_no_value_of_the_user_s_can_set_is_refused(option: str, reason: str):
+    new, problems, _ = _rewrite(f"{option}\nargs = parser.parse_args()", "args.grad_accum")
     assert new == ""
     (problem,) = problems
-    assert "the script already accumulates gradients by hand" in problem
+    assert "cannot add accumulation: the script already accumulates" in problem
     assert problem.endswith(f"the codemod cannot set it for you: {reason}"), problem
 
 
@@ -151,11 +180,9 @@ def test_a_keyword_default_is_set_when_no_caller_passes_it():
 
 
 @pytest.mark.parametrize("extra", [", accum_steps=8", ", 8", ", **options"])
-def test_a_keyword_default_a_caller_may_pass_is_refused(extra: str):
-    result = codemod_source(FUNCTION.format(extra=extra), ACCUM, "train.py")
-    (problem,) = [str(p) for p in result.problems]
-    assert problem.endswith(
-        "`accum_steps` has a default in train() (line 4), but the call at line 14 may pass its own"
+def test_a_keyword_default_a_caller_may_pass_is_left_to_the_user(extra: str):
+    assert _kept(FUNCTION.format(extra=extra)).endswith(
+        "`accum_steps` has a default in train() (line 4), but the call at line 14 may pass its own)"
     )
 
 
@@ -183,10 +210,25 @@ for batch in loader:
 
 def test_an_accumulation_window_assigned_to_the_accelerator_is_its_own():
     setup = "accelerator = Accelerator()\naccelerator.gradient_accumulation_steps = batch // 16"
+    action = _kept(ACCELERATE.format(setup=setup))
+    assert "through Accelerate (accelerator.gradient_accumulation_steps = batch // 16" in action
+    assert action.endswith("`batch // 16` is computed at line 4, not a literal)")
+
+
+def test_a_window_one_accelerator_branch_lacks_is_refused_not_left_to_the_user():
+    """The user's setting would reach one branch's Accelerator; the other needs our keyword:
+    keeping one and editing the other is not one mechanism, so nothing is done."""
+    setup = (
+        "accelerator = (\n    Accelerator(gradient_accumulation_steps=batch // 16)\n"
+        "    if tracking\n    else Accelerator()\n)"
+    )
     result = codemod_source(ACCELERATE.format(setup=setup), ACCUM, "train.py")
+    assert not result.changed and result.kept == [] and result.actions == []
     (problem,) = [str(p) for p in result.problems]
-    assert "through Accelerate (accelerator.gradient_accumulation_steps = batch // 16" in problem
-    assert problem.endswith("`batch // 16` is computed at line 4, not a literal")
+    assert problem.startswith("train.py:4:17: cannot add accumulation: the script already")
+    assert problem.endswith(
+        "the codemod cannot set it for you: `batch // 16` is computed at line 4, not a literal"
+    )
 
 
 def test_an_accumulation_by_hand_under_deepspeed_is_refused():
@@ -284,11 +326,10 @@ def test_a_closure_reads_its_enclosing_function_s_knob_not_the_module_s():
     assert "    grad_accum = 4\n" in (result.new_source or "")
 
 
-def test_a_knob_rebound_through_nonlocal_is_refused():
+def test_a_knob_rebound_through_nonlocal_is_left_to_the_user():
     rebind = "\n    def halve():\n        nonlocal grad_accum\n        grad_accum //= 2\n"
-    result = codemod_source(CLOSURE.format(rebind=rebind), ACCUM, "train.py")
-    (problem,) = [str(p) for p in result.problems]
-    assert problem.endswith("`grad_accum` is rebound through `nonlocal` in halve() (line 9)")
+    action = _kept(CLOSURE.format(rebind=rebind))
+    assert action.endswith("`grad_accum` is rebound through `nonlocal` in halve() (line 9))")
 
 
 def test_accumulation_in_another_form_names_a_knob_that_could_not_be_set_anyway():
@@ -317,10 +358,9 @@ def test_accumulation_in_another_form_names_a_knob_that_could_not_be_set_anyway(
         ),
     ],
 )
-def test_an_option_read_through_something_else_is_refused(setup: str, reason: str):
-    _, problems, _ = _rewrite(setup, "cfg.grad_accum")
-    (problem,) = problems
-    assert problem.endswith(f"the codemod cannot set it for you: {reason}"), problem
+def test_an_option_read_through_something_else_is_left_to_the_user(setup: str, reason: str):
+    action = _kept(BY_HAND.format(setup=setup, knob="cfg.grad_accum"))
+    assert action.endswith(f"(the codemod cannot: {reason})"), action
 
 
 def test_an_option_read_through_parse_known_args_or_a_parameter_is_set():
@@ -337,3 +377,42 @@ def test_an_option_read_through_parse_known_args_or_a_parameter_is_set():
     )
     result = codemod_source(source, ACCUM, "train.py")
     assert result.changed and "default=4" in (result.new_source or ""), result.problems
+
+
+FLAGGED = """\
+import torch
+
+{setup}
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for step, (x, y) in enumerate(loader):
+    is_accumulating = (step + 1) % {knob} != 0
+    loss = (model(x) - y).pow(2).mean()
+    (loss / {knob}).backward()
+    if not is_accumulating:
+        optimizer.step()
+        optimizer.zero_grad()
+"""
+
+
+def test_a_step_guarded_by_a_flag_that_counts_windows_is_accumulation_by_hand():
+    """litgpt's shape: the window is read through a flag, and the loss is divided by it."""
+    result = codemod_source(FLAGGED.format(setup="accum = 1", knob="accum"), ACCUM, "train.py")
+    assert result.problems == [] and "accum = 4\n" in (result.new_source or "")
+    assert "% 4" not in (result.new_source or "")  # no second window on top
+    computed = FLAGGED.format(setup="", knob="train.accum_iters(devices)")
+    assert _kept(computed).endswith(
+        "set train.accum_iters(devices) to 4 yourself (the codemod cannot: "
+        "`train.accum_iters(devices)` is computed at line 6, not a literal)"
+    )
+
+
+def test_a_divided_loss_with_a_flag_that_counts_nothing_is_not_kept():
+    source = FLAGGED.format(setup="accum = 1", knob="accum").replace(
+        "is_accumulating = (step + 1) % accum != 0", "is_accumulating = step < warmup"
+    )
+    result = codemod_source(source, ACCUM, "train.py")
+    assert not result.changed and result.kept == []
+    (problem,) = [str(p) for p in result.problems]
+    assert "cannot add accumulation: the script already accumulates gradients by hand (loss " in (
+        problem
+    )

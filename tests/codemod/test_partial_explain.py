@@ -175,3 +175,45 @@ def test_a_refused_file_says_nothing_about_edits_it_did_not_make():
     assert refused.notes == []
     partial = codemod_source(source, both, "train.py", partial=True)
     assert partial.applied == ["accumulation"] and partial.notes == made.notes
+
+
+def test_a_kept_mechanism_is_no_refusal_and_is_said_on_the_command_line(tmp_path: Path):
+    """The window from the environment is the user's to set: exit 0, the freeze is written,
+    the action is located, the summary counts it, and --explain lists the kept transform."""
+    source = (
+        WHILE_SCRIPT.replace(
+            "steps = 0\nwhile steps < 6:",
+            "import os\nwindow = int(os.environ['WINDOW'])\nfor step in range(12):",
+        )
+        .replace("    loss.backward()\n", "    (loss / window).backward()\n")
+        .replace(
+            "    optimizer.step()\n", "    if (step + 1) % window == 0:\n        optimizer.step()\n"
+        )
+        .replace("    optimizer.zero_grad()\n    steps += 1\n", "        optimizer.zero_grad()\n")
+        .replace('print("ok", steps)', 'print("ok")')
+    )
+    script = tmp_path / "train.py"
+    script.write_text(source, encoding="utf-8")
+    flags = ["--freeze", "0.*", "--grad-accum-steps", "4"]
+    result = CliRunner().invoke(app, ["codemod", str(script), *flags, "--write"])
+    assert result.exit_code == 0, result.output
+    assert f"{script}:14:5: keeping the script's own accumulation: the script already" in (
+        result.output
+    )
+    assert "set window to 4 yourself (the codemod cannot: `os.environ['WINDOW']`" in result.output
+    assert result.output.rstrip().endswith(
+        "rewrote 1 of 1 file(s); 1 setting(s) of the scripts' own for you to set (above)"
+    )
+    written = script.read_text(encoding="utf-8")
+    assert "requires_grad_(False)" in written and written.count("% window") == 1
+    run = subprocess.run(
+        [sys.executable, str(script)],
+        env={"WINDOW": "4", "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr
+    script.write_text(source, encoding="utf-8")
+    explained = CliRunner().invoke(app, ["codemod", str(script), *flags, "--explain"])
+    assert "  yours to set" in explained.output and "accumulation\n" in explained.output
