@@ -29,8 +29,9 @@ from freezegen.codemod.script import (
     CannotAct,
     Script,
     YoursToSet,
+    expression_call,
     foreign_backward,
-    simple_statements,
+    zeroes_only,
 )
 from freezegen.codemod.transform import Notes
 
@@ -200,11 +201,11 @@ def _boundary_indices(
         top = next(
             i for a in (stmt, *script.ancestors(stmt)) if (i := index.get(id(a))) is not None
         )
-        call = _call(stmt)
+        call = expression_call(stmt)
         tops.setdefault(top, []).append(dotted(call.func) or "" if call else "")
     before = {i for i in tops if i < b}
     for i in before:
-        if not all(name.endswith(".zero_grad") for name in tops[i]) or not _zeroes_only(body[i]):
+        if not all(name.endswith(".zero_grad") for name in tops[i]) or not zeroes_only(body[i]):
             raise CannotAct(
                 body[i],
                 "this statement above the backward call steps, clips or does more than zero "
@@ -215,27 +216,6 @@ def _boundary_indices(
     if not steps:
         raise CannotAct(loop, "no optimizer.step() below the backward call in the loop body")
     return before, list(range(after[0], after[-1] + 1))
-
-
-def _zeroes_only(stmt: cst.CSTNode) -> bool:
-    """True when every statement in ``stmt`` is a zero_grad call (``if args.use_optimizer:
-    optimizer.zero_grad() else: model.zero_grad()`` included): guarding it skips nothing else."""
-    lines = simple_statements(stmt)
-    return bool(lines) and all(
-        (call := _call(line)) is not None and (dotted(call.func) or "").endswith(".zero_grad")
-        for line in lines
-    )
-
-
-def _call(stmt: cst.CSTNode) -> cst.Call | None:
-    if (
-        isinstance(stmt, cst.SimpleStatementLine)
-        and len(stmt.body) == 1
-        and isinstance(stmt.body[0], cst.Expr)
-        and isinstance(stmt.body[0].value, cst.Call)
-    ):
-        return stmt.body[0].value
-    return None
 
 
 _FETCH = ("next", "batch", "sample")

@@ -27,6 +27,7 @@ from freezegen.codemod.script import (
     YoursToSet,
     foreign_backward,
     simple_statements,
+    zeroes_only,
 )
 from freezegen.codemod.transform import Notes
 from freezegen.codemod.versions import too_old
@@ -211,8 +212,10 @@ _DATA_CALLS = frozenset(
 def forward_region(script: Script, back: Backward) -> list[cst.BaseStatement]:
     """The statements above the backward call that compute the loss: from the first statement
     whose results flow into the loss (def-use over the block, not adjacency) and that computes
-    something, down to the loss assignment. Raises CannotAct when a statement in between steps,
-    zeroes or clips: it would end up under autocast."""
+    something, down to the loss assignment, less the statements in between that only zero
+    gradients (left where they are: they then run after the forward pass, still before the
+    backward call, which is the same thing). Raises CannotAct when a statement in between steps
+    or clips: it would end up under autocast."""
     base = _base_name(back.loss)
     if base is None:
         raise CannotAct(back.call, "the loss is computed inside the backward statement")
@@ -234,12 +237,12 @@ def forward_region(script: Script, back: Backward) -> list[cst.BaseStatement]:
         needed |= _used(stmt)
         if _computes(script, stmt):
             start = k
-    region = body[start : j + 1]
+    region = [stmt for stmt in body[start : j + 1] if not zeroes_only(stmt)]
     for stmt in region:
         if script.boundary_statements(stmt):
             raise CannotAct(
                 stmt,
-                "this statement steps, zeroes or clips gradients between the first statement "
+                "this statement steps or clips gradients between the first statement "
                 f"that feeds the loss (line {script.line(region[0])}) and the loss (line "
                 f"{script.line(body[j])}); move it below the backward call so autocast can "
                 "cover the forward pass alone",

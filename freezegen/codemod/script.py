@@ -579,6 +579,30 @@ def _wraps(call: cst.Call, target: str) -> bool:
     return handed and not _parameters_owners(call)
 
 
+def expression_call(stmt: cst.CSTNode) -> cst.Call | None:
+    """The call a statement line consists of (``optimizer.step()``), or None."""
+    if (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and len(stmt.body) == 1
+        and isinstance(stmt.body[0], cst.Expr)
+        and isinstance(stmt.body[0].value, cst.Call)
+    ):
+        return stmt.body[0].value
+    return None
+
+
+def zeroes_only(stmt: cst.CSTNode) -> bool:
+    """True when every statement in ``stmt`` is a zero_grad call (``if args.use_optimizer:
+    optimizer.zero_grad() else: model.zero_grad()`` included): moving or guarding it moves or
+    skips nothing else."""
+    lines = simple_statements(stmt)
+    return bool(lines) and all(
+        (call := expression_call(line)) is not None
+        and (dotted(call.func) or "").endswith(".zero_grad")
+        for line in lines
+    )
+
+
 def simple_statements(node: cst.CSTNode) -> list[cst.SimpleStatementLine]:
     """Every simple statement line inside ``node``, in source order."""
     out: list[cst.SimpleStatementLine] = []

@@ -325,11 +325,24 @@ def test_range_loop_over_the_same_data_is_not_a_micro_step_loop():
 def test_gradient_step_between_forward_and_loss_is_refused():
     source = RANGE_LOOP.format(fetch="x = get_batch()").replace(
         "    loss = model(x).sum()\n",
-        "    out = model(x)\n    optimizer.zero_grad()\n    loss = out.sum()\n",
+        "    out = model(x)\n    optimizer.step()\n    loss = out.sum()\n",
     )
     (problem,) = _problems(source, CodemodOptions(precision="bf16"))
-    assert problem.startswith("train.py:7:5: cannot add precision: this statement steps, zeroes")
+    assert problem.startswith("train.py:7:5: cannot add precision: this statement steps or clips")
     assert "feeds the loss (line 5) and the loss (line 8)" in problem
+
+
+def test_zeroing_between_forward_and_loss_stays_out_of_autocast():
+    source = RANGE_LOOP.format(fetch="x = get_batch()").replace(
+        "    loss = model(x).sum()\n",
+        "    out = model(x)\n    optimizer.zero_grad()\n    loss = out.sum()\n",
+    )
+    result = codemod_source(source, CodemodOptions(precision="bf16"), "train.py")
+    assert result.problems == []
+    assert (
+        ", dtype=torch.bfloat16):\n        x = get_batch()\n        out = model(x)\n"
+        "        loss = out.sum()\n    optimizer.zero_grad()\n    loss.backward()\n"
+    ) in (result.new_source or "")
 
 
 NO_TRAINER = """\
