@@ -78,6 +78,9 @@ class Script:
     sha256: str | None
     expected: dict[str, object] | None
     review: str | None
+    not_sensible: dict[str, str] | None = None
+    """Requested transforms that make no sense for this script, each with a person's why
+    (``{"accumulation": "full-batch: every step sees the whole graph"}``); the rest do."""
 
     @property
     def name(self) -> str:
@@ -105,6 +108,7 @@ def load_manifest(path: Path) -> list[Script]:
                 sha256=e.get("sha256"),
                 expected=e.get("expected"),
                 review=e.get("review"),
+                not_sensible=e.get("not_sensible"),
             )
             for e in entries
         ]
@@ -356,9 +360,39 @@ def print_counts(scripts: list[Script], observed: list[dict[str, object]], corpu
         "    not applied under --partial, by transform: "
         + ", ".join(f"{name} {left[name]}" for name in REQUESTED)
     )
+    served = [name for name, met in sensible_reach(scripts, observed) if met]
+    excluded = sum(len(s.not_sensible or {}) for s in scripts)
+    print(
+        f"every transform that makes sense for the script (applied or kept, by the full run "
+        f"or --partial): {len(served)} of {len(scripts)} "
+        f"({100 * len(served) / max(1, len(scripts)):.0f}%); {excluded} requested transforms "
+        "judged to make no sense, with why, in the manifest"
+    )
     print(f"    refusal reasons ({sum(refusals.values())} in {outcomes['refused']} scripts):")
     for kind, n in refusals.most_common():
         print(f"      {n:3d}  {kind}")
+
+
+def sensible_reach(
+    scripts: list[Script], observed: list[dict[str, object]]
+) -> list[tuple[str, bool]]:
+    """Per script: whether every requested transform that makes sense for it (all of
+    REQUESTED but its ``not_sensible``) is applied or kept, by the all-or-nothing run or, for
+    a refused script, by ``--partial``."""
+    out = []
+    for script, seen in zip(scripts, observed, strict=True):
+        wanted = {t for t in REQUESTED if t not in (script.not_sensible or {})}
+        codemod = seen["codemod"]
+        assert isinstance(codemod, dict)
+        part = seen.get("partial")
+        if codemod["outcome"] == "applied":
+            got = {*codemod.get("transforms", []), *codemod.get("kept", [])}
+        elif isinstance(part, dict):
+            got = {*part["applied"], *part.get("kept", [])}  # type: ignore[misc]
+        else:
+            got = set(codemod.get("kept", []))
+        out.append((script.name, wanted <= got))
+    return out
 
 
 def _review_holds(script: Script, seen: dict[str, object]) -> bool:
@@ -393,6 +427,8 @@ def _write_back(
         }
         if script.review and _review_holds(script, seen):
             entry["review"] = script.review
+        if script.not_sensible:
+            entry["not_sensible"] = script.not_sensible
         entries.append(entry)
     data["scripts"] = entries
     manifest.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

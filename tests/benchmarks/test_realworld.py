@@ -228,3 +228,24 @@ def test_refusal_kinds_group_reasons_that_differ_in_specifics(bench):
         )
         == "cannot add accumulation: cannot tell how many batches `...` yields"
     )
+
+
+def test_reach_counts_the_transforms_that_make_sense_and_update_keeps_the_judgement(
+    bench, corpus, capsys
+):
+    realworld, _ = bench
+    manifest, _, folder = corpus
+    realworld.main([str(manifest), str(folder), "--update"])
+    capsys.readouterr()
+    realworld.main([str(manifest), str(folder)])
+    assert (
+        "(applied or kept, by the full run or --partial): 1 of 3 (33%)" in capsys.readouterr().out
+    )
+    data = json.loads(manifest.read_text(encoding="utf-8"))
+    why = "one step on one batch: nothing to accumulate over"
+    data["scripts"][1]["not_sensible"] = {"accumulation": why}
+    manifest.write_text(json.dumps(data), encoding="utf-8")
+    assert realworld.main([str(manifest), str(folder), "--update"]) == 0
+    out = capsys.readouterr().out
+    assert "(applied or kept, by the full run or --partial): 2 of 3 (67%); 1 requested" in out
+    assert _expected(manifest)["no_loop.py"]["not_sensible"] == {"accumulation": why}
