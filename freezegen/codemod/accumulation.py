@@ -74,7 +74,7 @@ def accumulation(script: Script, options: CodemodOptions, notes: Notes) -> cst.M
     body = list(loop.body.body)
     b = next(i for i, s in enumerate(body) if s is back.stmt)
     before, after = _boundary_indices(script, loop, body, b)
-    _refuse_unless_micro_steps(script, loop)
+    _refuse_unless_micro_steps(script, loop, back)
     counter, done, target, iterable, length = _counter(script, loop, back)
     window = f"min({n}, {length} - {counter} // {n} * {n})"
     grouped = f"({done})" if " " in done else done
@@ -222,11 +222,25 @@ _FETCH = ("next", "batch", "sample")
 """Callee names that draw a fresh batch (next(iterator), get_batch(split), sample(...))."""
 
 
-def _refuse_unless_micro_steps(script: Script, loop: cst.For) -> None:
+_RANDOM_DRAWS = (
+    "torch.rand",
+    "torch.randn",
+    "torch.randint",
+    "torch.rand_like",
+    "torch.randn_like",
+    "torch.randint_like",
+    "torch.normal",
+    "torch.randperm",
+)
+"""torch's random draws: synthetic data made anew on each pass is a new micro-batch."""
+
+
+def _refuse_unless_micro_steps(script: Script, loop: cst.For, back: Backward) -> None:
     """Raise CannotAct unless each pass of ``loop`` sees a new micro-batch: it iterates a
     loader (``loader``, ``enumerate(loader)``, ``tqdm(loader)``), or a ``range`` whose body
-    draws a batch or indexes data with the counter. A full-batch trainer's epoch loop is no
-    micro-step loop: accumulating over it only divides the number of updates by N."""
+    draws a batch, indexes data with the counter, or draws random data that the loss is
+    computed from. A full-batch trainer's epoch loop is no micro-step loop: accumulating over
+    it only divides the number of updates by N."""
     it = loop.iter
     while isinstance(it, cst.Call) and it.args and not _is_range(it):
         it = it.args[0].value  # enumerate(...), tqdm(...), iter(...)
@@ -240,12 +254,37 @@ def _refuse_unless_micro_steps(script: Script, loop: cst.For) -> None:
                 return
     if target is not None and _indexes_with(loop.body, target):
         return
+    if _draws_random_inputs(script, loop, back):
+        return
     raise CannotAct(
         loop,
         f"the loop `for {script.code(loop.target)} in {script.code(loop.iter)}` reuses the same "
         "data on every pass (a full-batch trainer?); accumulating over it would only cut the "
         "number of updates: use a loop over micro-batches",
     )
+
+
+def _draws_random_inputs(script: Script, loop: cst.For, back: Backward) -> bool:
+    """True when a statement of the loop body assigns a torch random draw that the statements
+    computing the loss read (``x = torch.randint(0, vocab, (b, t))``, ``loss = model(x)``)."""
+    from freezegen.codemod.precision import forward_region, used_names
+
+    try:
+        region = forward_region(script, back)
+    except CannotAct:
+        return False
+    read = set().union(*(used_names(stmt) for stmt in region))
+    for stmt in loop.body.body:
+        if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+            continue
+        small = stmt.body[0]
+        if not isinstance(small, cst.Assign) or not isinstance(small.value, cst.Call):
+            continue
+        callee = script.names.qualified(small.value.func) or dotted(small.value.func) or ""
+        targets = {dotted(t.target) for t in small.targets}
+        if callee in _RANDOM_DRAWS and targets & read:
+            return True
+    return False
 
 
 def _is_range(expr: cst.BaseExpression) -> bool:

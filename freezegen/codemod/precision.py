@@ -229,12 +229,12 @@ def forward_region(script: Script, back: Backward) -> list[cst.BaseStatement]:
             f"no `{base} = ...` above the backward call in its block, so the forward pass "
             "cannot be found",
         )
-    needed, start = _used(body[j]), j
+    needed, start = used_names(body[j]), j
     for k in range(j - 1, -1, -1):
         stmt = body[k]
         if not _defined(stmt) & needed:
             continue
-        needed |= _used(stmt)
+        needed |= used_names(stmt)
         if _computes(script, stmt):
             start = k
     region = [stmt for stmt in body[start : j + 1] if not zeroes_only(stmt)]
@@ -341,7 +341,8 @@ def refuse_without_forward(script: Script, region: list[cst.BaseStatement], back
     )
 
 
-def _used(node: cst.CSTNode) -> set[str]:
+def used_names(node: cst.CSTNode) -> set[str]:
+    """Every name ``node`` mentions."""
     names: set[str] = set()
 
     class _Names(cst.CSTVisitor):

@@ -102,7 +102,7 @@ def accumulate_called_step(
             f"{name}() is called here, not once per pass of a `for` loop over the batches, so "
             "there is no micro-step to count",
         )
-    _refuse_unless_micro_steps(script, loop)
+    _refuse_unless_micro_steps(script, loop, back)
     skip = _continue_in(script, loop)
     if skip is not None:
         raise CannotAct(

@@ -310,15 +310,24 @@ for it in range(100):
 """
 
 
-@pytest.mark.parametrize("fetch", ["x = get_batch('train')", "x = data[it * 8 : it * 8 + 8]"])
+@pytest.mark.parametrize(
+    "fetch",
+    [
+        "x = get_batch('train')",
+        "x = data[it * 8 : it * 8 + 8]",
+        "x = torch.randint(0, vocab_size, (8, 64))",  # FSDP2's example: synthetic tokens
+    ],
+)
 def test_range_loop_drawing_a_batch_each_pass_accumulates(fetch: str):
     result = codemod_source(RANGE_LOOP.format(fetch=fetch), ACCUM, "train.py")
     assert result.changed, result.problems
     assert "if (it + 1) % 4 == 0 or it + 1 == 100:" in (result.new_source or "")
 
 
-def test_range_loop_over_the_same_data_is_not_a_micro_step_loop():
-    (problem,) = _problems(RANGE_LOOP.format(fetch="x = features"), ACCUM)
+@pytest.mark.parametrize("fetch", ["x = features", "noise = torch.randn(8, 4)\n    x = features"])
+def test_range_loop_over_the_same_data_is_not_a_micro_step_loop(fetch: str):
+    """A random draw the loss does not read (noise for something else) is no new batch."""
+    (problem,) = _problems(RANGE_LOOP.format(fetch=fetch), ACCUM)
     assert problem.startswith("train.py:4:1: cannot add accumulation: the loop `for it in range")
 
 
