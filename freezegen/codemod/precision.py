@@ -52,11 +52,7 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
     if own is None:
         setup = own_precision_setup(script, script.trained_model)
         if setup is not None:
-            raise CannotAct(
-                setup[0],
-                f"the script already sets its precision here with {setup[1]}; set it to "
-                f"{DTYPES[options.precision]} there instead of adding autocast on top",
-            )
+            return _own_policy(script, *setup, DTYPES[options.precision])
         scalers = _scalers(script)
         if scalers:
             raise CannotAct(
@@ -85,6 +81,39 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
     if options.precision == "fp16" and back.style == "tensor" and not has_scaler(script):
         add_scaler(script, back, torch, changes)
     return edits.apply(script.module, changes) if changes else None
+
+
+_POLICIES = ("MixedPrecisionPolicy", "MixedPrecision")
+"""FSDP's mixed precision: parameters cast to ``param_dtype`` for compute, fp32 kept to
+update, which is what autocast in that dtype gives a script without FSDP."""
+
+
+def _own_policy(script: Script, call: cst.Call, what: str, dtype: str) -> None:
+    """The script's own precision setup, other than autocast: nothing to add when it is an
+    FSDP mixed precision policy whose ``param_dtype`` is literally ``dtype``; kept for the user
+    (:class:`YoursToSet`) when such a policy is only used under ``if <setting>:``; otherwise
+    CannotAct, pointing at it."""
+    callee = (script.names.qualified(call.func) or dotted(call.func) or "").rpartition(".")[2]
+    param_dtype = keyword(call, "param_dtype")
+    if callee in _POLICIES and param_dtype is not None:
+        value = script.names.qualified(param_dtype.value) or dotted(param_dtype.value)
+        if value == f"torch.{dtype}":
+            switch = next((a for a in script.ancestors(call) if isinstance(a, cst.If)), None)
+            if switch is None:
+                return None
+            if dotted(switch.test) is not None:  # a plain setting: `if args.mixed_precision:`
+                setting = script.code(switch.test)
+                raise YoursToSet(
+                    call,
+                    f"the script already sets its precision with {what} in {dtype}, when "
+                    f"`{setting}` is true (line {script.line(switch)}); set {setting} to True "
+                    "yourself",
+                )
+    raise CannotAct(
+        call,
+        f"the script already sets its precision here with {what}; set it to {dtype} there "
+        "instead of adding autocast on top",
+    )
 
 
 def _scalers(script: Script) -> list[cst.Call]:

@@ -770,7 +770,7 @@ def test_freeze_goes_above_the_first_of_two_constructions_in_a_row():
 @pytest.mark.parametrize(
     ("setup", "what"),
     [
-        ("fully_shard(model, mp_policy=MixedPrecisionPolicy(param_dtype=torch.bfloat16))", "FSDP2"),
+        ("fully_shard(model, mp_policy=MixedPrecisionPolicy(param_dtype=torch.float16))", "FSDP2"),
         ("torch.set_default_dtype(torch.bfloat16)", "a default dtype"),
         ("model.double()", "the model's own dtype (model.double(): float64)"),
         ("model.to(torch.float16)", "the model's own dtype (model.to(torch.float16))"),
@@ -791,6 +791,46 @@ def test_precision_set_without_autocast_is_not_stacked_on(setup: str, what: str)
     (problem,) = _problems(source, CodemodOptions(precision="bf16"))
     assert problem.startswith("train.py:4:")
     assert f"already sets its precision here with {what}" in problem
+
+
+FSDP2_POLICY = """\
+import torch
+from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+model = torch.nn.Linear(4, 1)
+kwargs = {{}}
+{policy}
+fully_shard(model, **kwargs)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for x, y in loader:
+    loss = torch.nn.functional.mse_loss(model(x), y)
+    loss.backward()
+    optimizer.step()
+"""
+
+
+def test_an_fsdp_policy_in_the_wanted_dtype_is_the_precision_asked_for():
+    policy = 'kwargs["mp_policy"] = MixedPrecisionPolicy(param_dtype=torch.bfloat16)'
+    result = codemod_source(FSDP2_POLICY.format(policy=policy), CodemodOptions(precision="bf16"))
+    assert result.problems == [] and result.actions == [] and not result.changed
+
+
+def test_an_fsdp_policy_behind_a_switch_is_left_to_the_user():
+    policy = (
+        "if args.mixed_precision:\n"
+        '    kwargs["mp_policy"] = MixedPrecisionPolicy(param_dtype=torch.bfloat16)'
+    )
+    source = FSDP2_POLICY.format(policy=policy)
+    result = codemod_source(source, CodemodOptions(precision="bf16"), "train.py")
+    assert result.problems == [] and not result.changed
+    assert [str(a) for a in result.actions] == [
+        "train.py:7:27: keeping the script's own precision: the script already sets its "
+        "precision with FSDP2's mixed precision (MixedPrecisionPolicy(param_dtype=...)) in "
+        "bfloat16, when `args.mixed_precision` is true (line 6); set args.mixed_precision to "
+        "True yourself"
+    ]
+    (problem,) = _problems(source, CodemodOptions(precision="fp16"))  # the policy is bf16
+    assert "already sets its precision here with FSDP2's mixed precision" in problem
 
 
 POLICY_GRADIENT = """\
