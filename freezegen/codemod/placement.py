@@ -23,6 +23,7 @@ from freezegen.codemod.script import (
     CannotAct,
     OptimizerSite,
     Script,
+    parameters_owners,
     simple_statements,
     target_names,
 )
@@ -68,6 +69,9 @@ def freeze_placement(script: Script, site: OptimizerSite, model: str) -> Placeme
     body = function.body if function is not None else script.module
     if not isinstance(body, (cst.Module, cst.IndentedBlock)):
         return Placement(site.anchor, model)
+    lifted = _above_other_branches(script, site, model, function)
+    if lifted is not site.anchor:
+        _refuse_rebuilt(script, [model], lifted, site, body)
     wraps = [w for w in _wraps(script, function) if _precedes(script, w.call, site.anchor, body)]
     name, chain, first, reducing = model, [model], None, False
     for wrap in reversed(wraps):  # back from the optimizer: each wrap's model is an earlier name
@@ -80,7 +84,7 @@ def freeze_placement(script: Script, site: OptimizerSite, model: str) -> Placeme
         if wrap.reducing:
             _refuse_flat_parameters(script, wrap, name)
     if first is None or not reducing:  # a compile or DataParallel alone reduces nothing
-        return Placement(site.anchor, model)
+        return Placement(lifted, model)
     anchor = _top(script, first.call, body)
     _refuse_rebuilt(script, chain, anchor, site, body)
     if name != model and not _bound_before(script, name, anchor, body):
@@ -91,6 +95,27 @@ def freeze_placement(script: Script, site: OptimizerSite, model: str) -> Placeme
             "freeze would have to go to come before the wrap; bind it above that statement",
         )
     return Placement(anchor, name)
+
+
+def _above_other_branches(
+    script: Script, site: OptimizerSite, model: str, function: cst.FunctionDef | None
+) -> cst.BaseStatement:
+    """The optimizer's anchor, or the outermost ``if`` around it (in its function) whose other
+    branch also takes the model's parameters some other way (torchtune's
+    ``if optimizer_in_bwd:`` building one optimizer per parameter, ``else:`` the configured
+    one): the freeze must run on that path too."""
+    anchor = site.anchor
+    child: cst.CSTNode = site.anchor
+    for ancestor in script.ancestors(site.anchor):
+        if ancestor is function:
+            break
+        if isinstance(ancestor, cst.If):
+            branches = [ancestor.body, ancestor.orelse]
+            others = [b for b in branches if b is not None and b is not child]
+            if any(model in parameters_owners(b) for b in others):
+                anchor = ancestor
+        child = ancestor
+    return anchor
 
 
 def runs_before(script: Script, node: cst.CSTNode, anchor: cst.BaseStatement) -> bool:

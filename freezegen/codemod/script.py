@@ -306,7 +306,7 @@ class Script:
             source = self._params_source(params, stmt)
             if source is not params.value:
                 anchor = self.statement_of(source) or stmt
-            owners = _parameters_owners(source)
+            owners = parameters_owners(source)
             if len(owners) > 1:
                 raise CannotAct(
                     call,
@@ -415,7 +415,7 @@ class Script:
         ``model.named_parameters()``, or a name assigned one above), not something a call
         makes of them (``opt=optimizer``, an optimizer already built over them)."""
         source = self._params_source(arg, stmt)
-        if not _parameters_owners(source):
+        if not parameters_owners(source):
             return False
         if isinstance(source, cst.Call):
             name = dotted(source.func) or ""
@@ -613,7 +613,7 @@ def _wraps(call: cst.Call, target: str) -> bool:
     ``accelerator.prepare(optimizer)``): what it returns wraps that object, built elsewhere."""
     handed = any(dotted(arg.value) == target for arg in call.args)
     # instantiate_optimizer(optimizer, model.parameters()) builds one from a setting of that name
-    return handed and not _parameters_owners(call)
+    return handed and not parameters_owners(call)
 
 
 def simple_statements(node: cst.CSTNode) -> list[cst.SimpleStatementLine]:
@@ -658,7 +658,7 @@ def target_names(target: cst.BaseExpression) -> list[str]:
     return [name] if name else []
 
 
-def _parameters_owners(expr: cst.CSTNode) -> list[str]:
+def parameters_owners(expr: cst.CSTNode) -> list[str]:
     """The distinct owners of ``x.parameters()`` / ``x.named_parameters()`` calls in ``expr``,
     in source order (``model`` for the no_trainer parameter groups)."""
     finder = _ParametersCall()

@@ -179,3 +179,22 @@ def test_a_factory_whose_result_is_never_stepped_is_not_the_optimizer():
     )
     (problem,) = codemod_source(source, FREEZE, "train.py").problems
     assert problem.line == 7 and "and then stepped" in problem.text
+
+
+def test_a_branch_taking_the_parameters_another_way_gets_the_freeze_too():
+    # torchtune's distributed recipe: one optimizer per parameter stepped in backward on one
+    # path, the configured optimizer on the other; the freeze must run on both
+    body = (
+        "model = nn.Sequential(nn.Linear(4, 8))\n"
+        "if in_backward:\n"
+        "    optim_dict = {p: torch.optim.SGD([p]) for p in model.parameters()}\n"
+        "    register_hooks(model, optim_dict)\n"
+        "else:\n"
+        "    optimizer = config.instantiate(cfg, model.parameters())\n"
+    )
+    lines, problems = _freeze(body)
+    assert problems == []
+    assert _freeze_line(lines) < lines.index("if in_backward:")
+    alone = body.replace("p: torch.optim.SGD([p]) for p in model.parameters()", "")
+    lines, problems = _freeze(alone)
+    assert problems == [] and lines.index("else:") < _freeze_line(lines)
