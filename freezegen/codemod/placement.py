@@ -71,8 +71,8 @@ def freeze_placement(script: Script, site: OptimizerSite, model: str) -> Placeme
         return Placement(site.anchor, model)
     lifted = _above_other_branches(script, site, model, function)
     if lifted is not site.anchor:
-        _refuse_rebuilt(script, [model], lifted, site, body)
-    wraps = [w for w in _wraps(script, function) if _precedes(script, w.call, site.anchor, body)]
+        _refuse_rebuilt(script, [model], lifted, site, _common_block(script, lifted, site.anchor))
+    wraps = [w for w in _wraps(script, function) if _precedes(script, w.call, site.anchor)]
     name, chain, first, reducing = model, [model], None, False
     for wrap in reversed(wraps):  # back from the optimizer: each wrap's model is an earlier name
         if name in wrap.binds:
@@ -85,9 +85,12 @@ def freeze_placement(script: Script, site: OptimizerSite, model: str) -> Placeme
             _refuse_flat_parameters(script, wrap, name)
     if first is None or not reducing:  # a compile or DataParallel alone reduces nothing
         return Placement(lifted, model)
-    anchor = _top(script, first.call, body)
-    _refuse_rebuilt(script, chain, anchor, site, body)
-    if name != model and not _bound_before(script, name, anchor, body):
+    # above the statement holding the wrap in the innermost block that also holds the
+    # optimizer: the top of the function, or the body of `if __name__ == "__main__":`
+    block = _common_block(script, first.call, site.anchor)
+    anchor = _top(script, first.call, block)
+    _refuse_rebuilt(script, chain, anchor, site, block)
+    if name != model and not _bound_before(script, name, anchor, block):
         raise CannotAct(
             first.call,
             f"`{name}` is wrapped here, before the optimizer, and the codemod cannot tell "
@@ -343,8 +346,8 @@ def _bound_before(script: Script, name: str, anchor: cst.BaseStatement, body: Bo
         return True
     if isinstance(anchor, cst.For) and _mentions(anchor.iter, name):
         return True
-    function = script.parents.get(id(body))
-    if isinstance(function, cst.FunctionDef):
+    function = script.function_of(anchor)
+    if function is not None:
         params = (*function.params.params, *function.params.kwonly_params)
         if name in (p.name.value for p in params):
             return True
@@ -385,12 +388,23 @@ def _block_binds(block: cst.BaseSuite, name: str) -> bool:
     return isinstance(block, cst.IndentedBlock) and any(_binds_always(s, name) for s in block.body)
 
 
-def _precedes(script: Script, call: cst.Call, anchor: cst.CSTNode, body: Body) -> bool:
+def _precedes(script: Script, call: cst.Call, anchor: cst.CSTNode) -> bool:
     """True when ``call`` comes before ``anchor`` in their function's statement order."""
+    body = _common_block(script, call, anchor)
     mine, theirs = _index(body, _top(script, call, body)), _index(body, _top(script, anchor, body))
     if mine is None or theirs is None:
         return False
     return mine < theirs or (mine == theirs and script.line(call) < script.line(anchor))
+
+
+def _common_block(script: Script, node: cst.CSTNode, other: cst.CSTNode) -> Body:
+    """The innermost block (module or indented block) holding both nodes."""
+    holders = {id(a) for a in script.ancestors(other)}
+    return next(
+        a
+        for a in script.ancestors(node)
+        if id(a) in holders and isinstance(a, (cst.Module, cst.IndentedBlock))
+    )
 
 
 def _top(script: Script, node: cst.CSTNode, body: cst.CSTNode) -> cst.BaseStatement:

@@ -198,3 +198,22 @@ def test_a_branch_taking_the_parameters_another_way_gets_the_freeze_too():
     alone = body.replace("p: torch.optim.SGD([p]) for p in model.parameters()", "")
     lines, problems = _freeze(alone)
     assert problems == [] and lines.index("else:") < _freeze_line(lines)
+
+
+def test_a_wrap_under_the_main_guard_places_the_freeze_in_that_block():
+    source = HEADER + (
+        'if __name__ == "__main__":\n'
+        "    model = nn.Sequential(nn.Linear(4, 8))\n"
+        "    model = DDP(model)\n"
+        "    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "    for x in batches:\n"
+        "        loss = model(x).sum()\n"
+        "        loss.backward()\n"
+        "        optimizer.step()\n"
+    )
+    result = codemod_source(source, FREEZE, "train.py")
+    assert result.problems == [] and result.new_source is not None
+    lines = result.new_source.splitlines()
+    freeze = _freeze_line(lines)
+    assert lines.index("    model = nn.Sequential(nn.Linear(4, 8))") < freeze
+    assert freeze < lines.index("    model = DDP(model)")
