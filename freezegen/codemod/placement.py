@@ -36,6 +36,18 @@ _FLAT = ("FullyShardedDataParallel", "FSDP")
 _RENAMING = ("DataParallel",)
 """Wrappers over the same parameters that reduce nothing (they only prefix the names); with
 ``torch.compile``."""
+_ADDS_PARAMETERS = (
+    "resize_token_embeddings",
+    "set_input_embeddings",
+    "set_output_embeddings",
+    "add_adapter",
+    "add_module",
+    "register_module",
+    "register_parameter",
+    "get_peft_model",
+    "inject_adapter_in_model",
+)
+"""Calls that add parameters to a model or replace some with new ones (which require grad)."""
 _MOVES = ("to", "cuda", "cpu", "half", "float", "bfloat16", "double", "train", "eval")
 """Module methods that return the module itself, its parameters kept (requires_grad too)."""
 
@@ -313,6 +325,20 @@ def _refuse_rebuilt(
             bound = next((n for n in _bound_names(loop.target) if in_chain(n)), None)
             if bound is not None:
                 raise refuse(loop, bound)
+    for call in script.calls:
+        name = dotted(call.func) or ""
+        if (
+            name.rpartition(".")[2] in _ADDS_PARAMETERS
+            and between(call)
+            and any(_mentions(call, n) for n in chain)
+        ):
+            raise CannotAct(
+                call,
+                f"{name}(...) may add or replace parameters of the model here, between line "
+                f"{start} (where a freeze must go to come before the model is wrapped) and the "
+                "optimizer, and a freeze above it would not see them; freeze in the script's "
+                "own code, after this line and before the wrap",
+            )
 
 
 def _keeps_parameters(

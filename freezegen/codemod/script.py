@@ -194,8 +194,9 @@ class Script:
         An optimizer is a call to a known optimizer class (``torch.optim.AdamW``,
         ``bnb.optim.AdamW8bit``, ``schedulefree.AdamWScheduleFree``), to a name bound only to
         such classes (``optimizer_cls = torch.optim.AdamW if ... else DummyOptim``), or to
-        anything else assigned to an optimizer-like name whose parameters name the model
-        (``optimizer = getattr(torch.optim, name)(model.parameters())``).
+        anything else assigned to an optimizer-like name, stepped, and handed exactly one
+        collection of one model's parameters (``getattr(torch.optim, name)(model.parameters())``,
+        ``config.instantiate(cfg_optimizer, self._model.parameters())``).
         """
         sites: list[OptimizerSite] = []
         unknown: list[tuple[str, cst.Call]] = []

@@ -217,3 +217,17 @@ def test_a_wrap_under_the_main_guard_places_the_freeze_in_that_block():
     freeze = _freeze_line(lines)
     assert lines.index("    model = nn.Sequential(nn.Linear(4, 8))") < freeze
     assert freeze < lines.index("    model = DDP(model)")
+
+
+def test_parameters_added_between_the_wrap_place_and_the_optimizer_are_refused():
+    # the freeze above the wrap would run before the new embedding exists
+    body = (
+        "model = nn.Sequential(nn.Linear(4, 8))\n"
+        "model = DDP(model)\n"
+        "model.module.resize_token_embeddings(32)\n"
+        "optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+    )
+    _, (problem,) = _freeze(body)
+    assert problem.startswith(
+        "train.py:8:1: cannot add freeze: model.module.resize_token_embeddings"
+    )
