@@ -210,8 +210,9 @@ class Script:
         An optimizer is a call to a known optimizer class (``torch.optim.AdamW``,
         ``bnb.optim.AdamW8bit``, ``schedulefree.AdamWScheduleFree``), to a name bound only to
         such classes (``optimizer_cls = torch.optim.AdamW if ... else DummyOptim``), or to
-        anything else assigned to an optimizer-like name whose parameters name the model
-        (``optimizer = getattr(torch.optim, name)(model.parameters())``).
+        anything else assigned to an optimizer-like name, stepped, and handed exactly one
+        collection of one model's parameters (``getattr(torch.optim, name)(model.parameters())``,
+        ``config.instantiate(cfg_optimizer, self._model.parameters())``).
         """
         sites: list[OptimizerSite] = []
         unknown: list[tuple[str, cst.Call]] = []
@@ -232,9 +233,8 @@ class Script:
             elif _wraps(call, target):
                 continue  # optimizer = fabric.setup_optimizers(optimizer): the same one, wrapped
             elif _says_optimizer(target) and last not in _PARAMETER_COLLECTIONS:
-                # a configuration may name any class, one that wraps or copies the parameters
-                site = None if "instantiate" in last else self._optimizer(stmt, call, target)
-                if site is not None and site.model is not None and self._names_its_model(site):
+                site = self._built_from_parameters(stmt, call, target)
+                if site is not None:
                     sites.append(site)
                 else:
                     unknown.append((target, call))
@@ -286,7 +286,7 @@ class Script:
             )
         for stmt in simple_statements(holder):
             for small in stmt.body:
-                bound = [n for t in getattr(small, "targets", ()) for n in _target_names(t.target)]
+                bound = [n for t in getattr(small, "targets", ()) for n in target_names(t.target)]
                 model = last.model or ""
                 if any(model == n or model.startswith(n + ".") for n in bound):
                     # setup above the `if` would act on the model before it is (re)built
@@ -306,16 +306,24 @@ class Script:
             return None
 
     def _optimizer(
-        self, stmt: cst.SimpleStatementLine, call: cst.Call, target: str
+        self,
+        stmt: cst.SimpleStatementLine,
+        call: cst.Call,
+        target: str,
+        params: cst.Arg | None = None,
     ) -> OptimizerSite:
-        params = next((a for a in call.args if a.keyword and a.keyword.value == "params"), None)
-        params = params or next((a for a in call.args if a.keyword is None and not a.star), None)
+        """The site of an optimizer built over ``params`` (by default its ``params=`` or first
+        positional argument); raises CannotAct when they are the parameters of two models."""
+        if params is None:
+            args = call.args
+            params = next((a for a in args if a.keyword and a.keyword.value == "params"), None)
+            params = params or next((a for a in args if a.keyword is None and not a.star), None)
         model, anchor = None, stmt
         if params is not None:
             source = self._params_source(params, stmt)
             if source is not params.value:
                 anchor = self.statement_of(source) or stmt
-            owners = _parameters_owners(source)
+            owners = parameters_owners(source)
             if len(owners) > 1:
                 raise CannotAct(
                     call,
@@ -324,6 +332,50 @@ class Script:
                 )
             model = owners[0] if owners else None
         return OptimizerSite(stmt, call, target, model, params, anchor)
+
+    def _built_from_parameters(
+        self, stmt: cst.SimpleStatementLine, call: cst.Call, target: str
+    ) -> OptimizerSite | None:
+        """The site of ``optimizer = factory(..., model.parameters(), ...)`` whose callee is no
+        known optimizer class: ``getattr(torch.optim, name)(...)``, or a class that a
+        configuration names (``config.instantiate(cfg_optimizer, params=model.parameters())``,
+        ``instantiate_torch_optimizer(optimizer, model.parameters())``). Whatever class it
+        builds, parameters frozen before it is built get no gradient and no update, so what
+        matters is the model: exactly one argument, in any place, must be a collection of one
+        model's parameters, and what is built must be stepped as the optimizer. None otherwise
+        (no argument or several name parameters); raises CannotAct when the one that does
+        names two models' parameters."""
+        named = [arg for arg in call.args if not arg.star and self._names_parameters(arg, stmt)]
+        if len(named) != 1 or not self._stepped(target, stmt):
+            return None
+        return self._optimizer(stmt, call, target, named[0])
+
+    def _stepped(self, target: str, stmt: cst.SimpleStatementLine) -> bool:
+        """True when ``target`` has its ``step()`` called, or is returned by its function to a
+        caller that assigns it to a name whose ``step()`` is called (torchtune's
+        ``self._optimizer = self._setup_optimizer(...)``)."""
+        stepped = {
+            dotted(c.func.value)
+            for c in self.calls
+            if isinstance(c.func, cst.Attribute) and c.func.attr.value == "step"
+        }
+        if target in stepped:
+            return True
+        function = self.function_of(stmt)
+        if function is None or not any(
+            isinstance(small, cst.Return)
+            and small.value is not None
+            and dotted(small.value) == target
+            and self.function_of(small) is function
+            for line in simple_statements(function)
+            for small in line.body
+        ):
+            return False
+        return any(
+            (dotted(call.func) or "").rpartition(".")[2] == function.name.value
+            for name, call in self.names.constructed
+            if name in stepped
+        )
 
     def _optimizer_helper(
         self, stmt: cst.SimpleStatementLine, call: cst.Call, target: str
@@ -374,12 +426,14 @@ class Script:
                 return assigned
         return params.value
 
-    def _names_its_model(self, site: OptimizerSite) -> bool:
-        """True when the parameters of an unknown optimizer constructor are a collection built
-        from a model's parameters (``model.parameters()``, ``filter(fn, model.parameters())``,
-        groups of ``model.named_parameters()``), not something a call makes of them."""
-        assert site.params is not None
-        source = self._params_source(site.params, site.stmt)
+    def _names_parameters(self, arg: cst.Arg, stmt: cst.SimpleStatementLine) -> bool:
+        """True when ``arg`` is a collection built from a model's parameters
+        (``model.parameters()``, ``filter(fn, model.parameters())``, groups of
+        ``model.named_parameters()``, or a name assigned one above), not something a call
+        makes of them (``opt=optimizer``, an optimizer already built over them)."""
+        source = self._params_source(arg, stmt)
+        if not parameters_owners(source):
+            return False
         if isinstance(source, cst.Call):
             name = dotted(source.func) or ""
             return name.rpartition(".")[2] in _PARAMETER_COLLECTIONS
@@ -422,10 +476,10 @@ class Script:
             return CannotAct(
                 call,
                 f"the optimizer is built by {self.code(call.func)}(...) at line "
-                f"{self.line(call)}: its class is not known before run time, so the codemod "
-                "cannot tell that it is an optimizer over the model's parameters (build it "
-                "with an optimizer class over model.parameters() or parameter groups of "
-                "model.named_parameters())",
+                f"{self.line(call)}: its class is not known before run time, and it is not "
+                "handed exactly one collection of one model's parameters and then stepped, so "
+                "the codemod cannot tell which model it trains (hand it model.parameters() or "
+                "parameter groups of model.named_parameters())",
             )
         for call in self.calls:
             func = call.func
@@ -466,7 +520,7 @@ class Script:
         for stmt in simple_statements(self.module):
             for small in stmt.body:
                 if isinstance(small, cst.Assign) and any(
-                    name in _target_names(t.target) for t in small.targets
+                    name in target_names(t.target) for t in small.targets
                 ):
                     return small
         return None
@@ -576,7 +630,7 @@ def _wraps(call: cst.Call, target: str) -> bool:
     ``accelerator.prepare(optimizer)``): what it returns wraps that object, built elsewhere."""
     handed = any(dotted(arg.value) == target for arg in call.args)
     # instantiate_optimizer(optimizer, model.parameters()) builds one from a setting of that name
-    return handed and not _parameters_owners(call)
+    return handed and not parameters_owners(call)
 
 
 def expression_call(stmt: cst.CSTNode) -> cst.Call | None:
@@ -635,17 +689,17 @@ def _branches(expr: cst.BaseExpression) -> list[cst.BaseExpression]:
     return [expr]
 
 
-def _target_names(target: cst.BaseExpression) -> list[str]:
+def target_names(target: cst.BaseExpression) -> list[str]:
     """The dotted names an assignment target binds (``a, self.b = ...`` binds both)."""
     if isinstance(target, (cst.Tuple, cst.List)):
-        return [n for e in target.elements for n in _target_names(e.value)]
+        return [n for e in target.elements for n in target_names(e.value)]
     if isinstance(target, cst.StarredElement):
-        return _target_names(target.value)
+        return target_names(target.value)
     name = dotted(target)
     return [name] if name else []
 
 
-def _parameters_owners(expr: cst.CSTNode) -> list[str]:
+def parameters_owners(expr: cst.CSTNode) -> list[str]:
     """The distinct owners of ``x.parameters()`` / ``x.named_parameters()`` calls in ``expr``,
     in source order (``model`` for the no_trainer parameter groups)."""
     finder = _ParametersCall()

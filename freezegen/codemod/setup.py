@@ -1,6 +1,7 @@
-"""Transforms at model setup, all placed just above the optimizer: freeze, checkpointing, and
-an optimizer that only sees trainable parameters (the order of docs/architecture.md, "The generated
-script": build, freeze, checkpointing, optimizer)."""
+"""Transforms at model setup, placed just above the optimizer: freeze, checkpointing, and an
+optimizer that only sees trainable parameters (the order of docs/architecture.md, "The generated
+script": build, freeze, checkpointing, optimizer). The freeze goes higher when the model is
+wrapped in DDP or FSDP before the optimizer is built: above the wrap (:mod:`placement`)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import libcst as cst
 
 from freezegen.check.names import dotted
 from freezegen.codemod import edits
-from freezegen.codemod.fabric_edits import setup_wraps
 from freezegen.codemod.options import HF, CodemodOptions
+from freezegen.codemod.placement import freeze_placement, runs_before
 from freezegen.codemod.script import CannotAct, Script, simple_statements
 from freezegen.codemod.transform import Notes
 from freezegen.codemod.versions import too_old
@@ -20,13 +21,15 @@ _WRAPPER = "torch.distributed.algorithms._checkpoint.checkpoint_wrapper"
 
 
 def freeze(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module | None:
-    """Freeze parameters matching ``options.freeze`` right before the optimizer is built."""
+    """Freeze parameters matching ``options.freeze`` right before the optimizer is built, or
+    before the model is wrapped when that comes first; raises CannotAct where that place
+    cannot be told or the script may turn requires_grad back on after it."""
     if not options.freeze:
         return None
     site = script.optimizer
-    model = _model(site)
-    _refuse_unfreezing(script)
-    _refuse_after_wrapping(script, model, site.call)
+    placement = freeze_placement(script, site, _model(site))
+    model = placement.model
+    _refuse_unfreezing(script, placement.anchor)
     patterns = ", ".join(json.dumps(p) for p in options.freeze)
     patterns = f"({patterns},)" if len(options.freeze) == 1 else f"({patterns})"
     for loop in script.loops:
@@ -36,7 +39,7 @@ def freeze(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module 
             and patterns in script.code(loop.body)
         ):
             return None
-    function = script.function_of(site.stmt)
+    function = script.function_of(placement.anchor)
     name = script.fresh(("param_name",), function)
     param = script.fresh(("param",), function)
     frozen = script.fresh(("frozen",), function)
@@ -52,7 +55,8 @@ def freeze(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module 
         f"if not {frozen}:\n"
         f"    raise ValueError({message})\n"
     )
-    module = edits.apply(script.module, {id(site.anchor): edits.before(edits.statements(code))})
+    changes = {id(placement.anchor): edits.before(edits.statements(code))}
+    module = edits.apply(script.module, changes)
     if not edits.imported(module, "fnmatch", "fnmatch"):
         module = edits.import_edits(module, ["import fnmatch"])
     return module
@@ -258,14 +262,19 @@ def _own_checkpointing(script: Script, optimizer: cst.CSTNode) -> bool:
     return found
 
 
-def _refuse_unfreezing(script: Script) -> None:
-    """Raise CannotAct when the script turns requires_grad back on somewhere: a freeze added
-    above the optimizer could be undone later without a word."""
+def _refuse_unfreezing(script: Script, anchor: cst.BaseStatement) -> None:
+    """Raise CannotAct when the script turns requires_grad back on where it may run after the
+    freeze added above ``anchor``: below it, in a loop that also holds it, in another function
+    (which may be called later), or anywhere the order cannot be told. The script's own
+    freezing above the freeze (cv_example's base frozen, its classifier turned back on) runs
+    first and cannot undo it."""
     for call in script.calls:
         func = call.func
         if isinstance(func, cst.Attribute) and func.attr.value == "requires_grad_":
             value = call.args[0].value if call.args else None
-            if value is None or script.code(value) != "False":
+            if (value is None or script.code(value) != "False") and not runs_before(
+                script, call, anchor
+            ):
                 raise CannotAct(
                     call,
                     "the script turns requires_grad back on here, which may undo the freeze; "
@@ -280,60 +289,13 @@ def _refuse_unfreezing(script: Script) -> None:
                     for t in small.targets
                 )
                 and script.code(small.value) != "False"
+                and not runs_before(script, small, anchor)
             ):
                 raise CannotAct(
                     small,
                     "the script sets requires_grad here, which may undo the freeze; "
                     "freeze in the script's own code instead",
                 )
-
-
-_WRAPPERS = ("DistributedDataParallel", "DDP", "FullyShardedDataParallel", "FSDP", "fully_shard")
-"""Wrappers that fix, when they are built, which parameters they reduce or shard."""
-
-
-def _refuse_after_wrapping(script: Script, model: str, optimizer: cst.Call) -> None:
-    """Raise CannotAct when ``model`` is wrapped by DDP or FSDP before its optimizer is built:
-    a freeze placed above the optimizer would come after the wrap, which has already set up
-    gradient reduction for every parameter (DDP then waits for gradients that never come)."""
-    wrapped = script.model_constructor(model)
-    for call in script.calls:
-        callee = script.names.qualified(call.func) or dotted(call.func) or ""
-        last = callee.rpartition(".")[2]
-        if last not in (*_WRAPPERS, "prepare", "setup", "setup_module") or not call.args:
-            continue
-        # above the optimizer in its own function: what runs first (a wrap in another
-        # function, such as a Trainer's __init__, may well run after the freeze)
-        before = script.line(call) < script.line(optimizer) and script.function_of(
-            call
-        ) is script.function_of(optimizer)
-        # Fabric's setup / setup_module wraps like prepare; another object's setup may not
-        fabric = last in ("setup", "setup_module")
-        if fabric and not setup_wraps(script, call, model):
-            continue
-        own = callee == wrapped and before and last != "prepare"
-        # the model itself wrapped (on any branch), or sharded in place by fully_shard
-        in_place = before and script.code(call.args[0].value) == model
-        # Accelerate's prepare wraps in DDP or FSDP when the run is distributed
-        prepared = (
-            last == "prepare" and before and model in (script.code(a.value) for a in call.args)
-        )
-        set_up = fabric and before
-        if own or in_place or prepared or set_up:
-            how = (
-                "prepared here, before the optimizer: when the run is distributed, prepare "
-                "wraps it in DDP or FSDP, which"
-                if prepared
-                else f"set up by Fabric here ({last}), before the optimizer: when the run is "
-                "distributed, Fabric wraps it in DDP or FSDP, which"
-                if set_up
-                else "wrapped here, before the optimizer, and the wrap"
-            )
-            raise CannotAct(
-                call,
-                f"`{model}` is {how} has already set up gradient reduction for every "
-                "parameter; freeze the parameters in the script's own code, before this line",
-            )
 
 
 def _model(site: object) -> str:

@@ -7,7 +7,8 @@ process on the CPU:
 - ``setup`` makes the model's forward run under ``torch.autocast`` when the precision is
   ``"bf16-mixed"`` and hands its floating outputs back in float32 (as Fabric's
   ``MixedPrecision.convert_output`` does); it returns the same model (its class swapped for a
-  subclass with that forward) and optimizers, where Fabric returns wrappers around them;
+  subclass with that forward) and optimizers, where Fabric returns wrappers around them (as
+  does ``setup_optimizers``);
 - ``backward(loss)`` is ``loss.backward()``: no loss scaling, so ``"16-mixed"`` is not
   modelled and raises;
 - ``no_backward_sync`` refuses a model that ``setup`` did not see, as Fabric does, and
@@ -58,6 +59,9 @@ class Fabric:
         model.__class__ = SetUp
         self._set_up.add(id(model))
         return model
+
+    def setup_optimizers(self, *optimizers: torch.optim.Optimizer) -> Any:
+        return optimizers[0] if len(optimizers) == 1 else optimizers
 
     def setup_dataloaders(self, *loaders: Any) -> Any:
         return loaders[0] if len(loaders) == 1 else loaders

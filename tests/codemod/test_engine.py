@@ -470,10 +470,15 @@ for x in [torch.randn(2, 4)]:
 """
 
 
-def test_a_freeze_after_accelerate_prepared_the_model_is_refused():
-    # Distributed, prepare wraps the model in DDP or FSDP: freezing afterwards breaks reduction.
-    problems = _problems(PREPARED_FIRST, CodemodOptions(freeze=("weight",)))
-    assert len(problems) == 1 and problems[0].startswith("train.py:6:9: cannot add freeze: `model`")
+def test_a_freeze_goes_above_accelerate_preparing_the_model():
+    # Distributed, prepare wraps the model in DDP or FSDP: freezing afterwards breaks reduction,
+    # so the freeze goes above prepare, on the model it is handed.
+    result = codemod_source(PREPARED_FIRST, CodemodOptions(freeze=("weight",)), "train.py")
+    assert result.problems == [] and result.new_source is not None
+    lines = result.new_source.splitlines()
+    freeze = lines.index("for param_name, param in model.named_parameters():")
+    assert lines.index("model = torch.nn.Linear(4, 1)") < freeze
+    assert freeze < lines.index("model = accelerator.prepare(model)")
     later = PREPARED_FIRST.replace("model = accelerator.prepare(model)\n", "").replace(
         "lr=0.1)\n", "lr=0.1)\nmodel, optimizer = accelerator.prepare(model, optimizer)\n"
     )
