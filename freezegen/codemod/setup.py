@@ -29,6 +29,7 @@ def freeze(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module 
     site = script.optimizer
     placement = freeze_placement(script, site, _model(site))
     model = placement.model
+    _refuse_foreign_wrapper(script, model)
     _refuse_unfreezing(script, placement.anchor)
     patterns = ", ".join(json.dumps(p) for p in options.freeze)
     patterns = f"({patterns},)" if len(options.freeze) == 1 else f"({patterns})"
@@ -260,6 +261,47 @@ def _own_checkpointing(script: Script, optimizer: cst.CSTNode) -> bool:
             )
         found = True
     return found
+
+
+_KNOWN_BUILDERS = ("torch.", "peft.", "transformers.", "accelerate.", "lightning.", "timm.")
+"""Libraries whose calls that take a model and return one keep its parameters trainable by
+backpropagation alone (torch.nn containers, peft's adapters, Hugging Face's and Lightning's
+wrappers): freezing through them is what their own documentation does."""
+
+
+def _refuse_foreign_wrapper(script: Script, model: str) -> None:
+    """Raise CannotAct when ``model`` is built by a call from an unknown library that takes
+    another model of the script (``maml = l2l.algorithms.MAML(model, lr=...)``): such a wrapper
+    may differentiate the parameters itself (MAML's inner loop takes the gradient of every
+    parameter and fails on frozen ones), which the codemod cannot see."""
+    built = {target for target, _ in script.names.constructed}
+    defined = {
+        s.name.value for s in script.module.body if isinstance(s, (cst.FunctionDef, cst.ClassDef))
+    }
+    for target, call in script.names.constructed:
+        if target != model:
+            continue
+        callee = script.names.qualified(call.func) or dotted(call.func) or ""
+        if callee.startswith(_KNOWN_BUILDERS) or callee.split(".", 1)[0] in defined:
+            continue
+        inner = next(
+            (
+                a.value.value
+                for a in call.args
+                if isinstance(a.value, cst.Name)
+                and a.value.value != model
+                and a.value.value in built
+            ),
+            None,
+        )
+        if inner is not None:
+            raise CannotAct(
+                call,
+                f"`{model}` is built by {script.code(call.func)}(...) around `{inner}`, a wrapper "
+                "from outside this file that may take gradients of the parameters itself (a "
+                "meta-learning wrapper does); freeze the parameters of the model it wraps "
+                "yourself, if that wrapper allows frozen ones",
+            )
 
 
 def _refuse_unfreezing(script: Script, anchor: cst.BaseStatement) -> None:

@@ -892,3 +892,27 @@ def test_autocast_device_is_not_guessed_as_cpu_when_tensors_move():
         HANDED_A_GPU.replace("batch = batch.to(rank)", "pass"), CodemodOptions(precision="bf16")
     ).new_source
     assert new is not None and 'autocast("cpu",' in new
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        "from peft import get_peft_model\nnet = get_peft_model(model, config)",
+        "class Head(torch.nn.Module):\n    def __init__(self, body):\n        super().__init__()\n"
+        "        self.body = body\n\n\nnet = Head(model)",
+        "net = torch.nn.Sequential(model, torch.nn.ReLU())",
+    ],
+)
+def test_a_model_built_around_another_by_a_known_library_or_this_file_is_frozen(build: str):
+    source = (
+        "import torch\n"
+        "model = torch.nn.Sequential(torch.nn.Linear(4, 4))\n"
+        f"{build}\n"
+        "optimizer = torch.optim.SGD(net.parameters(), lr=0.1)\n"
+        "for x, y in loader:\n"
+        "    loss = torch.nn.functional.mse_loss(net(x), y)\n"
+        "    loss.backward()\n"
+        "    optimizer.step()\n"
+    )
+    result = codemod_source(source, CodemodOptions(freeze=("*.0.*",)), "train.py")
+    assert result.problems == [] and "net.named_parameters()" in (result.new_source or "")
