@@ -274,7 +274,13 @@ def _refuse_foreign_wrapper(script: Script, model: str) -> None:
     another model of the script (``maml = l2l.algorithms.MAML(model, lr=...)``): such a wrapper
     may differentiate the parameters itself (MAML's inner loop takes the gradient of every
     parameter and fails on frozen ones), which the codemod cannot see."""
-    built = {target for target, _ in script.names.constructed}
+    # a module is built by a class (CapWords) or a Hugging Face loader; a move (`.to(device)`),
+    # a device or a config is not a model being wrapped
+    built = {
+        target
+        for target, call in script.names.constructed
+        if _is_class(script, call) or (dotted(call.func) or "").endswith(".from_pretrained")
+    }
     defined = {
         s.name.value for s in script.module.body if isinstance(s, (cst.FunctionDef, cst.ClassDef))
     }
@@ -282,7 +288,11 @@ def _refuse_foreign_wrapper(script: Script, model: str) -> None:
         if target != model:
             continue
         callee = script.names.qualified(call.func) or dotted(call.func) or ""
-        if callee.startswith(_KNOWN_BUILDERS) or callee.split(".", 1)[0] in defined:
+        if (
+            not _is_class(script, call)
+            or callee.startswith(_KNOWN_BUILDERS)
+            or callee.split(".", 1)[0] in defined
+        ):
             continue
         inner = next(
             (
@@ -302,6 +312,13 @@ def _refuse_foreign_wrapper(script: Script, model: str) -> None:
                 "meta-learning wrapper does); freeze the parameters of the model it wraps "
                 "yourself, if that wrapper allows frozen ones",
             )
+
+
+def _is_class(script: Script, call: cst.Call) -> bool:
+    """True when ``call`` names a class, by Python's naming convention (``MAML(...)``)."""
+    callee = script.names.qualified(call.func) or dotted(call.func) or ""
+    last = callee.rpartition(".")[2]
+    return last[:1].isupper()
 
 
 def _refuse_unfreezing(script: Script, anchor: cst.BaseStatement) -> None:
