@@ -263,6 +263,18 @@ def _own_checkpointing(script: Script, optimizer: cst.CSTNode) -> bool:
     return found
 
 
+_MODULE_METHODS = (
+    "to",
+    "cuda",
+    "parameters",
+    "named_parameters",
+    "train",
+    "eval",
+    "state_dict",
+    "load_state_dict",
+    "requires_grad_",
+)
+"""Methods a script calls on a torch module (and not on a config or a device)."""
 _KNOWN_BUILDERS = ("torch.", "peft.", "transformers.", "accelerate.", "lightning.", "timm.")
 """Libraries whose calls that take a model and return one keep its parameters trainable by
 backpropagation alone (torch.nn containers, peft's adapters, Hugging Face's and Lightning's
@@ -274,13 +286,14 @@ def _refuse_foreign_wrapper(script: Script, model: str) -> None:
     another model of the script (``maml = l2l.algorithms.MAML(model, lr=...)``): such a wrapper
     may differentiate the parameters itself (MAML's inner loop takes the gradient of every
     parameter and fails on frozen ones), which the codemod cannot see."""
-    # a module is built by a class (CapWords) or a Hugging Face loader; a move (`.to(device)`),
-    # a device or a config is not a model being wrapped
-    built = {
-        target
-        for target, call in script.names.constructed
-        if _is_class(script, call) or (dotted(call.func) or "").endswith(".from_pretrained")
+    # a model is what the script treats as a module (moves it, reads its parameters); a
+    # config object handed to a model class (GPT(gptconf)) or a device is not
+    modules = {
+        dotted(call.func.value)
+        for call in script.calls
+        if isinstance(call.func, cst.Attribute) and call.func.attr.value in _MODULE_METHODS
     }
+    built = {target for target, _ in script.names.constructed if target in modules}
     defined = {
         s.name.value for s in script.module.body if isinstance(s, (cst.FunctionDef, cst.ClassDef))
     }

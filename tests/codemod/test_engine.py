@@ -916,3 +916,16 @@ def test_a_model_built_around_another_by_a_known_library_or_this_file_is_frozen(
     )
     result = codemod_source(source, CodemodOptions(freeze=("*.0.*",)), "train.py")
     assert result.problems == [] and "net.named_parameters()" in (result.new_source or "")
+
+
+def test_a_config_handed_to_a_model_class_is_no_wrapped_model():
+    """nanoGPT: GPT(gptconf) builds the model from a config object, it wraps no model."""
+    source = (
+        "import torch\nfrom model import GPT, GPTConfig\n"
+        "gptconf = GPTConfig(n_layer=2)\nmodel = GPT(gptconf)\nmodel.to('cpu')\n"
+        "optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "for x, y in loader:\n"
+        "    loss = model(x, y)\n    loss.backward()\n    optimizer.step()\n"
+    )
+    result = codemod_source(source, CodemodOptions(freeze=("*.0.*",)), "train.py")
+    assert result.problems == [] and "model.named_parameters()" in (result.new_source or "")
