@@ -30,6 +30,7 @@ def freeze(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module 
     placement = freeze_placement(script, site, _model(site))
     model = placement.model
     _refuse_foreign_wrapper(script, model)
+    _refuse_grad_readers(script)
     _refuse_unfreezing(script, placement.anchor)
     patterns = ", ".join(json.dumps(p) for p in options.freeze)
     patterns = f"({patterns},)" if len(options.freeze) == 1 else f"({patterns})"
@@ -325,6 +326,94 @@ def _refuse_foreign_wrapper(script: Script, model: str) -> None:
                 "meta-learning wrapper does); freeze the parameters of the model it wraps "
                 "yourself, if that wrapper allows frozen ones",
             )
+
+
+def _refuse_grad_readers(script: Script) -> None:
+    """Raise CannotAct at a loop or comprehension over a model's parameters that reads each
+    one's ``.grad`` without asking whether it has one (``for p in model.parameters():
+    p.data.add_(p.grad, alpha=-lr)``, ``{n: p.grad.cpu() for n, p in ...}``): a frozen
+    parameter's grad is None, so the rewritten script would fail there."""
+    for node, names, body in _parameter_walks(script.module):
+        code = script.code(body)
+        for name in names:
+            reads = f"{name}.grad" in code.replace(f"{name}.grad_", "")
+            asks = (
+                any(
+                    f"{name}.{ask}" in code
+                    for ask in ("grad is not None", "grad is None", "requires_grad")
+                )
+                or f"if {name}.grad" in code
+            )
+            if reads and not asks:
+                raise CannotAct(
+                    node,
+                    f"this reads `{name}.grad` of every parameter, which a frozen parameter "
+                    "does not have (it stays None): skip parameters whose grad is None here, "
+                    "or freeze in the script's own code",
+                )
+
+
+def _parameter_walks(
+    module: cst.Module,
+) -> list[tuple[cst.CSTNode, list[str], cst.CSTNode]]:
+    """Every ``for`` loop and comprehension over ``x.parameters()`` / ``x.named_parameters()``:
+    the node, the names it binds for a parameter, and what it runs for each."""
+    found: list[tuple[cst.CSTNode, list[str], cst.CSTNode]] = []
+
+    def over_parameters(it: cst.BaseExpression) -> bool:
+        return (
+            isinstance(it, cst.Call)
+            and isinstance(it.func, cst.Attribute)
+            and it.func.attr.value in ("parameters", "named_parameters")
+        )
+
+    def bound(target: cst.BaseExpression) -> list[str]:
+        if isinstance(target, cst.Name):
+            return [target.value]
+        if isinstance(target, (cst.Tuple, cst.List)):
+            return [e.value.value for e in target.elements if isinstance(e.value, cst.Name)]
+        return []
+
+    class _Walks(cst.CSTVisitor):
+        def visit_For(self, node: cst.For) -> None:
+            if over_parameters(node.iter):
+                found.append((node, bound(node.target), node.body))
+
+        def visit_CompFor(self, node: cst.CompFor) -> None:
+            if over_parameters(node.iter):
+                comp = self.comps[-1] if self.comps else node
+                found.append((comp, bound(node.target), comp))
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.comps: list[cst.CSTNode] = []
+
+        def visit_ListComp(self, node: cst.ListComp) -> None:
+            self.comps.append(node)
+
+        def leave_ListComp(self, original_node: cst.ListComp) -> None:
+            self.comps.pop()
+
+        def visit_DictComp(self, node: cst.DictComp) -> None:
+            self.comps.append(node)
+
+        def leave_DictComp(self, original_node: cst.DictComp) -> None:
+            self.comps.pop()
+
+        def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
+            self.comps.append(node)
+
+        def leave_GeneratorExp(self, original_node: cst.GeneratorExp) -> None:
+            self.comps.pop()
+
+        def visit_SetComp(self, node: cst.SetComp) -> None:
+            self.comps.append(node)
+
+        def leave_SetComp(self, original_node: cst.SetComp) -> None:
+            self.comps.pop()
+
+    module.visit(_Walks())
+    return found
 
 
 def _is_class(script: Script, call: cst.Call) -> bool:

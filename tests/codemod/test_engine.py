@@ -929,3 +929,36 @@ def test_a_config_handed_to_a_model_class_is_no_wrapped_model():
     )
     result = codemod_source(source, CodemodOptions(freeze=("*.0.*",)), "train.py")
     assert result.problems == [] and "model.named_parameters()" in (result.new_source or "")
+
+
+@pytest.mark.parametrize(
+    "reader",
+    [
+        "for p in model.parameters():\n    if p.grad is not None:\n        p.data.add_(p.grad)",
+        "grads = [p.grad for p in model.parameters() if p.requires_grad]",
+    ],
+)
+def test_a_read_of_gradients_that_skips_the_missing_ones_does_not_stop_the_freeze(reader: str):
+    source = (
+        "import torch\nmodel = torch.nn.Sequential(torch.nn.Linear(4, 4))\n"
+        "optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "for x, y in loader:\n"
+        "    loss = torch.nn.functional.mse_loss(model(x), y)\n"
+        "    loss.backward()\n    optimizer.step()\n" + reader + "\n"
+    )
+    result = codemod_source(source, CodemodOptions(freeze=("0.*",)), "train.py")
+    assert result.problems == [] and "requires_grad_(False)" in (result.new_source or "")
+
+
+def test_a_dict_of_every_parameter_s_gradient_stops_the_freeze():
+    """llm.c writes {name: param.grad.cpu() for name, param in model.named_parameters()}."""
+    source = (
+        "import torch\nmodel = torch.nn.Sequential(torch.nn.Linear(4, 4))\n"
+        "optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "for x, y in loader:\n"
+        "    loss = torch.nn.functional.mse_loss(model(x), y)\n"
+        "    loss.backward()\n    optimizer.step()\n"
+        "grads = {n: param.grad.cpu() for n, param in model.named_parameters()}\n"
+    )
+    (problem,) = _problems(source, CodemodOptions(freeze=("0.*",)))
+    assert problem.startswith("train.py:8:9: cannot add freeze: this reads `param.grad` of every")
