@@ -21,6 +21,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from freezegen.check import gate
 from freezegen.codemod.accumulation import accumulation
 from freezegen.codemod.explain import Seen, explain_module
+from freezegen.codemod.lines import LineMap, split_training_lines
 from freezegen.codemod.options import CodemodOptions
 from freezegen.codemod.precision import precision
 from freezegen.codemod.script import CannotAct, Script, YoursToSet
@@ -132,22 +133,29 @@ def _rewrite(
         message = f"syntax error: {exc.message}; only files that parse are rewritten"
         result.problems.append(Message(path, exc.editor_line, exc.editor_column + 1, message))
         return result
+    module, lines = split_training_lines(module)
     if explain:
-        result.seen = explain_module(module, pins)
+        result.seen = explain_module(module, pins, lines)
     acting: Notes = []
     kept: list[Refusal] = []
-    problems = _preflight(module, options, acting, pins, kept)
+    problems = _preflight(module, options, acting, pins, kept, lines)
     result.not_applied = [name for name, _, _ in problems]  # in TRANSFORMS order
     result.kept = [name for name, _, _ in kept]
     if partial or not problems:  # what an edit says is only said when the edit is made
         notes += acting
     if problems or notes or kept:
         positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
-        result.problems = [_locate(path, positions, n, m) for n, m in _said_once(problems)]
-        result.notes = [_locate(path, positions, n, m) for n, m in notes]
-        result.actions = [
-            _locate(path, positions, n, f"keeping the script's own {k}: {m}") for k, n, m in kept
-        ]
+
+        def locate(node: cst.CSTNode | None, text: str) -> Message:
+            if node is None:
+                return Message(path, 0, 0, text)
+            start = positions[node].start
+            line, column = lines.where(start.line, start.column)
+            return Message(path, line, column + 1, text)
+
+        result.problems = [locate(n, m) for n, m in _said_once(problems)]
+        result.notes = [locate(n, m) for n, m in notes]
+        result.actions = [locate(n, f"keeping the script's own {k}: {m}") for k, n, m in kept]
     if problems and not partial:
         return result
     if text != source:
@@ -168,7 +176,7 @@ def _rewrite(
         if new is not None and new.code != module.code:
             module = new
             result.applied.append(name)
-    if partial and not result.applied:
+    if (partial or lines) and not result.applied:  # a split line alone is no rewrite
         return result
     new_text = module.code
     try:
@@ -188,12 +196,17 @@ Refusal = tuple[str, cst.CSTNode | None, str]
 
 
 def _preflight(
-    module: cst.Module, options: CodemodOptions, notes: Notes, pins: Pins, kept: list[Refusal]
+    module: cst.Module,
+    options: CodemodOptions,
+    notes: Notes,
+    pins: Pins,
+    kept: list[Refusal],
+    lines: LineMap,
 ) -> list[Refusal]:
     """Every transform that cannot act on the original tree, with its reason; those the script
     does its own way, with what the user must set, go to ``kept``; the notes of those that can
     act are added to ``notes`` (a refused or kept transform's are dropped)."""
-    script = Script(module, pins)
+    script = Script(module, pins, lines)
     problems: list[Refusal] = []
     for name, transform in TRANSFORMS:
         mine: Notes = []
@@ -217,13 +230,6 @@ def _said_once(problems: list[Refusal]) -> list[tuple[cst.CSTNode | None, str]]:
             seen.append((node, message))
             out.append((node, f"cannot add {name}: {message}"))
     return out
-
-
-def _locate(path: str, positions: object, node: cst.CSTNode | None, text: str) -> Message:
-    if node is None:
-        return Message(path, 0, 0, text)
-    where = positions[node].start  # type: ignore[index]
-    return Message(path, where.line, where.column + 1, text)
 
 
 def _modernise_amp(source: str, path: str, pins: Pins) -> tuple[str, Notes]:

@@ -15,6 +15,7 @@ import libcst as cst
 
 from freezegen.check.names import SCALERS, dotted
 from freezegen.codemod.existing import accelerator_calls, own_accumulation, own_autocast
+from freezegen.codemod.lines import LineMap
 from freezegen.codemod.precision import forward_region, loss_statements, refuse_without_forward
 from freezegen.codemod.script import Backward, CannotAct, Script
 from freezegen.codemod.versions import Pins
@@ -29,10 +30,13 @@ class Seen:
     text: str
 
 
-def explain_module(module: cst.Module, pins: Pins | None = None) -> list[Seen]:
-    """The map of ``module`` (whose project pins ``pins``), in a fixed order of entries; never
-    raises CannotAct (an entry that cannot be told says why, at the line it is about)."""
-    script = Script(module, pins)
+def explain_module(
+    module: cst.Module, pins: Pins | None = None, lines: LineMap | None = None
+) -> list[Seen]:
+    """The map of ``module`` (whose project pins ``pins``, whose lines were the file's as
+    ``lines`` says), in a fixed order of entries; never raises CannotAct (an entry that cannot
+    be told says why, at the line it is about)."""
+    script = Script(module, pins, lines)
     seen: list[Seen] = []
     try:
         back = script.backward

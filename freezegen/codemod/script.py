@@ -16,6 +16,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from freezegen.check.context import OPTIMIZERS
 from freezegen.check.names import SCALERS, Names, collect_names, dotted
 from freezegen.codemod.fabric import is_fabric
+from freezegen.codemod.lines import LineMap
 from freezegen.codemod.versions import Pins
 
 Block = cst.Module | cst.IndentedBlock
@@ -90,10 +91,14 @@ class OptimizerSite:
 class Script:
     """One parsed module and the answers every transform needs."""
 
-    def __init__(self, module: cst.Module, pins: Pins | None = None) -> None:
+    def __init__(
+        self, module: cst.Module, pins: Pins | None = None, lines: LineMap | None = None
+    ) -> None:
         self.module = module
         self.pins = pins or Pins()
         """The library versions the script's project pins (none for a source given as text)."""
+        self.line_map = lines or LineMap()
+        """Where the module's lines were in the file (see codemod/lines.py)."""
         self.parents: dict[int, cst.CSTNode] = {}
         self.calls: list[cst.Call] = []
         self.loops: list[Loop] = []
@@ -109,7 +114,8 @@ class Script:
 
     def line(self, node: cst.CSTNode) -> int:
         """The line ``node`` starts on (positions are computed once, when first asked)."""
-        return self._positions[node].start.line  # type: ignore[index]
+        start = self._positions[node].start  # type: ignore[index]
+        return self.line_map.where(start.line, start.column)[0]
 
     def ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         while id(node) in self.parents:
