@@ -333,7 +333,7 @@ def _refuse_grad_readers(script: Script) -> None:
     one's ``.grad`` without asking whether it has one (``for p in model.parameters():
     p.data.add_(p.grad, alpha=-lr)``, ``{n: p.grad.cpu() for n, p in ...}``): a frozen
     parameter's grad is None, so the rewritten script would fail there."""
-    for node, names, body in _parameter_walks(script.module):
+    for node, names, body in _parameter_walks(script):
         code = script.code(body)
         for name in names:
             reads = f"{name}.grad" in code.replace(f"{name}.grad_", "")
@@ -353,67 +353,41 @@ def _refuse_grad_readers(script: Script) -> None:
                 )
 
 
-def _parameter_walks(
-    module: cst.Module,
-) -> list[tuple[cst.CSTNode, list[str], cst.CSTNode]]:
+def _parameter_walks(script: Script) -> list[tuple[cst.CSTNode, list[str], cst.CSTNode]]:
     """Every ``for`` loop and comprehension over ``x.parameters()`` / ``x.named_parameters()``:
     the node, the names it binds for a parameter, and what it runs for each."""
     found: list[tuple[cst.CSTNode, list[str], cst.CSTNode]] = []
 
-    def over_parameters(it: cst.BaseExpression) -> bool:
-        return (
-            isinstance(it, cst.Call)
-            and isinstance(it.func, cst.Attribute)
-            and it.func.attr.value in ("parameters", "named_parameters")
-        )
-
-    def bound(target: cst.BaseExpression) -> list[str]:
-        if isinstance(target, cst.Name):
-            return [target.value]
-        if isinstance(target, (cst.Tuple, cst.List)):
-            return [e.value.value for e in target.elements if isinstance(e.value, cst.Name)]
-        return []
-
     class _Walks(cst.CSTVisitor):
         def visit_For(self, node: cst.For) -> None:
-            if over_parameters(node.iter):
-                found.append((node, bound(node.target), node.body))
+            if _over_parameters(node.iter):
+                found.append((node, _bound(node.target), node.body))
 
         def visit_CompFor(self, node: cst.CompFor) -> None:
-            if over_parameters(node.iter):
-                comp = self.comps[-1] if self.comps else node
-                found.append((comp, bound(node.target), comp))
+            if _over_parameters(node.iter):
+                comp: cst.CSTNode = node
+                while isinstance(comp, cst.CompFor):  # up to the comprehension holding it
+                    comp = script.parents[id(comp)]
+                found.append((comp, _bound(node.target), comp))
 
-        def __init__(self) -> None:
-            super().__init__()
-            self.comps: list[cst.CSTNode] = []
-
-        def visit_ListComp(self, node: cst.ListComp) -> None:
-            self.comps.append(node)
-
-        def leave_ListComp(self, original_node: cst.ListComp) -> None:
-            self.comps.pop()
-
-        def visit_DictComp(self, node: cst.DictComp) -> None:
-            self.comps.append(node)
-
-        def leave_DictComp(self, original_node: cst.DictComp) -> None:
-            self.comps.pop()
-
-        def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
-            self.comps.append(node)
-
-        def leave_GeneratorExp(self, original_node: cst.GeneratorExp) -> None:
-            self.comps.pop()
-
-        def visit_SetComp(self, node: cst.SetComp) -> None:
-            self.comps.append(node)
-
-        def leave_SetComp(self, original_node: cst.SetComp) -> None:
-            self.comps.pop()
-
-    module.visit(_Walks())
+    script.module.visit(_Walks())
     return found
+
+
+def _over_parameters(it: cst.BaseExpression) -> bool:
+    return (
+        isinstance(it, cst.Call)
+        and isinstance(it.func, cst.Attribute)
+        and it.func.attr.value in ("parameters", "named_parameters")
+    )
+
+
+def _bound(target: cst.BaseExpression) -> list[str]:
+    if isinstance(target, cst.Name):
+        return [target.value]
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return [e.value.value for e in target.elements if isinstance(e.value, cst.Name)]
+    return []
 
 
 def _is_class(script: Script, call: cst.Call) -> bool:
@@ -481,13 +455,10 @@ def _comprehensions(expr: cst.CSTNode) -> list[Comp]:
             self._take(node)
 
         def _take(self, node: Comp) -> None:
-            it = node.for_in.iter
             if (
                 isinstance(node.elt, cst.Name)
                 and node.for_in.inner_for_in is None
-                and isinstance(it, cst.Call)
-                and isinstance(it.func, cst.Attribute)
-                and it.func.attr.value in ("parameters", "named_parameters")
+                and _over_parameters(node.for_in.iter)
             ):
                 found.append(node)
 
