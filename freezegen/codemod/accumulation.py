@@ -84,7 +84,7 @@ def accumulation(script: Script, options: CodemodOptions, notes: Notes) -> cst.M
     else:  # a loop with no length: a counter of its own passes
         from freezegen.codemod.pass_counter import pass_window
 
-        window = pass_window(script, loop, body, after[-1], n, notes)
+        window = pass_window(script, loop, body, bool(before), after[-1], n, notes)
     guard = window.last
     sync = fabric_edits.sync_window(script, back) if back.style == "fabric" else None
     if sync is not None:  # Fabric's idiom: one flag for the sync and the step

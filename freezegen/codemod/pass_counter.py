@@ -18,7 +18,7 @@ import libcst as cst
 from freezegen.check.names import dotted
 from freezegen.codemod import edits
 from freezegen.codemod.accumulation import Window
-from freezegen.codemod.script import CannotAct, Script
+from freezegen.codemod.script import CannotAct, Script, zeroes_only
 from freezegen.codemod.step_function import _continue_in
 from freezegen.codemod.transform import Notes
 
@@ -26,14 +26,33 @@ _Node = TypeVar("_Node", bound=cst.CSTNode)
 
 
 def pass_window(
-    script: Script, loop: cst.While, body: list[cst.BaseStatement], last: int, n: int, notes: Notes
+    script: Script,
+    loop: cst.While,
+    body: list[cst.BaseStatement],
+    zeroes_first: bool,
+    last: int,
+    n: int,
+    notes: Notes,
 ) -> Window:
     """The window of ``loop`` (whose ``body`` updates the model in statements up to index
-    ``last``), counted by a fresh counter of its passes; the notes say what changes for a run.
+    ``last``, and zeroes the gradients above its backward call when ``zeroes_first``), counted
+    by a fresh counter of its passes; the notes say what changes for a run.
 
     Raises CannotAct at a ``continue`` of the loop that can end a pass before its update: that
-    pass would count as a micro-step without its backward, or end a window without a step.
+    pass would count as a micro-step without its backward, or end a window without a step; and
+    where the loop may run again but its gradients are zeroed only after an update: what a
+    last, partial window left would be added to the next run's first window.
     """
+    again = None if zeroes_first else _may_run_again(script, loop)
+    if again is not None:
+        zeroing = [s for s in script.boundary_statements(loop) if zeroes_only(s)]
+        after = f"only after an update (line {script.line(zeroing[0])})" if zeroing else "nowhere"
+        raise CannotAct(
+            zeroing[0] if zeroing else loop,
+            f"this `while` loop may run again ({again}) and its gradients are zeroed {after}: "
+            "what a last, partial window left when it stopped would be added to the next run's "
+            "first window; zero them above the backward call instead",
+        )
     skip = _continue_in(script, loop)
     if skip is not None and _top_index(script, body, skip) <= last:
         raise CannotAct(
@@ -62,6 +81,31 @@ def pass_window(
         size=str(n),
         rebuild=rebuild,
     )
+
+
+def _may_run_again(script: Script, loop: cst.While) -> str | None:
+    """Why ``loop`` may be entered more than once, when it may: a loop around it, or a function
+    around it that is a method, is not called in this file, or is called more than once or
+    inside a loop. None for a loop that runs once: at module level, or in a function called
+    once from module level."""
+    outer = script.loop_of(loop)
+    if outer is not None:
+        return f"inside the loop at line {script.line(outer)}"
+    function = script.function_of(loop)
+    if function is None:
+        return None
+    name = function.name.value
+    if isinstance(script.parents.get(id(script.block_of(function))), cst.ClassDef):
+        return f"in the method {name}(), which may be called again"
+    calls = [c for c in script.calls if (dotted(c.func) or "").rpartition(".")[2] == name]
+    if not calls:
+        return f"in {name}(), which this file does not call"
+    if len(calls) > 1:
+        return f"in {name}(), called {len(calls)} times"
+    (call,) = calls
+    if script.function_of(call) is not None or script.loop_of(call) is not None:
+        return f"in {name}(), called at line {script.line(call)}, which may run again"
+    return None
 
 
 def _top_index(script: Script, body: list[cst.BaseStatement], node: cst.CSTNode) -> int:

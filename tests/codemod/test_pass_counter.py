@@ -141,3 +141,57 @@ def test_accelerate_over_a_while_loop_that_reuses_its_batch_is_refused():
     result = codemod_source(ACCELERATE.format(batch="features"), ACCUM, "train.py")
     (problem,) = [str(p) for p in result.problems]
     assert problem.startswith("train.py:9:1: cannot add accumulation: the loop `while step < 100:`")
+
+
+ZEROED_AFTER = """\
+import torch
+
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+
+
+{header}
+    while True:
+        x = next(it)
+        loss = model(x)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        if done():
+            break
+{calls}
+"""
+
+
+@pytest.mark.parametrize(
+    ("header", "calls", "why"),
+    [
+        ("def train():", "train()\ntrain()", "in train(), called 2 times"),
+        ("def train():", "for _ in range(3):\n    train()", "in train(), called at line 16"),
+        ("def train():", "", "in train(), which this file does not call"),
+        ("class Trainer:\n  def run(self):", "", "in the method run(), which may be called"),
+    ],
+)
+def test_a_loop_that_may_run_again_must_zero_its_gradients_first(header, calls, why):
+    """What a partial window left would be added to the next run's first window."""
+    result = codemod_source(ZEROED_AFTER.format(header=header, calls=calls), ACCUM, "train.py")
+    (problem,) = [str(p) for p in result.problems]
+    assert f"cannot add accumulation: this `while` loop may run again ({why}" in problem
+    line = int(problem.split(":")[1])
+    assert "zero_grad()" in ZEROED_AFTER.format(header=header, calls=calls).splitlines()[line - 1]
+
+
+def test_a_loop_that_runs_once_may_zero_its_gradients_after_the_update():
+    source = ZEROED_AFTER.format(header="def train():", calls="train()")
+    new, _ = _rewrite(source)
+    assert "        if micro_step % 4 == 0:\n            optimizer.step()\n" in new
+
+
+def test_a_loop_that_may_run_again_and_zeroes_first_starts_each_run_clean():
+    source = ZEROED_AFTER.format(header="def train():", calls="train()\ntrain()").replace(
+        "        loss.backward()\n", "        optimizer.zero_grad()\n        loss.backward()\n"
+    )
+    source = source.replace(
+        "        optimizer.step()\n        optimizer.zero_grad()\n", "        optimizer.step()\n"
+    )
+    new, _ = _rewrite(source)
+    assert "        if micro_step % 4 == 1:\n            optimizer.zero_grad()\n" in new
