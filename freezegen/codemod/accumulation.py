@@ -328,7 +328,7 @@ def _every_pass(stmts: Sequence[cst.BaseStatement]) -> list[cst.BaseStatement]:
     for stmt in stmts:
         if isinstance(stmt, cst.SimpleStatementLine):
             out.append(stmt)
-        elif isinstance(stmt, (cst.With, cst.Try)):
+        elif isinstance(stmt, (cst.With, cst.Try, cst.TryStar)):
             out += _every_pass(stmt.body.body)
     return out
 
