@@ -1,8 +1,12 @@
 """Gradient accumulation over N micro-batches: the loss divided by its window's true size, and
-the optimizer step, its clipping, zero_grad and the scheduler run once per window (and after the
-last, partial one)."""
+the optimizer step, its clipping, zero_grad and the scheduler run once per window (and, in a
+``for`` loop over a sized iterable, after each epoch's last, partial one; a ``while`` loop has
+no length, so its passes are counted by a counter of its own: :mod:`pass_counter`)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import libcst as cst
 
@@ -41,7 +45,9 @@ def accumulation(script: Script, options: CodemodOptions, notes: Notes) -> cst.M
 
     A script that accumulates by hand is kept as it is when its own window is already N, and
     refused otherwise (a second mechanism on top of the first would step once per N*N
-    batches); Accelerate's own accumulation is composed with, branch by branch.
+    batches); Accelerate's own accumulation is composed with, branch by branch. A ``while``
+    loop whose every pass draws a new batch is counted by a counter the codemod adds (Fabric's
+    sync flag reads it too); under Accelerate, accumulate() counts its own calls.
     """
     n = options.grad_accum_steps
     if n <= 1:
@@ -63,8 +69,6 @@ def accumulation(script: Script, options: CodemodOptions, notes: Notes) -> cst.M
         from freezegen.codemod.step_function import accumulate_called_step
 
         return accumulate_called_step(script, back, n, notes)
-    if not isinstance(loop, cst.For):
-        raise CannotAct(loop, "accumulation needs a `for` loop over the batches, not `while`")
     if back.block is not loop.body:
         raise CannotAct(
             back.call,
@@ -75,10 +79,13 @@ def accumulation(script: Script, options: CodemodOptions, notes: Notes) -> cst.M
     b = next(i for i, s in enumerate(body) if s is back.stmt)
     before, after = _boundary_indices(script, loop, body, b)
     _refuse_unless_micro_steps(script, loop, back)
-    counter, done, target, iterable, length = _counter(script, loop, back)
-    window = f"min({n}, {length} - {counter} // {n} * {n})"
-    grouped = f"({done})" if " " in done else done
-    guard = f"{grouped} % {n} == 0 or {done} == {length}"
+    if isinstance(loop, cst.For):
+        window = _epoch_window(script, loop, back, n)
+    else:  # a loop with no length: a counter of its own passes
+        from freezegen.codemod.pass_counter import pass_window
+
+        window = pass_window(script, loop, body, bool(before), after[-1], n, notes)
+    guard = window.last
     sync = fabric_edits.sync_window(script, back) if back.style == "fabric" else None
     if sync is not None:  # Fabric's idiom: one flag for the sync and the step
         guard = f"not {sync.flag}"
@@ -86,21 +93,50 @@ def accumulation(script: Script, options: CodemodOptions, notes: Notes) -> cst.M
     first, last = after[0], after[-1]
     for i, stmt in enumerate(body):
         if i in before:
-            new_body.append(edits.wrap(f"if {counter} % {n} == 0", [stmt]))
+            new_body.append(edits.wrap(f"if {window.first}", [stmt]))
         elif i == b:
-            new_body.append(_divide(back, stmt, window))
+            new_body.append(_divide(back, stmt, window.size))
         elif i == first:
             new_body.append(edits.wrap(f"if {guard}", body[first : last + 1]))
         elif not first < i <= last:
             new_body.append(stmt)
     if sync is not None:  # each statement up to the backward call kept its index
         start = max(before, default=-1) + 1
-        accumulating = f"{grouped} % {n} != 0 and {done} != {length}"
-        new_body[start : b + 1] = sync.wrap(accumulating, new_body[start : b + 1])
-    new_loop = loop.with_changes(
-        target=target, iter=iterable, body=loop.body.with_changes(body=new_body)
+        new_body[start : b + 1] = sync.wrap(window.accumulating, new_body[start : b + 1])
+    return edits.apply(script.module, {id(loop): lambda _: window.rebuild(new_body)})
+
+
+@dataclass(frozen=True)
+class Window:
+    """How a loop counts its micro-steps into windows of N: the tests and the divisor that
+    its guarded body reads, and the loop rebuilt around that body."""
+
+    first: str
+    """True on a window's first micro-step: zero_grad runs."""
+    last: str
+    """True on a window's last micro-step: the optimizer steps."""
+    accumulating: str
+    """``not last``, spelled out: Fabric skips the gradient sync while it holds."""
+    size: str
+    """What the loss is divided by: the window's true size."""
+    rebuild: Callable[[list[cst.BaseStatement]], list[cst.BaseStatement]]
+    """The statements that replace the loop, given its new body."""
+
+
+def _epoch_window(script: Script, loop: cst.For, back: Backward, n: int) -> Window:
+    """The window of a ``for`` loop over a sized iterable: counted by its (added) enumerate
+    index, the last window of each epoch cut to what is left of the loader, and stepped."""
+    counter, done, target, iterable, length = _counter(script, loop, back)
+    grouped = f"({done})" if " " in done else done
+    return Window(
+        first=f"{counter} % {n} == 0",
+        last=f"{grouped} % {n} == 0 or {done} == {length}",
+        accumulating=f"{grouped} % {n} != 0 and {done} != {length}",
+        size=f"min({n}, {length} - {counter} // {n} * {n})",
+        rebuild=lambda body: [
+            loop.with_changes(target=target, iter=iterable, body=loop.body.with_changes(body=body))
+        ],
     )
-    return edits.apply(script.module, {id(loop): lambda _: [new_loop]})
 
 
 def _set_own_window(
@@ -235,23 +271,35 @@ _RANDOM_DRAWS = (
 """torch's random draws: synthetic data made anew on each pass is a new micro-batch."""
 
 
-def _refuse_unless_micro_steps(script: Script, loop: cst.For, back: Backward) -> None:
+def _refuse_unless_micro_steps(script: Script, loop: cst.For | cst.While, back: Backward) -> None:
     """Raise CannotAct unless each pass of ``loop`` sees a new micro-batch: it iterates a
     loader (``loader``, ``enumerate(loader)``, ``tqdm(loader)``), or a ``range`` whose body
     draws a batch, indexes data with the counter, or draws random data that the loss is
-    computed from. A full-batch trainer's epoch loop is no micro-step loop: accumulating over
-    it only divides the number of updates by N."""
+    computed from. A ``while`` loop must draw its batch (or random data the loss reads) in a
+    statement that every pass runs: not under an ``if``, nor in a loop of its own. A
+    full-batch trainer's epoch loop is no micro-step loop: accumulating over it only divides
+    the number of updates by N."""
+    if isinstance(loop, cst.While):
+        test = [loop.test] if isinstance(loop.test, cst.Call) else []
+        every_pass = [*test, *script.calls_in(loop.test)]  # while (x := next(it, None)) ...
+        every_pass += [c for s in _every_pass(loop.body.body) for c in script.calls_in(s)]
+        if _fetches(every_pass) or _draws_random_inputs(script, loop, back):
+            return
+        raise CannotAct(
+            loop,
+            f"the loop `while {script.code(loop.test)}:` draws no new batch in a statement that "
+            "every pass runs (a next(...), get_batch-style or random draw outside any `if` or "
+            "inner loop), so its passes may reuse the same data; accumulating over it would "
+            "only cut the number of updates",
+        )
     it = loop.iter
     while isinstance(it, cst.Call) and it.args and not _is_range(it):
         it = it.args[0].value  # enumerate(...), tqdm(...), iter(...)
     if not _is_range(it):
         return
     target = dotted(loop.target) if isinstance(loop.target, cst.Name) else None
-    for call in script.calls:
-        if script.inside(call, loop.body):
-            name = (dotted(call.func) or "").rpartition(".")[2].lower()
-            if any(word in name for word in _FETCH):
-                return
+    if _fetches(script.calls_in(loop.body)):
+        return
     if target is not None and _indexes_with(loop.body, target):
         return
     if _draws_random_inputs(script, loop, back):
@@ -264,26 +312,49 @@ def _refuse_unless_micro_steps(script: Script, loop: cst.For, back: Backward) ->
     )
 
 
-def _draws_random_inputs(script: Script, loop: cst.For, back: Backward) -> bool:
-    """True when a statement of the loop body assigns a torch random draw that the statements
-    computing the loss read (``x = torch.randint(0, vocab, (b, t))``, ``loss = model(x)``)."""
-    from freezegen.codemod.precision import forward_region, used_names
+def _fetches(calls: list[cst.Call]) -> bool:
+    """True when one of ``calls`` draws a batch by its name (see :data:`_FETCH`)."""
+    return any(
+        any(word in (dotted(call.func) or "").rpartition(".")[2].lower() for word in _FETCH)
+        for call in calls
+    )
 
-    try:
-        region = forward_region(script, back)
-    except CannotAct:
-        return False
-    read = set().union(*(used_names(stmt) for stmt in region))
-    for stmt in loop.body.body:
-        if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+
+def _every_pass(stmts: Sequence[cst.BaseStatement]) -> list[cst.BaseStatement]:
+    """The statements among ``stmts`` that run on every pass that reaches them: the simple
+    ones, and those inside a ``with`` block or a ``try`` body (the handlers only run on an
+    error: a ``StopIteration`` handler that re-creates the iterator, for one)."""
+    out: list[cst.BaseStatement] = []
+    for stmt in stmts:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            out.append(stmt)
+        elif isinstance(stmt, (cst.With, cst.Try, cst.TryStar)):
+            out += _every_pass(stmt.body.body)
+    return out
+
+
+def _draws_random_inputs(script: Script, loop: cst.For | cst.While, back: Backward) -> bool:
+    """True when the loss is computed from a torch random draw that every pass of the loop
+    makes (``x = torch.randint(0, vocab, (b, t))``, ``loss = model(x)``): def-use up from the
+    loss, over the statements above the backward call that every pass runs (an autocast block's
+    too: once precision ran, the draw and the forward pass sit in one), and for a step function
+    the loop body that calls it."""
+    from freezegen.codemod.precision import _targets, used_names
+
+    block = list(back.block.body)
+    above = block[: next(i for i, s in enumerate(block) if s is back.stmt)]
+    stmts = above if back.block is loop.body else [*loop.body.body, *above]
+    read = used_names(back.loss)
+    for line in reversed(_every_pass(stmts)):
+        assigned = _targets(line)
+        if not {name.partition(".")[0] for name in assigned} & read:
             continue
-        small = stmt.body[0]
-        if not isinstance(small, cst.Assign) or not isinstance(small.value, cst.Call):
-            continue
-        callee = script.names.qualified(small.value.func) or dotted(small.value.func) or ""
-        targets = {dotted(t.target) for t in small.targets}
-        if callee in _RANDOM_DRAWS and targets & read:
-            return True
+        small = line.body[0] if isinstance(line, cst.SimpleStatementLine) else None
+        if isinstance(small, cst.Assign) and isinstance(small.value, cst.Call):
+            callee = script.names.qualified(small.value.func) or dotted(small.value.func) or ""
+            if callee in _RANDOM_DRAWS:
+                return True
+        read |= used_names(line)
     return False
 
 
@@ -499,6 +570,11 @@ def _accelerate(
         loop = back.loop
         if loop is None:
             raise CannotAct(back.call, "the backward call is not inside a loop")
+        if isinstance(loop, cst.While):  # accumulate() counts its own calls: no length needed
+            from freezegen.codemod.pass_counter import note_passes
+
+            _refuse_unless_micro_steps(script, loop, back)
+            note_passes(script, loop, n, notes)
         model = script.optimizer.model
         if model is None:
             raise CannotAct(script.optimizer.call, "cannot tell which model the optimizer trains")

@@ -5,7 +5,8 @@ the real command line. ``pytest --update-golden`` rewrites the *.out.py files fr
 behaviour (review the diff). Every output is compared to its golden file, is a fixed point of the
 codemod, keeps the input's comments and blank lines, and is executed: it must train, freeze
 what it was asked to freeze and, where the script names ``epochs`` and ``micro_batches``, step
-the optimizer ceil(micro_batches / N) times per epoch.
+the optimizer ceil(micro_batches / N) times per epoch; where it names ``passes`` (the passes a
+``while`` loop made, which has no length to cut a last window to), floor(passes / N) times.
 
 A ``*.refuse.py`` fixture is a script the codemod must leave alone: the reasons it gives
 (located, file name only) are pinned in ``*.refuse.txt``. A ``*.kept.py`` fixture already does
@@ -192,6 +193,10 @@ def test_rewritten_script_trains(case: str, rewritten, monkeypatch: pytest.Monke
     if "micro_batches" in scope:
         n = _accumulation_window(_flags(FIXTURES / f"{case}.in.py"))
         expected = scope["epochs"] * math.ceil(scope["micro_batches"] / n)
+        assert len(steps) == expected, f"{len(steps)} optimizer steps, expected {expected}"
+    if "passes" in scope:  # a `while` loop: no length, so a last partial window is not stepped
+        n = _accumulation_window(_flags(FIXTURES / f"{case}.in.py"))
+        expected = scope["passes"] // n
         assert len(steps) == expected, f"{len(steps)} optimizer steps, expected {expected}"
     losses = scope["losses"]
     assert losses and all(math.isfinite(x) for x in losses)

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from freezegen.cli import app
 from freezegen.codemod import CodemodOptions, codemod_source
 
-# accumulation cannot act (a `while` loop); freeze and precision can
+# accumulation cannot act (a `while` loop over the same batch); freeze and precision can
 WHILE_SCRIPT = """\
 import torch
 from torch import nn
@@ -20,9 +20,9 @@ torch.manual_seed(0)
 model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
 optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
 first = model[0].weight.detach().clone()
-steps = 0
+steps, features = 0, torch.randn(8, 4)
 while steps < 6:
-    x = torch.randn(8, 4)
+    x = features
     loss = nn.functional.mse_loss(model(x), x.sum(1, keepdim=True))
     loss.backward()
     optimizer.step()
@@ -41,7 +41,7 @@ def test_default_is_all_or_nothing():
     assert result.not_applied == ["accumulation"]
     (problem,) = result.problems
     assert str(problem).startswith("train.py:9:1: cannot add accumulation:")
-    assert "not `while`" in str(problem)
+    assert "draws no new batch" in str(problem)
 
 
 def test_partial_equals_the_transforms_that_can_act_alone():
@@ -182,8 +182,9 @@ def test_a_kept_mechanism_is_no_refusal_and_is_said_on_the_command_line(tmp_path
     the action is located, the summary counts it, and --explain lists the kept transform."""
     source = (
         WHILE_SCRIPT.replace(
-            "steps = 0\nwhile steps < 6:",
-            "import os\nwindow = int(os.environ['WINDOW'])\nfor step in range(12):",
+            "steps, features = 0, torch.randn(8, 4)\nwhile steps < 6:",
+            "import os\nwindow = int(os.environ['WINDOW'])\n"
+            "for step, features in enumerate([torch.randn(8, 4)] * 12):",
         )
         .replace("    loss.backward()\n", "    (loss / window).backward()\n")
         .replace(
