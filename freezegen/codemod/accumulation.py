@@ -79,6 +79,7 @@ def accumulation(script: Script, options: CodemodOptions, notes: Notes) -> cst.M
     b = next(i for i, s in enumerate(body) if s is back.stmt)
     before, after = _boundary_indices(script, loop, body, b)
     _refuse_unless_micro_steps(script, loop, back)
+    _refuse_exits_above(script, loop, body, after)
     if isinstance(loop, cst.For):
         window = _epoch_window(script, loop, back, n)
     else:  # a loop with no length: a counter of its own passes
@@ -104,6 +105,34 @@ def accumulation(script: Script, options: CodemodOptions, notes: Notes) -> cst.M
         start = max(before, default=-1) + 1
         new_body[start : b + 1] = sync.wrap(window.accumulating, new_body[start : b + 1])
     return edits.apply(script.module, {id(loop): lambda _: window.rebuild(new_body)})
+
+
+def _refuse_exits_above(
+    script: Script, loop: cst.For | cst.While, body: list[cst.BaseStatement], update: list[int]
+) -> None:
+    """Raise CannotAct at a ``continue`` or ``break`` of the loop in or above the statements
+    that update the model (``body[i]`` for ``i`` in ``update``): the counter counts every
+    pass, so a pass that ends there counts as a micro-step without its backward, or ends a
+    window without its update (the next window then sums two windows' gradients over one
+    divisor), and a ``for`` loop's break leaves the micro-batches since the last update
+    unstepped (a ``while`` loop has no length to promise otherwise; its note says so)."""
+    index = {id(s): i for i, s in enumerate(body)}
+    exits: list[tuple[type[cst.Continue] | type[cst.Break], str]] = [(cst.Continue, "continue")]
+    if isinstance(loop, cst.For):  # a `while` loop stops by a break: pass_counter says so
+        exits.append((cst.Break, "break"))
+    for kind, word in exits:
+        exit_ = script.exits_of(loop, kind)
+        if exit_ is None:
+            continue
+        top = next(i for a in script.ancestors(exit_) if (i := index.get(id(a))) is not None)
+        if top <= update[-1]:
+            raise CannotAct(
+                exit_,
+                f"this `{word}` can end a pass of the loop before its optimizer step (line "
+                f"{script.line(body[update[0]])}): the pass would count as a micro-step "
+                "without its backward, or a window would end without its update; only a "
+                f"`{word}` below the step keeps the windows whole",
+            )
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ from freezegen.check.names import dotted
 from freezegen.codemod import edits
 from freezegen.codemod.accumulation import Window
 from freezegen.codemod.script import CannotAct, Script, zeroes_only
-from freezegen.codemod.step_function import _continue_in
 from freezegen.codemod.transform import Notes
 
 _Node = TypeVar("_Node", bound=cst.CSTNode)
@@ -38,10 +37,9 @@ def pass_window(
     ``last``, and zeroes the gradients above its backward call when ``zeroes_first``), counted
     by a fresh counter of its passes; the notes say what changes for a run.
 
-    Raises CannotAct at a ``continue`` of the loop that can end a pass before its update: that
-    pass would count as a micro-step without its backward, or end a window without a step; and
-    where the loop may run again but its gradients are zeroed only after an update: what a
-    last, partial window left would be added to the next run's first window.
+    Raises CannotAct where the loop may run again but its gradients are zeroed only after an
+    update: what a last, partial window left would be added to the next run's first window.
+    (A ``continue`` above the update is refused for every loop, in accumulation.py.)
     """
     again = None if zeroes_first else _may_run_again(script, loop)
     if again is not None:
@@ -52,15 +50,6 @@ def pass_window(
             f"this `while` loop may run again ({again}) and its gradients are zeroed {after}: "
             "what a last, partial window left when it stopped would be added to the next run's "
             "first window; zero them above the backward call instead",
-        )
-    skip = _continue_in(script, loop)
-    if skip is not None and _top_index(script, body, skip) <= last:
-        raise CannotAct(
-            skip,
-            "this `continue` can end a pass of the `while` loop before its optimizer step (line "
-            f"{script.line(body[last])}): the pass would count as a micro-step without its "
-            "backward, or end a window without its update (only a `continue` below the step keeps "
-            "the windows whole)",
         )
     counter = script.fresh(("micro_step", "micro_batch"), script.function_of(loop))
     note_passes(script, loop, n, notes)

@@ -150,6 +150,23 @@ class Script:
         """The script's calls inside ``node`` (not ``node`` itself), in source order."""
         return [call for call in self.calls if self.inside(call, node)]
 
+    def exits_of(
+        self, loop: cst.For | cst.While, kind: type[cst.Continue] | type[cst.Break]
+    ) -> cst.Continue | cst.Break | None:
+        """The first ``continue`` (or ``break``) of ``loop`` itself, not of a loop nested in
+        it, if any."""
+        found: list[cst.Continue | cst.Break] = []
+        script = self
+
+        class _Find(cst.CSTVisitor):
+            def on_visit(self, node: cst.CSTNode) -> bool:
+                if not found and isinstance(node, kind) and script.loop_of(node) is loop:
+                    found.append(node)
+                return not found
+
+        loop.body.visit(_Find())
+        return found[0] if found else None
+
     def lines(self, nodes: list[cst.CSTNode]) -> str:
         """The lines ``nodes`` start on, as a message lists them: ``12, 40``."""
         return ", ".join(str(self.line(node)) for node in nodes)

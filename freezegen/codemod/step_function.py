@@ -103,7 +103,7 @@ def accumulate_called_step(
             "there is no micro-step to count",
         )
     _refuse_unless_micro_steps(script, loop, back)
-    skip = _continue_in(script, loop)
+    skip = script.exits_of(loop, cst.Continue)
     if skip is not None:
         raise CannotAct(
             skip,
@@ -303,19 +303,6 @@ def _updates(script: Script, stmt: cst.SimpleStatementLine, call_stmt: cst.CSTNo
 
 
 _UPDATES = ("step", "zero_grad", "clip_grad_norm_", "clip_grad_value_", "unscale_")
-
-
-def _continue_in(script: Script, loop: cst.For) -> cst.Continue | None:
-    """The first ``continue`` of ``loop`` itself (not of a loop nested in it), if any."""
-    found: list[cst.Continue] = []
-
-    class _Find(cst.CSTVisitor):
-        def visit_Continue(self, node: cst.Continue) -> None:
-            if not found and script.loop_of(node) is loop:
-                found.append(node)
-
-    loop.body.visit(_Find())
-    return found[0] if found else None
 
 
 _SKIPPING = (

@@ -974,3 +974,26 @@ def test_a_dict_of_every_parameter_s_gradient_stops_the_freeze():
     )
     (problem,) = _problems(source, CodemodOptions(freeze=("0.*",)))
     assert problem.startswith("train.py:8:9: cannot add freeze: this reads `param.grad` of every")
+
+
+@pytest.mark.parametrize(
+    ("exit_", "refused"),
+    [
+        ("    if x is None:\n        break\n", True),  # above the step: a window unstepped
+        ("", False),
+    ],
+)
+def test_a_break_above_the_step_of_a_for_loop_is_refused(exit_: str, refused: bool):
+    source = (
+        "import torch\nmodel = torch.nn.Linear(4, 1)\n"
+        "optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "for x, y in loader:\n" + exit_ + "    loss = torch.nn.functional.mse_loss(model(x), y)\n"
+        "    loss.backward()\n    optimizer.step()\n    optimizer.zero_grad()\n"
+        "    if args.dry_run:\n        break\n"
+    )
+    result = codemod_source(source, ACCUM, "train.py")
+    if refused:
+        (problem,) = [str(p) for p in result.problems]
+        assert problem.startswith("train.py:6:9: cannot add accumulation: this `break` can end")
+    else:  # a break below the step (pytorch/examples' --dry-run) keeps the windows whole
+        assert result.problems == [] and result.changed
