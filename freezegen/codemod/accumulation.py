@@ -599,10 +599,22 @@ def _accelerate(
         loop = back.loop
         if loop is None:
             raise CannotAct(back.call, "the backward call is not inside a loop")
-        if isinstance(loop, cst.While):  # accumulate() counts its own calls: no length needed
+        # accumulate() counts its own calls: no length needed, but each pass must be a new
+        # micro-batch, and a pass that ends above the step would leave its window unstepped
+        _refuse_unless_micro_steps(script, loop, back)
+        body = list(loop.body.body)
+        index = {id(s): i for i, s in enumerate(body)}
+        update = sorted(
+            {
+                next(i for a in (s, *script.ancestors(s)) if (i := index.get(id(a))) is not None)
+                for s in script.boundary_statements(loop)
+            }
+        )
+        if update:
+            _refuse_exits_above(script, loop, body, update)
+        if isinstance(loop, cst.While):
             from freezegen.codemod.pass_counter import note_passes
 
-            _refuse_unless_micro_steps(script, loop, back)
             note_passes(script, loop, n, notes)
         model = script.optimizer.model
         if model is None:

@@ -997,3 +997,32 @@ def test_a_break_above_the_step_of_a_for_loop_is_refused(exit_: str, refused: bo
         assert problem.startswith("train.py:6:9: cannot add accumulation: this `break` can end")
     else:  # a break below the step (pytorch/examples' --dry-run) keeps the windows whole
         assert result.problems == [] and result.changed
+
+
+@pytest.mark.parametrize(
+    ("loop", "reason"),
+    [
+        (
+            "for batch in loader:\n    if batch is None:\n        continue\n",
+            "train.py:6:9: cannot add accumulation: this `continue` can end a pass of the loop",
+        ),
+        (
+            "for epoch in range(10):\n    batch = features\n",
+            "train.py:4:1: cannot add accumulation: the loop `for epoch in range(10)` reuses",
+        ),
+    ],
+)
+def test_accelerate_accumulation_added_by_the_codemod_keeps_its_windows_whole(
+    loop: str, reason: str
+):
+    """accumulate() counts its own calls, so the codemod's wrap needs no length, but a pass
+    ending above the step leaves a window unstepped, and a full-batch loop has no windows."""
+    source = (
+        "from accelerate import Accelerator\naccelerator = Accelerator()\n"
+        "optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)\n"
+        + loop
+        + "    loss = model(**batch).loss\n    accelerator.backward(loss)\n"
+        "    optimizer.step()\n    optimizer.zero_grad()\n"
+    )
+    (problem,) = _problems(source, ACCUM)
+    assert problem.startswith(reason), problem
