@@ -33,8 +33,8 @@ from freezegen.codemod.accumulation import (  # the loop transform's window rule
     _divide,
     _length,
     _note_scheduler,
-    _refuse_unless_micro_steps,
 )
+from freezegen.codemod.micro_steps import refuse_unless_micro_steps
 from freezegen.codemod.script import Backward, CannotAct, Script, simple_statements
 from freezegen.codemod.transform import Notes
 
@@ -102,7 +102,7 @@ def accumulate_called_step(
             f"{name}() is called here, not once per pass of a `for` loop over the batches, so "
             "there is no micro-step to count",
         )
-    _refuse_unless_micro_steps(script, loop, back)
+    refuse_unless_micro_steps(script, loop, back)
     skip = script.exits_of(loop, cst.Continue)
     if skip is not None:
         raise CannotAct(
