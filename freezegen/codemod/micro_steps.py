@@ -9,7 +9,13 @@ from collections.abc import Sequence
 import libcst as cst
 
 from freezegen.check.names import dotted
-from freezegen.codemod.script import Backward, CannotAct, Script
+from freezegen.codemod.script import (
+    Backward,
+    CannotAct,
+    Script,
+    statement_targets,
+    used_names,
+)
 
 
 def refuse_exits_above(
@@ -125,14 +131,12 @@ def _draws_random_inputs(script: Script, loop: cst.For | cst.While, back: Backwa
     loss, over the statements above the backward call that every pass runs (an autocast block's
     too: once precision ran, the draw and the forward pass sit in one), and for a step function
     the loop body that calls it."""
-    from freezegen.codemod.precision import _targets, used_names
-
     block = list(back.block.body)
     above = block[: next(i for i, s in enumerate(block) if s is back.stmt)]
     stmts = above if back.block is loop.body else [*loop.body.body, *above]
     read = used_names(back.loss)
     for line in reversed(_every_pass(stmts)):
-        assigned = _targets(line)
+        assigned = statement_targets(line)
         if not {name.partition(".")[0] for name in assigned} & read:
             continue
         small = line.body[0] if isinstance(line, cst.SimpleStatementLine) else None
@@ -155,17 +159,7 @@ def _indexes_with(body: cst.CSTNode, name: str) -> bool:
     class _Find(cst.CSTVisitor):
         def visit_SubscriptElement(self, node: cst.SubscriptElement) -> None:
             nonlocal found
-            uses = _Uses()
-            node.visit(uses)
-            found = found or name in uses.names
-
-    class _Uses(cst.CSTVisitor):
-        def __init__(self) -> None:
-            super().__init__()
-            self.names: set[str] = set()
-
-        def visit_Name(self, node: cst.Name) -> None:
-            self.names.add(node.value)
+            found = found or name in used_names(node)
 
     body.visit(_Find())
     return found

@@ -27,6 +27,8 @@ from freezegen.codemod.script import (
     YoursToSet,
     foreign_backward,
     simple_statements,
+    statement_targets,
+    used_names,
     zeroes_only,
 )
 from freezegen.codemod.transform import Notes
@@ -147,30 +149,7 @@ def loss_statements(script: Script, back: Backward) -> list[cst.CSTNode]:
 
 
 def _assignments(script: Script, container: cst.CSTNode, names: set[str]) -> list[cst.CSTNode]:
-    return [stmt for stmt in simple_statements(container) if names & _targets(stmt)]
-
-
-def _targets(stmt: cst.CSTNode) -> set[str]:
-    names: set[str] = set()
-    if not isinstance(stmt, cst.SimpleStatementLine):
-        return names
-
-    def add(t: cst.BaseExpression) -> None:
-        if isinstance(t, (cst.Name, cst.Attribute)) and (name := dotted(t)) is not None:
-            names.add(name)  # `self.loss` too: minGPT's `logits, self.loss = model(x, y)`
-        elif isinstance(t, (cst.Tuple, cst.List)):
-            for e in t.elements:
-                add(e.value)
-        elif isinstance(t, cst.StarredElement):
-            add(t.value)
-
-    for small in stmt.body:
-        if isinstance(small, cst.Assign):
-            for target in small.targets:
-                add(target.target)
-        elif isinstance(small, (cst.AnnAssign, cst.AugAssign)):
-            add(small.target)
-    return names
+    return [stmt for stmt in simple_statements(container) if names & statement_targets(stmt)]
 
 
 def _loss_names(expr: cst.BaseExpression) -> set[str]:
@@ -251,7 +230,7 @@ def forward_region(script: Script, back: Backward) -> list[cst.BaseStatement]:
     body = list(back.block.body)
     at = next(i for i, s in enumerate(body) if s is back.stmt)
     names = _loss_names(back.loss) or {base}
-    j = next((i for i in range(at - 1, -1, -1) if names & _targets(body[i])), None)
+    j = next((i for i in range(at - 1, -1, -1) if names & statement_targets(body[i])), None)
     if j is None:
         raise CannotAct(
             back.call,
@@ -317,7 +296,7 @@ def _defined(stmt: cst.CSTNode) -> set[str]:
     """Names assigned anywhere in ``stmt`` (a compound statement's body included)."""
     names: set[str] = set()
     for line in simple_statements(stmt):
-        names |= _targets(line)
+        names |= statement_targets(line)
     return names
 
 
@@ -368,18 +347,6 @@ def refuse_without_forward(script: Script, region: list[cst.BaseStatement], back
         f"{script.line(back.stmt)}): the model ran earlier, elsewhere, so autocast here would "
         "do nothing; put the autocast around the model's calls yourself",
     )
-
-
-def used_names(node: cst.CSTNode) -> set[str]:
-    """Every name ``node`` mentions."""
-    names: set[str] = set()
-
-    class _Names(cst.CSTVisitor):
-        def visit_Name(self, n: cst.Name) -> None:
-            names.add(n.value)
-
-    node.visit(_Names())
-    return names
 
 
 def _accelerate(script: Script, back: Backward, precision: str, notes: Notes) -> cst.Module | None:

@@ -722,6 +722,32 @@ def target_names(target: cst.BaseExpression) -> list[str]:
     return [name] if name else []
 
 
+def statement_targets(stmt: cst.CSTNode) -> set[str]:
+    """The dotted names a simple statement line assigns (``self.loss`` too: minGPT's
+    ``logits, self.loss = model(x, y)``); none for any other statement."""
+    if not isinstance(stmt, cst.SimpleStatementLine):
+        return set()
+    names: set[str] = set()
+    for small in stmt.body:
+        if isinstance(small, cst.Assign):
+            names.update(n for t in small.targets for n in target_names(t.target))
+        elif isinstance(small, (cst.AnnAssign, cst.AugAssign)):
+            names.update(target_names(small.target))
+    return names
+
+
+def used_names(node: cst.CSTNode) -> set[str]:
+    """Every name ``node`` mentions."""
+    names: set[str] = set()
+
+    class _Names(cst.CSTVisitor):
+        def visit_Name(self, n: cst.Name) -> None:
+            names.add(n.value)
+
+    node.visit(_Names())
+    return names
+
+
 def parameters_owners(expr: cst.CSTNode) -> list[str]:
     """The distinct owners of ``x.parameters()`` / ``x.named_parameters()`` calls in ``expr``,
     in source order (``model`` for the no_trainer parameter groups)."""

@@ -13,7 +13,7 @@ from freezegen.check.names import dotted
 from freezegen.codemod import edits
 from freezegen.codemod.options import HF, CodemodOptions
 from freezegen.codemod.placement import freeze_placement, runs_before
-from freezegen.codemod.script import CannotAct, Script, simple_statements
+from freezegen.codemod.script import CannotAct, Script, simple_statements, target_names
 from freezegen.codemod.transform import Notes
 from freezegen.codemod.versions import too_old
 
@@ -361,14 +361,14 @@ def _parameter_walks(script: Script) -> list[tuple[cst.CSTNode, list[str], cst.C
     class _Walks(cst.CSTVisitor):
         def visit_For(self, node: cst.For) -> None:
             if _over_parameters(node.iter):
-                found.append((node, _bound(node.target), node.body))
+                found.append((node, target_names(node.target), node.body))
 
         def visit_CompFor(self, node: cst.CompFor) -> None:
             if _over_parameters(node.iter):
                 comp: cst.CSTNode = node
                 while isinstance(comp, cst.CompFor):  # up to the comprehension holding it
                     comp = script.parents[id(comp)]
-                found.append((comp, _bound(node.target), comp))
+                found.append((comp, target_names(node.target), comp))
 
     script.module.visit(_Walks())
     return found
@@ -380,14 +380,6 @@ def _over_parameters(it: cst.BaseExpression) -> bool:
         and isinstance(it.func, cst.Attribute)
         and it.func.attr.value in ("parameters", "named_parameters")
     )
-
-
-def _bound(target: cst.BaseExpression) -> list[str]:
-    if isinstance(target, cst.Name):
-        return [target.value]
-    if isinstance(target, (cst.Tuple, cst.List)):
-        return [e.value.value for e in target.elements if isinstance(e.value, cst.Name)]
-    return []
 
 
 def _is_class(script: Script, call: cst.Call) -> bool:
