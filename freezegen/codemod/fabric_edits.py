@@ -24,7 +24,14 @@ from freezegen.codemod import edits
 from freezegen.codemod.existing import int_value, refuse_hidden_keyword, single_value
 from freezegen.codemod.fabric import fabric_calls, is_fabric, receiver
 from freezegen.codemod.knobs import compose
-from freezegen.codemod.script import Backward, CannotAct, Script, YoursToSet, simple_statements
+from freezegen.codemod.script import (
+    Backward,
+    CannotAct,
+    Script,
+    YoursToSet,
+    raise_kept,
+    simple_statements,
+)
 from freezegen.codemod.transform import Notes
 from freezegen.codemod.versions import too_old
 
@@ -77,10 +84,7 @@ def precision(script: Script, back: Backward, wanted: str, notes: Notes) -> cst.
             swaps[id(call)] = add_keyword(call, "precision", f'"{value}"')
     _set_up_model(script, "precision")
     _refuse_own_autocast(script, back)
-    if kept:  # the user's settings decide; an edit of ours on another branch would not agree
-        if swaps or knobs or len({k.message for k in kept}) > 1:
-            raise kept[0].refusal
-        raise kept[0]
+    raise_kept(kept, edited=bool(swaps or knobs))
     if value == "16-mixed":
         _refuse_unscaled_step(script, back)
     changes: dict[int, edits.Replace] = {}

@@ -26,6 +26,7 @@ from freezegen.codemod.script import (
     Script,
     YoursToSet,
     foreign_backward,
+    raise_kept,
     simple_statements,
     statement_targets,
     used_names,
@@ -357,7 +358,7 @@ def _accelerate(script: Script, back: Backward, precision: str, notes: Notes) ->
     if not calls:
         raise foreign_backward(script, back)
     swaps: dict[int, cst.BaseExpression] = {}
-    kept: list[tuple[str, YoursToSet]] = []
+    kept: list[YoursToSet] = []
     for call in calls:
         current = keyword(call, "mixed_precision")
         legacy = keyword(call, "fp16")  # Accelerate's older spelling, which wins over ours
@@ -382,12 +383,8 @@ def _accelerate(script: Script, back: Backward, precision: str, notes: Notes) ->
                     compose(script, [current.value], wanted, "mixed_precision", refusal, notes)
                 )
             except YoursToSet as exc:
-                kept.append((script.code(current.value), exc))
-    if kept:
-        # one setting of the user's must reach every branch's object, none needing our edit
-        if swaps or len({code for code, _ in kept}) > 1:
-            raise kept[0][1].refusal
-        raise kept[0][1]
+                kept.append(exc)
+    raise_kept(kept, edited=bool(swaps))
     for call in calls:
         if id(call) in swaps:
             accelerator_statement(script, call)

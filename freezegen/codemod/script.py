@@ -58,6 +58,18 @@ class YoursToSet(CannotAct):
         self.refusal = refusal or CannotAct(node, message)
 
 
+def raise_kept(kept: list[YoursToSet], edited: bool) -> None:
+    """Raise the first of ``kept`` (the settings of the user's that every branch building an
+    object reads), or its refusal when a branch needs an edit of the codemod's (``edited``) or
+    the branches read different settings: one object set by the codemod and another by the
+    user is not one mechanism. Returns when nothing is kept."""
+    if not kept:
+        return
+    if edited or len({k.message for k in kept}) > 1:
+        raise kept[0].refusal
+    raise kept[0]
+
+
 @dataclass(frozen=True, eq=False)
 class Backward:
     """The one backward call of the script and its surroundings."""
