@@ -36,6 +36,7 @@ from freezegen.codemod.script import (
     YoursToSet,
     expression_call,
     foreign_backward,
+    steps_optimizer,
     zeroes_only,
 )
 from freezegen.codemod.transform import Notes
@@ -250,7 +251,7 @@ def _boundary_indices(
                 "the gradients; only zero_grad can be moved into the window's first micro-step",
             )
     after = sorted(i for i in tops if i > b)
-    steps = [i for i in after if any(n.endswith(".step") and "sched" not in n for n in tops[i])]
+    steps = [i for i in after if any(steps_optimizer(n) for n in tops[i])]
     if not steps:
         raise CannotAct(loop, "no optimizer.step() below the backward call in the loop body")
     return before, list(range(after[0], after[-1] + 1))

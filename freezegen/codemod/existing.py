@@ -18,7 +18,14 @@ from freezegen.check.loops import modulo_operands
 from freezegen.check.names import dotted
 from freezegen.check.rules._calls import add_keyword, keyword
 from freezegen.codemod.scopes import names
-from freezegen.codemod.script import Backward, CannotAct, Script, YoursToSet, simple_statements
+from freezegen.codemod.script import (
+    Backward,
+    CannotAct,
+    Script,
+    YoursToSet,
+    simple_statements,
+    steps_optimizer,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,10 +121,7 @@ def _flag_guard(script: Script, loop: cst.For | cst.While) -> cst.If | None:
         if (
             isinstance(stmt, cst.If)
             and _flag_value(script, stmt.test) is not None
-            and any(
-                (dotted(c.func) or "").endswith(".step") and "sched" not in (dotted(c.func) or "")
-                for c in script.calls_in(stmt.body)
-            )
+            and any(steps_optimizer(dotted(c.func) or "") for c in script.calls_in(stmt.body))
         ):
             return stmt
     return None

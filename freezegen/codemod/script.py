@@ -58,6 +58,12 @@ class YoursToSet(CannotAct):
         self.refusal = refusal or CannotAct(node, message)
 
 
+def steps_optimizer(name: str) -> bool:
+    """True when the dotted callee ``name`` is an optimizer's step (``optimizer.step``), not a
+    learning-rate scheduler's."""
+    return name.endswith(".step") and "sched" not in name
+
+
 def raise_kept(kept: list[YoursToSet], edited: bool) -> None:
     """Raise the first of ``kept`` (the settings of the user's that every branch building an
     object reads), or its refusal when a branch needs an edit of the codemod's (``edited``) or
