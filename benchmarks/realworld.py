@@ -309,7 +309,7 @@ def print_counts(scripts: list[Script], observed: list[dict[str, object]], corpu
     findings: Counter[str] = Counter()
     outcomes: Counter[str] = Counter()
     refusals: Counter[str] = Counter()
-    full = partial_full = partial_some = 0
+    full = partial_full = partial_some = by_own = 0
     kept: Counter[str] = Counter()
     for seen in observed:
         findings.update(f.split(":")[0] for f in seen["check"])  # type: ignore[attr-defined]
@@ -322,6 +322,7 @@ def print_counts(scripts: list[Script], observed: list[dict[str, object]], corpu
         full += whole
         if whole:
             kept.update(codemod.get("kept", []))
+        by_own += codemod["outcome"] == "applied" and bool(codemod.get("kept"))
         part = seen.get("partial")
         if isinstance(part, dict) and part["applied"]:
             partial_some += 1
@@ -336,10 +337,6 @@ def print_counts(scripts: list[Script], observed: list[dict[str, object]], corpu
     )
     kinds = ("applied", "refused", "skipped", "unchanged")
     print(f"codemod {codemod_flags()}: " + ", ".join(f"{k} {outcomes[k]}" for k in kinds))
-    by_own = sum(
-        bool(o["codemod"].get("kept")) and o["codemod"]["outcome"] == "applied"  # type: ignore[union-attr]
-        for o in observed
-    )
     kept_said = ", ".join(f"{name} {kept[name]}" for name in REQUESTED if kept[name])
     print(
         f"    applied with all of {', '.join(REQUESTED)}: {full}, of which {by_own} keep a "
