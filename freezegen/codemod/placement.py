@@ -20,6 +20,7 @@ import libcst as cst
 from freezegen.check.names import dotted
 from freezegen.codemod.fabric_edits import setup_wraps
 from freezegen.codemod.script import (
+    MOVES,
     CannotAct,
     OptimizerSite,
     Script,
@@ -48,8 +49,9 @@ _ADDS_PARAMETERS = (
     "inject_adapter_in_model",
 )
 """Calls that add parameters to a model or replace some with new ones (which require grad)."""
-_MOVES = ("to", "cuda", "cpu", "half", "float", "bfloat16", "double", "train", "eval")
-"""Module methods that return the module itself, its parameters kept (requires_grad too)."""
+_MOVES = (*MOVES, "double")
+"""Script's moves and ``double()``, which returns the module too: a wrap's argument may be
+moved by any of them."""
 
 
 @dataclass(frozen=True)

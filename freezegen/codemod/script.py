@@ -21,7 +21,8 @@ from freezegen.codemod.versions import Pins
 
 Block = cst.Module | cst.IndentedBlock
 Loop = cst.For | cst.While
-_MOVES = ("to", "cuda", "cpu", "train", "eval", "half", "float", "bfloat16")
+MOVES = ("to", "cuda", "cpu", "train", "eval", "half", "float", "bfloat16")
+"""Module methods that return the module itself, its parameters kept (requires_grad too)."""
 _BOUNDARY = (
     "step",
     "update",
@@ -589,12 +590,12 @@ class Script:
                 continue
             while (
                 isinstance(call.func, cst.Attribute)
-                and call.func.attr.value in _MOVES
+                and call.func.attr.value in MOVES
                 and isinstance(call.func.value, cst.Call)
             ):
                 call = call.func.value
             name = self.names.qualified(call.func) or dotted(call.func)
-            if name and name.rpartition(".")[2] not in _MOVES:
+            if name and name.rpartition(".")[2] not in MOVES:
                 callee = name
         return callee
 
