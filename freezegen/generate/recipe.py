@@ -2,8 +2,8 @@
 
 ``templates/train.py.j2`` is a skeleton with one slot per concern: how to run it (``usage``,
 ``environment``, ``log``), the ``model``, the ``data``, the optimizer ``step``, the
-``checkpoint`` format, the ``processes`` of a torchrun job and the ``run`` itself. Each slot
-holds the list of parts (``templates/parts/<concern>/<name>.py.j2``) that :func:`choose_parts`
+``checkpoint`` format, the ``processes`` of a torchrun job, the ``run`` itself and its
+``entry`` point. Each slot holds the list of parts (``templates/parts/<concern>/<name>.py.j2``) that :func:`choose_parts`
 picks here; the skeleton places them in order and :func:`imports_for` lists the imports they
 need. A part is in a script or is not: no template tests the strategy or the data source, and
 the model kind only in save_final (``save_pretrained`` or ``torch.save``, in either format).
@@ -51,6 +51,7 @@ PART_IMPORTS: dict[str, tuple[str, ...]] = {
     "parts/step/lr-cosine.py.j2": ("import math",),
     "parts/step/ddp.py.j2": ("import contextlib",),
     "parts/processes/start.py.j2": ("import torch.distributed as dist",),
+    "parts/run/entry-ranks.py.j2": ("import gc",),
     "parts/processes/wrap.py.j2": ("from torch.nn.parallel import DistributedDataParallel",),
     "parts/processes/shard.py.j2": ("from torch.distributed.fsdp import fully_shard",),
     "parts/checkpoint/files.py.j2": ("import re",),
@@ -152,6 +153,7 @@ def choose_parts(spec: Spec) -> dict[str, list[str]]:
         "checkpoint": [_part(name) for name in _CHECKPOINT_PARTS[strategy]],
         "processes": [_part(name) for name in _PROCESS_PARTS[strategy]],
         "run": [_part(f"run/{kind}")],
+        "entry": [_part("run/entry" + ranks)],
     }
 
 

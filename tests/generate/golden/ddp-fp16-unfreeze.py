@@ -13,6 +13,7 @@ Template: train.py.j2
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import os
 import pickle
@@ -941,8 +942,12 @@ def main() -> None:
     log(f"peak memory (rank 0): {measured}, {predicted}")
     log(f"final weights in {HERE / CHECKPOINT_DIR / 'final'}")
     dist.barrier()
-    dist.destroy_process_group()
 
 
 if __name__ == "__main__":
     main()
+    # The process group goes while the interpreter still runs, and nothing holds it then: the
+    # wrapped model main() built keeps it through hooks on its parameters, and a gloo group
+    # torn down at interpreter exit can abort the process after a finished run.
+    gc.collect()
+    dist.destroy_process_group()
