@@ -3,10 +3,11 @@
 ``templates/train.py.j2`` is a skeleton with one slot per concern: how to run it (``usage``,
 ``environment``, ``log``), the ``model``, the ``data``, the optimizer ``step``, the
 ``checkpoint`` format, the ``processes`` of a torchrun job, the ``run`` itself and its
-``entry`` point. Each slot holds the list of parts (``templates/parts/<concern>/<name>.py.j2``) that :func:`choose_parts`
-picks here; the skeleton places them in order and :func:`imports_for` lists the imports they
-need. A part is in a script or is not: no template tests the strategy or the data source, and
-the model kind only in save_final (``save_pretrained`` or ``torch.save``, in either format).
+``entry`` point. Each slot holds the list of parts (``templates/parts/<concern>/<name>.py.j2``)
+that :func:`choose_parts` picks here; the skeleton places them in order and :func:`imports_for`
+lists the imports they need. A part is in a script or is not: no template tests the strategy or
+the data source, and the model kind only in save_final (``save_pretrained`` or ``torch.save``,
+in either format).
 
 The parts for one process are the base. A part that several processes run differently is a
 child template (``{% extends %}``) overriding only the blocks that differ (``step/ddp`` extends
