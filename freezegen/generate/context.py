@@ -21,7 +21,7 @@ from freezegen.arch.hf import hf_model
 from freezegen.generate.literals import assignment
 from freezegen.generate.recipe import choose_parts, imports_for
 from freezegen.generate.runtime import runtime_source
-from freezegen.spec.models import Spec
+from freezegen.spec.models import Spec, adapter_sections
 from freezegen.spec.presets import Architecture
 from freezegen.spec.selectors import runtime_selection
 
@@ -150,6 +150,11 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
 
 
 def _check_supported(spec: Spec) -> None:
+    if unsupported := adapter_sections(spec):
+        raise GenerateError(
+            f"{unsupported}: scripts that train adapters or load a quantized base are not "
+            "generated yet; without the section the script would fine-tune the full model"
+        )
     if spec.checkpointing is not None and spec.checkpointing.reentrant:
         raise GenerateError(
             "activation_checkpointing.reentrant: true is not generated: reentrant checkpointing "

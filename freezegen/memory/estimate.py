@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from freezegen.spec.models import Spec
+from freezegen.spec.models import Spec, adapter_sections
 from freezegen.spec.presets import GIB, GPUS, MIB
 
 # Measured on CUDA 12 with lazy module loading: the context plus torch's kernels take 300-500 MiB
@@ -30,6 +30,16 @@ FRAGMENTATION = 0.05
 
 class EstimateError(Exception):
     """A spec the estimator cannot handle: the message says why and what to do instead."""
+
+
+def refuse_unmodelled(spec: Spec) -> None:
+    """Raise :class:`EstimateError` for a spec whose run neither estimator models yet: one that
+    trains adapters or quantizes the base would otherwise be estimated as full fine-tuning."""
+    if unsupported := adapter_sections(spec):
+        raise EstimateError(
+            f"{unsupported}: memory of adapter and quantized-base runs is not modelled yet; "
+            "the estimate would be full fine-tuning's, not this run's"
+        )
 
 
 @dataclass

@@ -54,7 +54,13 @@ from torch.overrides import TorchFunctionMode
 from freezegen.arch import architecture_for
 from freezegen.arch.families import family_of
 from freezegen.arch.freeze import freeze_rules
-from freezegen.memory.estimate import Breakdown, EstimateError, MemoryEstimate, finish
+from freezegen.memory.estimate import (
+    Breakdown,
+    EstimateError,
+    MemoryEstimate,
+    finish,
+    refuse_unmodelled,
+)
 from freezegen.memory.experts import grouped_mm_stand_in
 from freezegen.memory.tracker import StorageTracker, rounded
 from freezegen.runtime.freezing import select_parameters, set_train_mode, transformer_blocks
@@ -73,6 +79,7 @@ def estimate_traced(spec: Spec) -> MemoryEstimate:
     Raises :class:`EstimateError` when the model cannot be built (a factory that raises or returns
     no ``nn.Module``, an unreadable config) or the spec asks for something tracing cannot run.
     """
+    refuse_unmodelled(spec)
     from torch._subclasses.fake_tensor import FakeTensorMode
 
     fsdp = spec.distributed.strategy == "fsdp"

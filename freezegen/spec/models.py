@@ -252,6 +252,88 @@ class FreezeSpec(_SelectsBlocks, _Model):
     )
 
 
+_MODULE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+
+
+def _check_module_name(value: str) -> str:
+    if not re.fullmatch(_MODULE_NAME[1:-1], value):
+        raise PydanticCustomError(
+            "module_name",
+            "'{value}' is not a module kind or name; write attention, mlp, or a name like "
+            "q_proj or mlp.down_proj",
+            {"value": value},
+        )
+    return value
+
+
+AdapterTarget = Annotated[
+    str,
+    AfterValidator(_check_module_name),
+    Field(
+        json_schema_extra={"pattern": _MODULE_NAME},
+        description="A module kind (attention, mlp) or the name a block's linears end with "
+        "(q_proj, c_attn, mlp.down_proj).",
+    ),
+]
+
+
+AdapterTargets = Annotated[
+    Annotated[list[AdapterTarget], Tag(LIST)] | Annotated[Literal["all-linear"], Tag("<all>")],
+    Discriminator(
+        lambda v: LIST if isinstance(v, list) else "<all>",
+        custom_error_type="adapter_targets",
+        custom_error_message='expected a list of module kinds or names, or "all-linear"',
+    ),
+]
+
+
+class AdapterSpec(_SelectsBlocks, _Model):
+    kind: Literal["lora"] = Field(
+        "lora", description="lora: trainable low-rank matrices beside frozen linears (peft)."
+    )
+    r: PositiveInt = Field(
+        16, description="Rank of each adapter: lora_A is r x in, lora_B out x r."
+    )
+    alpha: PositiveFloat = Field(
+        32.0, description="Scale: an adapter's output is multiplied by alpha / r."
+    )
+    dropout: Fraction = Field(
+        0.0,
+        description="Dropout on an adapted linear's input before lora_A (in training it keeps "
+        "a full-size copy of that input for backward).",
+    )
+    targets: AdapterTargets = Field(
+        default_factory=lambda: ["attention", "mlp"],
+        description='Linears that get an adapter: module kinds ("attention", "mlp"), names '
+        '("q_proj", "v_proj"), or "all-linear" (every linear in the blocks).',
+    )
+    layers: BlockSelector | None = Field(
+        None, description="Blocks whose linears get adapters (default: every block)."
+    )
+    train: list[Glob] = Field(
+        default_factory=list,
+        description='Base parameter-name globs that still train fully, e.g. "*.lm_head.*"; the '
+        "rest of the base is frozen.",
+    )
+    merge: StrictBool = Field(
+        False, description="Also save merged full weights (base + adapter) at the end."
+    )
+
+
+class QuantizationSpec(_Model):
+    weights: Literal["nf4", "fp4", "int8", "none"] = Field(
+        "none",
+        description="Storage of the frozen base linears: nf4 / fp4 (4-bit, bitsandbytes), int8, "
+        "or none.",
+    )
+    double_quant: StrictBool = Field(
+        True, description="4-bit only: quantize the block scales too (QLoRA's double quantization)."
+    )
+    compute: Literal["bf16", "fp16", "fp32"] = Field(
+        "bf16", description="dtype a quantized weight is dequantized to for its matmuls."
+    )
+
+
 class ModelSpec(_Model):
     preset: str | None = Field(
         None,
@@ -532,6 +614,12 @@ class Spec(_Model):
     distributed: DistributedSpec = Field(
         default_factory=DistributedSpec, description="Multi-GPU strategy."
     )
+    adapter: AdapterSpec | None = Field(
+        None, description="Train adapters on a frozen base (LoRA) instead of base weights."
+    )
+    quantization: QuantizationSpec | None = Field(
+        None, description="Quantized storage of the frozen base weights (QLoRA, INT8)."
+    )
 
     @property
     def checkpointing(self) -> AdvancedCheckpointing | None:
@@ -540,6 +628,18 @@ class Spec(_Model):
         if ac is True:
             return AdvancedCheckpointing()
         return ac or None
+
+
+def adapter_sections(spec: Spec) -> str | None:
+    """The sections of ``spec`` that train adapters or quantize the base (``adapter``,
+    ``quantization``), joined for a message; None when it has neither (``weights: none``
+    quantizes nothing)."""
+    named = []
+    if spec.adapter is not None:
+        named.append("adapter")
+    if spec.quantization is not None and spec.quantization.weights != "none":
+        named.append("quantization")
+    return " and ".join(named) or None
 
 
 SPEC_FILENAME = re.compile(r"(^|/)([^/]+\.)?freezegen\.ya?ml$")

@@ -32,7 +32,7 @@ from freezegen.arch.freeze import FreezePlan, plan_freeze
 from freezegen.arch.params import parameter_table
 from freezegen.memory.analytic.parts import TERMS, Moment, MomentKind, Part, Step
 from freezegen.memory.analytic.timeline import step_moments
-from freezegen.memory.estimate import EstimateError, MemoryEstimate, finish
+from freezegen.memory.estimate import EstimateError, MemoryEstimate, finish, refuse_unmodelled
 from freezegen.spec.models import Spec
 from freezegen.spec.presets import Architecture
 
@@ -75,6 +75,7 @@ def analyse(
     ``arch`` and ``plan``, when given, must be the spec's own (architecture_for, plan_freeze).
     Raises :class:`EstimateError` exactly when :func:`estimate_analytic` does.
     """
+    refuse_unmodelled(spec)
     if spec.model.factory is not None:
         raise EstimateError(
             "a factory model can only be measured, not modelled; use the traced estimate (--trace)"

@@ -1,0 +1,88 @@
+"""The ``adapter`` and ``quantization`` sections (issue 11): the schema takes them, and until a
+command models them it refuses them rather than answering as if they were not there."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from freezegen.cli import app
+from freezegen.spec import load_text
+from freezegen.spec.models import adapter_sections
+
+BASE = """\
+version: 1
+model: {preset: gpt2}
+batch: {micro_batch_size: 2, seq_len: 128}
+"""
+ADAPTER = "adapter: {r: 8, alpha: 16, dropout: 0.05, targets: [attention], layers: {last: 2}}\n"
+QUANTIZED = "quantization: {weights: nf4, double_quant: true, compute: bf16}\n"
+
+
+def _spec(text: str):
+    result = load_text(textwrap.dedent(text), "spec.yaml")
+    assert result.ok, result.diagnostics
+    return result.spec
+
+
+def test_the_sections_load_with_their_defaults():
+    spec = _spec(BASE + "adapter: {}\nquantization: {}\n")
+    assert spec.adapter.kind == "lora" and spec.adapter.r == 16 and spec.adapter.alpha == 32
+    assert spec.adapter.targets == ["attention", "mlp"] and spec.adapter.layers is None
+    assert spec.quantization.weights == "none" and spec.quantization.double_quant is True
+    assert _spec(BASE + "adapter: {targets: all-linear}\n").adapter.targets == "all-linear"
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("adapter: {r: 0}\n", "r"),
+        ("adapter: {dropout: 1.0}\n", "dropout"),
+        ("adapter: {targets: [q proj]}\n", "targets"),
+        ("adapter: {kind: ia3}\n", "kind"),
+        ("quantization: {weights: int4}\n", "weights"),
+        ("adapter: {rank: 8}\n", "rank"),
+    ],
+)
+def test_bad_values_are_located_schema_errors(text: str, key: str):
+    result = load_text(BASE + text, "spec.yaml")
+    assert not result.ok
+    (diagnostic,) = result.diagnostics
+    assert diagnostic.line == 4 and key in diagnostic.message + str(diagnostic.col)
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ("", None),
+        ("quantization: {weights: none}\n", None),
+        (ADAPTER, "adapter"),
+        (QUANTIZED, "quantization"),
+        (ADAPTER + QUANTIZED, "adapter and quantization"),
+    ],
+)
+def test_which_sections_change_the_run(extra: str, named: str | None):
+    assert adapter_sections(_spec(BASE + extra)) == named
+
+
+@pytest.mark.parametrize("command", [["estimate"], ["estimate", "--trace"], ["generate"]])
+def test_commands_that_do_not_model_adapters_yet_refuse_them(tmp_path: Path, command: list[str]):
+    spec = tmp_path / "freezegen.yaml"
+    spec.write_text(BASE + ADAPTER)
+    out = tmp_path / "train.py"
+    args = [*command, str(spec)] + (["-o", str(out)] if command == ["generate"] else [])
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "adapter: " in result.output and "not" in result.output
+    assert not out.exists()
+
+
+def test_lint_says_the_budget_was_not_checked(tmp_path: Path):
+    spec = tmp_path / "freezegen.yaml"
+    spec.write_text(BASE + QUANTIZED + "hardware: {gpu: T4}\n")
+    result = CliRunner().invoke(app, ["lint", str(spec), "--no-config"])
+    assert "FG204" in result.output and "quantization" in result.output
+    assert "FG201" not in result.output
