@@ -97,6 +97,8 @@ def _own_policy(script: Script, call: cst.Call, what: str, dtype: str) -> None:
     (:class:`YoursToSet`) when such a policy is only used under ``if <setting>:``; otherwise
     CannotAct, pointing at it."""
     callee = (script.names.qualified(call.func) or dotted(call.func) or "").rpartition(".")[2]
+    if callee == "set_default_dtype" and dtype == "bfloat16":
+        _keep_run_time_dtype(script, call, what)
     param_dtype = keyword(call, "param_dtype")
     if callee in _POLICIES and param_dtype is not None:
         value = script.names.qualified(param_dtype.value) or dotted(param_dtype.value)
@@ -116,6 +118,54 @@ def _own_policy(script: Script, call: cst.Call, what: str, dtype: str) -> None:
         call,
         f"the script already sets its precision here with {what}; set it to {dtype} there "
         "instead of adding autocast on top",
+    )
+
+
+_DTYPE_WORDS = ("float", "half", "double", "bfloat16")
+
+
+def _keep_run_time_dtype(script: Script, call: cst.Call, what: str) -> None:
+    """Raise :class:`YoursToSet` when ``set_default_dtype(x)`` takes a dtype the script reads
+    at run time (torchtune's ``self._dtype = training.get_dtype(cfg.dtype, ...)``): every
+    assignment of ``x`` in the file is a call, attribute or subscript naming no dtype. A dtype
+    written in the file (or a parameter whose caller is unknown) returns: the refusal says to
+    set it there. Only for bf16: pure fp16 without loss scaling is not the same run at all."""
+    if len(call.args) != 1 or call.args[0].keyword is not None:
+        return
+    name = dotted(call.args[0].value)
+    if name is None:
+        return
+    values = [
+        small.value
+        for stmt in simple_statements(script.module)
+        for small in stmt.body
+        if isinstance(small, (cst.Assign, cst.AnnAssign))
+        and small.value is not None
+        and name
+        in (
+            [dotted(t.target) for t in small.targets]
+            if isinstance(small, cst.Assign)
+            else [dotted(small.target)]
+        )
+    ]
+    if not values or not all(
+        isinstance(v, (cst.Call, cst.Attribute, cst.Subscript))
+        and not any(w in used for used in used_names(v) for w in _DTYPE_WORDS)
+        for v in values
+    ):
+        return
+    source = values[0]
+    raise YoursToSet(
+        call,
+        f"the script already sets its precision with {what}, from `{name}` (line "
+        f"{script.line(source)}: `{script.code(source)}`), a value it reads at run time; set "
+        "that to bfloat16 yourself: the model then trains in pure bfloat16 (weights, gradients "
+        "and optimizer states), the script's own way, with no autocast added on top",
+        CannotAct(
+            call,
+            f"the script already sets its precision here with {what}; set it to bfloat16 there "
+            "instead of adding autocast on top",
+        ),
     )
 
 

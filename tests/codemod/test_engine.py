@@ -810,6 +810,32 @@ def test_precision_set_without_autocast_is_not_stacked_on(setup: str, what: str)
     assert f"already sets its precision here with {what}" in problem
 
 
+@pytest.mark.parametrize(
+    ("dtype", "precision"),
+    [
+        ("dtype = torch.float32", "bf16"),  # written in the file: set it there
+        ("dtype = get_dtype(torch.float32)", "bf16"),  # a dtype named in the file
+        ("dtype = get_dtype(cfg.dtype)", "fp16"),  # pure fp16 has no loss scaling
+    ],
+)
+def test_a_default_dtype_is_kept_only_when_read_at_run_time_for_bf16(dtype: str, precision: str):
+    # the run-time bf16 case is the fixture run_time_default_dtype.kept.py
+    source = (
+        "import torch\n"
+        f"{dtype}\n"
+        "torch.set_default_dtype(dtype)\n"
+        "model = torch.nn.Linear(4, 1)\n"
+        "optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "for x, y in loader:\n"
+        "    loss = torch.nn.functional.mse_loss(model(x), y)\n"
+        "    loss.backward()\n"
+        "    optimizer.step()\n"
+    )
+    (problem,) = _problems(source, CodemodOptions(precision=precision))
+    assert problem.startswith("train.py:3:")
+    assert "already sets its precision here with a default dtype" in problem
+
+
 FSDP2_POLICY = """\
 import torch
 from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
