@@ -27,7 +27,11 @@ from freezegen.codemod.knobs import (
     set_knob,
     yours_to_set,
 )
-from freezegen.codemod.micro_steps import refuse_exits_above, refuse_unless_micro_steps
+from freezegen.codemod.micro_steps import (
+    note_break_below,
+    refuse_exits_above,
+    refuse_unless_micro_steps,
+)
 from freezegen.codemod.options import CodemodOptions
 from freezegen.codemod.script import (
     Backward,
@@ -82,6 +86,7 @@ def accumulation(script: Script, options: CodemodOptions, notes: Notes) -> cst.M
     before, after = _boundary_indices(script, loop, body, b)
     refuse_unless_micro_steps(script, loop, back)
     refuse_exits_above(script, loop, body, after)
+    note_break_below(script, loop, n, notes)
     if isinstance(loop, cst.For):
         window = _epoch_window(script, loop, back, n)
     else:  # a loop with no length: a counter of its own passes
@@ -455,6 +460,7 @@ def _accelerate(
         )
         if update:
             refuse_exits_above(script, loop, body, update)
+        note_break_below(script, loop, n, notes)
         if isinstance(loop, cst.While):
             from freezegen.codemod.pass_counter import note_passes
 

@@ -16,6 +16,7 @@ from freezegen.codemod.script import (
     statement_targets,
     used_names,
 )
+from freezegen.codemod.transform import Notes
 
 
 def refuse_exits_above(
@@ -44,6 +45,23 @@ def refuse_exits_above(
                 "without its backward, or a window would end without its update; only a "
                 f"`{word}` below the step keeps the windows whole",
             )
+
+
+def note_break_below(script: Script, loop: cst.For | cst.While, n: int, notes: Notes) -> None:
+    """Say, at a ``for`` loop's ``break`` below its update (``if args.dry_run: break``), that
+    it can end the loop mid-window: the micro-batches since the last update are then not
+    stepped (a dry run of one batch makes no update at all). A ``while`` loop's note says it
+    for every way it stops (pass_counter.note_passes)."""
+    stop = script.exits_of(loop, cst.Break) if isinstance(loop, cst.For) else None
+    if stop is not None:
+        notes.append(
+            (
+                stop,
+                "this `break` can end the loop in the middle of a window: the micro-batches "
+                f"since the last update (up to {n - 1}) are then not stepped, so a run that "
+                f"breaks after fewer than {n} micro-batches makes no update",
+            )
+        )
 
 
 _FETCH = ("next", "batch", "sample")

@@ -10,6 +10,7 @@ from freezegen.check.rules._calls import add_keyword, keyword
 from freezegen.codemod import edits, fabric_edits
 from freezegen.codemod.device import device_type
 from freezegen.codemod.existing import (
+    AutocastSite,
     accelerator_calls,
     accelerator_statement,
     keep_autocast,
@@ -51,7 +52,9 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
     if torch is None:
         raise CannotAct(back.call, "the script does not `import torch`")
     changes: dict[int, edits.Replace] = {}
-    own = own_autocast(script, loss_statements(script, back))
+    own = own_autocast(script, loss_statements(script, back)) or _autocast_over_forward(
+        script, back
+    )
     if own is None:
         setup = own_precision_setup(script, script.trained_model)
         if setup is not None:
@@ -67,7 +70,7 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
         region = forward_region(script, back)
         if why := too_old(script.pins, "torch", "1.10", "torch.amp.autocast(device_type, ...)"):
             raise CannotAct(region[0], why)
-        _refuse_unsafe_to_autocast(script, region)
+        region = _autocast_above_unsafe_loss(script, region, changes, notes)
         refuse_without_forward(script, region, back)
         device = device_type(script, region[0], script.trained_model)
         dtype = DTYPES[options.precision]
@@ -84,6 +87,17 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
     if options.precision == "fp16" and back.style == "tensor" and not has_scaler(script):
         add_scaler(script, back, torch, changes)
     return edits.apply(script.module, changes) if changes else None
+
+
+def _autocast_over_forward(script: Script, back: Backward) -> AutocastSite | None:
+    """The script's own autocast around its forward pass when the loss is computed below it,
+    outside (a loss kept in float32 on purpose, as this codemod leaves binary_cross_entropy);
+    None when there is none or the forward pass cannot be found."""
+    try:
+        region = forward_region(script, back)
+    except CannotAct:
+        return None
+    return own_autocast(script, [line for stmt in region for line in simple_statements(stmt)])
 
 
 _POLICIES = ("MixedPrecisionPolicy", "MixedPrecision")
@@ -314,10 +328,10 @@ _UNSAFE_TO_AUTOCAST = ("binary_cross_entropy", "BCELoss")
 float16 cannot hold near 0 and 1); the logits forms are the ones autocast allows."""
 
 
-def _refuse_unsafe_to_autocast(script: Script, region: list[cst.BaseStatement]) -> None:
-    """Raise CannotAct when the statements going under autocast compute a loss autocast
-    refuses: directly, through a loss module built in this file, or inside a function of this
-    file that they call (one level, as a script's ``loss_function(...)`` is written)."""
+def _unsafe_call(script: Script, stmt: cst.CSTNode) -> cst.Call | None:
+    """The call in ``stmt`` that computes a loss autocast refuses: directly, through a loss
+    module built in this file, or inside a function of this file that it calls (one level, as
+    a script's ``loss_function(...)`` is written); None when there is none."""
     modules = script.names.targets_of("BCELoss")
 
     def unsafe(node: cst.CSTNode, follow: bool) -> cst.Call | None:
@@ -332,15 +346,108 @@ def _refuse_unsafe_to_autocast(script: Script, region: list[cst.BaseStatement]) 
                 return call
         return None
 
-    for stmt in region:
-        call = unsafe(stmt, True)
-        if call is not None:
-            raise CannotAct(
-                call,
-                "this loss uses binary_cross_entropy (BCELoss), which autocast refuses to run "
-                "on CUDA (unsafe to autocast); compute it from logits with "
-                "binary_cross_entropy_with_logits (BCEWithLogitsLoss), then add precision",
-            )
+    return unsafe(stmt, True)
+
+
+def _autocast_above_unsafe_loss(
+    script: Script,
+    region: list[cst.BaseStatement],
+    changes: dict[int, edits.Replace],
+    notes: Notes,
+) -> list[cst.BaseStatement]:
+    """The statements of ``region`` that go under autocast: all of them, unless one computes a
+    loss autocast refuses to run (binary_cross_entropy). Then autocast covers the forward pass
+    above it, and that statement and the rest of the region stay outside in float32 with the
+    model's outputs cast back (``recon.float()``), as torch's AMP docs advise for ops that are
+    unsafe in low precision; the edits of those statements go into ``changes``.
+
+    Raises CannotAct when that split is not clean: the statement runs the model itself, the
+    statements below run it again, or they read a forward output other than as a whole tensor
+    (``out.logits``, ``out[0]``, a reassignment), which a ``.float()`` could not cover."""
+    at = next((i for i, stmt in enumerate(region) if _unsafe_call(script, stmt)), None)
+    if at is None:
+        return region
+    head, tail = region[:at], region[at:]
+    call = _unsafe_call(script, tail[0])
+    assert call is not None
+    model = script.trained_model
+    outputs = {
+        name
+        for stmt in head
+        if model is not None and _runs(script, stmt, model)
+        for name in _defined(stmt)
+    }
+    refusal = (
+        "this loss uses binary_cross_entropy (BCELoss), which autocast refuses to run on CUDA "
+        "(unsafe to autocast), and it cannot be left outside autocast here: "
+    )
+    if not head or not outputs:
+        raise CannotAct(
+            call,
+            refusal + "no statement above it runs the model on its own; compute the model's "
+            "output in a statement of its own above the loss, or compute the loss from logits "
+            "with binary_cross_entropy_with_logits (BCEWithLogitsLoss)",
+        )
+    defined_above = set().union(*(_defined(stmt) for stmt in head))
+    casts: list[str] = []
+    for stmt in tail:
+        if model is not None and _runs(script, stmt, model):
+            raise CannotAct(stmt, refusal + f"this statement runs {model} again below it")
+        swaps: dict[int, cst.BaseExpression] = {}
+        for name in _loads(script, stmt, defined_above):
+            parent = script.parents.get(id(name))
+            method = isinstance(parent, cst.Attribute) and parent.attr.value in _TENSOR_METHODS
+            if name.value not in outputs or (
+                isinstance(parent, (cst.Attribute, cst.Subscript)) and not method
+            ):
+                raise CannotAct(
+                    name,
+                    refusal + f"it reads `{script.code(parent or name)}`, which is not a "
+                    "whole output of the model that a .float() could bring back to float32",
+                )
+            swaps[id(name)] = cst.Call(func=cst.Attribute(value=name, attr=cst.Name("float")))
+            casts.append(f"{name.value}.float()")
+        if defined_above & _defined(stmt):
+            raise CannotAct(stmt, refusal + "it assigns a name the forward pass assigned")
+        if swaps:
+            changes[id(stmt)] = edits.replace_calls(swaps)
+    cast = ", ".join(dict.fromkeys(casts))
+    notes.append(
+        (
+            tail[0],
+            "the loss stays outside autocast, in float32: binary_cross_entropy is unsafe to "
+            f"autocast; the model's outputs are cast back for it ({cast})",
+        )
+    )
+    return head
+
+
+def _runs(script: Script, stmt: cst.CSTNode, model: str) -> bool:
+    """True when ``stmt`` calls ``model`` or one of its methods (``model(x)``,
+    ``model.encode(x)``)."""
+    return any(
+        (name := dotted(call.func)) is not None and (name == model or name.startswith(model + "."))
+        for call in script.calls_in(stmt)
+    )
+
+
+def _loads(script: Script, stmt: cst.CSTNode, names: set[str]) -> list[cst.Name]:
+    """The occurrences in ``stmt`` of ``names`` as variables: not an attribute's name, not a
+    keyword argument's name."""
+    found: list[cst.Name] = []
+
+    class _Visit(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            parent = script.parents.get(id(node))
+            if isinstance(parent, cst.Attribute) and parent.attr is node:
+                return
+            if isinstance(parent, cst.Arg) and parent.keyword is node:
+                return
+            if node.value in names:
+                found.append(node)
+
+    stmt.visit(_Visit())
+    return found
 
 
 def _defined(stmt: cst.CSTNode) -> set[str]:
@@ -377,6 +484,10 @@ _TENSOR_MATH = frozenset(
     )
 )
 """Tensor methods that reduce or combine values already computed: never a forward pass."""
+
+
+_TENSOR_METHODS = _TENSOR_MATH | _DATA_CALLS
+"""Methods that show a name holds a tensor (``recon.view(-1, 784)``), which .float() keeps."""
 
 
 def refuse_without_forward(script: Script, region: list[cst.BaseStatement], back: Backward) -> None:

@@ -1052,3 +1052,76 @@ def test_accelerate_accumulation_added_by_the_codemod_keeps_its_windows_whole(
     )
     (problem,) = _problems(source, ACCUM)
     assert problem.startswith(reason), problem
+
+
+BCE = """\
+import torch
+from torch import nn
+
+model = nn.Sequential(nn.Linear(4, 1), nn.Sigmoid())
+criterion = nn.BCELoss()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for x, y in loader:
+{body}
+    loss.backward()
+    optimizer.step()
+"""
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "why"),
+    [
+        ("    loss = criterion(model(x), y)", 8, "no statement above it runs the model"),
+        (
+            "    out = model(x)\n    loss = criterion(out[0], y)",
+            9,
+            "it reads `out[0]`, which is not a whole output",
+        ),
+        (
+            "    out = model(x)\n    loss = criterion(out, y) + criterion(model(x), y)",
+            9,
+            "this statement runs model again",
+        ),
+    ],
+)
+def test_an_unsafe_loss_that_cannot_be_left_outside_autocast_is_refused(
+    body: str, line: int, why: str
+):
+    (problem,) = _problems(BCE.format(body=body), CodemodOptions(precision="bf16"))
+    assert problem.startswith(f"train.py:{line}:")
+    assert "binary_cross_entropy (BCELoss)" in problem and why in problem
+
+
+def test_an_autocast_over_the_forward_pass_alone_is_the_scripts_own():
+    # the loss below it, outside, in float32 on purpose: no second autocast around the first
+    body = (
+        "    with torch.autocast('cpu', dtype=torch.bfloat16):\n"
+        "        out = model(x)\n"
+        "    loss = criterion(out.float(), y)"
+    )
+    result = codemod_source(BCE.format(body=body), CodemodOptions(precision="bf16"), "train.py")
+    assert not result.problems and not result.changed
+
+
+DRY_RUN = """\
+import torch
+
+model = torch.nn.Linear(4, 1)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for batch_idx, (x, y) in enumerate(loader):
+    optimizer.zero_grad()
+    loss = torch.nn.functional.mse_loss(model(x), y)
+    loss.backward()
+    optimizer.step()
+    if dry_run:
+        break
+"""
+
+
+def test_a_break_below_the_step_is_said_to_leave_the_window_unstepped():
+    # pytorch/examples' `if args.dry_run: break` after one batch: with windows of 4 the
+    # rewritten dry run makes no update, and the user is told so at the break
+    result = codemod_source(DRY_RUN, ACCUM, "train.py")
+    assert result.new_source is not None and not result.problems
+    (note,) = (str(n) for n in result.notes if "break" in n.text)
+    assert note.startswith("train.py:11:9:") and "not stepped" in note and "no update" in note
