@@ -106,6 +106,25 @@ def lint(
             show_default=False,
         ),
     ] = None,
+    fix: Annotated[
+        bool,
+        typer.Option(
+            "--fix",
+            help="Write the fixes that keep the training maths into the specs (comments and "
+            "layout kept; atomic writes).",
+        ),
+    ] = False,
+    unsafe_fixes: Annotated[
+        bool,
+        typer.Option(
+            "--unsafe-fixes",
+            help="With --fix or --diff, also the fixes that change the training maths "
+            "(precision, freezing more, another global batch or warmup).",
+        ),
+    ] = False,
+    diff: Annotated[
+        bool, typer.Option("--diff", help="Print the fixes as a diff; write nothing.")
+    ] = False,
 ) -> None:
     """Check specs for schema errors and inconsistencies, located to line and column.
 
@@ -122,6 +141,9 @@ def lint(
         use_config=not no_config,
         color=_terminal_colors(),
         trace=trace,
+        fix=fix,
+        unsafe_fixes=unsafe_fixes,
+        diff=diff,
     )
     _finish(command.run(options))
 

@@ -11,9 +11,14 @@ from freezegen.rules import ConfigError
 
 @dataclass(frozen=True)
 class Options(FindingsOptions):
-    """``trace`` None: the config file decides whether memory rules trace."""
+    """``trace`` None: the config file decides whether memory rules trace. ``fix``: write the
+    fixes the rules offer into the specs (``unsafe_fixes``: those that change the training maths
+    too); ``diff``: print them as a diff instead of writing."""
 
     trace: bool | None = None
+    fix: bool = False
+    unsafe_fixes: bool = False
+    diff: bool = False
 
 
 @reports_usage_errors
@@ -26,16 +31,42 @@ def run(options: Options) -> CommandResult:
     nothing is worth a warning, not a failed build), and the text format claims no passed
     checks.
     """
+    from freezegen._io import ReadRefused, TooLarge, WriteRefused
     from freezegen.lint import lint_paths
+    from freezegen.lint.engine import fix_paths
 
+    if options.unsafe_fixes and not (options.fix or options.diff):
+        raise UsageError("--unsafe-fixes applies fixes, so it needs --fix or --diff")
     wanted = overrides(options, trace=options.trace)
+    result = CommandResult()
     try:
-        report = lint_paths(options.paths, wanted)
+        if options.fix or options.diff:
+            changed, report = fix_paths(
+                options.paths, wanted, unsafe=options.unsafe_fixes, write=not options.diff
+            )
+        else:
+            changed, report = [], lint_paths(options.paths, wanted)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     except FileNotFoundError as exc:
         raise UsageError(f"no such file or folder: {exc}") from None
-    result = CommandResult()
+    except (ReadRefused, TooLarge, WriteRefused) as exc:
+        raise UsageError(str(exc)) from None
+    for fixed in changed:
+        for finding, why in fixed.failed:
+            result.err(
+                f"{finding.path}:{finding.line}:{finding.col}: {finding.code} not fixed: {why}"
+            )
+    if not options.unsafe_fixes:
+        _hidden(result, report)
+    if options.diff:
+        return _diff(result, changed)
+    if options.fix:
+        count = sum(len(f.fixed) for f in changed)
+        files = sum(1 for f in changed if f.fixed)
+        if count:
+            result.err(f"Fixed {count} finding(s) in {files} file(s).")
+            result.written.extend(f.path for f in changed if f.fixed)
     if report.files == 0:
         shown = ", ".join(str(path) for path in options.paths)
         result.err(
@@ -44,3 +75,38 @@ def run(options: Options) -> CommandResult:
         if options.format == "text":
             return result
     return report_findings(result, options, report.diagnostics, report.files, report.failed, "lint")
+
+
+def _diff(result: CommandResult, changed: list) -> CommandResult:
+    """``--diff``: the fixes as a unified diff on stdout, nothing written; exit status 1 when
+    there is one (as ruff's --diff)."""
+    import difflib
+
+    for fixed in changed:
+        if fixed.after == fixed.before:
+            continue
+        name = str(fixed.path)
+        result.out(
+            "".join(
+                difflib.unified_diff(
+                    fixed.before.splitlines(keepends=True),
+                    fixed.after.splitlines(keepends=True),
+                    f"a/{name}",
+                    f"b/{name}",
+                )
+            )
+        )
+    result.exit_code = 1 if any(f.after != f.before for f in changed) else 0
+    if result.exit_code == 0:
+        result.err("No fixes available.")
+    return result
+
+
+def _hidden(result: CommandResult, report: object) -> None:
+    """Say how many findings have a fix that only --unsafe-fixes applies (as ruff does)."""
+    hidden = getattr(report, "unsafe_fixes", 0)
+    if hidden:
+        result.err(
+            f"{hidden} fix(es) that change the training maths are available with "
+            "--unsafe-fixes (see each finding's help line)."
+        )

@@ -13,6 +13,8 @@ from freezegen.arch import (
 )
 from freezegen.arch.freeze import FreezePlan, plan_freeze
 from freezegen.arch.params import Param, parameter_table
+from freezegen.diagnostics import Diagnostic
+from freezegen.lint.fix import SpecFix
 from freezegen.memory.estimate import EstimateError, MemoryEstimate
 from freezegen.spec import Document, Spec
 from freezegen.spec.presets import GPUS, Architecture, Gpu
@@ -28,6 +30,8 @@ class LintContext:
         self.unknown_architecture = False  # a model_type no family knows (the trace measures it)
         self.head_unsupported = False  # the error is a head the family has no class for
         self.memory_error: str | None = None
+        self.fixes: dict[Diagnostic, SpecFix] = {}
+        """The edits rules offer with their findings (Rule.at), for ``lint --fix``."""
 
     @cached_property
     def architecture(self) -> Architecture | None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from freezegen.diagnostics import Diagnostic, Severity
+from freezegen.lint.fix import SpecFix
+from freezegen.spec.edit import Edit
 
 if TYPE_CHECKING:
     from freezegen.lint.context import LintContext
@@ -40,12 +42,19 @@ class Rule:
         fix: str | None = None,
         key: bool = False,
         severity: Severity | None = None,
+        edits: Sequence[Edit] = (),
+        unsafe: bool = False,
     ) -> Diagnostic:
-        """Return a finding of this rule located at ``loc`` in the spec."""
+        """Return a finding of this rule located at ``loc`` in the spec. ``edits``: the spec
+        changes that remove it, for ``lint --fix`` (``unsafe``: they change the training maths,
+        so only ``--unsafe-fixes`` applies them; see freezegen.lint.fix)."""
         line, col = ctx.document.locate(loc, key=key)
-        return Diagnostic(
+        found = Diagnostic(
             self.code, message, ctx.path, line, col, severity=severity or self.severity, fix=fix
         )
+        if edits:
+            ctx.fixes[found] = SpecFix(tuple(edits), safe=not unsafe)
+        return found
 
 
 class SchemaRule(Rule):

@@ -24,6 +24,9 @@ class Fix:
     change: str
     spec: Spec
     estimate: MemoryEstimate
+    changes_maths: bool = False
+    """Whether the change alters what the run computes (precision, freezing), so that
+    ``lint --fix`` applies it only with ``--unsafe-fixes``."""
 
     @property
     def fits(self) -> bool:
@@ -180,7 +183,8 @@ def _first_fit(spec: Spec, plans: list[_Plan], margin: float) -> tuple[_Plan, Fi
             and result.fits
             and (result.headroom_bytes or 0) >= margin * result.budget_bytes
         ):
-            return plan, Fix(" + ".join(applied[1]), applied[0], result)
+            maths = any(steps and knob[3] for knob, steps in zip(KNOBS, plan, strict=True))
+            return plan, Fix(" + ".join(applied[1]), applied[0], result, maths)
     return None
 
 
@@ -229,4 +233,4 @@ def _describe(original: Spec, changes: list[str], fix: Fix) -> Fix:
     layers = fix.spec.freeze.layers
     if "freeze more blocks" in changes and isinstance(layers, FirstBlocks):
         words = words.replace("freeze more blocks", f"freeze.layers: {{first: {layers.first}}}")
-    return Fix(words, fix.spec, fix.estimate)
+    return Fix(words, fix.spec, fix.estimate, fix.changes_maths)

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from freezegen.diagnostics import Diagnostic
 from freezegen.lint.context import LintContext
 from freezegen.lint.rule import Rule
+from freezegen.spec.edit import Edit
 
 
 class GlobalBatchMismatch(Rule):
@@ -39,9 +40,12 @@ batch: {micro_batch_size: 4, grad_accum_steps: 8, seq_len: 128, global_batch_siz
         if effective == batch.global_batch_size:
             return
         per_step = batch.micro_batch_size * world
-        fix = None
+        fix, edits = None, ()
         if batch.global_batch_size % per_step == 0:
-            fix = f"set grad_accum_steps: {batch.global_batch_size // per_step}"
+            steps = batch.global_batch_size // per_step
+            fix = f"set grad_accum_steps: {steps}"
+            edits = (Edit(("batch", "grad_accum_steps"), steps),)
+        # unsafe: the run then updates with the declared batch, not the one it had
         yield self.at(
             ctx,
             ("batch", "global_batch_size"),
@@ -49,4 +53,6 @@ batch: {micro_batch_size: 4, grad_accum_steps: 8, seq_len: 128, global_batch_siz
             f"{batch.micro_batch_size} x grad_accum_steps {batch.grad_accum_steps} x "
             f"world size {world} = {effective}",
             fix=fix,
+            edits=edits,
+            unsafe=True,
         )

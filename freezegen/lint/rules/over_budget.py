@@ -4,9 +4,11 @@ from collections.abc import Iterator
 
 from freezegen.diagnostics import Diagnostic
 from freezegen.lint.context import LintContext
+from freezegen.lint.fix import edits_between
 from freezegen.lint.rule import Rule
 from freezegen.lint.rules._budget import budget_loc, budget_name, gib
 from freezegen.memory.fixes import cheapest_fit
+from freezegen.spec.edit import Edit
 
 
 class OverBudget(Rule):
@@ -46,6 +48,7 @@ hardware: {gpu: A100-80GB}
             f"exceeds {budget_name(ctx)} ({gib(est.budget_bytes)}) by {gib(over)}"
         )
         fix = cheapest_fit(ctx.spec)
+        edits: tuple[Edit, ...] = ()
         if fix is None:
             hint = (
                 "nothing freezegen tries makes it fit on one device: use more GPUs with "
@@ -57,4 +60,12 @@ hardware: {gpu: A100-80GB}
                 f"{fix.change}: peak {gib(est.peak_bytes)} -> {gib(after.peak_bytes)}, fits "
                 f"with {gib(after.headroom_bytes or 0)} spare"
             )
-        yield self.at(ctx, budget_loc(ctx), message, fix=hint)
+            edits = edits_between(ctx.spec, fix.spec)
+        yield self.at(
+            ctx,
+            budget_loc(ctx),
+            message,
+            fix=hint,
+            edits=edits,
+            unsafe=bool(fix and fix.changes_maths),
+        )

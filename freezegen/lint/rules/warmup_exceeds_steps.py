@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from freezegen.diagnostics import Diagnostic, Severity
 from freezegen.lint.context import LintContext
 from freezegen.lint.rule import Rule
+from freezegen.spec.edit import Edit
 
 
 class WarmupExceedsSteps(Rule):
@@ -37,5 +38,8 @@ train: {max_steps: 500}
                 ("scheduler", "warmup_steps"),
                 f"warmup_steps {warmup} >= max_steps {steps}: the learning rate never "
                 "reaches its peak",
-                fix=f"use warmup_steps below {steps} (e.g. {max(steps // 10, 1)})",
+                fix=f"use warmup_steps below {steps} (e.g. {steps // 10})",
+                # unsafe: another learning-rate schedule
+                edits=(Edit(("scheduler", "warmup_steps"), steps // 10),),
+                unsafe=True,
             )

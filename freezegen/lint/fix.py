@@ -1,0 +1,99 @@
+"""``lint --fix``: the spec edits that rules offer with their findings, and applying them.
+
+A rule that knows the change that removes its finding passes it to :meth:`Rule.at` as spec
+edits (:class:`freezegen.spec.edit.Edit`); a change that alters what the run computes (a
+smaller global batch, another precision, freezing more, a shorter warmup) is *unsafe* and is
+applied only with ``--unsafe-fixes``, as ruff does. Fixes are applied one finding at a time and
+the file is linted again after each, so every fix is computed on the spec as it then is, until
+nothing applicable is left; the text is edited in place (freezegen.spec.edit), so comments and
+layout survive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from freezegen.diagnostics import Diagnostic
+from freezegen.spec.edit import Edit, EditError, apply_edits
+from freezegen.spec.models import Spec
+
+MAX_PASSES = 10
+"""Fix rounds per file; each removes a finding, so a spec needs a handful at most."""
+
+
+@dataclass(frozen=True)
+class SpecFix:
+    """The edits that remove one finding, and whether they keep the training maths."""
+
+    edits: tuple[Edit, ...]
+    safe: bool
+
+
+@dataclass
+class FixOutcome:
+    """What fixing one file did: the new text (None when nothing applied), the findings fixed,
+    and the fixes that could not be written (finding, reason)."""
+
+    text: str | None = None
+    fixed: list[Diagnostic] = field(default_factory=list)
+    failed: list[tuple[Diagnostic, str]] = field(default_factory=list)
+
+
+def edits_between(old: Spec, new: Spec) -> tuple[Edit, ...]:
+    """The edits that turn ``old``'s values into ``new``'s: one per changed leaf (a value whose
+    kind changed, e.g. a block range becoming ``{first: 8}``, is one edit of the whole value).
+    Keys are the spec's own (``except``, not ``except_``)."""
+    dump = {"mode": "json", "by_alias": True}
+    return tuple(_diff((), old.model_dump(**dump), new.model_dump(**dump)))
+
+
+def _diff(loc: tuple[str, ...], a: Any, b: Any) -> list[Edit]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in b:
+            if a.get(key) != b[key]:
+                out.extend(_diff((*loc, key), a.get(key), b[key]))
+        return out
+    return [] if a == b else [Edit(loc, _without_nulls(b))]
+
+
+def _without_nulls(value: Any) -> Any:
+    """A new section's value, less the fields left at null (the spec's 'not set')."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def fix_text(text: str, lint: Any, *, unsafe: bool) -> FixOutcome:
+    """Apply the applicable fixes of ``lint(text) -> (findings, fixes)`` to ``text``, one
+    finding per round, re-linting after each; returns what was done. A fix whose edits cannot
+    be written faithfully is recorded in ``failed`` and not retried."""
+    outcome = FixOutcome()
+    tried: set[tuple[str, str]] = set()
+    current = text
+    for _ in range(MAX_PASSES):
+        findings, fixes = lint(current)
+        chosen = next(
+            (
+                (d, f)
+                for d in findings
+                if (f := fixes.get(d)) is not None
+                and (f.safe or unsafe)
+                and (d.code, d.message) not in tried
+            ),
+            None,
+        )
+        if chosen is None:
+            break
+        diagnostic, fix = chosen
+        tried.add((diagnostic.code, diagnostic.message))
+        try:
+            current = apply_edits(current, fix.edits)
+        except EditError as exc:
+            outcome.failed.append((diagnostic, str(exc)))
+            continue
+        outcome.fixed.append(diagnostic)
+    if current != text:
+        outcome.text = current
+    return outcome
