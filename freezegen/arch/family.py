@@ -157,6 +157,9 @@ class Family:
     """Config settings a causal-LM head needs (BERT: is_decoder)."""
     heads: tuple[str, ...] = (CAUSAL_LM, SEQUENCE_CLASSIFICATION)
     """The heads transformers has a class for."""
+    conv1d_blocks: bool = False
+    """Whether the linears inside the blocks are transformers' Conv1D (GPT-2), which stores a
+    weight as (in, out) where nn.Linear stores (out, in) (see freezegen.arch.linears)."""
 
     def ties_head(self, arch: Architecture, head: str) -> bool:
         """Whether the output head is the token embedding (one tensor, one gradient sum).
