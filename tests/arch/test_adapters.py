@@ -5,14 +5,18 @@ by name and shape."""
 
 from __future__ import annotations
 
+import tempfile
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from freezegen.arch import from_hf_config
 from freezegen.arch.adapters import adapter_rules, plan_adapter
-from freezegen.arch.families import all_families
+from freezegen.arch.families import all_families, family_of
 from freezegen.arch.family import Family
 from freezegen.arch.params import parameter_table
 from freezegen.spec import load_spec
@@ -75,3 +79,57 @@ def test_adapter_parameters_are_the_ones_peft_creates(family: Family, tmp_path: 
     peft_model = get_peft_model(model, config)
     created = [(n, tuple(p.shape)) for n, p in peft_model.named_parameters() if p.requires_grad]
     assert created == [(p.name, p.shape) for p in plan.params]
+
+
+@cache
+def _meta(family_name: str):
+    family = next(f for f in all_families() if f.name == family_name)
+    return _built(family, Path(tempfile.mkdtemp()), "meta")
+
+
+# Kinds, names of several families (whole, with their parent, and a part of one that matches
+# nothing), and block selections of every form, drawn together.
+TARGET_WORDS = [
+    "attention",
+    "mlp",
+    "norm",
+    "q_proj",
+    "self_attn.o_proj",
+    "c_proj",
+    "mlp.c_fc",
+    "down_proj",
+    "proj",
+    "dense",
+    "output.dense",
+    "qkv_proj",
+    "gate",
+    "mlp.gate",
+]
+LAYERS = st.one_of(
+    st.none(),
+    st.builds(lambda n: {"last": n}, st.integers(0, 3)),
+    st.builds(lambda n: {"first": n}, st.integers(0, 3)),
+    st.lists(st.integers(0, 3), max_size=3),
+    st.sampled_from(["0", "1", "0-1"]),
+)
+TARGETS = st.one_of(st.just("all-linear"), st.lists(st.sampled_from(TARGET_WORDS), max_size=4))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    family=st.sampled_from(["gpt2", "llama", "mixtral", "bert", "phi3"]),
+    targets=TARGETS,
+    layers=LAYERS,
+)
+def test_plan_and_runtime_agree_on_any_selection(family: str, targets, layers) -> None:
+    from freezegen.runtime.adapters import adapter_targets
+
+    model, arch, params = _meta(family)
+    fam = family_of(arch)
+    kinds = {kind: list(names) for kind, names in fam.modules.items()}
+    adapter = AdapterSpec.model_validate({"targets": targets, "layers": layers})
+    plan = plan_adapter(adapter, fam, params, arch.num_layers)
+    assert plan.target_modules == adapter_targets(
+        model, adapter_rules(adapter, arch.num_layers), kinds
+    )
+    assert plan.target_modules == adapter_targets(model, adapter_rules(adapter, None), kinds)
