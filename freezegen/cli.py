@@ -328,6 +328,16 @@ def estimate(
             show_default=False,
         ),
     ] = None,
+    gpu: Annotated[
+        str | None,
+        typer.Option(
+            "--gpu",
+            help="GPU1,GPU2,...: one row per card (e.g. A10G,L4,A100-40GB,H100-80GB), to see "
+            "which one the run needs; combines with --sweep.",
+            metavar="GPUS",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Predict the per-device peak memory of a training step, term by term.
 
@@ -345,6 +355,7 @@ def estimate(
         explain=explain,
         plot=plot,
         color=format == "table" and _terminal_colors(),
+        gpus=tuple(g.strip() for g in gpu.split(",")) if gpu else (),
     )
     _finish(command.run(options))
 

@@ -549,3 +549,30 @@ def test_gpu_truth_dry_run_and_no_cuda_message(capsys):
     if not torch.cuda.is_available():
         assert bench.main(["--only", "bert-base cls fp16"]) == 2
         assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_gpu_list_answers_which_card_the_run_needs(repo):
+    # the example budgets a memory size of its own: each row replaces it with the card
+    spec = repo / "examples/llama-3-8b-bf16-checkpointing/freezegen.yaml"
+    result = runner.invoke(
+        app, ["estimate", str(spec), "--gpu", "A10G,H100-80GB", "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["budget_bytes"] for r in rows] == sorted(r["budget_bytes"] for r in rows)
+    assert rows[0]["peak_bytes"] == rows[1]["peak_bytes"]
+    fits = [r["peak_bytes"] + r["overhead_bytes"] <= r["budget_bytes"] for r in rows]
+    assert fits == [False, True]
+    table = runner.invoke(
+        app, ["estimate", str(repo / "examples/tiny/freezegen.yaml"), "--gpu", "T4,L4"]
+    )
+    assert table.exit_code == 0 and "hardware.gpu" in table.stdout and "L4" in table.stdout
+
+
+def test_an_unknown_gpu_in_the_list_is_located_in_the_option(repo):
+    result = runner.invoke(
+        app, ["estimate", str(repo / "examples/tiny/freezegen.yaml"), "--gpu", "T4,A10X"]
+    )
+    assert result.exit_code == 2
+    assert "--gpu T4,A10X: hardware.gpu: unknown GPU 'A10X'" in result.output
+    assert "\n     ^^^^" in result.output

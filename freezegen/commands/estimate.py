@@ -14,7 +14,7 @@ from freezegen.commands.specs import check_point, load_or_report
 if TYPE_CHECKING:
     from freezegen.memory.estimate import MemoryEstimate
     from freezegen.memory.explain import Explanation
-    from freezegen.memory.sweep import Sweep, SweepPoint
+    from freezegen.memory.sweep import Sweep, SweepError, SweepPoint
     from freezegen.spec.models import Spec
 
 
@@ -31,6 +31,9 @@ class Options:
     explain: bool = False
     plot: Path | None = None
     color: bool = False
+    gpus: tuple[str, ...] = ()
+    """``--gpu A10G,L4,...``: one row per card (the spec's hardware section with that GPU in
+    place of its own), to answer which card a run needs."""
 
 
 @reports_usage_errors
@@ -60,12 +63,19 @@ def run(options: Options) -> CommandResult:
 
     sweeps: list[Sweep] = []
     points: list[tuple[str, SweepPoint | None]] = [(path.stem.removesuffix(".freezegen"), None)]
-    if options.sweeps:
+    data = loaded.document.data
+    if options.gpus:
+        data = _on_each_gpu(data)
+    arguments = [
+        *options.sweeps,
+        *([f"hardware.gpu={','.join(options.gpus)}"] if options.gpus else []),
+    ]
+    if arguments:
         try:
-            sweeps = [parse_sweep(arg) for arg in options.sweeps]
-            expanded = expand(loaded.document.data, sweeps, base_dir=path.parent)
+            sweeps = [parse_sweep(arg) for arg in arguments]
+            expanded = expand(data, sweeps, base_dir=path.parent)
         except SweepError as exc:
-            raise UsageError(exc.render()) from None
+            raise UsageError(_render_error(exc, options.gpus)) from None
         # one swept key labels its rows by value alone; a grid needs every key=value
         points = [(p.label if len(sweeps) > 1 else p.labels[sweeps[0].name], p) for p in expanded]
         for point in expanded:
@@ -99,6 +109,28 @@ def run(options: Options) -> CommandResult:
         result.written.append(plot)
         result.err(f"wrote {plot}")
     return result
+
+
+def _render_error(exc: SweepError, gpus: tuple[str, ...]) -> str:
+    """A sweep error as the user wrote the option: ``--gpu`` is a sweep of hardware.gpu."""
+    prefix = "hardware.gpu="
+    if not gpus or exc.arg != prefix + ",".join(gpus):
+        return exc.render()
+    names = exc.arg[len(prefix) :]
+    start = max(exc.start - len(prefix), 0)
+    width = max(exc.end - exc.start, 1)
+    return f"--gpu {names}: {exc.message}\n  {names}\n  {' ' * start}{'^' * width}"
+
+
+def _on_each_gpu(data: dict) -> dict:
+    """The spec's data ready for a sweep over ``hardware.gpu``: its hardware section keeps the
+    GPU count and reserve, less a memory size or bf16 flag that described another card."""
+    import copy
+
+    data = copy.deepcopy(data)
+    hardware = data.get("hardware") if isinstance(data.get("hardware"), dict) else {}
+    data["hardware"] = {k: v for k, v in hardware.items() if k not in ("memory_gib", "bf16")}
+    return data
 
 
 def _check_plot(plot: Path, spec: Path) -> None:
