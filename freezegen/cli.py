@@ -361,6 +361,72 @@ def estimate(
 
 
 @app.command()
+def fit(
+    spec: Annotated[Path, typer.Argument(help="The spec file.", show_default=False)],
+    maximize: Annotated[
+        list[str],
+        typer.Option(
+            "--maximize",
+            help="A numeric key to make as large as fits (e.g. batch.micro_batch_size, "
+            "batch.seq_len); repeat to search several in order.",
+            metavar="KEY",
+            show_default=False,
+        ),
+    ],
+    keep: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--keep",
+            help="A key no knob may change (e.g. batch.grad_accum_steps: the global batch then "
+            "grows with the micro-batch).",
+            metavar="KEY",
+            show_default=False,
+        ),
+    ] = None,
+    gpu: Annotated[
+        str | None,
+        typer.Option("--gpu", help="Fit this card (written into the spec).", show_default=False),
+    ] = None,
+    headroom: Annotated[
+        float,
+        typer.Option(
+            "--headroom", help="Share of the budget to leave spare (FG202 warns below 0.10)."
+        ),
+    ] = 0.10,
+    multiple_of: Annotated[
+        int,
+        typer.Option(
+            "--multiple-of",
+            help="Only values that are multiples of N (e.g. 64 for seq_len).",
+            metavar="N",
+        ),
+    ] = 1,
+    diff: Annotated[
+        bool, typer.Option("--diff", help="Print the change as a diff; write nothing.")
+    ] = False,
+) -> None:
+    """Find the largest value of a key whose run fits the budget, and write it into the spec.
+
+    Only knobs that keep the training maths are used (fused optimizer, sdpa, smaller
+    micro-batches at the same global batch, activation checkpointing); the table shows every
+    value tried. Comments and layout of the spec are kept.
+    """
+    from freezegen.commands import fit as command
+
+    options = command.Options(
+        spec=spec,
+        maximize=tuple(maximize),
+        keep=tuple(keep or ()),
+        gpu=gpu,
+        headroom=headroom,
+        multiple_of=multiple_of,
+        diff=diff,
+        color=_terminal_colors(),
+    )
+    _finish(command.run(options))
+
+
+@app.command()
 def generate(
     spec: Annotated[Path, typer.Argument(help="The spec file.", show_default=False)],
     output: Annotated[

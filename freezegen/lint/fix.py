@@ -16,7 +16,6 @@ from typing import Any
 
 from freezegen.diagnostics import Diagnostic
 from freezegen.spec.edit import Edit, EditError, apply_edits
-from freezegen.spec.models import Spec
 
 MAX_PASSES = 10
 """Fix rounds per file; each removes a finding, so a spec needs a handful at most."""
@@ -38,31 +37,6 @@ class FixOutcome:
     text: str | None = None
     fixed: list[Diagnostic] = field(default_factory=list)
     failed: list[tuple[Diagnostic, str]] = field(default_factory=list)
-
-
-def edits_between(old: Spec, new: Spec) -> tuple[Edit, ...]:
-    """The edits that turn ``old``'s values into ``new``'s: one per changed leaf (a value whose
-    kind changed, e.g. a block range becoming ``{first: 8}``, is one edit of the whole value).
-    Keys are the spec's own (``except``, not ``except_``)."""
-    dump = {"mode": "json", "by_alias": True}
-    return tuple(_diff((), old.model_dump(**dump), new.model_dump(**dump)))
-
-
-def _diff(loc: tuple[str, ...], a: Any, b: Any) -> list[Edit]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        out = []
-        for key in b:
-            if a.get(key) != b[key]:
-                out.extend(_diff((*loc, key), a.get(key), b[key]))
-        return out
-    return [] if a == b else [Edit(loc, _without_nulls(b))]
-
-
-def _without_nulls(value: Any) -> Any:
-    """A new section's value, less the fields left at null (the spec's 'not set')."""
-    if isinstance(value, dict):
-        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
-    return value
 
 
 def fix_text(text: str, lint: Any, *, unsafe: bool) -> FixOutcome:

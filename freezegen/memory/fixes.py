@@ -8,7 +8,7 @@ numerics or what trains (bf16 autocast, freezing more blocks). Everything is ana
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from freezegen.memory.analytic import estimate_analytic
@@ -234,3 +234,57 @@ def _describe(original: Spec, changes: list[str], fix: Fix) -> Fix:
     if "freeze more blocks" in changes and isinstance(layers, FirstBlocks):
         words = words.replace("freeze more blocks", f"freeze.layers: {{first: {layers.first}}}")
     return Fix(words, fix.spec, fix.estimate, fix.changes_maths)
+
+
+def _held(spec: Spec, held: Collection[str]) -> list[bool]:
+    """For each knob, whether it changes one of the ``held`` dotted keys (a key being searched
+    or kept): such a knob stays off."""
+    from freezegen.spec.edit import edits_between
+
+    out = []
+    for _, knob, _, _ in KNOBS:
+        variants = knob(spec)
+        touched = {".".join(e.loc) for v in variants[:1] for e in edits_between(spec, v)}
+        out.append(any(t == k or t.startswith(k + ".") for t in touched for k in held))
+    return out
+
+
+def strongest_safe(spec: Spec, held: Collection[str] = ()) -> Spec:
+    """``spec`` with every knob that keeps the training maths at its strongest setting, less
+    those that change a ``held`` key: the lowest peak reachable without changing what the run
+    computes (``fit`` tests each candidate here, one estimate each)."""
+    off = _held(spec, held)
+    plan = tuple(
+        0 if maths or skip else len(knob(spec))
+        for (_, knob, _, maths), skip in zip(KNOBS, off, strict=True)
+    )
+    applied = _apply(spec, plan)
+    return spec if applied is None else applied[0]
+
+
+def fits_with(estimate: MemoryEstimate | None, margin: float) -> bool:
+    """Whether ``estimate`` fits its budget with ``margin`` of it spare."""
+    return bool(
+        estimate is not None
+        and estimate.fits
+        and (estimate.headroom_bytes or 0) >= margin * estimate.budget_bytes
+    )
+
+
+def cheapest_safe_fit(
+    spec: Spec, held: Collection[str] = (), margin: float = COMFORT
+) -> Fix | None:
+    """The cheapest combination of the maths-keeping knobs (those changing a ``held`` key left
+    alone) that makes ``spec`` fit with ``margin`` spare; a Fix with no change when it fits as
+    it is; None when none does."""
+    off = _held(spec, held)
+    plans = [
+        p
+        for p in _plans(spec, allow_maths=False)
+        if all(not steps for steps, skip in zip(p, off, strict=True) if skip)
+    ]
+    found = _first_fit(spec, plans, margin)
+    if found is None:
+        return None
+    fix = found[1]
+    return _describe(spec, fix.change.split(" + "), fix) if fix.change else fix

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from freezegen.spec._yaml import Loc, parse_document
+from freezegen.spec.models import Spec
 
 
 class EditError(Exception):
@@ -36,6 +37,31 @@ class Edit:
 
     def __str__(self) -> str:
         return f"{'.'.join(str(p) for p in self.loc)}: {render(self.value)}"
+
+
+def edits_between(old: Spec, new: Spec) -> tuple[Edit, ...]:
+    """The edits that turn ``old``'s values into ``new``'s: one per changed leaf (a value whose
+    kind changed, e.g. a block range becoming ``{first: 8}``, is one edit of the whole value).
+    Keys are the spec's own (``except``, not ``except_``)."""
+    dump = {"mode": "json", "by_alias": True}
+    return tuple(_diff((), old.model_dump(**dump), new.model_dump(**dump)))
+
+
+def _diff(loc: tuple[str, ...], a: Any, b: Any) -> list[Edit]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in b:
+            if a.get(key) != b[key]:
+                out.extend(_diff((*loc, key), a.get(key), b[key]))
+        return out
+    return [] if a == b else [Edit(loc, _without_nulls(b))]
+
+
+def _without_nulls(value: Any) -> Any:
+    """A new section's value, less the fields left at null (the spec's 'not set')."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    return value
 
 
 def apply_edits(text: str, edits: Sequence[Edit]) -> str:

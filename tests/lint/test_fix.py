@@ -11,9 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from freezegen.cli import app
-from freezegen.lint.fix import edits_between
 from freezegen.spec import load_text
-from freezegen.spec.edit import Edit
+from freezegen.spec.edit import Edit, edits_between
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "lint_fix"
 SPECS = sorted(FIXTURES.glob("*.freezegen.yaml"))

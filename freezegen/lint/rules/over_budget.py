@@ -4,11 +4,10 @@ from collections.abc import Iterator
 
 from freezegen.diagnostics import Diagnostic
 from freezegen.lint.context import LintContext
-from freezegen.lint.fix import edits_between
 from freezegen.lint.rule import Rule
 from freezegen.lint.rules._budget import budget_loc, budget_name, gib
 from freezegen.memory.fixes import cheapest_fit
-from freezegen.spec.edit import Edit
+from freezegen.spec.edit import Edit, edits_between
 
 
 class OverBudget(Rule):
