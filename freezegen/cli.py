@@ -251,6 +251,17 @@ def codemod(
             help="Give the optimizer only parameters that require grad.",
         ),
     ] = False,
+    lora: Annotated[
+        str | None,
+        typer.Option(
+            "--lora",
+            help="Attach LoRA adapters with peft before the optimizer and any wrap, e.g. "
+            "r=16,alpha=32,targets=q_proj,v_proj[,dropout=0.05]; the optimizer then gets only "
+            "trainable parameters.",
+            metavar="SETTINGS",
+            show_default=False,
+        ),
+    ] = None,
     diff: Annotated[bool, typer.Option("--diff", help="Print a unified diff (default).")] = False,
     write: Annotated[bool, typer.Option("--write", help="Rewrite the files (atomic).")] = False,
     partial: Annotated[
@@ -274,7 +285,8 @@ def codemod(
         bool, typer.Option("--check", help="Exit 1 when a file would change; write nothing.")
     ] = False,
 ) -> None:
-    """Add freezing, AMP, accumulation, checkpointing or a trainable-only optimizer to scripts."""
+    """Add freezing, LoRA adapters, AMP, accumulation, checkpointing or a trainable-only
+    optimizer to scripts."""
     from freezegen.commands import codemod as command
 
     # --diff names the default (neither --write nor --check), so it needs no option of its own
@@ -286,6 +298,7 @@ def codemod(
         grad_accum_steps=grad_accum_steps,
         activation_checkpointing=activation_checkpointing,
         trainable_only_optimizer=trainable_only_optimizer,
+        lora=lora,
         write=write,
         check=check,
         partial=partial,

@@ -25,11 +25,12 @@ from freezegen.codemod.lines import LineMap, split_training_lines
 from freezegen.codemod.options import CodemodOptions
 from freezegen.codemod.precision import precision
 from freezegen.codemod.script import CannotAct, Script, YoursToSet
-from freezegen.codemod.setup import checkpointing, freeze, trainable_only
+from freezegen.codemod.setup import checkpointing, freeze, lora, trainable_only
 from freezegen.codemod.transform import Notes, Transform
 from freezegen.codemod.versions import Pins, project_pins, too_old
 
 TRANSFORMS: tuple[tuple[str, Transform], ...] = (
+    ("lora", lora),
     ("freeze", freeze),
     ("activation checkpointing", checkpointing),
     ("trainable-only optimizer", trainable_only),

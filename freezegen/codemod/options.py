@@ -10,6 +10,65 @@ HF = ""
 
 
 @dataclass(frozen=True)
+class LoraOptions:
+    """LoRA adapters to attach (peft's LoraConfig): rank, alpha, dropout, target module names."""
+
+    r: int
+    alpha: float
+    targets: tuple[str, ...]
+    dropout: float = 0.0
+
+    def config(self) -> str:
+        """The ``LoraConfig(...)`` expression, as the rewritten script spells it."""
+        alpha = int(self.alpha) if float(self.alpha).is_integer() else self.alpha
+        targets = ", ".join(f'"{t}"' for t in self.targets)
+        return (
+            f"LoraConfig(r={self.r}, lora_alpha={alpha}, lora_dropout={self.dropout}, "
+            f"target_modules=[{targets}])"
+        )
+
+
+def parse_lora(text: str) -> LoraOptions:
+    """``r=16,alpha=32,targets=q_proj,v_proj[,dropout=0.05]``: a value without ``=`` continues
+    the key before it (only ``targets`` takes several). Raises OptionsError."""
+    values: dict[str, list[str]] = {}
+    key = None
+    for item in (part.strip() for part in text.split(",")):
+        name, eq, value = item.partition("=")
+        if eq:
+            key = name.strip()
+            if key not in ("r", "alpha", "dropout", "targets"):
+                raise OptionsError(
+                    f"--lora: unknown setting {key!r}; give r=, alpha=, targets= and dropout="
+                )
+            if key in values:
+                raise OptionsError(f"--lora: {key} is given twice")
+            values[key] = [value.strip()]
+        elif key == "targets" and item:
+            values[key].append(item)
+        else:
+            raise OptionsError(f"--lora: {item!r} is not key=value (only targets takes a list)")
+    for required in ("r", "targets"):
+        if not values.get(required) or not values[required][0]:
+            raise OptionsError(
+                f"--lora needs {required}=, e.g. r=16,alpha=32,targets=q_proj,v_proj"
+            )
+    try:
+        r = int(values["r"][0])
+        alpha = float(values.get("alpha", [str(2 * r)])[0])
+        dropout = float(values.get("dropout", ["0.0"])[0])
+    except ValueError as exc:
+        raise OptionsError(f"--lora: {exc}") from None
+    if r < 1 or alpha <= 0 or not 0 <= dropout < 1:
+        raise OptionsError("--lora: r must be at least 1, alpha above 0, dropout in [0, 1)")
+    targets = tuple(values["targets"])
+    bad = [t for t in targets if not all(p.isidentifier() or p.isdigit() for p in t.split("."))]
+    if bad:
+        raise OptionsError(f"--lora: {bad[0]!r} is not a module name")
+    return LoraOptions(r, alpha, targets, dropout)
+
+
+@dataclass(frozen=True)
 class CodemodOptions:
     """The features to add; an empty option adds nothing.
 
@@ -23,6 +82,9 @@ class CodemodOptions:
     grad_accum_steps: int = 1
     activation_checkpointing: str | None = None
     trainable_only_optimizer: bool = False
+    lora: LoraOptions | None = None
+    """Attach LoRA adapters (peft) to the model before its optimizer and any wrap; the base
+    is then frozen by peft, and the optimizer gets only the trainable parameters."""
     notes: tuple[str, ...] = field(default=(), compare=False)
     """What a spec asked for that the codemod cannot express (reported, not applied)."""
 
@@ -34,6 +96,7 @@ class CodemodOptions:
             or self.grad_accum_steps > 1
             or self.activation_checkpointing is not None
             or self.trainable_only_optimizer
+            or self.lora is not None
         )
 
 
@@ -50,10 +113,14 @@ def validate(options: CodemodOptions) -> None:
     path = options.activation_checkpointing
     if path and not all(part.isidentifier() or part.isdigit() for part in path.split(".")):
         raise OptionsError(f"--activation-checkpointing: {path!r} is not a dotted module path")
+    if options.lora is not None and options.freeze:
+        raise OptionsError(
+            "--lora freezes the whole base model already; --freeze beside it has no meaning"
+        )
     if options.empty:
         raise OptionsError(
             "nothing to do: give --spec or at least one of --freeze, --precision, "
-            "--grad-accum-steps, --activation-checkpointing, --trainable-only-optimizer"
+            "--grad-accum-steps, --activation-checkpointing, --trainable-only-optimizer, --lora"
         )
 
 

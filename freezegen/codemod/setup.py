@@ -64,6 +64,69 @@ def freeze(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module 
     return module
 
 
+def lora(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module | None:
+    """Attach LoRA adapters with peft where the freeze would go (above the optimizer, or above
+    the first wrap, on the unwrapped model): peft freezes the base and adds the adapters in
+    place, and the model's name is bound to the PeftModel it returns. Refused where the freeze
+    is (a foreign wrapper, every parameter's .grad read, requires_grad turned back on), where the
+    script loads weights into the model below that point (their names would no longer match),
+    and where adapters are already attached with another configuration."""
+    if options.lora is None:
+        return None
+    site = script.optimizer
+    placement = freeze_placement(script, site, _model(site))
+    model = placement.model
+    config = options.lora.config()
+    for call in script.calls:
+        if (script.names.qualified(call.func) or dotted(call.func) or "").endswith(
+            "get_peft_model"
+        ):
+            if config in script.code(call):
+                return None
+            raise CannotAct(
+                call,
+                "the script already attaches adapters here, with another configuration; change "
+                "it there instead of adding a second one",
+            )
+    _refuse_foreign_wrapper(script, model)
+    _refuse_grad_readers(script)
+    _refuse_unfreezing(script, placement.anchor)
+    for call in script.calls:
+        func = call.func
+        if (
+            isinstance(func, cst.Attribute)
+            and func.attr.value == "load_state_dict"
+            and dotted(func.value) == model
+            and not runs_before(script, call, placement.anchor)
+        ):
+            raise CannotAct(
+                call,
+                f"weights are loaded into {model} here, after the place the adapters would be "
+                "attached (above the optimizer): peft renames the adapted layers' weights "
+                "(q_proj.weight becomes q_proj.base_layer.weight), so this load would no longer "
+                "match; attach the adapters after it yourself",
+            )
+    if why := too_old(script.pins, "peft", "0.5", "LoraConfig(target_modules=[...])"):
+        raise CannotAct(placement.anchor, why)
+    code = f"{model} = get_peft_model({model}, {config})\n"
+    notes.append(
+        (
+            placement.anchor,
+            f"{model} is now the PeftModel: the base is frozen and only the adapters train; a "
+            "target name no module has stops the run at this line (peft raises)",
+        )
+    )
+    module = edits.apply(
+        script.module, {id(placement.anchor): edits.before(edits.statements(code))}
+    )
+    missing = [
+        name
+        for name in ("LoraConfig", "get_peft_model")
+        if not edits.imported(module, name, f"peft.{name}")
+    ]
+    return edits.import_edits(module, [f"from peft import {', '.join(missing)}"] if missing else [])
+
+
 def checkpointing(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module | None:
     """Checkpoint the model's blocks (Hugging Face's switch, or torch's checkpoint_wrapper)."""
     path = options.activation_checkpointing

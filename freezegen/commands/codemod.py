@@ -30,6 +30,9 @@ class Options:
     grad_accum_steps: int | None = None
     activation_checkpointing: str | None = None
     trainable_only_optimizer: bool = False
+    lora: str | None = None
+    """``r=16,alpha=32,targets=q_proj,v_proj``: LoRA adapters (implies a trainable-only
+    optimizer)."""
     write: bool = False
     check: bool = False
     partial: bool = False
@@ -117,6 +120,7 @@ def _edits(options: Options) -> CodemodOptions:
     """The codemod options the flags (or the spec) ask for; raises OptionsError, SpecError, and
     UsageError for a spec ``lint`` finds an error in."""
     from freezegen.codemod import CodemodOptions, OptionsError, options_from_spec
+    from freezegen.codemod.options import parse_lora
     from freezegen.commands.specs import load_or_report
 
     # the library spells "a Hugging Face model" as ""; on the command line it is "hf"
@@ -129,14 +133,18 @@ def _edits(options: Options) -> CodemodOptions:
             or options.precision
             or options.grad_accum_steps
             or options.trainable_only_optimizer
+            or options.lora
         ):
             raise OptionsError("--spec replaces the other options; give one or the other")
         load_or_report(options.spec)  # the gate every spec-reading command goes through
         return options_from_spec(options.spec, checkpointing or None)
+    lora = parse_lora(options.lora) if options.lora is not None else None
     return CodemodOptions(
         freeze=options.freeze,
         precision=options.precision,
         grad_accum_steps=options.grad_accum_steps or 1,
         activation_checkpointing=checkpointing,
-        trainable_only_optimizer=options.trainable_only_optimizer,
+        # adapters leave the base frozen: an optimizer over all of it holds what never trains
+        trainable_only_optimizer=options.trainable_only_optimizer or lora is not None,
+        lora=lora,
     )

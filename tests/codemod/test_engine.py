@@ -1125,3 +1125,63 @@ def test_a_break_below_the_step_is_said_to_leave_the_window_unstepped():
     assert result.new_source is not None and not result.problems
     (note,) = (str(n) for n in result.notes if "break" in n.text)
     assert note.startswith("train.py:11:9:") and "not stepped" in note and "no update" in note
+
+
+LORA_SCRIPT = """\
+import torch
+
+model = build()
+{between}optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+for x, y in loader:
+    loss = torch.nn.functional.mse_loss(model(x), y)
+    loss.backward()
+    optimizer.step()
+"""
+
+
+def _lora(text: str = "r=8,alpha=16,targets=q_proj,v_proj"):
+    from freezegen.codemod.options import parse_lora
+
+    return CodemodOptions(lora=parse_lora(text), trainable_only_optimizer=True)
+
+
+def test_lora_attaches_above_the_optimizer_and_a_second_run_changes_nothing():
+    result = codemod_source(LORA_SCRIPT.format(between=""), _lora(), "train.py")
+    new = result.new_source
+    assert new is not None and not result.problems
+    assert (
+        'model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, '
+        'target_modules=["q_proj", "v_proj"]))\n'
+        "optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad]"
+    ) in new
+    assert "from peft import LoraConfig, get_peft_model\n" in new
+    assert not codemod_source(new, _lora(), "train.py").changed
+
+
+def test_lora_refuses_weights_loaded_after_the_attach_point_and_another_config():
+    # the load sits after the optimizer (a resume of base weights): the names would not match
+    script = LORA_SCRIPT.format(between="") + "model.load_state_dict(torch.load('base.pt'))\n"
+    (problem,) = _problems(script, _lora())
+    assert problem.startswith("train.py:9:1:") and "base_layer" in problem
+    attached = codemod_source(LORA_SCRIPT.format(between=""), _lora(), "train.py").new_source
+    (problem,) = _problems(attached, _lora("r=4,targets=q_proj"))
+    assert "another configuration" in problem
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("alpha=16,targets=q_proj", "needs r="),
+        ("r=8", "needs targets="),
+        ("r=8,rank=4,targets=q", "unknown setting 'rank'"),
+        ("r=0,targets=q", "at least 1"),
+        ("r=8,targets=q proj", "not a module name"),
+        ("r=8,q_proj,targets=v", "not key=value"),
+    ],
+)
+def test_lora_settings_are_checked(text: str, why: str):
+    from freezegen.codemod.options import OptionsError, parse_lora
+
+    with pytest.raises(OptionsError, match=why):
+        parse_lora(text)
+    assert parse_lora("r=8,targets=q_proj,v_proj,dropout=0.1").alpha == 16  # alpha: 2r

@@ -203,6 +203,15 @@ def test_rewritten_script_trains(case: str, rewritten, monkeypatch: pytest.Monke
     k = max(1, len(losses) // 5)
     assert sum(losses[-k:]) / k < sum(losses[:k]) / k, "the loss should go down"
     model, initial = scope["model"], scope["initial_state"]
+    if "--lora" in _flags(FIXTURES / f"{case}.in.py"):  # peft: the base frozen, adapters learn
+        base = model.get_base_model().state_dict()
+        adapters = {k: v for k, v in base.items() if "lora_" in k}
+        trained = [v for k, v in adapters.items() if "lora_B" in k]  # lora_B starts at zero
+        assert trained and all(torch.count_nonzero(v) for v in trained)
+        base = {k.replace(".base_layer", ""): v for k, v in base.items() if "lora_" not in k}
+        assert base.keys() == initial.keys()
+        assert all(torch.equal(initial[k], base[k]) for k in initial), "a base weight changed"
+        return
     globs = _frozen_globs(_flags(FIXTURES / f"{case}.in.py"))
     state = model.state_dict()
     frozen = [k for k in initial if any(fnmatch.fnmatchcase(k, g) for g in globs)]
