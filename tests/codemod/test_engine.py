@@ -1150,7 +1150,7 @@ def test_lora_attaches_above_the_optimizer_and_a_second_run_changes_nothing():
     new = result.new_source
     assert new is not None and not result.problems
     assert (
-        'model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, '
+        "model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, "
         'target_modules=["q_proj", "v_proj"]))\n'
         "optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad]"
     ) in new

@@ -105,8 +105,7 @@ def setup(model, config):
             f"{name} is built over `{model}`'s parameters before {attach}(...) below attaches "
             "adapters to it: it holds the base parameters, which the adapters leave frozen, and "
             "none of the adapter ones, so the adapters never train",
-            help=f"build the optimizer after {attach}(...), over the parameters that require "
-            "grad",
+            help=f"build the optimizer after {attach}(...), over the parameters that require grad",
         )
 
 
