@@ -139,7 +139,8 @@ def options_from_spec(path: str | Path, module_path: str | None = None) -> Codem
         arch = architecture_for(spec.model)
     except ArchitectureError as exc:
         raise OptionsError(str(exc)) from None
-    globs = _freeze_globs(spec, arch, notes)
+    lora = _lora_from_spec(spec, arch, notes)
+    globs = [] if lora is not None else _freeze_globs(spec, arch, notes)
     precision = {"fp16": "fp16", "bf16": "bf16"}.get(spec.precision)
     if spec.precision == "bf16-pure":
         notes.append("precision bf16-pure is not added: cast the model with .to(torch.bfloat16)")
@@ -167,8 +168,45 @@ def options_from_spec(path: str | Path, module_path: str | None = None) -> Codem
         grad_accum_steps=spec.batch.grad_accum_steps,
         activation_checkpointing=checkpointing,
         trainable_only_optimizer=True,
+        lora=lora,
         notes=tuple(notes),
     )
+
+
+def _lora_from_spec(spec: object, arch: object, notes: list[str]) -> LoraOptions | None:
+    """The adapters a spec's ``adapter`` section asks for, on the module names its plan finds
+    (the base is then frozen by peft, so the freeze section is not added); None without one."""
+    adapter = spec.adapter  # type: ignore[attr-defined]
+    quantization = spec.quantization  # type: ignore[attr-defined]
+    if quantization is not None and quantization.weights != "none":
+        notes.append(
+            f"quantization.weights {quantization.weights} is not added: load the base with "
+            "transformers' BitsAndBytesConfig where the script builds it"
+        )
+    if adapter is None:
+        return None
+    if arch is None:
+        raise OptionsError(
+            "adapter targets are resolved through the model's module names, which a factory "
+            "model only has once built: use --lora r=...,targets=... with its module names"
+        )
+    from freezegen.arch.adapters import plan_adapter
+    from freezegen.arch.families import family_of
+    from freezegen.arch.params import parameter_table
+
+    model = spec.model  # type: ignore[attr-defined]
+    params = parameter_table(arch, model.head, model.num_labels or 2)  # type: ignore[arg-type]
+    plan = plan_adapter(adapter, family_of(arch), params, arch.num_layers)  # type: ignore[attr-defined]
+    if not plan.target_modules:
+        raise OptionsError("the adapter section selects no linear of this model (lint: FG115)")
+    if adapter.train:
+        notes.append(
+            "adapter.train is not added: give those parameters requires_grad_(True) after "
+            "get_peft_model, or peft's modules_to_save"
+        )
+    if adapter.merge:
+        notes.append("adapter.merge is not added: call merge_and_unload() where the script saves")
+    return LoraOptions(adapter.r, adapter.alpha, tuple(plan.target_modules), adapter.dropout)
 
 
 def _freeze_globs(spec: object, arch: object, notes: list[str]) -> list[str]:

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from freezegen.check import check_source
 from freezegen.cli import app
 from freezegen.codemod import CodemodOptions, codemod_source, options_from_spec
+from freezegen.codemod.options import LoraOptions
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "codemod"
 ACCUM = CodemodOptions(grad_accum_steps=4)
@@ -1185,3 +1186,20 @@ def test_lora_settings_are_checked(text: str, why: str):
     with pytest.raises(OptionsError, match=why):
         parse_lora(text)
     assert parse_lora("r=8,targets=q_proj,v_proj,dropout=0.1").alpha == 16  # alpha: 2r
+
+
+def test_a_spec_adapter_becomes_lora_on_the_planned_modules(tmp_path: Path, repo: Path):
+    spec = tmp_path / "freezegen.yaml"
+    spec.write_text(
+        f"version: 1\nmodel: {{hf_config: {repo / 'examples/tiny/config.json'}}}\n"
+        "adapter: {r: 4, alpha: 8, dropout: 0.1, targets: [attention], layers: {last: 1}, "
+        'train: ["lm_head.*"]}\n'
+        "quantization: {weights: nf4}\nbatch: {micro_batch_size: 2, seq_len: 32}\n"
+    )
+    options = options_from_spec(spec)
+    assert options.lora == LoraOptions(
+        4, 8.0, ("transformer.h.3.attn.c_attn", "transformer.h.3.attn.c_proj"), 0.1
+    )
+    assert options.freeze == () and options.trainable_only_optimizer
+    assert any("adapter.train is not added" in n for n in options.notes)
+    assert any("quantization.weights nf4 is not added" in n for n in options.notes)
