@@ -157,6 +157,9 @@ class Family:
     """Config settings a causal-LM head needs (BERT: is_decoder)."""
     heads: tuple[str, ...] = (CAUSAL_LM, SEQUENCE_CLASSIFICATION)
     """The heads transformers has a class for."""
+    transposed_linears: bool = False
+    """Whether the block's linear weights are stored (in, out) (GPT-2's ``Conv1D``): a
+    quantizer transposes them to (out, in) first, so per-row constants follow the last dim."""
 
     def ties_head(self, arch: Architecture, head: str) -> bool:
         """Whether the output head is the token embedding (one tensor, one gradient sum).

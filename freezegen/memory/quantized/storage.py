@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from freezegen.memory.analytic.parts import rounded
+from freezegen.memory.analytic.parts import Part, rounded
 
 if TYPE_CHECKING:
     from freezegen.spec.models import QuantizationSpec
@@ -51,13 +51,15 @@ CODE_DYNAMIC = 256
 
 @dataclass(frozen=True)
 class Allocation:
-    """One tensor: what it is (``name``), its dtype (torch's name), its element count, and a
-    sentence saying why it has that size (``freezegen estimate --explain`` prints it)."""
+    """One tensor: what it is (``name``), its dtype (torch's name), its element count, a
+    sentence saying why it has that size (``freezegen estimate --explain`` prints it), and the
+    module or parameter it belongs to (``owner``; empty for a layer's own list)."""
 
     name: str
     dtype: str
     numel: int
     why: str
+    owner: str = ""
 
     @property
     def nbytes(self) -> int:
@@ -73,6 +75,27 @@ class Allocation:
 def allocated(tensors: Iterable[Allocation]) -> int:
     """The allocator's bytes for ``tensors``, each rounded on its own."""
     return sum(t.allocated for t in tensors)
+
+
+def explained(tensors: Iterable[Allocation], label: str = "") -> tuple[Part, ...]:
+    """``tensors`` as ``--explain`` parts (:class:`~freezegen.memory.analytic.Part`), one per
+    kind of tensor (name and dtype) in order of first appearance: ``label name x count:
+    elements x bytes (why)``, its value the allocator's bytes of them all."""
+    kinds: dict[tuple[str, str], list[Allocation]] = {}
+    for t in tensors:
+        kinds.setdefault((t.name, t.dtype), []).append(t)
+    parts = []
+    for (name, dtype), group in kinds.items():
+        count = f" x {len(group):,}" if len(group) > 1 else ""
+        parts.append(
+            Part(
+                " ".join(x for x in (label, name) if x) + count,
+                allocated(group),
+                ((sum(t.numel for t in group), dtype), (ITEMSIZE[dtype], "B")),
+                group[0].why,
+            )
+        )
+    return tuple(parts)
 
 
 @dataclass(frozen=True)
@@ -155,8 +178,8 @@ def _four_bit(n: int, fmt: LinearFormat) -> tuple[Allocation, ...]:
         # Two 4-bit codes per byte, an odd count padded by one code: (n + 1) // 2 bytes, viewed
         # as quant_storage (the kernels allocate ((n + 1) // (2 * itemsize), 1)).
         (n + 1) // (2 * size),
-        f"{fmt.weights} codes, two per byte: (n + 1) // 2 bytes for n = {n:,} weights, "
-        f"as {fmt.quant_storage}",
+        f"{fmt.weights} codes, two per byte ((n + 1) // 2 bytes for n weights), viewed as "
+        f"{fmt.quant_storage}",
     )
     code = Allocation(
         "quant_state.code",

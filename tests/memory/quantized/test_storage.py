@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from freezegen.memory.quantized import LinearFormat, linear_storage, shared_storage
@@ -107,3 +110,11 @@ def test_format_of_a_spec():
     assert fmt == LinearFormat("nf4", double_quant=False, compute="float16")
     assert LinearFormat.of(QuantizationSpec(weights="none")) is None
     assert LinearFormat.of(QuantizationSpec(weights="int8"), library="torchao").library == "torchao"
+
+
+def test_does_not_import_torch():
+    code = (
+        "import sys, freezegen.memory.quantized; "
+        "assert not {'torch', 'bitsandbytes', 'torchao'} & set(sys.modules), 'torch imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
