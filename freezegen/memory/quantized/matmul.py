@@ -13,7 +13,9 @@ torchao 0.18 ``Int8Tensor``'s ``aten.linear``). The estimate predicts
   CUDA keeps the decoded scales and the scales plus offset both alive until the matmul ends,
   the CPU path frees the first at once. It saves nothing new (the packed weight only) and not
   the input. The backward dequantizes the weight again, in the dtype the model was loaded in,
-  casts it to the gradient's dtype if that differs, and multiplies.
+  casts it to the gradient's dtype if that differs, and multiplies. An input in another dtype
+  than the compute dtype (fp32 after peft's k-bit preparation) is cast to it for the matmul
+  and the output cast back, their gradients likewise.
 * bitsandbytes int8 (``MatMul8bitLt`` on CUDA): the input is cast to fp16, quantized row-wise
   to int8 (with the outlier threshold, ``|x|`` and a bool mask of the input's size exist for a
   moment), multiplied as int8 into int32, dequantized to fp16 and cast to the input's dtype.
@@ -85,26 +87,30 @@ def matmul_memory(
     fmt: LinearFormat,
     *,
     input_grad: bool = True,
+    input_dtype: str | None = None,
     weight_dtype: str | None = None,
     backend: Backend = "cuda",
 ) -> MatmulMemory:
     """Return what one (out, in) linear stored as ``fmt`` allocates for ``tokens`` rows.
 
-    The input arrives in ``fmt.compute``. ``input_grad``: whether the input needs a gradient
-    (an adapter or a trainable layer lies below); without, nothing is saved and no backward
-    runs. ``weight_dtype``: the dtype the model was loaded in (a 4-bit weight's backward
-    dequantizes to it; default ``fmt.compute``). ``backend``: "cuda" (what the estimate
-    predicts) or "cpu" (what the tests measure).
+    ``input_grad``: whether the input needs a gradient (an adapter or a trainable layer lies
+    below); without, nothing is saved and no backward runs. ``input_dtype``: the input's dtype
+    (default ``fmt.compute``): a 4-bit layer casts it to ``fmt.compute`` and its output back
+    (peft's k-bit preparation makes the residual stream fp32); int8 layers compute in it, so
+    for them it must be ``fmt.compute``. ``weight_dtype``: the dtype the model was loaded in
+    (a 4-bit backward dequantizes to it; default ``fmt.compute``). ``backend``: "cuda" (what
+    the estimate predicts) or "cpu" (what the tests measure). Raises ValueError for an int8
+    format whose input dtype is not its compute dtype.
     """
-    compute = fmt.compute
-    y = Allocation("output", compute, tokens * out, f"the ({tokens}, {out}) output in {compute}")
-    grad = Allocation(
-        "input gradient", compute, tokens * inp, f"the ({tokens}, {inp}) input gradient"
-    )
+    dtype = input_dtype or fmt.compute
+    if not fmt.four_bit and dtype != fmt.compute:
+        raise ValueError(f"an int8 layer computes in its input's dtype: set compute={dtype}")
+    y = Allocation("output", dtype, tokens * out, f"the output, in {dtype}")
+    grad = Allocation("input gradient", dtype, tokens * inp, f"the input's gradient, in {dtype}")
     if fmt.four_bit:
-        memory = _four_bit(out, inp, fmt, y, grad, weight_dtype or compute, backend)
+        memory = _four_bit(out, inp, tokens, fmt, y, grad, weight_dtype or fmt.compute, backend)
     elif fmt.library == "torchao":
-        memory = _torchao_int8(out, inp, compute, y, grad, input_grad)
+        memory = _torchao_int8(out, inp, dtype, y, grad, input_grad)
     else:
         memory = _bnb_int8(out, inp, tokens, fmt, y, grad, backend)
     if input_grad:
@@ -118,27 +124,26 @@ def _dequantized(out: int, inp: int, dtype: str, when: str) -> Allocation:
         f"dequantized weight ({when})",
         dtype,
         out * inp,
-        f"the whole ({out}, {inp}) weight decoded to {dtype} for the {when} matmul",
+        f"the whole weight decoded to {dtype} for the {when} matmul, freed after it",
     )
 
 
 def _four_bit(
     out: int,
     inp: int,
+    tokens: int,
     fmt: LinearFormat,
     y: Allocation,
     grad: Allocation,
     weight_dtype: str,
     backend: Backend,
 ) -> MatmulMemory:
+    compute = fmt.compute
     nblocks = blocks(out * inp, fmt.blocksize)
     scales: tuple[Allocation, ...] = ()
     if fmt.double_quant:
         decoded = Allocation(
-            "decoded block scales",
-            "float32",
-            nblocks,
-            f"the {nblocks:,} 8-bit block scales decoded to fp32",
+            "decoded block scales", "float32", nblocks, "the 8-bit block scales decoded to fp32"
         )
         shifted = Allocation(
             "block scales + offset",
@@ -149,22 +154,40 @@ def _four_bit(
         # CUDA's fallback keeps both until it returns; the CPU path frees the decoded ones
         # as soon as the sum exists.
         scales = (decoded, shifted) if backend == "cuda" else (shifted,)
-    forward = ((*scales, _dequantized(out, inp, fmt.compute, "forward"), y),)
-    backward_weight = _dequantized(out, inp, weight_dtype, "backward")
+    fwd_weight = _dequantized(out, inp, compute, "forward")
+    bwd_weight = _dequantized(out, inp, weight_dtype, "backward")
+    cast_in = cast_out = ()
+    y_compute, grad_compute = y, grad
+    if y.dtype != compute:
+        # Linear4bit.forward: x.to(compute) lives until it returns; the output is cast back.
+        # Their backward casts the gradient to compute and the input's gradient back.
+        y_compute = Allocation("output", compute, y.numel, f"the output, in {compute}")
+        grad_compute = Allocation(
+            "input gradient", compute, grad.numel, f"the input's gradient, in {compute}"
+        )
+        cast_in = (Allocation("input cast", compute, tokens * inp, f"the input cast to {compute}"),)
+        cast_out = (
+            Allocation("output gradient cast", compute, y.numel, f"the gradient cast to {compute}"),
+        )
+    forward = ((*cast_in, *scales, fwd_weight, y_compute),)
+    if cast_in:
+        forward += ((*cast_in, y_compute, y),)
     moments: list[tuple[Allocation, ...]] = []
     if fmt.double_quant:
         # dequantize_4bit decodes the scales (in place + offset) and frees them on return.
-        moments.append((scales[-1], backward_weight))
-    weight = backward_weight
-    if weight_dtype != fmt.compute:
+        moments.append((*cast_out, scales[-1], bwd_weight))
+    weight = bwd_weight
+    if weight_dtype != compute:
         weight = Allocation(
             "dequantized weight, cast",
-            fmt.compute,
+            compute,
             out * inp,
-            f"the backward's dequantized weight cast from {weight_dtype} to {fmt.compute}",
+            f"the backward's dequantized weight cast from {weight_dtype} to {compute}",
         )
-        moments.append((backward_weight, weight))
-    moments.append((weight, grad))
+        moments.append((*cast_out, bwd_weight, weight))
+    moments.append((*cast_out, weight, grad_compute))
+    if cast_out:
+        moments.append((grad_compute, grad))
     return MatmulMemory(forward, (), False, tuple(moments))
 
 

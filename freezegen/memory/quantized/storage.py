@@ -104,8 +104,9 @@ class LinearFormat:
 
     ``weights``: nf4 / fp4 (bitsandbytes ``Linear4bit``) or int8 (bitsandbytes
     ``Linear8bitLt``, or torchao's int8 weight-only with ``library="torchao"``);
-    ``compute``: the dtype a 4-bit weight is dequantized to (``bnb_4bit_compute_dtype``) and
-    the activations' dtype; ``quant_storage``: the dtype the packed 4-bit payload is viewed as
+    ``compute``: the dtype a 4-bit weight is dequantized to (``bnb_4bit_compute_dtype``); int8
+    layers compute in their input's dtype, so for them it is the activations' dtype;
+    ``quant_storage``: the dtype the packed 4-bit payload is viewed as
     (``bnb_4bit_quant_storage``: uint8, or bfloat16 for FSDP).
     """
 

@@ -41,30 +41,41 @@ def _ids(fmt: LinearFormat) -> str:
     return f"{fmt.library}-{fmt.weights}-dq{fmt.double_quant:d}"
 
 
-def _weight_dtypes(fmt: LinearFormat) -> list[str]:
-    # A 4-bit backward dequantizes to the dtype the model was loaded in.
-    return ["bfloat16", "float32"] if fmt.four_bit else ["bfloat16"]
+def _dtypes(fmt: LinearFormat) -> list[tuple[str, str]]:
+    """(weight dtype, input dtype) pairs: a 4-bit backward dequantizes to the dtype the model
+    was loaded in, and a 4-bit layer casts an input of another dtype to its compute dtype."""
+    if fmt.four_bit:
+        return [("bfloat16", "bfloat16"), ("float32", "bfloat16"), ("bfloat16", "float32")]
+    return [("bfloat16", fmt.compute)]  # int8 computes in its input's dtype
 
 
 CASES = [
-    (fmt, shape, weight_dtype)
-    for fmt in FORMATS
+    (fmt, shape, weight_dtype, input_dtype)
+    for fmt in [*FORMATS, LinearFormat("int8", compute="float32")]
     for shape in SHAPES
-    for weight_dtype in _weight_dtypes(fmt)
+    for weight_dtype, input_dtype in _dtypes(fmt)
 ]
 
 
 @pytest.mark.parametrize(
-    ("fmt", "shape", "weight_dtype"),
+    ("fmt", "shape", "weight_dtype", "input_dtype"),
     CASES,
-    ids=[f"{_ids(f)}-{s}-{w}" for f, s, w in CASES],
+    ids=[f"{_ids(f)}-{f.compute}-{s}-{w}-{i}" for f, s, w, i in CASES],
 )
-def test_forward_and_backward_allocate_what_the_model_says(fmt, shape, weight_dtype):
+def test_forward_and_backward_allocate_what_the_model_says(fmt, shape, weight_dtype, input_dtype):
     out, inp, batch, seq = shape
     tokens = batch * seq
     layer = _layer(fmt, out, inp, weight_dtype)
-    model = matmul_memory(out, inp, tokens, fmt, weight_dtype=weight_dtype, backend="cpu")
-    x = torch.randn(batch, seq, inp, dtype=torch.bfloat16, requires_grad=True)
+    model = matmul_memory(
+        out,
+        inp,
+        tokens,
+        fmt,
+        input_dtype=input_dtype,
+        weight_dtype=weight_dtype,
+        backend="cpu",
+    )
+    x = torch.randn(batch, seq, inp, dtype=getattr(torch, input_dtype), requires_grad=True)
     tracker = KernelTracker()
     tracker.track([*held_tensors(layer), x], "parameters")
     with tracker:
@@ -82,7 +93,7 @@ def test_forward_and_backward_allocate_what_the_model_says(fmt, shape, weight_dt
         gc.collect()
         # the saved tensors are gone, the input's gradient stays
         assert tracker.current - base == model.backward[-1][-1].allocated - saved
-    assert x.grad is not None
+    assert x.grad is not None and x.grad.dtype == x.dtype
 
 
 @pytest.mark.parametrize("fmt", FORMATS, ids=_ids)
@@ -140,3 +151,8 @@ def test_cuda_paths_differ_from_cpu_where_the_source_says():
     no_outliers = LinearFormat("int8", threshold=0.0)
     quantize = (2 + 1) * tokens * inp + 4 * tokens
     assert matmul_memory(out, inp, tokens, no_outliers).forward_peak == max(quantize, products)
+
+
+def test_an_int8_layer_computes_in_its_input_dtype():
+    with pytest.raises(ValueError, match="compute=float32"):
+        matmul_memory(48, 64, 10, LinearFormat("int8"), input_dtype="float32")
