@@ -21,9 +21,10 @@ torchao 0.18 ``Int8Tensor``'s ``aten.linear``). The estimate predicts
   moment), multiplied as int8 into int32, dequantized to fp16 and cast to the input's dtype.
   Whenever the input needs a gradient it keeps the input alive (``ctx.tensors``), though its
   backward never reads it. Input columns holding an outlier (data dependent) would add a saved
-  fp16 copy of those columns; the model assumes none. On CPU, training runs ``MatMul8bitFp``
-  instead: it dequantizes the weight and runs ``F.linear``. The backward is the same on both:
-  the weight dequantized to the input's dtype, then the input's gradient.
+  copy of those columns and a few (out, columns) temporaries; the model assumes none. On CPU,
+  training runs ``MatMul8bitFp`` instead: it dequantizes the weight and runs ``F.linear``.
+  The backward is the same on both: the weight dequantized to the input's dtype, then the
+  input's gradient.
 * torchao int8 weight-only: the weight is cast to the input's dtype and multiplied, the
   per-row scale applied after. Autograd records that ``mm``, so when the input needs a
   gradient the dequantized (in, out) copy and the cast scale stay saved until this layer's
@@ -38,7 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from freezegen.memory.quantized.storage import Allocation, LinearFormat, blocks
+from freezegen.memory.quantized.storage import Allocation, LinearFormat, allocated, blocks
 
 Backend = Literal["cuda", "cpu"]
 
@@ -62,22 +63,24 @@ class MatmulMemory:
 
     @property
     def output(self) -> Allocation:
+        """The layer's output (in the input's dtype)."""
         return self.forward[-1][-1]
 
     @property
     def forward_peak(self) -> int:
         """The most the forward holds at once beyond what existed before it (allocator bytes)."""
-        return max(_allocated(m) for m in self.forward)
+        return max(allocated(m) for m in self.forward)
 
     @property
     def backward_peak(self) -> int:
         """The most the backward holds at once, saved tensors included; 0 when the input needs
         no gradient (no backward runs)."""
-        return max((_allocated(m) for m in self.backward), default=0)
+        return max((allocated(m) for m in self.backward), default=0)
 
-
-def _allocated(moment: tuple[Allocation, ...]) -> int:
-    return sum(t.allocated for t in moment)
+    @property
+    def input_gradient(self) -> Allocation | None:
+        """The input's gradient the backward returns; None when no backward runs."""
+        return self.backward[-1][-1] if self.backward else None
 
 
 def matmul_memory(

@@ -122,6 +122,7 @@ class LinearFormat:
 
     @property
     def four_bit(self) -> bool:
+        """Whether the weights are bitsandbytes 4-bit (nf4 / fp4)."""
         return self.weights in ("nf4", "fp4")
 
     @classmethod

@@ -92,7 +92,7 @@ def test_forward_and_backward_allocate_what_the_model_says(fmt, shape, weight_dt
         assert tracker.peak - base + saved == model.backward_peak
         gc.collect()
         # the saved tensors are gone, the input's gradient stays
-        assert tracker.current - base == model.backward[-1][-1].allocated - saved
+        assert tracker.current - base == model.input_gradient.allocated - saved
     assert x.grad is not None and x.grad.dtype == x.dtype
 
 
@@ -121,6 +121,7 @@ def test_without_an_input_gradient_nothing_is_saved(fmt):
     layer = _layer(fmt, out, inp, "bfloat16")
     model = matmul_memory(out, inp, tokens, fmt, input_grad=False, backend="cpu")
     assert model.saved == () and not model.saves_input and model.backward_peak == 0
+    assert model.input_gradient is None
     x = torch.randn(tokens, inp, dtype=torch.bfloat16)
     tracker = KernelTracker()
     tracker.track([*held_tensors(layer), x], "parameters")
