@@ -35,10 +35,11 @@ def _formula(tensors) -> list[tuple[str, int]]:
     return sorted((t.dtype, t.nbytes) for t in tensors)
 
 
-def _forward(layer) -> None:
-    """One bf16 forward: bitsandbytes casts the bias to the input's dtype there, for good."""
-    with torch.no_grad():
-        layer(torch.randn(2, layer.in_features, dtype=torch.bfloat16))
+def _train_step(layer) -> None:
+    """One bf16 forward and backward, as training runs them: bitsandbytes casts the bias to
+    the input's dtype in the forward, for good, and int8 moves CB / SCB into its state."""
+    x = torch.randn(2, layer.in_features, dtype=torch.bfloat16, requires_grad=True)
+    layer(x).sum().backward()
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
@@ -48,7 +49,7 @@ def _forward(layer) -> None:
 def test_four_bit_storage_is_what_bitsandbytes_allocates(fmt, shape):
     out, inp = shape
     layer = bnb_linear(out, inp, fmt, bias=True, weight_dtype="float32")
-    _forward(layer)
+    _train_step(layer)
     assert storages(held_tensors(layer)) == _formula(linear_storage(out, inp, fmt, bias=True))
     state = layer.weight.quant_state
     # the packed payload is viewed as quant_storage; the scales' dtype says double quantization
@@ -61,9 +62,9 @@ def test_four_bit_storage_is_what_bitsandbytes_allocates(fmt, shape):
 def test_bnb_int8_storage_is_what_bitsandbytes_keeps_in_training(shape):
     out, inp = shape
     fmt = LinearFormat("int8")
-    layer = bnb_linear(out, inp, fmt, bias=True)
-    x = torch.randn(2, inp, dtype=torch.bfloat16, requires_grad=True)
-    layer(x).sum().backward()  # the first step moves CB / SCB into the matmul state
+    layer = bnb_linear(out, inp, fmt, bias=True, weight_dtype="float32")
+    _train_step(layer)
+    assert layer.bias.dtype == torch.bfloat16
     assert layer.state.CB is not None and layer.state.CB.data_ptr() == layer.weight.data_ptr()
     assert storages(held_tensors(layer)) == _formula(linear_storage(out, inp, fmt, bias=True))
 
@@ -74,6 +75,7 @@ def test_torchao_int8_storage_is_what_torchao_allocates(shape):
     out, inp = shape
     fmt = LinearFormat("int8", library="torchao")
     layer = torchao_linear(out, inp, bias=True)
+    _train_step(layer)
     assert storages(held_tensors(layer)) == _formula(linear_storage(out, inp, fmt, bias=True))
 
 
