@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from freezegen.arch.family import Family
+from freezegen.arch.linears import linears
 from freezegen.arch.params import ATTENTION, HEAD, MLP, Param
 from freezegen.memory.quantized.storage import (
     Allocation,
@@ -44,21 +45,11 @@ def quantized_linears(
     """
     if skip is None:
         skip = [params[-1].name.removesuffix(".weight")] if params else []
-    router = family.block.router
-    linears: dict[str, tuple[int, int]] = {}
-    for p in params:
-        module, leaf = p.name.rsplit(".", 1)
-        if leaf != "weight" or len(p.shape) != 2 or p.kind not in _LINEAR_KINDS:
-            continue
-        if router is not None and p.block is not None and module.endswith(f".{router}"):
-            continue  # a router module with a weight of its own, no nn.Linear
-        if _skipped(module, skip):
-            continue
-        out, inp = p.shape
-        if family.conv1d_blocks and p.block is not None:
-            out, inp = inp, out
-        linears[module] = (out, inp)
-    return linears
+    return {
+        linear.name: (linear.out_features, linear.in_features)
+        for linear in linears(family, list(params))
+        if linear.kind in _LINEAR_KINDS and not _skipped(linear.name, skip)
+    }
 
 
 def _skipped(module: str, patterns: Sequence[str]) -> bool:
