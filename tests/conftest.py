@@ -11,6 +11,10 @@ from hypothesis import settings
 
 REPO = Path(__file__).resolve().parent.parent
 
+# hardware: {gpu: auto} reads the machine's GPU; the suite answers the same on every machine
+# (tests that want a GPU there set this themselves).
+os.environ["FREEZEGEN_LOCAL_GPU"] = "none"
+
 # Property tests draw the same examples on every run, so a red CI run is never a flake; set
 # HYPOTHESIS_PROFILE=explore to hunt with fresh random examples (and a database to replay them).
 settings.register_profile("default", derandomize=True, database=None)

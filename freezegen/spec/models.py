@@ -544,8 +544,9 @@ class CheckpointSpec(_Model):
 class HardwareSpec(_Model):
     gpu: str | None = Field(
         None,
-        description="A known GPU model, e.g. A100-80GB.",
-        json_schema_extra={"enum": sorted(GPUS)},
+        description="A known GPU model, e.g. A100-80GB, or auto: the GPU of the machine that "
+        "lints, estimates or generates (nvidia-smi; none there: no budget, lint says so).",
+        json_schema_extra={"enum": [*sorted(GPUS), "auto"]},
     )
     memory_gib: Annotated[Gibibytes, Field(ge=MIN_MEMORY_GIB)] | None = Field(
         None, description="Memory per GPU, for an unlisted card (0.001 to 1048576)."
@@ -587,6 +588,15 @@ class DistributedSpec(_Model):
 
 class Spec(_Model):
     """A freezegen fine-tuning spec (version 1)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _local_gpu(cls, data: Any) -> Any:
+        # Every way a spec is validated (a file, a sweep point, a fit candidate) sees the card
+        # itself, never "auto".
+        from freezegen.spec.local_gpu import resolve_auto
+
+        return resolve_auto(data)
 
     model_config = ConfigDict(title="freezegen spec", extra="forbid", frozen=True)
 
