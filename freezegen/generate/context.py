@@ -19,15 +19,20 @@ from freezegen.arch import ArchitectureError, UnknownArchitecture
 from freezegen.arch.freeze import freeze_rules
 from freezegen.arch.hf import hf_model
 from freezegen.generate.literals import assignment
-from freezegen.generate.recipe import choose_parts, imports_for
+from freezegen.generate.recipe import choose_parts, imports_for, quantized
 from freezegen.generate.runtime import runtime_source
-from freezegen.spec.models import Spec, adapter_sections
+from freezegen.spec.models import Spec
 from freezegen.spec.presets import Architecture
 from freezegen.spec.selectors import runtime_selection
 
 
 class GenerateError(Exception):
-    """The spec asks for something the generated script cannot do; the message says what."""
+    """The spec asks for something the generated script cannot do; the message says what, and
+    ``loc`` (a path of keys, as lint's diagnostics have) names the setting when one is to blame."""
+
+    def __init__(self, message: str, loc: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.loc = loc
 
 
 _OPTIMIZERS = {"adamw": "AdamW", "adam": "Adam", "sgd": "SGD"}
@@ -93,6 +98,7 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
                 ),
             ],
         ),
+        *_adapter_section(spec, num_layers),
         (
             "Optimisation.",
             [
@@ -132,6 +138,7 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
         "sections": sections,
         "parts": parts,
         "runtime_freezing": runtime_source("freezing"),
+        "runtime_adapters": runtime_source("adapters"),
         "imports": imports_for(spec, parts),
         # Values the parts place; which parts there are is the recipe's decision.
         "hf": hf is not None,
@@ -146,15 +153,14 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
         "optimizer_class": _OPTIMIZERS[o.name],
         "scheduler": spec.scheduler.name,
         "strategy_name": _STRATEGY_NAMES[spec.distributed.strategy],
+        "adapter": spec.adapter is not None,
+        "quantized": quantized(spec),
+        "merge": spec.adapter is not None and spec.adapter.merge,
     }
 
 
 def _check_supported(spec: Spec) -> None:
-    if unsupported := adapter_sections(spec):
-        raise GenerateError(
-            f"{unsupported}: scripts that train adapters or load a quantized base are not "
-            "generated yet; without the section the script would fine-tune the full model"
-        )
+    _check_adapter_supported(spec)
     if spec.checkpointing is not None and spec.checkpointing.reentrant:
         raise GenerateError(
             "activation_checkpointing.reentrant: true is not generated: reentrant checkpointing "
@@ -165,6 +171,103 @@ def _check_supported(spec: Spec) -> None:
             "a sequence-classification head needs labels: use data.source jsonl (with a "
             "'label' field), synthetic or factory, not text"
         )
+
+
+def _check_adapter_supported(spec: Spec) -> None:
+    """Refuse the adapter and quantization combinations a script cannot run (yet), naming the
+    setting: a script that ignored one would train something else than the spec says."""
+    if quantized(spec) and spec.adapter is None:
+        raise GenerateError(
+            "quantization: a quantized base cannot train; add an adapter section (LoRA beside "
+            "the quantized linears) or set quantization.weights: none",
+            ("quantization", "weights"),
+        )
+    if spec.adapter is None:
+        return
+    refusals = [
+        (
+            spec.model.factory is not None,
+            ("adapter",),
+            "adapter: scripts that attach adapters to a model.factory model are not generated "
+            "yet; use a Hugging Face model (preset, hf_config or pretrained)",
+        ),
+        (
+            spec.distributed.strategy == "fsdp",
+            ("distributed", "strategy"),
+            "adapter with distributed.strategy: fsdp is not generated yet (its checkpoints "
+            "would hold the whole sharded model, and FSDP2 cannot shard a quantized base); "
+            "use ddp",
+        ),
+        (
+            quantized(spec) and spec.precision == "bf16-pure",
+            ("precision",),
+            "precision: bf16-pure with quantization: transformers cannot cast a quantized "
+            "model to bf16; use precision: bf16 (autocast) and quantization.compute: bf16",
+        ),
+        (
+            quantized(spec) and bool(spec.freeze.schedule),
+            ("freeze", "schedule"),
+            "freeze.schedule with quantization: quantized base weights cannot thaw and train; "
+            "remove the schedule or set quantization.weights: none",
+        ),
+        (
+            quantized(spec) and spec.compile,
+            ("compile",),
+            "compile with quantization is not generated yet: torch.compile over "
+            "bitsandbytes' quantized linears is untested here; set compile: false",
+        ),
+    ]
+    for refused, loc, message in refusals:
+        if refused:
+            raise GenerateError(message, loc)
+
+
+def _adapter_section(spec: Spec, num_layers: int | None) -> list[tuple[str, list[str]]]:
+    """The script's ADAPTER and QUANTIZATION constants; none without an adapter."""
+    adapter = spec.adapter
+    if adapter is None:
+        return []
+    blocks = None if adapter.layers is None else runtime_selection(adapter, num_layers)
+    lines = [
+        assignment(
+            "ADAPTER",
+            {
+                "r": adapter.r,
+                "alpha": adapter.alpha,
+                "dropout": adapter.dropout,
+                "targets": adapter.targets,
+                "blocks": blocks,
+                "train": adapter.train,
+            },
+        )
+    ]
+    if quantized(spec):
+        lines.append(assignment("QUANTIZATION", _bitsandbytes_config(spec)))
+    return [
+        (
+            "Adapter: LoRA (peft) beside the frozen base"
+            + (", whose linears are quantized (bitsandbytes)." if quantized(spec) else "."),
+            lines,
+        )
+    ]
+
+
+def _bitsandbytes_config(spec: Spec) -> dict[str, Any]:
+    """The keyword arguments of transformers' BitsAndBytesConfig for spec.quantization."""
+    q = spec.quantization
+    assert q is not None
+    if q.weights == "int8":
+        # LLM.int8: bitsandbytes multiplies in the input's dtype; there is no compute dtype.
+        return {"load_in_8bit": True}
+    return {
+        "load_in_4bit": True,
+        "bnb_4bit_quant_type": q.weights,
+        "bnb_4bit_use_double_quant": q.double_quant,
+        "bnb_4bit_compute_dtype": _DTYPES[q.compute],
+    }
+
+
+_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
 
 def _check_transformers_builds(model_type: str, head: str) -> None:

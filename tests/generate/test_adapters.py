@@ -1,0 +1,209 @@
+"""Scripts that train LoRA adapters (peft), over a full-precision, NF4 or INT8 (bitsandbytes) base.
+
+A tiny llama trains on CPU: the loss falls, the frozen base ends bit-identical, a checkpoint
+holds the trained parameters alone (its size follows the adapter's parameter count), the final
+adapter is in peft's format and the merged weights give the logits of base + adapter. A run
+killed with SIGKILL and resumed ends bit-identical; two DDP ranks train as one process.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from tests.generate.conftest import (
+    generate,
+    initial_state,
+    run_and_kill,
+    run_scripts,
+    script_namespace,
+    tiny_spec,
+)
+
+pytest.importorskip("peft")
+pytest.importorskip("bitsandbytes")
+
+# Each test runs generated scripts (in-process or in subprocesses): seconds each.
+pytestmark = pytest.mark.slow
+
+QUANTIZATIONS = {
+    "none": None,
+    "nf4": {"weights": "nf4", "double_quant": True, "compute": "bf16"},
+    "int8": {"weights": "int8"},
+}
+R = 4
+TARGETS = ["q_proj", "v_proj", "mlp"]
+
+
+def _spec(folder: Path, weights: str, **sections: Any) -> Path:
+    quantization = QUANTIZATIONS[weights]
+    defaults: dict[str, Any] = {
+        "adapter": {
+            "r": R,
+            "alpha": 2 * R,
+            "dropout": 0.0,
+            "targets": TARGETS,
+            "train": ["*norm.weight"],
+            "merge": True,
+        },
+        "precision": "bf16",
+        "train": {"max_steps": 12, "grad_clip": 1.0, "seed": 3, "log_every": 1},
+    }
+    if quantization is not None:
+        defaults["quantization"] = quantization
+    return tiny_spec(folder, "llama", **{**defaults, **sections})
+
+
+def _base_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The base model's state under a peft model, by the names it has without peft."""
+    prefix = model.base_model.prefix
+    return {
+        name.replace(".base_layer.", "."): tensor.detach().clone()
+        for name, tensor in model.get_base_model().state_dict().items()
+        if prefix not in name
+    }
+
+
+def _train_in_process(script: Path) -> tuple[dict[str, Any], list[float]]:
+    """Run the script's main() here, keeping the peft model save_final receives (and what it
+    held then: merging changes it); return those facts and the logged losses."""
+    ns = script_namespace(script)
+    scope = ns["main"].__globals__
+    save_final, seen = scope["save_final"], {}
+    losses: list[float] = []
+
+    def keep(model: torch.nn.Module) -> None:
+        batch = torch.randint(0, 64, (2, 16), generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():  # train mode, dropout 0: bitsandbytes stays on its training path
+            seen["logits"] = model(input_ids=batch, use_cache=False).logits.float()
+        seen.update(batch=batch, base=_base_state(model), adapter=_adapter_parameters(model))
+        seen["trained"] = {n: p.numel() for n, p in model.named_parameters() if p.requires_grad}
+        save_final(model)
+
+    def log(text: str) -> None:
+        if "| loss " in text:
+            losses.append(float(text.split("| loss ")[1].split(" ")[0]))
+
+    scope.update(save_final=keep, log=log)
+    import sys
+
+    sys.path.insert(0, str(script.parent))
+    try:
+        scope["main"]()
+    finally:
+        sys.path.remove(str(script.parent))
+    return seen, losses
+
+
+def _adapter_parameters(model: torch.nn.Module) -> int:
+    """r * (in + out) for every linear peft adapted, counted from the modules themselves."""
+    from peft.tuners.lora import LoraLayer
+
+    return sum(
+        R * (m.in_features + m.out_features) for m in model.modules() if isinstance(m, LoraLayer)
+    )
+
+
+@pytest.mark.parametrize("weights", sorted(QUANTIZATIONS))
+def test_lora_trains_keeps_the_base_and_saves_adapter_checkpoints_and_merged_weights(
+    tmp_path: Path, weights: str
+) -> None:
+    script = generate(_spec(tmp_path, weights))
+    before = initial_state(script)[0]
+    seen, losses = _train_in_process(script)
+    assert len(losses) == 12 and losses[-1] < losses[0] - 0.05, losses
+
+    # The frozen base is bit-identical (quantized storage and its constants included); what
+    # adapter.train names has trained.
+    after = seen["base"]
+    assert after.keys() == before.keys()
+    norms = {n for n in before if n.endswith("norm.weight")}
+    assert norms and all(not torch.equal(after[n], before[n]) for n in norms)
+    assert all(torch.equal(after[n], before[n]) for n in before.keys() - norms)
+    if weights != "none":
+        assert any(t.dtype in (torch.uint8, torch.int8) for t in before.values())
+
+    # A checkpoint holds the trained parameters alone: the adapters and the norms.
+    checkpoints = tmp_path / "checkpoints"
+    newest = sorted(checkpoints.glob("step-*.pt"))[-1]
+    state = torch.load(newest, weights_only=True)
+    trained = seen["trained"]
+    assert state["model"].keys() == trained.keys()
+    adapter = seen["adapter"]
+    n = sum(trained.values())
+    assert n == adapter + sum(before[name].numel() for name in norms)
+    # fp32 weights and AdamW's two moments: 12 bytes a parameter, plus the trainer state and
+    # a bounded record per tensor (names, zip headers, 64-byte alignment).
+    assert adapter > 0
+    assert 12 * n <= newest.stat().st_size <= 12 * n + 3 * 512 * len(trained) + 32 * 1024
+
+    # The final adapter in peft's format; the trained norms beside it; merged full weights.
+    final = checkpoints / "final"
+    assert {p.name for p in (final / "adapter").iterdir()} >= {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+    }
+    from safetensors.torch import load_file
+
+    saved = load_file(final / "adapter" / "adapter_model.safetensors")
+    assert sum(t.numel() for t in saved.values()) == adapter
+    assert load_file(final / "base.safetensors").keys() == norms
+    import transformers
+
+    merged = transformers.AutoModelForCausalLM.from_pretrained(final / "merged")
+    assert not hasattr(merged.config, "quantization_config")
+    assert all(p.dtype == torch.float32 for p in merged.parameters())
+    with torch.no_grad():
+        logits = merged(input_ids=seen["batch"], use_cache=False).logits
+    # A quantized base computes in bf16 (quantization.compute); a full one in fp32.
+    tolerance = 1.6e-2 if weights != "none" else 1e-5
+    scale = seen["logits"].abs().max().item()
+    torch.testing.assert_close(logits, seen["logits"], rtol=tolerance, atol=tolerance * scale)
+
+
+def _final_adapter(folder: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    final = folder / "checkpoints" / "final"
+    return {
+        **load_file(final / "adapter" / "adapter_model.safetensors"),
+        **load_file(final / "base.safetensors"),
+    }
+
+
+def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_qlora_killed_at_random_moments_resumes_bit_identical(tmp_path: Path) -> None:
+    def spec(folder: Path) -> Path:
+        return _spec(
+            folder,
+            "nf4",
+            # Adapter dropout: the RNG state matters; fp16: the scaler's state too.
+            adapter={
+                "r": R,
+                "alpha": 8,
+                "dropout": 0.1,
+                "targets": "all-linear",
+                "train": ["*norm.weight"],
+            },
+            precision="fp16",
+            train={"max_steps": 12, "grad_clip": 1.0, "seed": 11, "log_every": 1},
+            checkpoint={"dir": "checkpoints", "every_steps": 1, "keep_last": 2},
+        )
+
+    reference, killed = generate(spec(tmp_path / "reference")), generate(spec(tmp_path / "k"))
+    rng = random.Random(20261202)
+    kills = sum(
+        run_and_kill(killed, rng.randint(2, 5), rng.uniform(0.0, 0.01)) is None for _ in range(2)
+    )
+    assert kills >= 1
+    ref_run, resumed = run_scripts([reference, killed])
+    ref_run.check()
+    assert "resumed from step" in resumed.check().stdout
+    assert _same(_final_adapter(reference.parent), _final_adapter(killed.parent))
