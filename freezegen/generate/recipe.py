@@ -59,7 +59,7 @@ PART_IMPORTS: dict[str, tuple[str, ...]] = {
     "parts/processes/shard.py.j2": ("from torch.distributed.fsdp import fully_shard",),
     # Adapters (the optional extra freezegen[peft]): only scripts that train one import peft.
     "parts/model/adapter.py.j2": ("import peft",),
-    "parts/model/quantize.py.j2": ("import tempfile",),
+    "parts/model/quantize.py.j2": ("import tempfile", "import safetensors.torch"),
     "parts/checkpoint/final-adapter.py.j2": ("import safetensors.torch",),
     "parts/checkpoint/files.py.j2": ("import re",),
     "parts/checkpoint/files-sharded.py.j2": ("import re",),

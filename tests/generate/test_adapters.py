@@ -207,3 +207,39 @@ def test_qlora_killed_at_random_moments_resumes_bit_identical(tmp_path: Path) ->
     ref_run.check()
     assert "resumed from step" in resumed.check().stdout
     assert _same(_final_adapter(reference.parent), _final_adapter(killed.parent))
+
+
+@pytest.mark.parametrize("weights", ["none", "nf4"])
+def test_ddp_with_adapters_on_two_processes_matches_one_process(
+    tmp_path: Path, weights: str
+) -> None:
+    from tests.generate.test_distributed import COUNTING, torchrun
+
+    def spec(folder: Path, strategy: str, micro_batch: int) -> Path:
+        sections: dict[str, Any] = {
+            "optimizer": {"name": "sgd", "lr": 0.5, "momentum": 0.9},
+            "precision": "fp32",
+            "batch": {"micro_batch_size": micro_batch, "grad_accum_steps": 2, "seq_len": 16},
+            "data": {"source": "factory", "factory": "counting:dataset"},
+            "train": {"max_steps": 6, "grad_clip": 1.0, "seed": 5, "log_every": 1},
+            "distributed": {"strategy": strategy},
+        }
+        if weights == "nf4":
+            sections["quantization"] = {"weights": "nf4", "compute": "fp32"}
+        else:  # a base block thawed after DDP wrapped the peft model
+            sections["freeze"] = {"schedule": [{"at_step": 3, "unfreeze": {"layers": "0"}}]}
+        path = _spec(folder, weights, **sections)
+        (folder / "counting.py").write_text(COUNTING)
+        return path
+
+    single = generate(spec(tmp_path / "single", "none", 8))
+    ddp = generate(spec(tmp_path / "ddp", "ddp", 4))
+    reference = run_scripts([single])[0].check()
+    run = torchrun(ddp, timeout=180).check()
+    assert run.stdout.count("step 6/6 |") == 1, "only rank 0 logs"
+    assert run.losses == pytest.approx(reference.losses, rel=1e-4)
+    assert ("step 3: unfroze" in run.stdout) == (weights == "none")
+    expected, got = _final_adapter(single.parent), _final_adapter(ddp.parent)
+    assert got.keys() == expected.keys()
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-4, atol=1e-5, msg=name)

@@ -155,13 +155,17 @@ def load_quantized(source: str | Path, config: object, **kwargs) -> nn.Module:
 def quantized(model: nn.Module, config: object) -> nn.Module:
     """Return ``model`` (built in fp32, weights in place) with its linears quantized.
 
-    transformers quantizes weights while from_pretrained loads them, so the model is saved to a
-    temporary folder and loaded back from it: the seeded initial weights take the path, and
+    transformers quantizes weights while from_pretrained loads them, so the model is written to
+    a temporary folder and loaded back from it: the seeded initial weights take the path, and
     become the same quantized modules, that downloaded weights do. Quantizing a tensor is a
-    function of its values, so the result is as deterministic as the weights.
+    function of its values, so the result is as deterministic as the weights. The folder is
+    written with safetensors, not save_pretrained: under torchrun that writes on rank 0 only,
+    and every process loads its own copy.
     """
     with tempfile.TemporaryDirectory() as folder:
-        model.save_pretrained(folder)
+        config.save_pretrained(folder)
+        # save_model drops the second name of a tied tensor, as save_pretrained does.
+        safetensors.torch.save_model(model, f"{folder}/model.safetensors", {"format": "pt"})
         model = load_quantized(folder, config, local_files_only=True)
     # Like a model built from its config, it has no path: peft would record the deleted folder.
     model.name_or_path = model.config.name_or_path = ""
