@@ -184,6 +184,15 @@ def _check_adapter_supported(spec: Spec) -> None:
         )
     if spec.adapter is None:
         return
+    # The base is frozen whole but adapter.train: a freeze selection would be silently ignored.
+    for field in sorted(spec.freeze.model_fields_set - {"schedule"}):
+        key = type(spec.freeze).model_fields[field].alias or field
+        raise GenerateError(
+            f"freeze.{key} with an adapter: the base is frozen whole except adapter.train, so "
+            "this selection would be ignored; name base parameters that train in adapter.train "
+            "(blocks can thaw with freeze.schedule)",
+            ("freeze", key),
+        )
     refusals = [
         (
             spec.model.factory is not None,

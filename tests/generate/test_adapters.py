@@ -9,6 +9,7 @@ killed with SIGKILL and resumed ends bit-identical; two DDP ranks train as one p
 from __future__ import annotations
 
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,11 @@ import pytest
 import torch
 
 from tests.generate.conftest import (
+    TINY_CONFIGS,
     generate,
     initial_state,
     run_and_kill,
+    run_script,
     run_scripts,
     script_namespace,
     tiny_spec,
@@ -89,8 +92,6 @@ def _train_in_process(script: Path) -> tuple[dict[str, Any], list[float]]:
             losses.append(float(text.split("| loss ")[1].split(" ")[0]))
 
     scope.update(save_final=keep, log=log)
-    import sys
-
     sys.path.insert(0, str(script.parent))
     try:
         scope["main"]()
@@ -234,7 +235,7 @@ def test_ddp_with_adapters_on_two_processes_matches_one_process(
 
     single = generate(spec(tmp_path / "single", "none", 8))
     ddp = generate(spec(tmp_path / "ddp", "ddp", 4))
-    reference = run_scripts([single])[0].check()
+    reference = run_script(single).check()
     run = torchrun(ddp, timeout=180).check()
     assert run.stdout.count("step 6/6 |") == 1, "only rank 0 logs"
     assert run.losses == pytest.approx(reference.losses, rel=1e-4)
@@ -243,3 +244,48 @@ def test_ddp_with_adapters_on_two_processes_matches_one_process(
     assert got.keys() == expected.keys()
     for name in expected:
         torch.testing.assert_close(got[name], expected[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_int8_lora_over_a_weights_folder_loads_it_quantized_and_trains(tmp_path: Path) -> None:
+    import transformers
+
+    torch.manual_seed(123)  # not the spec's seed: the weights must come from the folder
+    config = dict(TINY_CONFIGS["llama"])
+    model_type = config.pop("model_type")
+    saved = transformers.AutoModelForCausalLM.from_config(
+        transformers.AutoConfig.for_model(model_type, **config)
+    )
+    saved.save_pretrained(tmp_path / "weights")
+    script = generate(
+        _spec(
+            tmp_path,
+            "int8",
+            model={"hf_config": "./config.json", "weights": "./weights"},
+            train={"max_steps": 4, "grad_clip": 1.0, "seed": 3, "log_every": 1},
+        )
+    )
+    assert "return load_quantized(weights, config, local_files_only=True)" in script.read_text()
+    start = initial_state(script)[0]
+    name = "model.embed_tokens.weight"
+    assert torch.equal(start[name], saved.state_dict()[name])
+    assert start["model.layers.0.mlp.up_proj.weight"].dtype == torch.int8
+    run = run_script(script).check()
+    assert len(run.losses) == 4
+
+
+@pytest.mark.parametrize(
+    ("adapter", "words"),
+    [
+        ({"targets": ["no_such_proj"]}, "adapter.targets ['no_such_proj'] select no linear"),
+        ({"train": ["*.up_proj.weight"]}, "adapter.train names quantized weights"),
+    ],
+    ids=["targets-select-nothing", "train-quantized"],
+)
+def test_the_script_stops_with_a_message_when_the_adapter_cannot_attach(
+    tmp_path: Path, adapter: dict[str, Any], words: str
+) -> None:
+    script = generate(_spec(tmp_path, "nf4", adapter={"r": R, **adapter}))
+    _, model, ns = initial_state(script)
+    with pytest.raises(SystemExit) as stopped:
+        ns["attach_adapter"](model)
+    assert words in str(stopped.value)
