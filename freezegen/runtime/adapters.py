@@ -1,8 +1,9 @@
 """Which linears of a built model an adapter selection names, and which base parameters still train.
 
-Like :mod:`freezegen.runtime.freezing`, whose helpers it uses, this module imports nothing from
-freezegen but that module: the traced estimator imports it, and a generated script carries its
-source verbatim after freezing's (:func:`freezegen.generate.runtime.runtime_source`), so the
+Like :mod:`freezegen.runtime.freezing`, this module imports nothing from freezegen but other
+runtime modules (freezing's helpers, :mod:`~freezegen.runtime.names`' matching): the traced
+estimator imports it, and a generated script carries its source verbatim after theirs
+(:func:`freezegen.generate.runtime.runtime_requires`), so the
 names peft's ``LoraConfig(target_modules=[...])`` receives come from the same code wherever it
 runs. :mod:`freezegen.arch.adapters` states the same rule over a family's parameter table, for
 lint; tests/arch/test_adapters.py proves the two agree for every family.
@@ -22,8 +23,8 @@ from fnmatch import fnmatchcase
 from torch import nn
 
 from freezegen.runtime.freezing import block_indices, describe_parameters, transformer_blocks
+from freezegen.runtime.names import ALL_LINEAR, name_matches
 
-ALL_LINEAR = "all-linear"
 GUESSED_KINDS = ("embeddings", "norm", "attention", "mlp", "other")
 """The kinds :func:`freezegen.runtime.freezing.guessed_kind` gives, for a model of no known
 family."""
@@ -48,12 +49,6 @@ def linear_features(module: nn.Module) -> tuple[int, int]:
         return module.in_features, module.out_features
     rows, cols = module.weight.shape
     return rows, cols
-
-
-def name_matches(name: str, target: str) -> bool:
-    """Whether the dotted module ``name`` ends with ``target`` at a dot boundary (peft's rule
-    for a list of target modules)."""
-    return name == target or name.endswith("." + target)
 
 
 def adapter_targets(

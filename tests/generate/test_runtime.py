@@ -34,16 +34,24 @@ def test_golden_scripts_hold_the_runtime_source_verbatim() -> None:
 
 def test_a_runtime_module_importing_another_requires_its_source() -> None:
     assert runtime_requires("freezing") == []
-    assert runtime_requires("adapters") == ["freezing"]
+    assert runtime_requires("names") == []
+    assert runtime_requires("adapters") == ["freezing", "names"]
     imports = [i for i in runtime_imports("adapters") if not i.startswith("from __future__")]
     assert imports
     assert set(imports) <= set(COMMON_IMPORTS)
-    # Every name adapters takes from freezing is defined in the source a script carries.
-    taken = {
-        alias.name
-        for node in ast.parse(inspect.getsource(adapters)).body
-        if isinstance(node, ast.ImportFrom) and node.module == "freezegen.runtime.freezing"
-        for alias in node.names
-    }
-    defined = {getattr(n, "name", None) for n in ast.parse(runtime_source("freezing")).body}
-    assert taken and taken <= defined
+    # Every name adapters takes from another runtime module is defined in the source a script
+    # carries of that module.
+    for required in runtime_requires("adapters"):
+        taken = {
+            alias.name
+            for node in ast.parse(inspect.getsource(adapters)).body
+            if isinstance(node, ast.ImportFrom) and node.module == f"freezegen.runtime.{required}"
+            for alias in node.names
+        }
+        defined = set()
+        for node in ast.parse(runtime_source(required)).body:
+            defined |= {getattr(node, "name", None)}
+            defined |= {t.id for t in getattr(node, "targets", []) if isinstance(t, ast.Name)}
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                defined.add(node.target.id)
+        assert taken and taken <= defined, required

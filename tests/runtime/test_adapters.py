@@ -14,9 +14,9 @@ from freezegen.runtime.adapters import (  # noqa: E402
     adapter_targets,
     is_linear,
     linear_features,
-    name_matches,
     trained_base_parameters,
 )
+from freezegen.runtime.names import name_matches  # noqa: E402
 
 
 class Conv1D(nn.Module):
