@@ -20,7 +20,7 @@ from freezegen.arch.freeze import freeze_rules
 from freezegen.arch.hf import hf_model
 from freezegen.generate.literals import assignment
 from freezegen.generate.recipe import choose_parts, imports_for, quantized
-from freezegen.generate.runtime import runtime_source
+from freezegen.generate.runtime import runtime_requires, runtime_source
 from freezegen.spec.models import Spec
 from freezegen.spec.presets import Architecture
 from freezegen.spec.selectors import runtime_selection
@@ -138,7 +138,7 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
         "sections": sections,
         "parts": parts,
         "runtime_freezing": runtime_source("freezing"),
-        "runtime_adapters": runtime_source("adapters"),
+        "runtime_adapters": _adapter_runtime(),
         "imports": imports_for(spec, parts),
         # Values the parts place; which parts there are is the recipe's decision.
         "hf": hf is not None,
@@ -259,6 +259,13 @@ def _adapter_section(spec: Spec, num_layers: int | None) -> list[tuple[str, list
             lines,
         )
     ]
+
+
+def _adapter_runtime() -> str:
+    """The source an adapter script carries for runtime/adapters.py: the runtime modules it
+    imports from, but freezing (the freeze part carries that), then its own."""
+    modules = [m for m in runtime_requires("adapters") if m != "freezing"] + ["adapters"]
+    return "\n\n".join(runtime_source(m) for m in modules)
 
 
 def _bitsandbytes_config(spec: Spec) -> dict[str, Any]:

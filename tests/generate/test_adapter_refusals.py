@@ -4,12 +4,15 @@ combinations a script cannot run yet; nothing is written then."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from freezegen.cli import app
+from freezegen.generate import GenerateError, render_script
+from freezegen.spec import load_spec
 from tests.generate.conftest import FACTORY_MODULE
 
 BASE = """\
@@ -65,9 +68,14 @@ def test_generate_refuses_what_a_script_cannot_run_at_the_setting(
     tmp_path: Path, extra: str, line: int, words: str
 ) -> None:
     code, output, out = _generate(tmp_path, BASE + extra)
+    # Through the command, lint's own rule may refuse it first (FG117 for thawing a quantized
+    # base): either way at the setting, exit 2, nothing written.
     assert code == 2, output
-    assert f"freezegen.yaml:{line}:" in output and words in output
+    assert f"freezegen.yaml:{line}:" in output
     assert "Traceback" not in output and not out.exists()
+    # The generator refuses it too, for a caller of the library API that skips lint.
+    with pytest.raises(GenerateError, match=re.escape(words)):
+        render_script(load_spec(tmp_path / "freezegen.yaml"), tmp_path / "freezegen.yaml")
 
 
 def test_generate_refuses_adapters_on_a_factory_model(tmp_path: Path) -> None:

@@ -294,6 +294,16 @@ def frozen_parameters(model: nn.Module) -> set[str]:
 
 
 ALL_LINEAR = "all-linear"
+"""The ``targets`` value that names every linear in the selected blocks."""
+
+
+def name_matches(name: str, target: str) -> bool:
+    """Whether the dotted module ``name`` ends with ``target`` at a dot boundary: peft's rule
+    for a list of target modules ("q_proj" and "self_attn.q_proj" match
+    "model.layers.0.self_attn.q_proj"; "proj" does not)."""
+    return name == target or name.endswith("." + target)
+
+
 GUESSED_KINDS = ("embeddings", "norm", "attention", "mlp", "other")
 """The kinds :func:`freezegen.runtime.freezing.guessed_kind` gives, for a model of no known
 family."""
@@ -318,12 +328,6 @@ def linear_features(module: nn.Module) -> tuple[int, int]:
         return module.in_features, module.out_features
     rows, cols = module.weight.shape
     return rows, cols
-
-
-def name_matches(name: str, target: str) -> bool:
-    """Whether the dotted module ``name`` ends with ``target`` at a dot boundary (peft's rule
-    for a list of target modules)."""
-    return name == target or name.endswith("." + target)
 
 
 def adapter_targets(
