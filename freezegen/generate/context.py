@@ -184,15 +184,6 @@ def _check_adapter_supported(spec: Spec) -> None:
         )
     if spec.adapter is None:
         return
-    # The base is frozen whole but adapter.train: a freeze selection would be silently ignored.
-    for field in sorted(spec.freeze.model_fields_set - {"schedule"}):
-        key = type(spec.freeze).model_fields[field].alias or field
-        raise GenerateError(
-            f"freeze.{key} with an adapter: the base is frozen whole except adapter.train, so "
-            "this selection would be ignored; name base parameters that train in adapter.train "
-            "(blocks can thaw with freeze.schedule)",
-            ("freeze", key),
-        )
     refusals = [
         (
             spec.model.factory is not None,
@@ -274,13 +265,33 @@ def _bitsandbytes_config(spec: Spec) -> dict[str, Any]:
     assert q is not None
     if q.weights == "int8":
         # LLM.int8: bitsandbytes multiplies in the input's dtype; there is no compute dtype.
-        return {"load_in_8bit": True}
-    return {
-        "load_in_4bit": True,
-        "bnb_4bit_quant_type": q.weights,
-        "bnb_4bit_use_double_quant": q.double_quant,
-        "bnb_4bit_compute_dtype": _DTYPES[q.compute],
-    }
+        config: dict[str, Any] = {"load_in_8bit": True}
+    else:
+        config = {
+            "load_in_4bit": True,
+            "bnb_4bit_quant_type": q.weights,
+            "bnb_4bit_use_double_quant": q.double_quant,
+            "bnb_4bit_compute_dtype": _DTYPES[q.compute],
+        }
+    skipped = _unquantized_linears(spec)
+    if skipped is not None:
+        config["llm_int8_skip_modules"] = skipped
+    return config
+
+
+def _unquantized_linears(spec: Spec) -> list[str] | None:
+    """The linears the training plan keeps in full precision (adapter.train's, the output
+    head, everything outside the blocks: arch/training.py), which bitsandbytes must skip; None
+    for an architecture no family knows (transformers' own default then skips the head)."""
+    from freezegen.arch.params import parameter_table
+    from freezegen.arch.training import plan_training, unquantized_linears
+
+    arch = _architecture(spec)
+    if arch is None:
+        return None
+    model = spec.model
+    plan = plan_training(spec, arch, parameter_table(arch, model.head, model.num_labels or 2))
+    return unquantized_linears(plan, arch, model.head)
 
 
 _DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}

@@ -53,7 +53,6 @@ def test_generate_writes_adapter_scripts(tmp_path: Path, extra: str) -> None:
             6,
             "freeze.schedule with quantization",
         ),
-        (ADAPTER + "freeze: {except: ['*.bias']}\n", 5, "freeze.except with an adapter"),
     ],
     ids=[
         "quantized-without-adapter",
@@ -61,7 +60,6 @@ def test_generate_writes_adapter_scripts(tmp_path: Path, extra: str) -> None:
         "bf16-pure",
         "compile",
         "thawing-quantized",
-        "freeze-except",
     ],
 )
 def test_generate_refuses_what_a_script_cannot_run_at_the_setting(

@@ -80,7 +80,7 @@ ADAPTER = {
     "blocks": None,
     "train": [],
 }
-QUANTIZATION = {"load_in_8bit": True}
+QUANTIZATION = {"load_in_8bit": True, "llm_int8_skip_modules": ["lm_head"]}
 
 # Optimisation.
 PRECISION = "fp32"

@@ -78,6 +78,7 @@ QUANTIZATION = {
     "bnb_4bit_quant_type": "nf4",
     "bnb_4bit_use_double_quant": True,
     "bnb_4bit_compute_dtype": "float16",
+    "llm_int8_skip_modules": ["lm_head"],
 }
 
 # Optimisation.

@@ -83,6 +83,7 @@ QUANTIZATION = {
     "bnb_4bit_quant_type": "nf4",
     "bnb_4bit_use_double_quant": True,
     "bnb_4bit_compute_dtype": "bfloat16",
+    "llm_int8_skip_modules": ["lm_head"],
 }
 
 # Optimisation.
