@@ -145,6 +145,12 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
         "auto_class": _AUTO_CLASSES[model.head],
         "classification": model.head == "sequence-classification",
         "weights": model.weights is not None,
+        # How WEIGHTS as a folder loads: through from_pretrained, quantized or in full.
+        "weights_load": None
+        if model.weights is None
+        else "quantized"
+        if quantized(spec)
+        else "full",
         "autocast_dtype": {"fp16": "float16", "bf16": "bfloat16"}.get(spec.precision),
         "scaler": spec.precision == "fp16",
         "pure_bf16": spec.precision == "bf16-pure",
@@ -155,7 +161,8 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
         "strategy_name": _STRATEGY_NAMES[spec.distributed.strategy],
         "adapter": spec.adapter is not None,
         "quantized": quantized(spec),
-        "merge": spec.adapter is not None and spec.adapter.merge,
+        # How adapter.merge merges: into a dequantized copy of a quantized base, or in place.
+        "merge": _merge(spec),
     }
 
 
@@ -250,6 +257,12 @@ def _adapter_section(spec: Spec, num_layers: int | None) -> list[tuple[str, list
             lines,
         )
     ]
+
+
+def _merge(spec: Spec) -> str | None:
+    if spec.adapter is None or not spec.adapter.merge:
+        return None
+    return "dequantized" if quantized(spec) else "in place"
 
 
 def _adapter_runtime() -> str:

@@ -126,8 +126,8 @@ def seed_everything(seed: int) -> None:
 
 
 def build_model() -> nn.Module:
-    """Return the model in training mode: its linears quantized as QUANTIZATION
-    says, every other parameter in fp32."""
+    """Return the model in training mode (its linears quantized as QUANTIZATION
+    says, the rest in fp32)."""
     import transformers
 
     config = transformers.AutoConfig.for_model(MODEL_TYPE, **MODEL_CONFIG)

@@ -889,8 +889,7 @@ def save_final(model: nn.Module) -> None:
     }
     if base:
         safetensors.torch.save_file(base, temporary / "base.safetensors")
-    merged = model.merge_and_unload()  # fp32, as the base trained
-    merged.save_pretrained(temporary / "merged")
+    model.merge_and_unload().save_pretrained(temporary / "merged")  # fp32, as the base trained
     shutil.rmtree(final, ignore_errors=True)
     os.replace(temporary, final)
 
