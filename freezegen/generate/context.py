@@ -18,22 +18,19 @@ from freezegen._version import __version__
 from freezegen.arch import ArchitectureError, UnknownArchitecture
 from freezegen.arch.freeze import freeze_rules
 from freezegen.arch.hf import hf_model
+from freezegen.generate.adapters import (
+    adapter_runtime,
+    adapter_section,
+    check_adapter_supported,
+    merge_kind,
+)
+from freezegen.generate.errors import GenerateError
 from freezegen.generate.literals import assignment
 from freezegen.generate.recipe import choose_parts, imports_for, quantized
-from freezegen.generate.runtime import runtime_requires, runtime_source
+from freezegen.generate.runtime import runtime_source
 from freezegen.spec.models import Spec
 from freezegen.spec.presets import Architecture
 from freezegen.spec.selectors import runtime_selection
-
-
-class GenerateError(Exception):
-    """The spec asks for something the generated script cannot do; the message says what, and
-    ``loc`` (a path of keys, as lint's diagnostics have) names the setting when one is to blame."""
-
-    def __init__(self, message: str, loc: tuple[str, ...] = ()) -> None:
-        super().__init__(message)
-        self.loc = loc
-
 
 _OPTIMIZERS = {"adamw": "AdamW", "adam": "Adam", "sgd": "SGD"}
 _AUTO_CLASSES = {
@@ -98,7 +95,7 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
                 ),
             ],
         ),
-        *_adapter_section(spec, num_layers),
+        *adapter_section(spec, _architecture(spec), num_layers),
         (
             "Optimisation.",
             [
@@ -138,7 +135,7 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
         "sections": sections,
         "parts": parts,
         "runtime_freezing": runtime_source("freezing"),
-        "runtime_adapters": _adapter_runtime(),
+        "runtime_adapters": adapter_runtime(),
         "imports": imports_for(spec, parts),
         # Values the parts place; which parts there are is the recipe's decision.
         "hf": hf is not None,
@@ -146,11 +143,7 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
         "classification": model.head == "sequence-classification",
         "weights": model.weights is not None,
         # How WEIGHTS as a folder loads: through from_pretrained, quantized or in full.
-        "weights_load": None
-        if model.weights is None
-        else "quantized"
-        if quantized(spec)
-        else "full",
+        "weights_load": _weights_load(spec),
         "autocast_dtype": {"fp16": "float16", "bf16": "bfloat16"}.get(spec.precision),
         "scaler": spec.precision == "fp16",
         "pure_bf16": spec.precision == "bf16-pure",
@@ -162,12 +155,12 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
         "adapter": spec.adapter is not None,
         "quantized": quantized(spec),
         # How adapter.merge merges: into a dequantized copy of a quantized base, or in place.
-        "merge": _merge(spec),
+        "merge": merge_kind(spec),
     }
 
 
 def _check_supported(spec: Spec) -> None:
-    _check_adapter_supported(spec)
+    check_adapter_supported(spec)
     if spec.checkpointing is not None and spec.checkpointing.reentrant:
         raise GenerateError(
             "activation_checkpointing.reentrant: true is not generated: reentrant checkpointing "
@@ -180,134 +173,10 @@ def _check_supported(spec: Spec) -> None:
         )
 
 
-def _check_adapter_supported(spec: Spec) -> None:
-    """Refuse the adapter and quantization combinations a script cannot run (yet), naming the
-    setting: a script that ignored one would train something else than the spec says."""
-    if quantized(spec) and spec.adapter is None:
-        raise GenerateError(
-            "quantization: a quantized base cannot train; add an adapter section (LoRA beside "
-            "the quantized linears) or set quantization.weights: none",
-            ("quantization", "weights"),
-        )
-    if spec.adapter is None:
-        return
-    refusals = [
-        (
-            spec.model.factory is not None,
-            ("adapter",),
-            "adapter: scripts that attach adapters to a model.factory model are not generated "
-            "yet; use a Hugging Face model (preset, hf_config or pretrained)",
-        ),
-        (
-            spec.distributed.strategy == "fsdp",
-            ("distributed", "strategy"),
-            "adapter with distributed.strategy: fsdp is not generated yet (its checkpoints "
-            "would hold the whole sharded model, and FSDP2 cannot shard a quantized base); "
-            "use ddp",
-        ),
-        (
-            quantized(spec) and spec.precision == "bf16-pure",
-            ("precision",),
-            "precision: bf16-pure with quantization: transformers cannot cast a quantized "
-            "model to bf16; use precision: bf16 (autocast) and quantization.compute: bf16",
-        ),
-        (
-            quantized(spec) and bool(spec.freeze.schedule),
-            ("freeze", "schedule"),
-            "freeze.schedule with quantization: quantized base weights cannot thaw and train; "
-            "remove the schedule or set quantization.weights: none",
-        ),
-        (
-            quantized(spec) and spec.compile,
-            ("compile",),
-            "compile with quantization is not generated yet: torch.compile over "
-            "bitsandbytes' quantized linears is untested here; set compile: false",
-        ),
-    ]
-    for refused, loc, message in refusals:
-        if refused:
-            raise GenerateError(message, loc)
-
-
-def _adapter_section(spec: Spec, num_layers: int | None) -> list[tuple[str, list[str]]]:
-    """The script's ADAPTER and QUANTIZATION constants; none without an adapter."""
-    adapter = spec.adapter
-    if adapter is None:
-        return []
-    blocks = None if adapter.layers is None else runtime_selection(adapter, num_layers)
-    lines = [
-        assignment(
-            "ADAPTER",
-            {
-                "r": adapter.r,
-                "alpha": adapter.alpha,
-                "dropout": adapter.dropout,
-                "targets": adapter.targets,
-                "blocks": blocks,
-                "train": adapter.train,
-            },
-        )
-    ]
-    if quantized(spec):
-        lines.append(assignment("QUANTIZATION", _bitsandbytes_config(spec)))
-    return [
-        (
-            "Adapter: LoRA (peft) beside the frozen base"
-            + (", whose linears are quantized (bitsandbytes)." if quantized(spec) else "."),
-            lines,
-        )
-    ]
-
-
-def _merge(spec: Spec) -> str | None:
-    if spec.adapter is None or not spec.adapter.merge:
+def _weights_load(spec: Spec) -> str | None:
+    if spec.model.weights is None:
         return None
-    return "dequantized" if quantized(spec) else "in place"
-
-
-def _adapter_runtime() -> str:
-    """The source an adapter script carries for runtime/adapters.py: the runtime modules it
-    imports from, but freezing (the freeze part carries that), then its own."""
-    modules = [m for m in runtime_requires("adapters") if m != "freezing"] + ["adapters"]
-    return "\n\n".join(runtime_source(m) for m in modules)
-
-
-def _bitsandbytes_config(spec: Spec) -> dict[str, Any]:
-    """The keyword arguments of transformers' BitsAndBytesConfig for spec.quantization."""
-    q = spec.quantization
-    assert q is not None
-    if q.weights == "int8":
-        # LLM.int8: bitsandbytes multiplies in the input's dtype; there is no compute dtype.
-        config: dict[str, Any] = {"load_in_8bit": True}
-    else:
-        config = {
-            "load_in_4bit": True,
-            "bnb_4bit_quant_type": q.weights,
-            "bnb_4bit_use_double_quant": q.double_quant,
-            "bnb_4bit_compute_dtype": _DTYPES[q.compute],
-        }
-    skipped = _unquantized_linears(spec)
-    if skipped is not None:
-        config["llm_int8_skip_modules"] = skipped
-    return config
-
-
-def _unquantized_linears(spec: Spec) -> list[str] | None:
-    """The linears the training plan keeps in full precision (adapter.train's, the output
-    head, everything outside the blocks: arch/training.py), which bitsandbytes must skip; None
-    for an architecture no family knows (transformers' own default then skips the head)."""
-    from freezegen.arch.params import parameter_table
-    from freezegen.arch.training import plan_training, unquantized_linears
-
-    arch = _architecture(spec)
-    if arch is None:
-        return None
-    model = spec.model
-    plan = plan_training(spec, arch, parameter_table(arch, model.head, model.num_labels or 2))
-    return unquantized_linears(plan, arch, model.head)
-
-
-_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+    return "quantized" if quantized(spec) else "full"
 
 
 def _check_transformers_builds(model_type: str, head: str) -> None:

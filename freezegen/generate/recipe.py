@@ -128,7 +128,7 @@ def choose_parts(spec: Spec) -> dict[str, list[str]]:
     """Return the template parts of ``spec``'s script, slot by slot, in the order they appear.
 
     Never raises: the spec is valid, and what a script cannot do was refused before (see
-    :class:`~freezegen.generate.context.GenerateError`).
+    :class:`~freezegen.generate.errors.GenerateError`).
     """
     strategy = spec.distributed.strategy
     kind = _PROCESS_KINDS[strategy]
