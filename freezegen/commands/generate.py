@@ -35,13 +35,18 @@ def run(options: Options) -> CommandResult:
     # a symlink that leads nowhere (a loop) is the reader's to explain, with its reason
     if not spec.exists() and not spec.is_symlink():
         raise UsageError(f"no such file: {spec}")
-    loaded = load_or_report(spec).spec
+    result = load_or_report(spec)
+    loaded = result.spec
     assert loaded is not None  # load_or_report raises otherwise
     target = output or STDOUT
     try:
         text = render_script(loaded, spec, None if target == STDOUT else target.parent)
     except GenerateError as exc:
-        raise UsageError(f"{spec}: {exc}") from None
+        where = spec
+        if exc.loc and result.document is not None:  # the setting to blame, as lint locates it
+            line, col = result.document.locate(exc.loc, key=True)
+            where = f"{spec}:{line}:{col}"
+        raise UsageError(f"{where}: {exc}") from None
     # the model's local config.json is read too, now and by the script at its start
     inputs = [spec] if loaded.model.hf_config is None else [spec, model_config_file(loaded.model)]
     rerun = f"freezegen generate {spec} -o {output}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from freezegen.generate.context import GenerateError
+from freezegen.generate.errors import GenerateError
 from freezegen.generate.render import render_script
 from freezegen.spec.models import Spec
 

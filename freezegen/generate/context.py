@@ -18,17 +18,19 @@ from freezegen._version import __version__
 from freezegen.arch import ArchitectureError, UnknownArchitecture
 from freezegen.arch.freeze import freeze_rules
 from freezegen.arch.hf import hf_model
+from freezegen.generate.adapters import (
+    adapter_runtime,
+    adapter_section,
+    check_adapter_supported,
+    merge_kind,
+)
+from freezegen.generate.errors import GenerateError
 from freezegen.generate.literals import assignment
-from freezegen.generate.recipe import choose_parts, imports_for
+from freezegen.generate.recipe import choose_parts, imports_for, quantized
 from freezegen.generate.runtime import runtime_source
-from freezegen.spec.models import Spec, adapter_sections
+from freezegen.spec.models import Spec
 from freezegen.spec.presets import Architecture
 from freezegen.spec.selectors import runtime_selection
-
-
-class GenerateError(Exception):
-    """The spec asks for something the generated script cannot do; the message says what."""
-
 
 _OPTIMIZERS = {"adamw": "AdamW", "adam": "Adam", "sgd": "SGD"}
 _AUTO_CLASSES = {
@@ -93,6 +95,7 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
                 ),
             ],
         ),
+        *adapter_section(spec, _architecture(spec), num_layers),
         (
             "Optimisation.",
             [
@@ -132,12 +135,15 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
         "sections": sections,
         "parts": parts,
         "runtime_freezing": runtime_source("freezing"),
+        "runtime_adapters": adapter_runtime(),
         "imports": imports_for(spec, parts),
         # Values the parts place; which parts there are is the recipe's decision.
         "hf": hf is not None,
         "auto_class": _AUTO_CLASSES[model.head],
         "classification": model.head == "sequence-classification",
         "weights": model.weights is not None,
+        # How WEIGHTS as a folder loads: through from_pretrained, quantized or in full.
+        "weights_load": _weights_load(spec),
         "autocast_dtype": {"fp16": "float16", "bf16": "bfloat16"}.get(spec.precision),
         "scaler": spec.precision == "fp16",
         "pure_bf16": spec.precision == "bf16-pure",
@@ -146,15 +152,15 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
         "optimizer_class": _OPTIMIZERS[o.name],
         "scheduler": spec.scheduler.name,
         "strategy_name": _STRATEGY_NAMES[spec.distributed.strategy],
+        "adapter": spec.adapter is not None,
+        "quantized": quantized(spec),
+        # How adapter.merge merges: into a dequantized copy of a quantized base, or in place.
+        "merge": merge_kind(spec),
     }
 
 
 def _check_supported(spec: Spec) -> None:
-    if unsupported := adapter_sections(spec):
-        raise GenerateError(
-            f"{unsupported}: scripts that train adapters or load a quantized base are not "
-            "generated yet; without the section the script would fine-tune the full model"
-        )
+    check_adapter_supported(spec)
     if spec.checkpointing is not None and spec.checkpointing.reentrant:
         raise GenerateError(
             "activation_checkpointing.reentrant: true is not generated: reentrant checkpointing "
@@ -165,6 +171,12 @@ def _check_supported(spec: Spec) -> None:
             "a sequence-classification head needs labels: use data.source jsonl (with a "
             "'label' field), synthetic or factory, not text"
         )
+
+
+def _weights_load(spec: Spec) -> str | None:
+    if spec.model.weights is None:
+        return None
+    return "quantized" if quantized(spec) else "full"
 
 
 def _check_transformers_builds(model_type: str, head: str) -> None:

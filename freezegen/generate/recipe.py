@@ -17,6 +17,8 @@ templates that never mention ranks.
 
 from __future__ import annotations
 
+import sys
+
 from freezegen.spec.models import Spec
 
 # Every script imports these; the parts' own needs are listed in PART_IMPORTS.
@@ -55,6 +57,10 @@ PART_IMPORTS: dict[str, tuple[str, ...]] = {
     "parts/run/entry-ranks.py.j2": ("import gc",),
     "parts/processes/wrap.py.j2": ("from torch.nn.parallel import DistributedDataParallel",),
     "parts/processes/shard.py.j2": ("from torch.distributed.fsdp import fully_shard",),
+    # Adapters (the optional extra freezegen[peft]): only scripts that train one import peft.
+    "parts/model/adapter.py.j2": ("import peft",),
+    "parts/model/quantize.py.j2": ("import tempfile", "import safetensors.torch"),
+    "parts/checkpoint/final-adapter.py.j2": ("import safetensors.torch",),
     "parts/checkpoint/files.py.j2": ("import re",),
     "parts/checkpoint/files-sharded.py.j2": ("import re",),
     "parts/checkpoint/digest.py.j2": ("import hashlib",),
@@ -122,7 +128,7 @@ def choose_parts(spec: Spec) -> dict[str, list[str]]:
     """Return the template parts of ``spec``'s script, slot by slot, in the order they appear.
 
     Never raises: the spec is valid, and what a script cannot do was refused before (see
-    :class:`~freezegen.generate.context.GenerateError`).
+    :class:`~freezegen.generate.errors.GenerateError`).
     """
     strategy = spec.distributed.strategy
     kind = _PROCESS_KINDS[strategy]
@@ -134,13 +140,22 @@ def choose_parts(spec: Spec) -> dict[str, list[str]]:
     if spec.checkpointing is not None:
         # transformers' own switch for its models; a factory's blocks are wrapped.
         checkpointing = [_part("model/checkpointing-" + ("hf" if model == "hf" else "wrap"))]
+    # A quantized base is loaded through transformers (quantize); an adapter is attached after
+    # the freeze rules are defined (its selection uses their helpers) and saved in peft's format.
+    quantize = [_part("model/quantize")] if quantized(spec) else []
+    adapter = [_part("model/adapter")] if spec.adapter is not None else []
+    checkpoint = list(_CHECKPOINT_PARTS[strategy])
+    if spec.adapter is not None:
+        checkpoint[-1] = "checkpoint/final-adapter"
     return {
         "usage": [_part(f"processes/usage-{kind}")],
         "environment": [_part("processes/environment")] if several else [],
         "log": [_part("processes/log" + ranks)],
         "model": [
             _part("model/pretrained" if spec.model.pretrained is not None else f"model/{model}"),
+            *quantize,
             _part("model/freeze"),
+            *adapter,
             *checkpointing,
             _part("model/thawing"),
         ],
@@ -151,16 +166,22 @@ def choose_parts(spec: Spec) -> dict[str, list[str]]:
             _part(f"step/lr-{spec.scheduler.name}"),
             _part(f"step/{kind}"),
         ],
-        "checkpoint": [_part(name) for name in _CHECKPOINT_PARTS[strategy]],
+        "checkpoint": [_part(name) for name in checkpoint],
         "processes": [_part(name) for name in _PROCESS_PARTS[strategy]],
         "run": [_part(f"run/{kind}")],
         "entry": [_part("run/entry" + ranks)],
     }
 
 
+def quantized(spec: Spec) -> bool:
+    """Whether ``spec``'s script loads its base with quantized weights."""
+    return spec.quantization is not None and spec.quantization.weights != "none"
+
+
 def imports_for(spec: Spec, parts: dict[str, list[str]]) -> dict[str, list[str]]:
     """Return the script's import statements for ``parts``, as ruff's isort orders them:
-    ``{"standard": [...], "torch": [...]}`` (the two sections), plain imports before ``from``."""
+    ``{"standard": [...], "third_party": [...]}`` (the two sections: the standard library, then
+    torch and, in adapter scripts, peft and safetensors), plain imports before ``from``."""
     statements = set(COMMON_IMPORTS)
     for slot in parts.values():
         for part in slot:
@@ -169,9 +190,13 @@ def imports_for(spec: Spec, parts: dict[str, list[str]]) -> dict[str, list[str]]
         statements.add(SHARDED_SCALER)
     ordered = sorted(statements, key=_isort_key)
     return {
-        "standard": [s for s in ordered if not _module(s).startswith("torch")],
-        "torch": [s for s in ordered if _module(s).startswith("torch")],
+        "standard": [s for s in ordered if _is_standard(s)],
+        "third_party": [s for s in ordered if not _is_standard(s)],
     }
+
+
+def _is_standard(statement: str) -> bool:
+    return _module(statement).split(".")[0] in sys.stdlib_module_names
 
 
 def _module(statement: str) -> str:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import runpy
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -151,6 +153,34 @@ def run_script(script: Path, timeout: float = 120) -> Run:
         timeout=timeout,
     )
     return Run(script, proc.returncode, proc.stdout, proc.stderr)
+
+
+def run_and_kill(script: Path, steps: int, delay: float) -> int | None:
+    """Start the script, SIGKILL it ``delay`` seconds after it logs its ``steps``-th step of
+    this run; None if it was killed. Counting steps (not seconds from the first one) keeps the
+    kill inside the run on a fast machine, where 16 tiny steps finish within a quarter second."""
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=script.parent,
+        env=script_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    seen = 0
+    for line in proc.stdout:
+        if line.startswith("step "):
+            seen += 1
+            if seen == steps:
+                time.sleep(delay)
+                break
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        return None
+    proc.stdout.read()
+    return proc.wait()
 
 
 def run_scripts(scripts: Iterable[Path]) -> list[Run]:

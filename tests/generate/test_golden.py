@@ -88,6 +88,40 @@ MATRIX: dict[str, tuple[str, dict[str, Any]]] = {
             "data": {"source": "jsonl", "path": "data.jsonl", "tokenizer": "tokenizer"},
         },
     ),
+    # Adapters (peft), over a full, an NF4 and an INT8 (bitsandbytes) base.
+    "lora-merge": (
+        "llama",
+        {
+            "precision": "bf16",
+            "adapter": {
+                "r": 4,
+                "alpha": 8,
+                "dropout": 0.05,
+                "targets": ["q_proj", "v_proj"],
+                "layers": {"last": 1},
+                "train": ["lm_head.*"],
+                "merge": True,
+            },
+        },
+    ),
+    "qlora-nf4-ckpt": (
+        "llama",
+        {
+            "precision": "fp16",
+            "activation_checkpointing": True,
+            "adapter": {"r": 8, "targets": "all-linear", "merge": True},
+            "quantization": {"weights": "nf4", "double_quant": True, "compute": "fp16"},
+        },
+    ),
+    "lora-int8-ddp": (
+        "gpt2",
+        {
+            "distributed": {"strategy": "ddp"},
+            "hardware": {"gpus_per_node": 2, "memory_gib": 24},
+            "adapter": {"r": 4, "targets": ["attention"]},
+            "quantization": {"weights": "int8"},
+        },
+    ),
     "weights-compile": (
         "mistral",
         {"model": {"hf_config": "./config.json", "weights": "weights"}, "compile": True},

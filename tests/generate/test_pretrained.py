@@ -67,3 +67,39 @@ def test_generate_reports_a_model_missing_from_the_cache(tmp_path, monkeypatch):
     assert result.exit_code == 2
     assert "hf download org/absent" in result.output
     assert not (tmp_path / "train.py").exists()
+
+
+@pytest.mark.slow
+def test_a_qlora_script_quantizes_the_cached_weights_while_loading_them(tmp_path, cached_llama):
+    pytest.importorskip("peft")
+    pytest.importorskip("bitsandbytes")
+    spec = tiny_spec(
+        tmp_path / "run",
+        "llama",
+        model={"pretrained": "org/tiny-llama"},
+        adapter={"r": 4, "targets": ["q_proj"], "merge": True},
+        quantization={"weights": "nf4"},
+        precision="bf16",
+        train={"max_steps": 3, "log_every": 1},
+    )
+    script = spec.parent / "train.py"
+    script.write_text(render_script(load_spec(spec), spec, spec.parent))
+    assert "return load_quantized(PRETRAINED, config)" in script.read_text()
+    run = run_script(script).check()
+    assert len(run.losses) == 3
+    merged = transformers.AutoModelForCausalLM.from_pretrained(
+        spec.parent / "checkpoints" / "final" / "merged"
+    ).state_dict()
+    # Embeddings are neither quantized nor trained: the cached ones, bit for bit. A linear
+    # without an adapter is the cached weight through NF4 (double quantization) and back.
+    name = "model.embed_tokens.weight"
+    assert torch.equal(merged[name], cached_llama[name])
+    import bitsandbytes.functional as bnbf
+
+    name = "model.layers.0.mlp.up_proj.weight"
+    packed, state = bnbf.quantize_4bit(
+        cached_llama[name], quant_type="nf4", compress_statistics=True
+    )
+    round_trip = bnbf.dequantize_4bit(packed, state)
+    assert not torch.equal(round_trip, cached_llama[name])
+    assert torch.equal(merged[name], round_trip)

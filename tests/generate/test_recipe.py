@@ -13,7 +13,7 @@ from jinja2 import nodes
 from freezegen.generate import render_script
 from freezegen.generate.recipe import choose_parts, imports_for
 from freezegen.spec import load_spec
-from freezegen.spec.models import Spec
+from freezegen.spec.models import AdapterSpec, QuantizationSpec, Spec
 from tests.generate.conftest import REPO, tiny_spec
 
 TEMPLATES = REPO / "templates"
@@ -32,10 +32,18 @@ def base_spec(tmp_path_factory: pytest.TempPathFactory) -> Spec:
 
 
 MODELS = ("hf", "factory", "pretrained")
+# No adapter, LoRA over the full-precision base, LoRA over an NF4 base.
+ADAPTERS = (None, "none", "nf4")
 
 
 def variant(
-    spec: Spec, strategy: str, source: str, scheduler: str, ckpt: bool, model_kind: str = "hf"
+    spec: Spec,
+    strategy: str,
+    source: str,
+    scheduler: str,
+    ckpt: bool,
+    model_kind: str = "hf",
+    adapter: str | None = None,
 ) -> Spec:
     # Only the fields the recipe reads change; the copies skip validation on purpose (a text
     # source without a path cannot be loaded, but it picks its parts all the same).
@@ -52,15 +60,18 @@ def variant(
             "data": spec.data.model_copy(update={"source": source}),
             "scheduler": spec.scheduler.model_copy(update={"name": scheduler}),
             "activation_checkpointing": ckpt,
+            "adapter": None if adapter is None else AdapterSpec(),
+            "quantization": None if adapter is None else QuantizationSpec(weights=adapter),
         }
     )
 
 
 def every_recipe(spec: Spec):
-    for strategy, source, scheduler, ckpt, kind in itertools.product(
-        STRATEGIES, SOURCES, SCHEDULERS, (False, True), MODELS
+    for strategy, source, scheduler, ckpt, kind, adapter in itertools.product(
+        STRATEGIES, SOURCES, SCHEDULERS, (False, True), MODELS, ADAPTERS
     ):
-        yield strategy, choose_parts(variant(spec, strategy, source, scheduler, ckpt, kind))
+        chosen = variant(spec, strategy, source, scheduler, ckpt, kind, adapter)
+        yield strategy, choose_parts(chosen)
 
 
 def with_ancestors(name: str) -> list[str]:
@@ -113,15 +124,25 @@ def test_imports_follow_the_parts(base_spec: Spec) -> None:
     one = variant(base_spec, "none", "synthetic", "cosine", False)
     imports = imports_for(one, choose_parts(one))
     assert "import math" in imports["standard"] and "import importlib" not in imports["standard"]
-    assert not any("distributed" in line for line in imports["torch"])
+    assert not any("distributed" in line for line in imports["third_party"])
     fsdp = variant(base_spec, "fsdp", "factory", "constant", True, "factory")
     imports = imports_for(fsdp, choose_parts(fsdp))
     assert "import importlib" in imports["standard"] and "import math" not in imports["standard"]
-    assert "import torch.distributed as dist" in imports["torch"]
-    assert "from torch.utils.checkpoint import checkpoint" in imports["torch"]
+    assert "import torch.distributed as dist" in imports["third_party"]
+    assert "from torch.utils.checkpoint import checkpoint" in imports["third_party"]
     # ruff's isort order: plain imports, then from-imports, each sorted by module.
-    plain = [line for line in imports["torch"] if line.startswith("import ")]
-    assert imports["torch"][: len(plain)] == plain == sorted(plain)
+    plain = [line for line in imports["third_party"] if line.startswith("import ")]
+    assert imports["third_party"][: len(plain)] == plain == sorted(plain)
+
+
+def test_only_adapter_scripts_import_peft(base_spec: Spec) -> None:
+    for strategy, adapter in itertools.product(("none", "ddp"), ADAPTERS):
+        spec = variant(base_spec, strategy, "synthetic", "constant", False, "hf", adapter)
+        imports = imports_for(spec, choose_parts(spec))
+        assert ("import peft" in imports["third_party"]) == (adapter is not None)
+        assert ("import safetensors.torch" in imports["third_party"]) == (adapter is not None)
+        # Only a base built from its config goes through a temporary folder to be quantized.
+        assert ("import tempfile" in imports["standard"]) == (adapter == "nf4")
 
 
 def test_a_rendered_single_process_script_never_mentions_ranks(tmp_path: Path) -> None:

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import random
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,9 +12,9 @@ import torch
 from tests.generate.conftest import (
     final_weights,
     generate,
+    run_and_kill,
     run_script,
     run_scripts,
-    script_env,
     tiny_spec,
 )
 
@@ -64,34 +60,6 @@ def _resume_spec(folder: Path) -> Path:
     )
 
 
-def _run_and_kill(script: Path, steps: int, delay: float) -> int | None:
-    """Start the script, SIGKILL it ``delay`` seconds after it logs its ``steps``-th step of
-    this run; None if it was killed. Counting steps (not seconds from the first one) keeps the
-    kill inside the run on a fast machine, where 16 tiny steps finish within a quarter second."""
-    proc = subprocess.Popen(
-        [sys.executable, str(script)],
-        cwd=script.parent,
-        env=script_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdout is not None
-    seen = 0
-    for line in proc.stdout:
-        if line.startswith("step "):
-            seen += 1
-            if seen == steps:
-                time.sleep(delay)
-                break
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        return None
-    proc.stdout.read()
-    return proc.wait()
-
-
 def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path: Path) -> None:
     reference = generate(_resume_spec(tmp_path / "reference"))
     killed = generate(_resume_spec(tmp_path / "killed"))
@@ -100,7 +68,7 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path: Path) 
     # running) plus up to 10 ms; every step writes a checkpoint, so some land mid-write.
     kills = 0
     for _ in range(3):
-        if _run_and_kill(killed, rng.randint(1, 4), rng.uniform(0.0, 0.01)) is None:
+        if run_and_kill(killed, rng.randint(1, 4), rng.uniform(0.0, 0.01)) is None:
             kills += 1
     assert kills >= 2
     ref_run, resumed = run_scripts([reference, killed])

@@ -30,6 +30,12 @@ def test_golden_scripts_hold_the_runtime_source_verbatim() -> None:
     assert scripts
     for script in scripts:
         assert runtime_source("freezing") in script.read_text(), script.name
+    # Adapter scripts carry runtime/adapters.py and every module it imports from.
+    adapter_scripts = [s for s in scripts if "def attach_adapter(" in s.read_text()]
+    assert adapter_scripts
+    for script in adapter_scripts:
+        for module in ["adapters", *runtime_requires("adapters")]:
+            assert runtime_source(module) in script.read_text(), (script.name, module)
 
 
 def test_a_runtime_module_importing_another_requires_its_source() -> None:

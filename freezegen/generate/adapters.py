@@ -1,0 +1,154 @@
+"""The adapter part of a script's context: what ``adapter`` and ``quantization`` put into it.
+
+A spec with an ``adapter`` gets the ADAPTER constant (peft's LoRA settings and the selection
+:mod:`freezegen.runtime.adapters` resolves in the script) and, with quantized weights,
+QUANTIZATION (the keyword arguments of transformers' BitsAndBytesConfig, with the linears the
+training plan of :mod:`freezegen.arch.training` keeps unquantized); the source of the runtime
+modules the script carries; how ``adapter.merge`` merges; and the refusal of what a script
+cannot run yet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from freezegen.arch.params import parameter_table
+from freezegen.arch.training import plan_training, unquantized_linears
+from freezegen.generate.errors import GenerateError
+from freezegen.generate.literals import assignment
+from freezegen.generate.recipe import quantized
+from freezegen.generate.runtime import runtime_requires, runtime_source
+from freezegen.spec.models import Spec
+from freezegen.spec.presets import Architecture
+from freezegen.spec.selectors import runtime_selection
+
+_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+
+
+def check_adapter_supported(spec: Spec) -> None:
+    """Raise GenerateError, with the setting to blame as its ``loc``, for the adapter and
+    quantization combinations a script cannot run (yet): a script that ignored one would
+    train something else than the spec says."""
+    if quantized(spec) and spec.adapter is None:
+        raise GenerateError(
+            "quantization: a quantized base cannot train; add an adapter section (LoRA beside "
+            "the quantized linears) or set quantization.weights: none",
+            ("quantization", "weights"),
+        )
+    if spec.adapter is None:
+        return
+    refusals = [
+        (
+            spec.model.factory is not None,
+            ("adapter",),
+            "adapter: scripts that attach adapters to a model.factory model are not generated "
+            "yet; use a Hugging Face model (preset, hf_config or pretrained)",
+        ),
+        (
+            spec.distributed.strategy == "fsdp",
+            ("distributed", "strategy"),
+            "adapter with distributed.strategy: fsdp is not generated yet (its checkpoints "
+            "would hold the whole sharded model, and FSDP2 cannot shard a quantized base); "
+            "use ddp",
+        ),
+        (
+            quantized(spec) and spec.precision == "bf16-pure",
+            ("precision",),
+            "precision: bf16-pure with quantization: transformers cannot cast a quantized "
+            "model to bf16; use precision: bf16 (autocast) and quantization.compute: bf16",
+        ),
+        (
+            quantized(spec) and bool(spec.freeze.schedule),
+            ("freeze", "schedule"),
+            "freeze.schedule with quantization: quantized base weights cannot thaw and train; "
+            "remove the schedule or set quantization.weights: none",
+        ),
+        (
+            quantized(spec) and spec.compile,
+            ("compile",),
+            "compile with quantization is not generated yet: torch.compile over "
+            "bitsandbytes' quantized linears is untested here; set compile: false",
+        ),
+    ]
+    for refused, loc, message in refusals:
+        if refused:
+            raise GenerateError(message, loc)
+
+
+def adapter_section(
+    spec: Spec, arch: Architecture | None, num_layers: int | None
+) -> list[tuple[str, list[str]]]:
+    """Return the script's ADAPTER and QUANTIZATION constants as a (comment, lines) section of
+    the context; none without an adapter. ``arch`` is None for an architecture no family knows."""
+    adapter = spec.adapter
+    if adapter is None:
+        return []
+    blocks = None if adapter.layers is None else runtime_selection(adapter, num_layers)
+    lines = [
+        assignment(
+            "ADAPTER",
+            {
+                "r": adapter.r,
+                "alpha": adapter.alpha,
+                "dropout": adapter.dropout,
+                "targets": adapter.targets,
+                "blocks": blocks,
+                "train": adapter.train,
+            },
+        )
+    ]
+    if quantized(spec):
+        lines.append(assignment("QUANTIZATION", _bitsandbytes_config(spec, arch)))
+    return [
+        (
+            "Adapter: LoRA (peft) beside the frozen base"
+            + (", whose linears are quantized (bitsandbytes)." if quantized(spec) else "."),
+            lines,
+        )
+    ]
+
+
+def merge_kind(spec: Spec) -> str | None:
+    """Return how adapter.merge merges: "dequantized" (into a dequantized copy of a quantized
+    base), "in place", or None without a merge."""
+    if spec.adapter is None or not spec.adapter.merge:
+        return None
+    return "dequantized" if quantized(spec) else "in place"
+
+
+def adapter_runtime() -> str:
+    """Return the source an adapter script carries for runtime/adapters.py: the runtime modules it
+    imports from, but freezing (the freeze part carries that), then its own."""
+    modules = [m for m in runtime_requires("adapters") if m != "freezing"] + ["adapters"]
+    return "\n\n".join(runtime_source(m) for m in modules)
+
+
+def _bitsandbytes_config(spec: Spec, arch: Architecture | None) -> dict[str, Any]:
+    """The keyword arguments of transformers' BitsAndBytesConfig for spec.quantization."""
+    q = spec.quantization
+    assert q is not None
+    if q.weights == "int8":
+        # LLM.int8: bitsandbytes multiplies in the input's dtype; there is no compute dtype.
+        config: dict[str, Any] = {"load_in_8bit": True}
+    else:
+        config = {
+            "load_in_4bit": True,
+            "bnb_4bit_quant_type": q.weights,
+            "bnb_4bit_use_double_quant": q.double_quant,
+            "bnb_4bit_compute_dtype": _DTYPES[q.compute],
+        }
+    skipped = _unquantized_linears(spec, arch)
+    if skipped is not None:
+        config["llm_int8_skip_modules"] = skipped
+    return config
+
+
+def _unquantized_linears(spec: Spec, arch: Architecture | None) -> list[str] | None:
+    """The linears the training plan keeps in full precision (adapter.train's, the output
+    head, everything outside the blocks: arch/training.py), which bitsandbytes must skip; None
+    for an architecture no family knows (transformers' own default then skips the head)."""
+    if arch is None:
+        return None
+    model = spec.model
+    plan = plan_training(spec, arch, parameter_table(arch, model.head, model.num_labels or 2))
+    return unquantized_linears(plan, arch, model.head)

@@ -1,0 +1,314 @@
+"""Scripts that train LoRA adapters (peft), over a full-precision, NF4 or INT8 (bitsandbytes) base.
+
+A tiny llama trains on CPU: the loss falls, the frozen base ends bit-identical, a checkpoint
+holds the trained parameters alone (its size follows the adapter's parameter count), the final
+adapter is in peft's format and the merged weights give the logits of base + adapter. A run
+killed with SIGKILL and resumed ends bit-identical; two DDP ranks train as one process.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from tests.generate.conftest import (
+    TINY_CONFIGS,
+    generate,
+    initial_state,
+    run_and_kill,
+    run_script,
+    run_scripts,
+    script_namespace,
+    tiny_spec,
+)
+
+pytest.importorskip("peft")
+pytest.importorskip("bitsandbytes")
+
+# Each test runs generated scripts (in-process or in subprocesses): seconds each.
+pytestmark = pytest.mark.slow
+
+QUANTIZATIONS = {
+    "none": None,
+    "nf4": {"weights": "nf4", "double_quant": True, "compute": "bf16"},
+    "fp4": {"weights": "fp4", "double_quant": False, "compute": "fp32"},
+    "int8": {"weights": "int8"},
+}
+R = 4
+TARGETS = ["q_proj", "v_proj", "mlp"]
+
+
+def _spec(folder: Path, weights: str, **sections: Any) -> Path:
+    quantization = QUANTIZATIONS[weights]
+    defaults: dict[str, Any] = {
+        "adapter": {
+            "r": R,
+            "alpha": 2 * R,
+            "dropout": 0.0,
+            "targets": TARGETS,
+            "train": ["*norm.weight"],
+            "merge": True,
+        },
+        "precision": "bf16",
+        "train": {"max_steps": 12, "grad_clip": 1.0, "seed": 3, "log_every": 1},
+    }
+    if quantization is not None:
+        defaults["quantization"] = quantization
+    return tiny_spec(folder, "llama", **{**defaults, **sections})
+
+
+def _base_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The base model's state under a peft model, by the names it has without peft."""
+    prefix = model.base_model.prefix
+    return {
+        name.replace(".base_layer.", "."): tensor.detach().clone()
+        for name, tensor in model.get_base_model().state_dict().items()
+        if prefix not in name
+    }
+
+
+def _train_in_process(script: Path) -> tuple[dict[str, Any], list[float]]:
+    """Run the script's main() here, keeping the peft model save_final receives (and what it
+    held then: merging changes it); return those facts and the logged losses."""
+    ns = script_namespace(script)
+    scope = ns["main"].__globals__
+    save_final, seen = scope["save_final"], {}
+    losses: list[float] = []
+
+    def keep(model: torch.nn.Module) -> None:
+        batch = torch.randint(0, 64, (2, 16), generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():  # train mode, dropout 0: bitsandbytes stays on its training path
+            seen["logits"] = model(input_ids=batch, use_cache=False).logits.float()
+        seen.update(batch=batch, base=_base_state(model), adapter=_adapter_parameters(model))
+        seen["trained"] = {n: p.numel() for n, p in model.named_parameters() if p.requires_grad}
+        save_final(model)
+
+    def log(text: str) -> None:
+        if "| loss " in text:
+            losses.append(float(text.split("| loss ")[1].split(" ")[0]))
+
+    scope.update(save_final=keep, log=log)
+    sys.path.insert(0, str(script.parent))
+    try:
+        scope["main"]()
+    finally:
+        sys.path.remove(str(script.parent))
+    return seen, losses
+
+
+def _adapter_parameters(model: torch.nn.Module) -> int:
+    """r * (in + out) for every linear peft adapted, counted from the modules themselves."""
+    from peft.tuners.lora import LoraLayer
+
+    return sum(
+        R * (m.in_features + m.out_features) for m in model.modules() if isinstance(m, LoraLayer)
+    )
+
+
+@pytest.mark.parametrize("weights", sorted(QUANTIZATIONS))
+def test_lora_trains_keeps_the_base_and_saves_adapter_checkpoints_and_merged_weights(
+    tmp_path: Path, weights: str
+) -> None:
+    script = generate(_spec(tmp_path, weights))
+    before = initial_state(script)[0]
+    seen, losses = _train_in_process(script)
+    assert len(losses) == 12 and losses[-1] < losses[0] - 0.05, losses
+
+    # The frozen base is bit-identical (quantized storage and its constants included); what
+    # adapter.train names has trained.
+    after = seen["base"]
+    assert after.keys() == before.keys()
+    norms = {n for n in before if n.endswith("norm.weight")}
+    assert norms and all(not torch.equal(after[n], before[n]) for n in norms)
+    assert all(torch.equal(after[n], before[n]) for n in before.keys() - norms)
+    if weights != "none":
+        assert any(t.dtype in (torch.uint8, torch.int8) for t in before.values())
+
+    # A checkpoint holds the trained parameters alone: the adapters and the norms.
+    checkpoints = tmp_path / "checkpoints"
+    newest = sorted(checkpoints.glob("step-*.pt"))[-1]
+    state = torch.load(newest, weights_only=True)
+    trained = seen["trained"]
+    assert state["model"].keys() == trained.keys()
+    adapter = seen["adapter"]
+    n = sum(trained.values())
+    assert n == adapter + sum(before[name].numel() for name in norms)
+    # fp32 weights and AdamW's two moments: 12 bytes a parameter, plus the trainer state and
+    # a bounded record per tensor (names, zip headers, 64-byte alignment).
+    assert adapter > 0
+    assert 12 * n <= newest.stat().st_size <= 12 * n + 3 * 512 * len(trained) + 32 * 1024
+
+    # The final adapter in peft's format; the trained norms beside it; merged full weights.
+    final = checkpoints / "final"
+    assert {p.name for p in (final / "adapter").iterdir()} >= {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+    }
+    from safetensors.torch import load_file
+
+    saved = load_file(final / "adapter" / "adapter_model.safetensors")
+    assert sum(t.numel() for t in saved.values()) == adapter
+    assert load_file(final / "base.safetensors").keys() == norms
+    import transformers
+
+    merged = transformers.AutoModelForCausalLM.from_pretrained(final / "merged")
+    assert not hasattr(merged.config, "quantization_config")
+    assert all(p.dtype == torch.float32 for p in merged.parameters())
+    with torch.no_grad():
+        logits = merged(input_ids=seen["batch"], use_cache=False).logits
+    # A quantized base computes in bf16 (quantization.compute); a full one in fp32.
+    tolerance = 1.6e-2 if weights != "none" else 1e-5
+    scale = seen["logits"].abs().max().item()
+    torch.testing.assert_close(logits, seen["logits"], rtol=tolerance, atol=tolerance * scale)
+
+
+def _final_adapter(folder: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    final = folder / "checkpoints" / "final"
+    return {
+        **load_file(final / "adapter" / "adapter_model.safetensors"),
+        **load_file(final / "base.safetensors"),
+    }
+
+
+def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_qlora_killed_at_random_moments_resumes_bit_identical(tmp_path: Path) -> None:
+    def spec(folder: Path) -> Path:
+        return _spec(
+            folder,
+            "nf4",
+            # Adapter dropout: the RNG state matters; fp16: the scaler's state too.
+            adapter={
+                "r": R,
+                "alpha": 8,
+                "dropout": 0.1,
+                "targets": "all-linear",
+                "train": ["*norm.weight"],
+            },
+            precision="fp16",
+            train={"max_steps": 12, "grad_clip": 1.0, "seed": 11, "log_every": 1},
+            checkpoint={"dir": "checkpoints", "every_steps": 1, "keep_last": 2},
+        )
+
+    reference, killed = generate(spec(tmp_path / "reference")), generate(spec(tmp_path / "k"))
+    rng = random.Random(20261202)
+    kills = sum(
+        run_and_kill(killed, rng.randint(2, 5), rng.uniform(0.0, 0.01)) is None for _ in range(2)
+    )
+    assert kills >= 1
+    ref_run, resumed = run_scripts([reference, killed])
+    ref_run.check()
+    assert "resumed from step" in resumed.check().stdout
+    assert _same(_final_adapter(reference.parent), _final_adapter(killed.parent))
+
+
+@pytest.mark.parametrize("weights", ["none", "nf4"])
+def test_ddp_with_adapters_on_two_processes_matches_one_process(
+    tmp_path: Path, weights: str
+) -> None:
+    from tests.generate.test_distributed import COUNTING, torchrun
+
+    def spec(folder: Path, strategy: str, micro_batch: int) -> Path:
+        sections: dict[str, Any] = {
+            "optimizer": {"name": "sgd", "lr": 0.5, "momentum": 0.9},
+            "precision": "fp32",
+            "batch": {"micro_batch_size": micro_batch, "grad_accum_steps": 2, "seq_len": 16},
+            "data": {"source": "factory", "factory": "counting:dataset"},
+            "train": {"max_steps": 6, "grad_clip": 1.0, "seed": 5, "log_every": 1},
+            "distributed": {"strategy": strategy},
+        }
+        if weights == "nf4":
+            sections["quantization"] = {"weights": "nf4", "compute": "fp32"}
+        else:  # a base block thawed after DDP wrapped the peft model
+            sections["freeze"] = {"schedule": [{"at_step": 3, "unfreeze": {"layers": "0"}}]}
+        path = _spec(folder, weights, **sections)
+        (folder / "counting.py").write_text(COUNTING)
+        return path
+
+    single = generate(spec(tmp_path / "single", "none", 8))
+    ddp = generate(spec(tmp_path / "ddp", "ddp", 4))
+    reference = run_script(single).check()
+    run = torchrun(ddp, timeout=180).check()
+    assert run.stdout.count("step 6/6 |") == 1, "only rank 0 logs"
+    assert run.losses == pytest.approx(reference.losses, rel=1e-4)
+    assert ("step 3: unfroze" in run.stdout) == (weights == "none")
+    expected, got = _final_adapter(single.parent), _final_adapter(ddp.parent)
+    assert got.keys() == expected.keys()
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_int8_lora_over_a_weights_folder_loads_it_quantized_and_trains(tmp_path: Path) -> None:
+    import transformers
+
+    torch.manual_seed(123)  # not the spec's seed: the weights must come from the folder
+    config = dict(TINY_CONFIGS["llama"])
+    model_type = config.pop("model_type")
+    saved = transformers.AutoModelForCausalLM.from_config(
+        transformers.AutoConfig.for_model(model_type, **config)
+    )
+    saved.save_pretrained(tmp_path / "weights")
+    script = generate(
+        _spec(
+            tmp_path,
+            "int8",
+            model={"hf_config": "./config.json", "weights": "./weights"},
+            train={"max_steps": 4, "grad_clip": 1.0, "seed": 3, "log_every": 1},
+        )
+    )
+    assert "return load_quantized(weights, config, local_files_only=True)" in script.read_text()
+    start = initial_state(script)[0]
+    name = "model.embed_tokens.weight"
+    assert torch.equal(start[name], saved.state_dict()[name])
+    assert start["model.layers.0.mlp.up_proj.weight"].dtype == torch.int8
+    run = run_script(script).check()
+    assert len(run.losses) == 4
+
+
+def test_linears_adapter_train_names_stay_unquantized_and_train(tmp_path: Path) -> None:
+    # The training plan's skip list (arch/training.py unquantized_linears) reaches bitsandbytes.
+    script = generate(_spec(tmp_path, "nf4", adapter={"r": R, "train": ["*.up_proj.weight"]}))
+    assert '"llm_int8_skip_modules": [' in script.read_text()
+    _, model, ns = initial_state(script)
+    weights = dict(model.named_parameters())
+    assert weights["model.layers.0.mlp.up_proj.weight"].dtype == torch.float32
+    assert weights["model.layers.0.mlp.down_proj.weight"].dtype == torch.uint8
+    model, frozen = ns["attach_adapter"](model)
+    trains = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert any(n.endswith("layers.0.mlp.up_proj.base_layer.weight") for n in trains)
+    assert not trains & frozen
+
+
+def test_the_script_stops_when_the_targets_name_no_linear(tmp_path: Path) -> None:
+    script = generate(_spec(tmp_path, "nf4", adapter={"r": R, "targets": ["no_such_proj"]}))
+    _, model, ns = initial_state(script)
+    with pytest.raises(SystemExit, match=re.escape("['no_such_proj'] select no linear")):
+        ns["attach_adapter"](model)
+
+
+def test_the_script_stops_when_adapter_train_names_a_quantized_weight(tmp_path: Path) -> None:
+    # What an architecture no family knows meets: transformers' default skip list (the head).
+    script = generate(_spec(tmp_path, "nf4", adapter={"r": R, "train": ["*.up_proj.weight"]}))
+    ns = script_namespace(script)
+    scope = ns["build_model"].__globals__
+    scope["QUANTIZATION"] = {
+        k: v for k, v in scope["QUANTIZATION"].items() if k != "llm_int8_skip_modules"
+    }
+    scope["seed_everything"](scope["SEED"])
+    sys.path.insert(0, str(script.parent))
+    try:
+        model = scope["build_model"]()
+    finally:
+        sys.path.remove(str(script.parent))
+    with pytest.raises(SystemExit, match=re.escape("adapter.train names quantized weights")):
+        scope["attach_adapter"](model)
