@@ -94,3 +94,24 @@ def test_seeding_takes_every_seed_the_spec_allows(tmp_path: Path) -> None:
     # of world size (SEED + 1_000_003 * step + RANK), whatever the step.
     for derived in (0, seed, seed + 7, seed + 1_000_003 * 2**45 + 7):
         ns["seed_everything"](derived)
+
+
+def test_a_prediction_larger_than_the_free_gpu_memory_is_said_before_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # what hardware: {gpu: auto} promises at run time: the script reads the GPU it runs on
+    import torch
+
+    ns = script_namespace(generate(tiny_spec(tmp_path)))
+    check = ns["check_memory"]
+    predicted = ns["PREDICTED_PEAK_BYTES"]
+    assert predicted is not None
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (predicted - 1, 2 * predicted))
+    check(torch.device("cuda", 0))
+    said = capsys.readouterr()
+    assert "warning: freezegen predicts a peak of" in said.out + said.err
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (predicted, 2 * predicted))
+    check(torch.device("cuda", 0))
+    check(torch.device("cpu"))
+    said = capsys.readouterr()
+    assert "warning" not in said.out + said.err

@@ -880,8 +880,22 @@ def memory_text(device: torch.device) -> str:
     return f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB rss"
 
 
+def check_memory(device: torch.device) -> None:
+    """Say before training when freezegen's prediction does not fit the GPU this runs on."""
+    if device.type != "cuda" or PREDICTED_PEAK_BYTES is None:
+        return
+    free, total = torch.cuda.mem_get_info(device)
+    if free < PREDICTED_PEAK_BYTES:
+        log(
+            f"warning: freezegen predicts a peak of {PREDICTED_PEAK_BYTES / MIB:,.0f} MiB, more "
+            f"than the {free / MIB:,.0f} MiB free on this GPU ({total / MIB:,.0f} MiB): expect "
+            "it to run out of memory; `freezegen fit SPEC --gpu auto` finds what fits"
+        )
+
+
 def main() -> None:
     device = start_processes()
+    check_memory(device)
     check_checkpoint_folder()
     # Every rank builds the same initial weights (FSDP shards each rank's own copy).
     seed_everything(SEED)
