@@ -31,8 +31,9 @@ def check_adapter_supported(spec: Spec) -> None:
     train something else than the spec says."""
     if quantized(spec) and spec.adapter is None:
         raise GenerateError(
-            "quantization: a quantized base cannot train; add an adapter section (LoRA beside "
-            "the quantized linears) or set quantization.weights: none",
+            "quantization without an adapter (quantized frozen blocks below full-precision "
+            "trained ones) is not generated yet; add an adapter section (LoRA beside the "
+            "quantized linears) or set quantization.weights: none",
             ("quantization", "weights"),
         )
     if spec.adapter is None:

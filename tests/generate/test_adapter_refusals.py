@@ -44,7 +44,7 @@ def test_generate_writes_adapter_scripts(tmp_path: Path, extra: str) -> None:
 @pytest.mark.parametrize(
     ("extra", "line", "words"),
     [
-        (NF4, 4, "quantization: a quantized base cannot train"),
+        (NF4, 4, "quantization without an adapter (quantized frozen blocks"),
         (ADAPTER + "distributed: {strategy: fsdp}\n", 5, "distributed.strategy: fsdp"),
         (ADAPTER + NF4 + "precision: bf16-pure\n", 6, "precision: bf16-pure with quantization"),
         (ADAPTER + NF4 + "compile: true\n", 6, "compile with quantization"),

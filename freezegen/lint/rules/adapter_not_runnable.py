@@ -1,0 +1,53 @@
+"""An adapter or quantization combination the generated script cannot run (yet)."""
+
+from collections.abc import Iterator
+
+from freezegen.diagnostics import Diagnostic
+from freezegen.lint.context import LintContext
+from freezegen.lint.rule import Rule
+
+
+class AdapterNotRunnable(Rule):
+    code = "FG122"
+    name = "adapter-not-runnable"
+    summary = (
+        "An adapter or quantization combination freezegen's script cannot run: FSDP2 with "
+        "adapters, a quantized base without an adapter, bf16-pure or compile beside one."
+    )
+    valid = (
+        """version: 1
+model: {preset: gpt2}
+adapter: {r: 8, targets: [attention]}
+quantization: {weights: nf4}
+batch: {micro_batch_size: 2, seq_len: 128}
+distributed: {strategy: ddp}
+""",
+    )
+    invalid = (
+        """version: 1
+model: {preset: gpt2}
+adapter: {r: 8, targets: [attention]}
+batch: {micro_batch_size: 2, seq_len: 128}
+distributed: {strategy: fsdp}
+""",
+        """version: 1
+model: {preset: gpt2}
+adapter: {r: 8, targets: [attention]}
+quantization: {weights: nf4}
+compile: true
+batch: {micro_batch_size: 2, seq_len: 128}
+""",
+    )
+
+    def check(self, ctx: LintContext) -> Iterator[Diagnostic]:
+        spec = ctx.spec
+        if spec.adapter is None and spec.quantization is None:
+            return
+        # the generator's own refusal, asked here so a spec fails at lint and not at generate
+        from freezegen.generate.adapters import check_adapter_supported
+        from freezegen.generate.errors import GenerateError
+
+        try:
+            check_adapter_supported(spec)
+        except GenerateError as exc:
+            yield self.at(ctx, exc.loc, str(exc))
