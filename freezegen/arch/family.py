@@ -157,6 +157,13 @@ class Family:
     """Config settings a causal-LM head needs (BERT: is_decoder)."""
     heads: tuple[str, ...] = (CAUSAL_LM, SEQUENCE_CLASSIFICATION)
     """The heads transformers has a class for."""
+    output_head: str = "lm_head"
+    """The causal-LM head's output projection (vocabulary logits). Tied, its weight is the
+    token embedding and the parameter table has no entry for it, but the module is still a
+    linear that must never be quantized."""
+    conv1d_blocks: bool = False
+    """Whether the linears inside the blocks are transformers' Conv1D (GPT-2), which stores a
+    weight as (in, out) where nn.Linear stores (out, in) (see freezegen.arch.linears)."""
 
     def ties_head(self, arch: Architecture, head: str) -> bool:
         """Whether the output head is the token embedding (one tensor, one gradient sum).

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from freezegen.arch.params import EMBEDDINGS, Param
 from freezegen.spec.models import FreezeSpec, UnfreezeTarget
 from freezegen.spec.selectors import out_of_range, runtime_selection
+
+if TYPE_CHECKING:
+    from freezegen.arch.adapters import AdapterPlan
 
 
 @dataclass(frozen=True)
@@ -34,18 +37,32 @@ class Selection:
 
 @dataclass
 class FreezePlan:
-    """The frozen parameter names of a model under a spec, with every selector that missed."""
+    """The frozen parameter names of a model under a spec, with every selector that missed.
+
+    :func:`plan_freeze` resolves a freeze section alone; :func:`freezegen.arch.training.
+    plan_training` resolves a whole spec, adapters and quantized storage included, and is what
+    lint (and every consumer that has a spec) uses.
+    """
 
     params: list[Param]
+    """The base model's parameter table."""
     frozen: frozenset[str]
+    """Base parameters frozen at step 0 (with an adapter: all but ``adapter.train``)."""
     frozen_blocks: frozenset[int]
-    """Blocks whose every parameter is frozen."""
+    """Blocks in which nothing trains at step 0: no base parameter and no adapter."""
     misses: list[Miss]
     out_of_range: list[tuple[tuple[str | int, ...], list[int]]]
+    adapter: AdapterPlan | None = None
+    """The adapters trained beside the base, when the spec has an adapter section."""
+    quantized: frozenset[str] = frozenset()
+    """Base weights stored quantized (never trainable): see freezegen.arch.training."""
 
     @property
     def trainable(self) -> list[Param]:
-        return [p for p in self.params if p.name not in self.frozen]
+        """What trains at step 0: the base parameters not frozen, then the adapters' (named
+        as peft names them)."""
+        base = [p for p in self.params if p.name not in self.frozen]
+        return base + list(self.adapter.params if self.adapter is not None else ())
 
     @property
     def first_trainable_block(self) -> int | None:
@@ -95,13 +112,17 @@ def plan_freeze(freeze: FreezeSpec, params: list[Param], num_layers: int) -> Fre
             )
         kept |= hit
     frozen = frozenset(sel.names - kept)
-    by_block: dict[int, list[Param]] = {}
-    for p in params:
-        if p.block is not None:
-            by_block.setdefault(p.block, []).append(p)
-    frozen_blocks = frozenset(b for b, ps in by_block.items() if all(p.name in frozen for p in ps))
     out_of_range = [(("freeze", "layers"), sel.out_of_range)] if sel.out_of_range else []
-    return FreezePlan(params, frozen, frozen_blocks, misses, out_of_range)
+    return FreezePlan(params, frozen, blocks_without(params, frozen), misses, out_of_range)
+
+
+def blocks_without(
+    params: list[Param], frozen: frozenset[str], trained: tuple[Param, ...] = ()
+) -> frozenset[int]:
+    """Return the blocks in which nothing trains: every parameter of ``params`` frozen and no
+    parameter of ``trained`` (adapters) in the block."""
+    busy = {p.block for p in params if p.name not in frozen} | {p.block for p in trained}
+    return frozenset(p.block for p in params if p.block is not None and p.block not in busy)
 
 
 def freeze_rules(target: FreezeSpec | UnfreezeTarget, depth: int | None) -> dict[str, Any]:

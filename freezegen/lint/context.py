@@ -11,8 +11,9 @@ from freezegen.arch import (
     UnsupportedHead,
     architecture_for,
 )
-from freezegen.arch.freeze import FreezePlan, plan_freeze
+from freezegen.arch.freeze import FreezePlan
 from freezegen.arch.params import Param, parameter_table
+from freezegen.arch.training import plan_training
 from freezegen.memory.estimate import EstimateError, MemoryEstimate
 from freezegen.spec import Document, Spec
 from freezegen.spec.presets import GPUS, Architecture, Gpu
@@ -50,10 +51,11 @@ class LintContext:
 
     @cached_property
     def freeze_plan(self) -> FreezePlan | None:
-        """The resolved freeze plan; None when the architecture is unknown."""
+        """What trains at step 0 (freeze, adapters, quantized storage: plan_training); None
+        when the architecture is unknown."""
         if self.params is None or self.architecture is None:
             return None
-        return plan_freeze(self.spec.freeze, self.params, self.architecture.num_layers)
+        return plan_training(self.spec, self.architecture, self.params)
 
     @cached_property
     def memory(self) -> MemoryEstimate | None:

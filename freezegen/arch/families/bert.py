@@ -117,4 +117,5 @@ FAMILY = Family(
     ),
     head=HeadOperators(transform=True, embedding_norm=True),
     causal_lm_config={"is_decoder": True},
+    output_head="cls.predictions.decoder",
 )

@@ -104,4 +104,5 @@ FAMILY = Family(
         eager_softmax_fp32=False,
     ),
     head=HeadOperators(transform=False),
+    conv1d_blocks=True,
 )

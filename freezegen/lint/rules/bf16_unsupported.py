@@ -1,7 +1,10 @@
-"""bf16 precision on a GPU without bf16 support (pre-Ampere cards such as V100 and T4)."""
+"""bf16 on a GPU without bf16 support (pre-Ampere cards such as V100 and T4): as the training
+precision, or as the dtype quantized weights are dequantized to for their matmuls
+(``quantization.compute``)."""
 
 from collections.abc import Iterator
 
+from freezegen.arch.training import quantizes
 from freezegen.diagnostics import Diagnostic
 from freezegen.lint.context import LintContext
 from freezegen.lint.rule import Rule
@@ -10,7 +13,7 @@ from freezegen.lint.rule import Rule
 class Bf16Unsupported(Rule):
     code = "FG101"
     name = "bf16-unsupported"
-    summary = "bf16 precision on a GPU that has no bf16 support (V100, T4)."
+    summary = "bf16 precision or quantization compute on a GPU that has no bf16 (V100, T4)."
     valid = (
         """version: 1
 model: {preset: gpt2}
@@ -38,11 +41,40 @@ precision: bf16-pure
 batch: {micro_batch_size: 2, seq_len: 128}
 hardware: {memory_gib: 24, bf16: false}
 """,
+        """version: 1
+model: {preset: gpt2}
+precision: fp16
+batch: {micro_batch_size: 2, seq_len: 128}
+hardware: {gpu: T4}
+adapter: {targets: [attention]}
+quantization: {weights: nf4, compute: bf16}
+""",
     )
 
     def check(self, ctx: LintContext) -> Iterator[Diagnostic]:
         spec, hw = ctx.spec, ctx.spec.hardware
-        if not spec.precision.startswith("bf16") or hw is None:
+        uses: list[tuple[tuple[str, ...], str, str]] = []
+        if spec.precision.startswith("bf16"):
+            uses.append(
+                (
+                    ("precision",),
+                    f"precision {spec.precision}",
+                    "use precision: fp16 (with GradScaler) or fp32",
+                )
+            )
+        if (
+            quantizes(spec)
+            and spec.quantization is not None
+            and spec.quantization.compute == "bf16"
+        ):
+            uses.append(
+                (
+                    ("quantization", "compute"),
+                    "quantization compute bf16",
+                    "use compute: fp16 or fp32",
+                )
+            )
+        if not uses or hw is None:
             return
         if ctx.gpu is not None:
             supported, what = (
@@ -54,10 +86,7 @@ hardware: {memory_gib: 24, bf16: false}
             supported, what = hw.bf16, "this GPU (hardware.bf16: false)"
         else:
             return
-        if not supported:
-            yield self.at(
-                ctx,
-                ("precision",),
-                f"precision {spec.precision} needs bf16 support, which {what} lacks",
-                fix="use precision: fp16 (with GradScaler) or fp32",
-            )
+        if supported:
+            return
+        for loc, use, fix in uses:
+            yield self.at(ctx, loc, f"{use} needs bf16 support, which {what} lacks", fix=fix)

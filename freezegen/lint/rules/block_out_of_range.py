@@ -1,4 +1,5 @@
-"""A block index past the model's depth in freeze, unfreeze or checkpointing selectors."""
+"""A block index past the model's depth in freeze, unfreeze, adapter or checkpointing
+selectors."""
 
 from collections.abc import Iterator
 
@@ -39,6 +40,11 @@ model: {preset: gpt2}
 batch: {micro_batch_size: 2, seq_len: 128}
 activation_checkpointing: {layers: "6-12"}
 """,
+        """version: 1
+model: {preset: gpt2}
+batch: {micro_batch_size: 2, seq_len: 128}
+adapter: {layers: {last: 16}}
+""",
     )
 
     def check(self, ctx: LintContext) -> Iterator[Diagnostic]:
@@ -54,6 +60,8 @@ activation_checkpointing: {layers: "6-12"}
             (("freeze", "schedule", i, "unfreeze", "layers"), s.unfreeze.layers)
             for i, s in enumerate(freeze.schedule)
         ]
+        if ctx.spec.adapter is not None:
+            selectors.append((("adapter", "layers"), ctx.spec.adapter.layers))
         for loc, selector in selectors:
             if selector is None:
                 continue

@@ -6,6 +6,7 @@ from freezegen.arch.freeze import select
 from freezegen.diagnostics import Diagnostic, Severity
 from freezegen.lint.context import LintContext
 from freezegen.lint.rule import Rule
+from freezegen.lint.rules._names import example_names
 
 
 class FreezeSelectsNothing(Rule):
@@ -49,7 +50,7 @@ batch: {micro_batch_size: 2, seq_len: 128}
                 step.unfreeze, ctx.params, arch.num_layers, ("freeze", "schedule", i, "unfreeze")
             )
             misses.extend(sel.misses)
-        hint = f"parameter names look like {_example_names(ctx)}"
+        hint = f"parameter names look like {example_names(ctx)}"
         for miss in misses:
             yield self.at(ctx, miss.loc, miss.reason, fix=hint)
         if freeze.layers is not None and _selects_no_block(freeze.layers):
@@ -67,10 +68,3 @@ def _selects_no_block(selector: object) -> bool:
         or getattr(selector, "last", None) == 0
         or selector == []
     )
-
-
-def _example_names(ctx: LintContext) -> str:
-    params = ctx.params or []
-    picks = [params[0].name] if params else []
-    picks += [p.name for p in params if p.block == 0][:2]
-    return ", ".join(f"'{n}'" for n in picks)
