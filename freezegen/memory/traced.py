@@ -96,6 +96,13 @@ def estimate_traced(spec: Spec) -> MemoryEstimate:
         model, arch = build_model(spec)
         model.train()
         names = _apply_freeze(model, spec, arch)
+        adapter_numel = 0
+        if arch is not None and (spec.adapter is not None or spec.quantization is not None):
+            from freezegen.memory.adapted import adapt
+
+            model = adapt(model, spec, arch)
+            adapter_numel = sum(p.numel() for n, p in model.named_parameters() if ".lora_" in n)
+            set_train_mode(model)
         if Precision(spec.precision).pure_bf16:
             _to_bf16(model)
         _apply_checkpointing(model, spec)
@@ -125,7 +132,7 @@ def estimate_traced(spec: Spec) -> MemoryEstimate:
             for h in hooks:
                 h.remove()
         numel_trainable = sum(p.numel() for p in trainable)
-        numel_total = sum(p.numel() for p in {id(p): p for _, p in names}.values())
+        numel_total = adapter_numel + sum(p.numel() for p in {id(p): p for _, p in names}.values())
         peak = dict(tracker.peak_by_category)
         if spec.distributed.strategy == "ddp":
             # DDP's reducer keeps gradient buckets beside .grad (gradient_as_bucket_view=False).
@@ -455,7 +462,9 @@ def _loss(
             labels = torch.zeros(ids.shape[0], dtype=torch.long)
         else:
             labels = ids
-        extra = {"use_cache": False} if _accepts(model, "use_cache") else {}
+        # A peft model passes keyword arguments on to the model it wraps.
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        extra = {"use_cache": False} if _accepts(base, "use_cache") else {}
         return model(input_ids=ids, labels=labels, **extra).loss
     out = model(ids)
     loss = getattr(out, "loss", None)
