@@ -32,7 +32,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from freezegen.memory.quantized.storage import LinearFormat, blocks, linear_storage
+from freezegen.memory.quantized.storage import (
+    LinearFormat,
+    blocks,
+    linear_storage,
+    shared_storage,
+)
 
 
 def _dtype(name: str) -> torch.dtype:
@@ -123,10 +128,16 @@ def quantize_linears(
     model: nn.Module, names: set[str], fmt: LinearFormat, weight_dtype: torch.dtype
 ) -> None:
     """Replace each linear of ``model`` named in ``names`` (``nn.Linear`` or GPT-2's Conv1D,
-    transposed to (out, in) as transformers does) by an :class:`EmulatedLinear4bit`."""
+    transposed to (out, in) as transformers does) by an :class:`EmulatedLinear4bit`, and give
+    ``model`` the once-per-process tensors bitsandbytes caches
+    (:func:`~freezegen.memory.quantized.shared_storage`) as buffers."""
     from freezegen.runtime.adapters import linear_features
 
-    for name in names:
+    for i, t in enumerate(shared_storage(fmt)):
+        model.register_buffer(
+            f"_bitsandbytes_cache_{i}", torch.empty(t.numel, dtype=_dtype(t.dtype))
+        )
+    for name in sorted(names):
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name)
         old = getattr(parent, child)

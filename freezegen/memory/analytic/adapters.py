@@ -13,24 +13,26 @@ they follow the parameters' dtype too. What trains (adapters, ``adapter.train``)
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from freezegen.arch.families import family_of
 from freezegen.arch.freeze import FreezePlan
 from freezegen.arch.linears import linears
 from freezegen.memory.analytic.parts import Part, each, rounded
-from freezegen.memory.quantized.storage import (
-    LinearFormat,
-    bias_storage,
-    explained,
-    linear_storage,
-    shared_storage,
-)
 from freezegen.spec.models import Spec
 from freezegen.spec.precision import Precision
 from freezegen.spec.presets import Architecture
 
+if TYPE_CHECKING:
+    from freezegen.memory.quantized.storage import LinearFormat
+
 
 def quantized_format(spec: Spec) -> LinearFormat | None:
     """The storage format of the spec's quantized base linears (None: not quantized)."""
+    # memory.quantized builds on analytic.parts: imported here, not at the top, to break the
+    # cycle through analytic/__init__.
+    from freezegen.memory.quantized.storage import LinearFormat
+
     return LinearFormat.of(spec.quantization) if spec.quantization is not None else None
 
 
@@ -56,6 +58,13 @@ def adapted_parameters(
     ]
     fmt = quantized_format(spec)
     if quantized and fmt is not None:
+        from freezegen.memory.quantized.storage import (
+            bias_storage,
+            explained,
+            linear_storage,
+            shared_storage,
+        )
+
         tensors = []
         names = {p.name for p in plan.params}
         for name, lin in quantized.items():
