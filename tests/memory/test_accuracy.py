@@ -399,6 +399,13 @@ CASES = [
         id="llama-qlora-bf16-mlp",
     ),
     case("llama", f"{NF4}\nprecision: bf16\nadapter: {{r: 8}}\n{TINY}", id="llama-qlora-bf16-tiny"),
+    # Few tokens: a block's peak is its down projection's backward, which dequantizes the
+    # weight again (fp32, as loaded) and casts it to the compute dtype.
+    case(
+        "llama",
+        f"{NF4}\nadapter: {{r: 8}}\nbatch: {{micro_batch_size: 1, seq_len: 16}}",
+        id="llama-qlora-fp32-few-tokens",
+    ),
     case("mistral", f"{NF4}\nprecision: bf16\nadapter: {{r: 8}}", id="mistral-qlora-bf16"),
     case("qwen2", "precision: bf16\nadapter: {r: 8}", id="qwen2-lora-bf16"),
     case(

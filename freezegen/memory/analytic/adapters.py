@@ -85,3 +85,41 @@ def adapted_parameters(
             )
         )
     return parts
+
+
+def quantized_backward(
+    spec: Spec, arch: Architecture, plan: FreezePlan, precision: Precision, tokens: int
+) -> list[Part]:
+    """What one block's backward holds beside its saved tensors at its largest quantized
+    linear's backward: the residual stream's gradient, and that linear's dequantized weight
+    (in the dtype the base was loaded in, fp32), its cast to the compute dtype and the input's
+    gradient (:func:`freezegen.memory.quantized.matmul_memory`'s backward peak). With few
+    tokens this, not the MLP's elementwise backward, is the block's peak."""
+    from freezegen.memory.quantized.matmul import matmul_memory
+    from freezegen.memory.quantized.storage import explained
+
+    fmt = quantized_format(spec)
+    assert fmt is not None
+    family = family_of(arch)
+    largest = max(
+        (lin for lin in linears(family, plan.params) if lin.weight in plan.quantized),
+        key=lambda lin: lin.out_features * lin.in_features,
+    )
+    # The input is the residual stream's dtype (fp32: the base is loaded in fp32) under
+    # autocast too, where the quantized linears' outputs come back in it.
+    memory = matmul_memory(
+        largest.out_features,
+        largest.in_features,
+        tokens,
+        fmt,
+        input_dtype="float32",
+        weight_dtype="float32",
+    )
+    moment = max(memory.backward, key=lambda tensors: sum(t.allocated for t in tensors))
+    h = arch.hidden_size
+    residual = Part(
+        "residual gradient",
+        rounded(tokens * h * precision.residual_bytes),
+        ((tokens, "tokens"), (h, "hidden"), (precision.residual_bytes, "B")),
+    )
+    return [residual, *explained(moment, f"{largest.local_name}'s backward:")]

@@ -20,7 +20,7 @@ from freezegen.memory.analytic.activations import (
     norm_backward,
     saved_parts,
 )
-from freezegen.memory.analytic.adapters import adapted_parameters
+from freezegen.memory.analytic.adapters import adapted_parameters, quantized_backward
 from freezegen.memory.analytic.ddp import with_reducer_buckets
 from freezegen.memory.analytic.fsdp import fsdp_buffers, fsdp_moments, shard_numel
 from freezegen.memory.analytic.gradients import (
@@ -160,6 +160,12 @@ def step_moments(spec: Spec, arch: Architecture, plan: FreezePlan) -> Step:
     # Each block's backward: the gradients of everything above it exist, the blocks below
     # still hold what they saved, a checkpointed block has rebuilt its activations.
     transient = backward_transient(arch, precision, tokens, bool(plan.quantized))
+    if plan.quantized:
+        transient = max(
+            transient,
+            quantized_backward(spec, arch, plan, precision, tokens),
+            key=lambda parts: sum(p.value for p in parts),
+        )
     for block in order:
         blk = blocks[block]
         above = grads_during if accum > 1 else grads_above(arch, block, pbytes, suffix, tied_grad)
