@@ -558,6 +558,10 @@ def test_accuracy_benchmark_builds_its_matrix_and_peer_figures(capsys):
     assert bench.main(["--no-trace", "--only", "bert-base cls fp16"]) == 0
     out = capsys.readouterr().out
     assert "bert-base cls fp16 32x128 freeze 6" in out and "accelerate" in out
+    # LoRA and QLoRA rows: the analytic figures of adapter runs beside the same peers.
+    assert bench.main(["--no-trace", "--only", "qlora"]) == 0
+    out = capsys.readouterr().out
+    assert "llama-3-8b qlora nf4 bf16 1x2048 ckpt r16 all-linear" in out
 
 
 def test_gpu_truth_dry_run_and_no_cuda_message(capsys):
