@@ -422,6 +422,25 @@ CASES = [
         id="mixtral-lora-bf16-attention",
     ),
     case("granite", f"{NF4}\nprecision: bf16\nadapter: {{r: 8}}", id="granite-qlora-bf16"),
+    case("bert", f"{NF4}\nprecision: bf16\nadapter: {{r: 8}}", id="bert-qlora-bf16"),
+    case("gpt2", f"precision: fp16\nadapter: {{r: 8}}\n{SMALL}", id="gpt2-lora-fp16"),
+    case(
+        "llama",
+        f"{NF4}\nprecision: bf16\nadapter: {{r: 8, layers: [1, 3]}}",
+        id="llama-qlora-bf16-layers-1-3",
+    ),
+    case(
+        "qwen2",
+        "precision: bf16\nadapter: {r: 8, train: ['model.embed_tokens.*']}",
+        id="qwen2-lora-bf16-train-tied-embeddings",
+    ),
+    # A quantized base without an adapter: the blocks the freeze section freezes are stored
+    # 4-bit, the rest train in full.
+    case(
+        "llama",
+        f"{NF4}\nprecision: bf16\nfreeze: {{layers: {{first: 2}}}}",
+        id="llama-nf4-freeze-first-2",
+    ),
 ]
 
 
