@@ -16,6 +16,7 @@ from freezegen.arch.params import ATTENTION, EMBEDDINGS, MLP, Param
 from freezegen.memory.analytic.operators import (
     Trains,
     activation_output_bytes,
+    attention_records,
     block_per_token,
     linear_output_bytes,
     mlp_gradients,
@@ -111,20 +112,24 @@ def block_activations(
     out = {}
     inside = Trains.by_block(trainable)
     # Blocks that train the same weights save the same bytes per token: computed once each.
-    per_token_of: dict[frozenset[str], tuple[float, tuple[int, int]]] = {}
+    per_token_of: dict[tuple[frozenset[str], bool, bool], tuple[float, tuple[int, int]]] = {}
     rank = spec.adapter.r if spec.adapter is not None else 0
     lora_dropout = spec.adapter.dropout if spec.adapter is not None else 0.0
+    quantized_blocks = {p.block for p in params if p.name in quantized}
     for block in range(first, arch.num_layers):
         paths = inside.get(block, frozenset())
-        if paths not in per_token_of:
-            quantized_here = any(p.block == block and p.name in quantized for p in params)
-            trains = Trains(paths, rank, lora_dropout, quantized_here)
-            per_token_of[paths] = (
-                block_per_token(spec, arch, precision, trains),
+        trains = Trains(paths, rank, lora_dropout, block in quantized_blocks)
+        # The lowest block, fed no gradient, records nothing before its first trainable op:
+        # when its attention trains nothing, autograd starts at the MLP.
+        quiet = block == first and not embeddings_train and not attention_records(ops, trains)
+        key = (paths, trains.quantized, quiet)
+        if key not in per_token_of:
+            per_token_of[key] = (
+                block_per_token(spec, arch, precision, trains, quiet_attention=quiet),
                 matmul_weights(block),
             )
-        per_token, (weights, weights_numel) = per_token_of[paths]
-        skip = skipped if block == first else 0
+        per_token, (weights, weights_numel) = per_token_of[key]
+        skip = skipped if block == first and not quiet else 0
         out[block] = Block(
             per_token,
             rounded(per_token * tokens),

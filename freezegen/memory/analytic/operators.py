@@ -15,6 +15,8 @@ share one output (``fused_qkv``), and norms that keep their normalised x in fp32
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from freezegen.arch.families import family_of
 from freezegen.arch.family import Activation, BlockOperators, Norm
 from freezegen.arch.params import EMBEDDINGS, HEAD, Param
@@ -209,11 +211,31 @@ def norm_backward_tensors(kind: Norm) -> int:
     return 5 if kind.rms else 2
 
 
+def attention_records(ops: BlockOperators, trains: Trains) -> bool:
+    """Whether anything of the attention sublayer trains (a weight, a norm, an adapter): when
+    nothing does and the block's input needs no grad, autograd records nothing in it."""
+    modules = (*ops.attention_inputs, ops.out_projection, *ops.qk_norms, *ops.output_norms[:1])
+    norm = () if ops.attention_norm is None else (ops.attention_norm,)
+    return any(trains(m) or trains.adapted(m) for m in (*modules, *norm))
+
+
 def block_per_token(
-    spec: Spec, arch: Architecture, precision: Precision, trains: Trains = ALL_TRAIN
+    spec: Spec,
+    arch: Architecture,
+    precision: Precision,
+    trains: Trains = ALL_TRAIN,
+    *,
+    quiet_attention: bool = False,
 ) -> float:
     """Bytes one (not checkpointed) block saves per token, including its input, from the
-    operators of its family's block (:class:`~freezegen.arch.family.BlockOperators`)."""
+    operators of its family's block (:class:`~freezegen.arch.family.BlockOperators`).
+
+    ``quiet_attention``: the block's input needs no grad and its attention trains nothing
+    (:func:`attention_records`), as in the lowest block of MLP-only adapters: autograd records
+    nothing before the MLP, so the attention, its norms, the norm before the MLP (pre-norm)
+    and the attention's residual dropout save nothing."""
+    if quiet_attention:
+        return _mlp_side_per_token(spec, arch, precision, trains)
     ops = family_of(arch).block
     h, f, n, s = arch.hidden_size, arch.intermediate_size, arch.num_heads, spec.batch.seq_len
     mm = precision.matmul_bytes
@@ -273,6 +295,35 @@ def block_per_token(
     down_input = f * mm if trains.reads(ops.mlp_output) else 0
     mlp = _activation_saved(precision, f, ops.activation, trains.quantized) + down_input
     return attn + masks + norms + mlp + adapters
+
+
+def _mlp_side_per_token(
+    spec: Spec, arch: Architecture, precision: Precision, trains: Trains
+) -> float:
+    """What a block saves when autograd starts recording at its MLP (see
+    :func:`block_per_token`'s ``quiet_attention``)."""
+    ops = family_of(arch).block
+    h, f = arch.hidden_size, arch.intermediate_size
+    mm = precision.matmul_bytes
+    drop = dropout_p(spec, arch) > 0 and trains.any
+    masks = max(ops.residual_dropouts - 1, 0) * h if drop else 0  # the MLP's own
+    # Post-LN: the MLP's norm follows the MLP, whose output needs grad: it saves as usual.
+    norm = (
+        _norm_saved(precision, h, ops.norm, trains(ops.mlp_norm))
+        if ops.post_norm and ops.mlp_norm is not None
+        else 0
+    )
+    mlp_out_norm = ops.output_norms[1:]
+    outputs = output_norms(precision, h, replace(ops, output_norms=mlp_out_norm), trains)
+    inputs = _inputs(precision, h, trains, *((ops.router,) if ops.router else ops.mlp_inputs))
+    if ops.router:
+        return masks + norm + outputs + inputs + routed_mlp(precision, arch, trains, ops)
+    down_input = f * mm if trains.reads(ops.mlp_output) else 0
+    adapters = adapter_saved(precision, h, trains, *ops.mlp_inputs) + adapter_saved(
+        precision, f, trains, ops.mlp_output
+    )
+    mlp = _activation_saved(precision, f, ops.activation, trains.quantized) + down_input
+    return masks + norm + outputs + inputs + mlp + adapters
 
 
 def routed_mlp(
