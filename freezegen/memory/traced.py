@@ -64,7 +64,7 @@ from freezegen.memory.estimate import (
 from freezegen.memory.experts import grouped_mm_stand_in
 from freezegen.memory.tracker import StorageTracker, rounded
 from freezegen.runtime.freezing import select_parameters, set_train_mode, transformer_blocks
-from freezegen.spec.models import Spec
+from freezegen.spec.models import Spec, adapter_sections
 from freezegen.spec.precision import Precision
 from freezegen.spec.presets import Architecture
 
@@ -94,10 +94,16 @@ def estimate_traced(spec: Spec) -> MemoryEstimate:
         torch.device("cpu"),
     ):
         model, arch = build_model(spec)
+        sections = adapter_sections(spec)
+        if sections and arch is None:
+            raise EstimateError(
+                f"{sections} needs a model of a family freezegen knows, to plan which linears "
+                "are adapted and quantized; this config's model_type is not one"
+            )
         model.train()
         names = _apply_freeze(model, spec, arch)
         adapter_numel = 0
-        if arch is not None and (spec.adapter is not None or spec.quantization is not None):
+        if arch is not None and sections:
             from freezegen.memory.adapted import adapt
 
             model = adapt(model, spec, arch)
