@@ -22,7 +22,10 @@ a GPU. Peers, computed in this run:
   cpu_offload=False)`` on one GPU says 4 + 16 = 20 bytes per parameter (printed as a note).
 
 No peer models freezing, the batch, the sequence length or attention: their figure for a case is
-the same whatever those are. Figures are in GB (10^9 bytes), like the article and accelerate.
+the same whatever those are. Nor adapters or a 4-bit base (the LoRA / QLoRA rows): accelerate's
+training figure and DeepSpeed's model states are those of fully training the whole model, which
+is what each prints for it (accelerate's training estimate has no int4 entry). Figures are in
+GB (10^9 bytes), like the article and accelerate.
 """
 
 from __future__ import annotations
@@ -66,9 +69,17 @@ def _spec(
     checkpointing: Any = False,
     optimizer: dict[str, Any] | None = None,
     gpu: str = "H100-80GB",
+    adapter: dict[str, Any] | None = None,
+    quantization: str | None = None,
 ) -> Spec:
+    extra: dict[str, Any] = {}
+    if adapter is not None:
+        extra["adapter"] = adapter
+    if quantization is not None:
+        extra["quantization"] = {"weights": quantization, "compute": "bf16"}
     return Spec.model_validate(
         {
+            **extra,
             "version": 1,
             "model": {"preset": preset, "head": head, "attention": attention},
             "freeze": freeze or {},
@@ -132,6 +143,33 @@ def cases() -> list[Case]:
             "llama-2-7b bf16-pure 4x2048 ckpt freeze 16",
             _spec("llama-2-7b", precision="bf16-pure", batch=4, seq=2048, checkpointing=True,
                   freeze={"embeddings": True, "layers": {"first": 16}}, gpu="H200"),
+        ),
+        # LoRA (peft) on a frozen base, and QLoRA (the base's block linears in nf4).
+        Case(
+            "qwen2-1.5b lora bf16 8x1024 r16 q,v",
+            _spec("qwen2-1.5b", precision="bf16", batch=8, seq=1024,
+                  adapter={"r": 16, "targets": ["q_proj", "v_proj"]}),
+        ),
+        Case(
+            "llama-2-7b lora bf16 4x1024 ckpt r16 all-linear",
+            _spec("llama-2-7b", precision="bf16", batch=4, seq=1024, checkpointing=True,
+                  adapter={"r": 16, "targets": "all-linear"}),
+        ),
+        Case(
+            "llama-3-8b qlora nf4 bf16 1x2048 ckpt r16 all-linear",
+            _spec("llama-3-8b", precision="bf16", batch=1, seq=2048, checkpointing=True,
+                  adapter={"r": 16, "targets": "all-linear"}, quantization="nf4", gpu="RTX-4090"),
+            "the question: does QLoRA on Llama-3-8B at 2,048 tokens fit a 24 GB card?",
+        ),
+        Case(
+            "llama-3-8b qlora nf4 bf16 1x2048 r16 dropout 0.05",
+            _spec("llama-3-8b", precision="bf16", batch=1, seq=2048,
+                  adapter={"r": 16, "dropout": 0.05}, quantization="nf4", gpu="RTX-4090"),
+        ),
+        Case(
+            "mistral-7b qlora nf4 bf16 4x1024 ckpt r64",
+            _spec("mistral-7b", precision="bf16", batch=4, seq=1024, checkpointing=True,
+                  adapter={"r": 64, "alpha": 16}, quantization="nf4", gpu="A10G"),
         ),
     ]  # fmt: skip
     return out

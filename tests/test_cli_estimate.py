@@ -330,6 +330,27 @@ def test_sweep_changes_what_the_key_says(repo):
     assert on < off
 
 
+def test_sweep_over_an_adapter_rank_and_a_quantized_base(tmp_path):
+    spec = tmp_path / "freezegen.yaml"
+    spec.write_text(
+        "version: 1\nmodel: {preset: llama-3-8b}\nprecision: bf16\n"
+        "batch: {micro_batch_size: 1, seq_len: 2048}\nactivation_checkpointing: true\n"
+        "adapter: {r: 16, targets: all-linear}\nhardware: {gpu: RTX-4090}\n"
+    )
+    args = ["estimate", str(spec), "--format", "json", "--sweep"]
+    out = runner.invoke(app, [*args, "adapter.r=8,16,64"])
+    assert out.exit_code == 0, out.output
+    ranks = json.loads(out.output)
+    trainable = [item["trainable_parameters"] for item in ranks]
+    assert trainable[1] == 2 * trainable[0] and trainable[2] == 8 * trainable[0]
+    assert [item["peak_bytes"] for item in ranks] == sorted(item["peak_bytes"] for item in ranks)
+    out = runner.invoke(app, [*args, "quantization.weights=none,nf4"])
+    full, nf4 = json.loads(out.output)
+    # The 4-bit base holds the ~7B frozen block weights in about half a byte each, not four.
+    assert full["breakdown"]["parameters"] - nf4["breakdown"]["parameters"] > 20 * 2**30
+    assert nf4["trainable_parameters"] == full["trainable_parameters"]
+
+
 def test_two_sweeps_make_a_grid(repo):
     args = ["estimate", str(_spec(repo, GPT2_6)), "--format", "json"]
     args += ["--sweep", "precision=fp32,bf16", "--sweep", "freeze.layers.first=0,12"]
@@ -537,6 +558,10 @@ def test_accuracy_benchmark_builds_its_matrix_and_peer_figures(capsys):
     assert bench.main(["--no-trace", "--only", "bert-base cls fp16"]) == 0
     out = capsys.readouterr().out
     assert "bert-base cls fp16 32x128 freeze 6" in out and "accelerate" in out
+    # LoRA and QLoRA rows: the analytic figures of adapter runs beside the same peers.
+    assert bench.main(["--no-trace", "--only", "qlora"]) == 0
+    out = capsys.readouterr().out
+    assert "llama-3-8b qlora nf4 bf16 1x2048 ckpt r16 all-linear" in out
 
 
 def test_gpu_truth_dry_run_and_no_cuda_message(capsys):

@@ -27,3 +27,37 @@ def test_readme_rule_tables_match_the_registries(repo):
     rows = dict(re.findall(r"^\| (FG\d{3}) \| ([a-z0-9-]+) \|", readme, flags=re.M))
     registered = [*all_rules(), *check_rules()]
     assert rows == {r.code: r.name for r in registered}
+
+
+def test_readme_adapter_table_is_what_the_estimator_says(repo):
+    """Each row of the adapters table is the analytic estimate of the spec shown above it,
+    with that row's model, base, checkpointing and batch."""
+    from freezegen.memory.analytic import estimate_analytic
+    from freezegen.spec import load_text
+
+    readme = (repo / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Adapters: LoRA and QLoRA") :]
+    base = re.search(r"```yaml\n# qlora.freezegen.yaml\n(.+?)```", section, flags=re.S).group(1)
+    rows = re.findall(
+        r"^\| ([a-z0-9.-]+) \| (nf4|none \(LoRA\)) \| (yes|no) \| (\d+) \| ([\d.]+) \| ([\d.]+) "
+        r"\| (yes|no) \|$",
+        section,
+        flags=re.M,
+    )
+    assert len(rows) >= 8
+    for model, weights, ckpt, batch, peak, required, fits in rows:
+        text = (
+            base.replace("preset: llama-3-8b", f"preset: {model}")
+            .replace("micro_batch_size: 1", f"micro_batch_size: {batch}")
+            .replace("activation_checkpointing: true", f"activation_checkpointing: {ckpt == 'yes'}")
+            .replace("weights: nf4", f"weights: {weights.split()[0]}")
+        )
+        result = load_text(text, "qlora.freezegen.yaml")
+        assert result.ok, result.diagnostics
+        est = estimate_analytic(result.spec)
+        gib = 2**30
+        assert (f"{est.peak_bytes / gib:.1f}", f"{est.required_bytes / gib:.1f}") == (
+            peak,
+            required,
+        ), (model, weights, ckpt, batch)
+        assert est.fits == (fits == "yes")

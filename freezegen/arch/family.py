@@ -107,6 +107,9 @@ class BlockOperators:
     output_norms: tuple[str, ...] = ()
     """Norms on the attention's and on the MLP's output, before the residual add (olmo2,
     gemma3)."""
+    post_norm: bool = False
+    """Whether the norms follow their sublayers (post-LN BERT: ``attention_norm`` normalises the
+    attention's residual sum, ``mlp_norm`` the MLP's) instead of preceding them."""
     router: str | None = None
     """A sparse mixture-of-experts MLP's router linear (None: a dense MLP). ``mlp_inputs`` and
     ``mlp_output`` then name the experts' fused 3-D weights, which run on every token's

@@ -3,7 +3,9 @@
 Knobs are tried cheapest first: the ones that leave the training maths untouched and cost no
 speed (a fused optimizer, sdpa attention), then those that keep the maths but cost time
 (smaller micro-batches with more accumulation, activation checkpointing), then those that change
-numerics or what trains (bf16 autocast, freezing more blocks). Everything is analytic: no torch.
+numerics or what trains (bf16 autocast, freezing more blocks; with an adapter: no adapter
+dropout, a 4-bit base, a smaller rank, fewer targets, fewer adapted blocks). Everything is
+analytic: no torch.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 from freezegen.memory.analytic import estimate_analytic
 from freezegen.memory.estimate import EstimateError, MemoryEstimate
-from freezegen.spec.models import FirstBlocks, Spec
+from freezegen.spec.models import FirstBlocks, LastBlocks, QuantizationSpec, Spec
 from freezegen.spec.presets import GPUS
 
 
@@ -83,6 +85,8 @@ def _bf16(spec: Spec) -> list[Spec]:
 
 
 def _freeze_more(spec: Spec) -> list[Spec]:
+    if spec.adapter is not None:
+        return []  # the adapter decides what trains (the freeze section has no effect)
     layers = spec.freeze.layers
     first = layers.first if isinstance(layers, FirstBlocks) else 0 if layers is None else None
     if first is None:
@@ -104,6 +108,65 @@ def _depth(spec: Spec) -> int:
     return arch.num_layers if arch is not None else 0
 
 
+# Adapter settings: each changes what trains or how the base is stored, so each changes the
+# training maths. Without dropout an adapter keeps no copy of its input; a smaller rank keeps
+# smaller intermediates and states; fewer targets or fewer adapted blocks (the last ones: the
+# gradient then stops above the lowest adapter) keep fewer activations; a 4-bit base stores
+# the frozen linears in about a quarter of their 16-bit size.
+
+
+def _adapter_without_dropout(spec: Spec) -> list[Spec]:
+    if spec.adapter is None or not spec.adapter.dropout:
+        return []
+    return [_update(spec, adapter={"dropout": 0.0})]
+
+
+def _smaller_rank(spec: Spec) -> list[Spec]:
+    if spec.adapter is None:
+        return []
+    out, r = [], spec.adapter.r
+    while r > MIN_RANK:
+        r //= 2
+        out.append(_update(spec, adapter={"r": r}))
+    return out
+
+
+MIN_RANK = 4
+"""The smallest LoRA rank the fix search proposes."""
+
+
+def _attention_targets_only(spec: Spec) -> list[Spec]:
+    a = spec.adapter
+    if a is None or not (a.targets == "all-linear" or "mlp" in a.targets):
+        return []
+    return [_update(spec, adapter={"targets": ["attention"]})]
+
+
+def _fewer_adapted_blocks(spec: Spec) -> list[Spec]:
+    if spec.adapter is None:
+        return []
+    depth = _depth(spec)
+    n = len(spec.adapter.indices(depth)) if spec.adapter.layers is not None else depth
+    out = []
+    while n > 1:
+        n //= 2
+        out.append(_update(spec, adapter={"layers": LastBlocks(last=n)}))
+    return out
+
+
+def _quantized_base(spec: Spec) -> list[Spec]:
+    from freezegen.arch.training import quantizes
+
+    if spec.adapter is None or quantizes(spec) or spec.precision == "bf16-pure":
+        return []
+    if spec.distributed.strategy == "fsdp":
+        return []
+    hw = spec.hardware
+    bf16 = hw is None or (GPUS[hw.gpu].bf16 if hw.gpu else bool(hw.bf16))
+    nf4 = QuantizationSpec(weights="nf4", double_quant=True, compute="bf16" if bf16 else "fp16")
+    return [spec.model_copy(update={"quantization": nf4})]
+
+
 # (words, knob, cost of each step of it, changes the training maths?) in the order applied.
 # Costs are rough relative slowdowns: a fused optimizer and sdpa are free (usually faster),
 # each halving of the micro-batch loses some GPU utilisation, checkpointing recomputes about one
@@ -115,6 +178,11 @@ KNOBS: list[tuple[str, Knob, float, bool]] = [
     ("activation_checkpointing: true", _checkpointing, 0.33, False),
     ("precision: bf16", _bf16, 1.0, True),
     ("freeze more blocks", _freeze_more, 1.0, True),
+    ("adapter.dropout: 0", _adapter_without_dropout, 0.5, True),
+    ("quantization.weights: nf4", _quantized_base, 1.0, True),
+    ("smaller adapter.r", _smaller_rank, 1.0, True),
+    ("adapter.targets: [attention]", _attention_targets_only, 1.0, True),
+    ("adapt fewer blocks", _fewer_adapted_blocks, 1.0, True),
 ]
 
 
@@ -233,6 +301,15 @@ def _describe(original: Spec, changes: list[str], fix: Fix) -> Fix:
     layers = fix.spec.freeze.layers
     if "freeze more blocks" in changes and isinstance(layers, FirstBlocks):
         words = words.replace("freeze more blocks", f"freeze.layers: {{first: {layers.first}}}")
+    adapter = fix.spec.adapter
+    if adapter is not None and original.adapter is not None:
+        words = words.replace(
+            "smaller adapter.r", f"adapter.r: {original.adapter.r} -> {adapter.r}"
+        )
+        if isinstance(adapter.layers, LastBlocks):
+            words = words.replace(
+                "adapt fewer blocks", f"adapter.layers: {{last: {adapter.layers.last}}}"
+            )
     return Fix(words, fix.spec, fix.estimate, fix.changes_maths)
 
 

@@ -64,7 +64,7 @@ from freezegen.memory.estimate import (
 from freezegen.memory.experts import grouped_mm_stand_in
 from freezegen.memory.tracker import StorageTracker, rounded
 from freezegen.runtime.freezing import select_parameters, set_train_mode, transformer_blocks
-from freezegen.spec.models import Spec
+from freezegen.spec.models import Spec, adapter_sections
 from freezegen.spec.precision import Precision
 from freezegen.spec.presets import Architecture
 
@@ -94,8 +94,21 @@ def estimate_traced(spec: Spec) -> MemoryEstimate:
         torch.device("cpu"),
     ):
         model, arch = build_model(spec)
+        sections = adapter_sections(spec)
+        if sections and arch is None:
+            raise EstimateError(
+                f"{sections} needs a model of a family freezegen knows, to plan which linears "
+                "are adapted and quantized; this config's model_type is not one"
+            )
         model.train()
         names = _apply_freeze(model, spec, arch)
+        adapter_numel = 0
+        if arch is not None and sections:
+            from freezegen.memory.adapted import adapt
+
+            model = adapt(model, spec, arch)
+            adapter_numel = sum(p.numel() for n, p in model.named_parameters() if ".lora_" in n)
+            set_train_mode(model)
         if Precision(spec.precision).pure_bf16:
             _to_bf16(model)
         _apply_checkpointing(model, spec)
@@ -125,7 +138,7 @@ def estimate_traced(spec: Spec) -> MemoryEstimate:
             for h in hooks:
                 h.remove()
         numel_trainable = sum(p.numel() for p in trainable)
-        numel_total = sum(p.numel() for p in {id(p): p for _, p in names}.values())
+        numel_total = adapter_numel + sum(p.numel() for p in {id(p): p for _, p in names}.values())
         peak = dict(tracker.peak_by_category)
         if spec.distributed.strategy == "ddp":
             # DDP's reducer keeps gradient buckets beside .grad (gradient_as_bucket_view=False).
@@ -455,7 +468,9 @@ def _loss(
             labels = torch.zeros(ids.shape[0], dtype=torch.long)
         else:
             labels = ids
-        extra = {"use_cache": False} if _accepts(model, "use_cache") else {}
+        # A peft model passes keyword arguments on to the model it wraps.
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        extra = {"use_cache": False} if _accepts(base, "use_cache") else {}
         return model(input_ids=ids, labels=labels, **extra).loss
     out = model(ids)
     loss = getattr(out, "loss", None)

@@ -24,6 +24,7 @@ B = "batch: {micro_batch_size: 8, seq_len: 256}"
 SMALL = "batch: {micro_batch_size: 4, seq_len: 128}"
 TINY = "batch: {micro_batch_size: 1, seq_len: 64}"
 FSDP2 = "distributed: {strategy: fsdp}\nhardware: {gpus_per_node: 2, memory_gib: 80}"
+NF4 = "quantization: {weights: nf4, double_quant: true, compute: bf16}"
 FSDP8 = "distributed: {strategy: fsdp}\nhardware: {gpus_per_node: 8, memory_gib: 80}"
 
 
@@ -315,6 +316,123 @@ CASES = [
     # 4 experts over 8 ranks: each rank holds one expert's rows of the fused weights (padded)
     case("mixtral", f"{FSDP8}\n{TINY}", id="mixtral-fsdp8"),
     case("mixtral", f"{FSDP2}\nprecision: bf16\n{SMALL}", id="mixtral-fsdp2-bf16"),
+    # LoRA adapters (peft) on a frozen base, and QLoRA: the base's frozen linears stored 4-bit
+    # (bitsandbytes, emulated at its true storage in the trace: memory/emulated.py).
+    case("gpt2", "adapter: {r: 8, targets: [attention]}", id="gpt2-lora-attention"),
+    case("gpt2", "precision: bf16\nadapter: {targets: all-linear}", id="gpt2-lora-bf16-all-linear"),
+    case("gpt2", "adapter: {r: 8, dropout: 0.1}", id="gpt2-lora-dropout"),
+    case("gpt2", "adapter: {r: 8, layers: {last: 2}}", id="gpt2-lora-last-2"),
+    case("gpt2", "adapter: {r: 8}\nactivation_checkpointing: true", id="gpt2-lora-ckpt"),
+    case("gpt2", f"{NF4}\nprecision: bf16\nadapter: {{r: 8}}", id="gpt2-qlora-bf16"),
+    case("gpt2", f"{NF4}\nadapter: {{r: 8, dropout: 0.1}}", id="gpt2-qlora-fp32-dropout"),
+    case(
+        "gpt2",
+        "adapter: {r: 8, train: ['score.*']}",
+        "head: sequence-classification",
+        id="gpt2-lora-seq-cls-train-score",
+    ),
+    case("bert", "adapter: {r: 8, targets: [query, value]}", id="bert-lora-query-value"),
+    # MLP-only adapters: the lowest adapted block records nothing before its MLP.
+    case("bert", "precision: bf16\nadapter: {r: 8, targets: [mlp]}", id="bert-lora-bf16-mlp"),
+    case("llama", "adapter: {r: 8}", id="llama-lora-fp32"),
+    case("llama", "precision: bf16\nadapter: {r: 8}", id="llama-lora-bf16"),
+    case("llama", "precision: bf16\nadapter: {targets: [q_proj, v_proj]}", id="llama-lora-q-v"),
+    case("llama", "precision: bf16\nadapter: {r: 8, dropout: 0.1}", id="llama-lora-bf16-dropout"),
+    case(
+        "llama", "precision: bf16\nadapter: {r: 8, layers: {last: 2}}", id="llama-lora-bf16-last-2"
+    ),
+    case(
+        "llama",
+        "precision: bf16\nadapter: {r: 8, train: ['lm_head.*']}",
+        id="llama-lora-bf16-train-head",
+    ),
+    case(
+        "llama",
+        "precision: bf16\nadapter: {r: 8}\nactivation_checkpointing: true",
+        id="llama-lora-bf16-ckpt",
+    ),
+    case(
+        "llama",
+        "adapter: {r: 8, dropout: 0.05}\nactivation_checkpointing: {layers: every-2}",
+        id="llama-lora-ckpt-every-2-dropout",
+    ),
+    case("llama", "optimizer: {name: sgd, momentum: 0.9}\nadapter: {r: 8}", id="llama-lora-sgd"),
+    case(
+        "llama",
+        f"distributed: {{strategy: ddp}}\nhardware: {{gpus_per_node: 2, memory_gib: 80}}\n"
+        f"precision: bf16\nadapter: {{r: 8}}\n{SMALL}",
+        id="llama-lora-ddp",
+    ),
+    case("llama", f"{NF4}\nprecision: bf16\nadapter: {{r: 8}}", id="llama-qlora-nf4-bf16"),
+    case(
+        "llama",
+        "quantization: {weights: fp4, double_quant: false}\nprecision: bf16\nadapter: {r: 8}",
+        id="llama-qlora-fp4-single-quant",
+    ),
+    case("llama", f"{NF4}\nadapter: {{r: 8}}", id="llama-qlora-nf4-fp32"),
+    case(
+        "llama",
+        f"{NF4}\nprecision: bf16\nadapter: {{r: 8, dropout: 0.1}}",
+        id="llama-qlora-bf16-dropout",
+    ),
+    case(
+        "llama",
+        f"{NF4}\nprecision: bf16\nadapter: {{r: 8}}\nactivation_checkpointing: true",
+        id="llama-qlora-bf16-ckpt",
+    ),
+    case(
+        "llama",
+        f"{NF4}\nprecision: bf16\nadapter: {{r: 8, layers: {{last: 2}}}}",
+        id="llama-qlora-bf16-last-2",
+    ),
+    case(
+        "llama",
+        f"{NF4}\nprecision: bf16\nadapter: {{r: 8, targets: [mlp]}}",
+        id="llama-qlora-bf16-mlp",
+    ),
+    case("llama", f"{NF4}\nprecision: bf16\nadapter: {{r: 8}}\n{TINY}", id="llama-qlora-bf16-tiny"),
+    # Few tokens: a block's peak is its down projection's backward, which dequantizes the
+    # weight again (fp32, as loaded) and casts it to the compute dtype.
+    case(
+        "llama",
+        f"{NF4}\nadapter: {{r: 8}}\nbatch: {{micro_batch_size: 1, seq_len: 16}}",
+        id="llama-qlora-fp32-few-tokens",
+    ),
+    case("mistral", f"{NF4}\nprecision: bf16\nadapter: {{r: 8}}", id="mistral-qlora-bf16"),
+    case("qwen2", "precision: bf16\nadapter: {r: 8}", id="qwen2-lora-bf16"),
+    case(
+        "qwen3",
+        f"{NF4}\nprecision: bf16\nadapter: {{r: 16, dropout: 0.05}}",
+        id="qwen3-qlora-bf16-dropout",
+    ),
+    case("phi3", "precision: bf16\nadapter: {r: 8}", "dropout: 0.0", id="phi3-lora-bf16"),
+    case("gemma3", f"{NF4}\nprecision: bf16\nadapter: {{r: 8}}", id="gemma3-qlora-bf16"),
+    case("olmo2", "precision: bf16\nadapter: {r: 8}", id="olmo2-lora-bf16"),
+    case(
+        "mixtral",
+        "precision: bf16\nadapter: {r: 8, targets: [attention]}",
+        id="mixtral-lora-bf16-attention",
+    ),
+    case("granite", f"{NF4}\nprecision: bf16\nadapter: {{r: 8}}", id="granite-qlora-bf16"),
+    case("bert", f"{NF4}\nprecision: bf16\nadapter: {{r: 8}}", id="bert-qlora-bf16"),
+    case("gpt2", f"precision: fp16\nadapter: {{r: 8}}\n{SMALL}", id="gpt2-lora-fp16"),
+    case(
+        "llama",
+        f"{NF4}\nprecision: bf16\nadapter: {{r: 8, layers: [1, 3]}}",
+        id="llama-qlora-bf16-layers-1-3",
+    ),
+    case(
+        "qwen2",
+        "precision: bf16\nadapter: {r: 8, train: ['model.embed_tokens.*']}",
+        id="qwen2-lora-bf16-train-tied-embeddings",
+    ),
+    # A quantized base without an adapter: the blocks the freeze section freezes are stored
+    # 4-bit, the rest train in full.
+    case(
+        "llama",
+        f"{NF4}\nprecision: bf16\nfreeze: {{layers: {{first: 2}}}}",
+        id="llama-nf4-freeze-first-2",
+    ),
 ]
 
 

@@ -83,3 +83,45 @@ def test_knob_effects_never_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+LORA_8B = (
+    "model: {preset: llama-3-8b}\nprecision: bf16\nbatch: {micro_batch_size: 1, seq_len: 2048}\n"
+    "adapter: {r: 64, alpha: 32, dropout: 0.05, targets: all-linear}\n"
+)
+
+
+def test_an_adapter_run_is_fixed_by_a_4bit_base_when_checkpointing_is_not_enough():
+    s = spec(LORA_8B + "hardware: {gpu: RTX-4090}\n")
+    fix = cheapest_fit(s)
+    assert fix is not None and fix.fits
+    assert fix.spec.quantization is not None and fix.spec.quantization.weights == "nf4"
+    assert "quantization.weights: nf4" in fix.change
+    # The freeze section has no effect beside an adapter: it is never proposed.
+    assert "freeze" not in fix.change
+
+
+def test_adapter_settings_are_searched_when_quantizing_is_not_enough():
+    s = spec(LORA_8B + "quantization: {weights: nf4}\nhardware: {memory_gib: 14}\n")
+    fix = cheapest_fit(s)
+    assert fix is not None and fix.fits
+    a0, a1 = s.adapter, fix.spec.adapter
+    changed = (a1.dropout != a0.dropout, a1.r != a0.r, a1.targets != a0.targets, a1.layers)
+    assert any(changed), fix.change
+    if a1.r != a0.r:
+        assert f"adapter.r: 64 -> {a1.r}" in fix.change
+
+
+def test_adapter_knobs_say_what_each_would_do():
+    s = spec(LORA_8B + "hardware: {gpu: RTX-4090}\n")
+    effects = {f.change: f.estimate.peak_bytes for f in knob_effects(s)}
+    base = estimate_analytic(s).peak_bytes
+    for change in (
+        "adapter.dropout: 0",
+        "quantization.weights: nf4",
+        "adapter.r: 64 -> 32",
+        "adapter.targets: [attention]",
+        "adapter.layers: {last: 16}",
+    ):
+        assert effects[change] < base, change
+    assert not any("freeze" in change for change in effects)

@@ -198,3 +198,31 @@ def test_fp32_grouped_attention_runs_the_math_kernel(make_spec):
     assert (b, 1, s, s) not in shapes
     assert (b, 2, s, 32) not in shapes
     assert shapes.count((b, 8, s, s)) == 4  # the probabilities, one per block
+
+
+def test_an_adapter_on_a_model_of_no_known_family_is_refused(tmp_path):
+    import json
+
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "model_type": "opt",
+                "vocab_size": 64,
+                "max_position_embeddings": 32,
+                "hidden_size": 32,
+                "word_embed_proj_dim": 32,
+                "num_hidden_layers": 2,
+                "num_attention_heads": 2,
+                "ffn_dim": 64,
+            }
+        )
+    )
+    result = load_text(
+        f"version: 1\nmodel: {{hf_config: {config}}}\nadapter: {{r: 4}}\n"
+        "batch: {micro_batch_size: 1, seq_len: 16}\n",
+        str(tmp_path / "freezegen.yaml"),
+    )
+    assert result.ok, result.diagnostics
+    with pytest.raises(EstimateError, match="adapter needs a model of a family freezegen knows"):
+        estimate(result.spec, "traced")

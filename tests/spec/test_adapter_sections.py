@@ -68,19 +68,36 @@ def test_which_sections_change_the_run(extra: str, named: str | None):
     assert adapter_sections(_spec(BASE + extra)) == named
 
 
-# generate models them (tests/generate/test_adapter_refusals.py: what it still refuses).
-@pytest.mark.parametrize("command", [["estimate"], ["estimate", "--trace"]])
-def test_commands_that_do_not_model_adapters_yet_refuse_them(tmp_path: Path, command: list[str]):
+INT8 = "quantization: {weights: int8}\n"
+FSDP = "distributed: {strategy: fsdp}\nhardware: {gpus_per_node: 2, memory_gib: 80}\n"
+
+
+@pytest.mark.parametrize(
+    ("command", "extra", "says"),
+    [
+        (["estimate"], ADAPTER + INT8, "int8 storage of the base is not modelled"),
+        (["estimate", "--trace"], ADAPTER + INT8, "int8 storage of the base is not modelled"),
+        (["estimate"], ADAPTER + FSDP, "adapter with FSDP is not modelled"),
+        (["estimate"], ADAPTER + QUANTIZED + "precision: bf16-pure\n", "bf16-pure"),
+        (["generate"], ADAPTER + FSDP, "fsdp is not generated yet"),
+    ],
+)
+def test_commands_refuse_what_they_do_not_model(
+    tmp_path: Path, command: list[str], extra: str, says: str
+):
     spec = tmp_path / "freezegen.yaml"
-    spec.write_text(BASE + ADAPTER)
-    result = CliRunner().invoke(app, [*command, str(spec)])
+    spec.write_text(BASE + extra)
+    out = tmp_path / "train.py"
+    args = [*command, str(spec)] + (["-o", str(out)] if command == ["generate"] else [])
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 2, result.output
-    assert "adapter: " in result.output and "not" in result.output
+    assert says in result.output and "not" in result.output
+    assert not out.exists()
 
 
 def test_lint_says_the_budget_was_not_checked(tmp_path: Path):
     spec = tmp_path / "freezegen.yaml"
-    spec.write_text(BASE + QUANTIZED + "hardware: {gpu: T4}\n")
+    spec.write_text(BASE + INT8 + "hardware: {gpu: T4}\n")
     result = CliRunner().invoke(app, ["lint", str(spec), "--no-config"])
     assert "FG204" in result.output and "quantization" in result.output
     assert "FG201" not in result.output

@@ -114,6 +114,7 @@ FAMILY = Family(
         activation=Activation.GELU,
         residual_dropouts=2,
         eager_softmax_fp32=False,
+        post_norm=True,
     ),
     head=HeadOperators(transform=True, embedding_norm=True),
     causal_lm_config={"is_decoder": True},

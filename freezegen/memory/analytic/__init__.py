@@ -28,8 +28,9 @@ Each concern has its module:
 from __future__ import annotations
 
 from freezegen.arch import ArchitectureError, architecture_for
-from freezegen.arch.freeze import FreezePlan, plan_freeze
+from freezegen.arch.freeze import FreezePlan
 from freezegen.arch.params import parameter_table
+from freezegen.arch.training import plan_training
 from freezegen.memory.analytic.parts import TERMS, Moment, MomentKind, Part, Step
 from freezegen.memory.analytic.timeline import step_moments
 from freezegen.memory.estimate import EstimateError, MemoryEstimate, finish, refuse_unmodelled
@@ -72,7 +73,8 @@ def analyse(
 ) -> Step:
     """Return every moment of the spec's step, each term as its parts (see :class:`Part`).
 
-    ``arch`` and ``plan``, when given, must be the spec's own (architecture_for, plan_freeze).
+    ``arch`` and ``plan``, when given, must be the spec's own (architecture_for,
+    plan_training).
     Raises :class:`EstimateError` exactly when :func:`estimate_analytic` does.
     """
     refuse_unmodelled(spec)
@@ -88,7 +90,7 @@ def analyse(
     assert arch is not None
     if plan is None:
         params = parameter_table(arch, spec.model.head, spec.model.num_labels or 2)
-        plan = plan_freeze(spec.freeze, params, arch.num_layers)
+        plan = plan_training(spec, arch, params)
     if not plan.trainable:
         raise EstimateError("the freeze section leaves no parameter to train")
-    return step_moments(spec, arch, plan.params, plan.trainable, plan.first_trainable_block)
+    return step_moments(spec, arch, plan)

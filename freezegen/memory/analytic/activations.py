@@ -16,7 +16,9 @@ from freezegen.arch.params import ATTENTION, EMBEDDINGS, MLP, Param
 from freezegen.memory.analytic.operators import (
     Trains,
     activation_output_bytes,
+    attention_records,
     block_per_token,
+    linear_output_bytes,
     mlp_gradients,
     mlp_rows,
     norm_backward_tensors,
@@ -66,8 +68,10 @@ def block_activations(
     first_trainable_block: int | None,
     precision: Precision,
     tokens: int,
+    quantized: frozenset[str] = frozenset(),
 ) -> dict[int, Block]:
-    """Return what each block that saves anything keeps (see :class:`Block`)."""
+    """Return what each block that saves anything keeps (see :class:`Block`). ``trainable``
+    holds the adapters' parameters too; ``quantized``: the base weights stored quantized."""
     embeddings_train = any(p.block is None and p.kind == EMBEDDINGS for p in trainable)
     if embeddings_train:
         first = 0
@@ -76,17 +80,26 @@ def block_activations(
     else:
         first = first_trainable_block
     h = arch.hidden_size
-    weights = weights_numel = 0
-    if precision.autocast:
-        # Linear weights only: a mixture of experts' fused 3-D weights run in grouped_mm,
-        # which autocast does not cast (operators.routed_mlp).
+    base = {p.name for p in params}
+    adapters = [p for p in trainable if p.name not in base]
+
+    def matmul_weights(block: int) -> tuple[int, int]:
+        """(bytes, numel) of the block's autocast weight copies: its linear weights (not a
+        mixture of experts' fused 3-D weights, which run in grouped_mm, which autocast does
+        not cast: operators.routed_mlp) and its adapters', but no quantized weight (its matmul
+        dequantizes it and keeps nothing)."""
+        if not precision.autocast:
+            return 0, 0
         matmuls = [
             p
-            for p in params
-            if p.block == first and p.kind in (ATTENTION, MLP) and len(p.shape) == 2
+            for p in (*params, *adapters)
+            if p.block == block
+            and p.kind in (ATTENTION, MLP)
+            and len(p.shape) == 2
+            and p.name not in quantized
         ]
-        weights = sum(rounded(p.numel * 2) for p in matmuls)
-        weights_numel = sum(p.numel for p in matmuls)
+        return sum(rounded(p.numel * 2) for p in matmuls), sum(p.numel for p in matmuls)
+
     # The first trainable block's input does not require grad: a (pre-)RMSNorm records less.
     skipped = 0.0
     ops = family_of(arch).block
@@ -99,13 +112,24 @@ def block_activations(
     out = {}
     inside = Trains.by_block(trainable)
     # Blocks that train the same weights save the same bytes per token: computed once each.
-    per_token_of: dict[frozenset[str], float] = {}
+    per_token_of: dict[tuple[frozenset[str], bool, bool], tuple[float, tuple[int, int]]] = {}
+    rank = spec.adapter.r if spec.adapter is not None else 0
+    lora_dropout = spec.adapter.dropout if spec.adapter is not None else 0.0
+    quantized_blocks = {p.block for p in params if p.name in quantized}
     for block in range(first, arch.num_layers):
         paths = inside.get(block, frozenset())
-        per_token = per_token_of.get(paths)
-        if per_token is None:
-            per_token = per_token_of[paths] = block_per_token(spec, arch, precision, Trains(paths))
-        skip = skipped if block == first else 0
+        trains = Trains(paths, rank, lora_dropout, block in quantized_blocks)
+        # The lowest block, fed no gradient, records nothing before its first trainable op:
+        # when its attention trains nothing, autograd starts at the MLP.
+        quiet = block == first and not embeddings_train and not attention_records(ops, trains)
+        key = (paths, trains.quantized, quiet)
+        if key not in per_token_of:
+            per_token_of[key] = (
+                block_per_token(spec, arch, precision, trains, quiet_attention=quiet),
+                matmul_weights(block),
+            )
+        per_token, (weights, weights_numel) = per_token_of[key]
+        skip = skipped if block == first and not quiet else 0
         out[block] = Block(
             per_token,
             rounded(per_token * tokens),
@@ -184,7 +208,9 @@ def _kept(blk: Block) -> object:
     return blk if blk.input is None else blk.input
 
 
-def backward_transient(arch: Architecture, precision: Precision, tokens: int) -> list[Part]:
+def backward_transient(
+    arch: Architecture, precision: Precision, tokens: int, quantized: bool = False
+) -> list[Part]:
     """Gradients alive inside one block's backward on top of what it saved: the residual
     stream's gradient and, at the MLP's elementwise backward, the gradients of the product's
     inputs (:func:`mlp_gradients`). The product's backward builds them in its output's dtype
@@ -198,6 +224,9 @@ def backward_transient(arch: Architecture, precision: Precision, tokens: int) ->
     out_bytes = activation_output_bytes(precision, activation)
     times = ((f_grads, "tensors"),) if f_grads > 1 else ()
     rows, nbytes = mlp_rows(arch, precision, tokens)
+    if quantized and rows == tokens:
+        # The product's inputs are quantized linears' outputs (operators.linear_output_bytes).
+        nbytes = max(nbytes, linear_output_bytes(precision, quantized))
     per_row = ((tokens, "tokens"),) if rows == tokens else ((rows, "routed rows"),)
     parts = [
         Part(

@@ -15,6 +15,8 @@ share one output (``fused_qkv``), and norms that keep their normalised x in fp32
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from freezegen.arch.families import family_of
 from freezegen.arch.family import Activation, BlockOperators, Norm
 from freezegen.arch.params import EMBEDDINGS, HEAD, Param
@@ -43,17 +45,29 @@ def _eager_probs(precision: Precision, softmax_bytes: int, dropout: bool) -> flo
 
 
 class Trains:
-    """Which weights of one block train. A linear saves its input only when its weight trains
-    (the input's gradient needs only the weight); a fully frozen block runs its dropout in
-    eval() (the generated script does), so it draws no masks. Modules are named by their path
-    inside the block (:class:`~freezegen.arch.family.BlockOperators`); a bare parameter (the
-    experts' fused weights) by its own path."""
+    """Which weights of one block train, and which of its linears carry a LoRA adapter. A
+    linear saves its input only when its weight trains (the input's gradient needs only the
+    weight); a fully frozen block runs its dropout in eval() (the generated script does), so it
+    draws no masks. Modules are named by their path inside the block
+    (:class:`~freezegen.arch.family.BlockOperators`); a bare parameter (the experts' fused
+    weights) by its own path; an adapter by its lora_A weight (``<module>.lora_A.default.
+    weight``, as peft names it). ``rank`` and ``dropout``: the adapters' ``r`` and dropout."""
 
-    def __init__(self, paths: frozenset[str] | None) -> None:
+    def __init__(
+        self,
+        paths: frozenset[str] | None,
+        rank: int = 0,
+        dropout: float = 0.0,
+        quantized: bool = False,
+    ) -> None:
         # ``paths``: the block's trainable parameters, named inside the block
-        # ("attn.c_attn.weight"); None: everything trains.
+        # ("attn.c_attn.weight"); None: everything trains. ``quantized``: the block's frozen
+        # linears are stored quantized.
         self.paths = paths
         self.any = paths is None or bool(paths)
+        self.rank = rank
+        self.dropout = dropout
+        self.quantized = quantized
 
     @classmethod
     def by_block(cls, trainable: list[Param]) -> dict[int, frozenset[str]]:
@@ -72,6 +86,45 @@ class Trains:
     def count(self, *modules: str) -> int:
         return sum(self(m) for m in modules)
 
+    def adapted(self, module: str) -> bool:
+        """Whether ``module`` carries a LoRA adapter."""
+        return self.paths is not None and f"{module}{LORA_A}" in self.paths
+
+    def reads(self, module: str) -> bool:
+        """Whether something beside ``module`` keeps its very input for the backward: its
+        trainable weight, or an adapter without dropout (lora_A reads the input itself)."""
+        return self(module) or (self.adapted(module) and not self.dropout)
+
+    def readers(self, *modules: str) -> int:
+        """How many matmuls save (a cast of) the input ``modules`` share: each trainable
+        weight and each adapter without dropout (lora_A under autocast casts it again)."""
+        return sum(self(m) + (self.adapted(m) and not self.dropout) for m in modules)
+
+
+def linear_output_bytes(precision: Precision, quantized: bool) -> int:
+    """Bytes per element of a block linear's output: the matmul dtype, except for a quantized
+    linear under autocast, which casts its (compute-dtype) output back to its input's dtype
+    (bitsandbytes' ``Linear4bit.forward``), the fp32 residual stream's: what reads it (the
+    MLP's nonlinearity, q/k norms, output norms) then keeps fp32 tensors."""
+    return precision.residual_bytes if quantized and precision.autocast else precision.matmul_bytes
+
+
+LORA_A = ".lora_A.default.weight"
+"""How peft names an adapter's first matrix below its linear (freezegen.arch.adapters)."""
+
+
+def adapter_saved(precision: Precision, width: int, trains: Trains, *modules: str) -> float:
+    """What the LoRA adapters of ``modules`` (all reading one ``width``-wide input) save per
+    token beyond that input, as peft's ``lora.Linear.forward`` runs them
+    (``lora_B(lora_A(dropout(x))) * scaling``): lora_B's input, the rank-r intermediate (the
+    matmul dtype), and with dropout the bool mask and lora_A's own input, the dropout output
+    (or its low-precision cast under autocast): a full-size copy per adapter."""
+    adapted = sum(trains.adapted(m) for m in modules)
+    per = trains.rank * precision.matmul_bytes
+    if trains.dropout:
+        per += width * (1 + precision.matmul_bytes)
+    return adapted * per
+
 
 ALL_TRAIN = Trains(None)
 
@@ -79,7 +132,7 @@ ALL_TRAIN = Trains(None)
 def _inputs(precision: Precision, h: int, trains: Trains, *modules: str) -> float:
     """A tensor read by the linears ``modules``: kept once if any of them trains, or one cast
     per training linear under autocast."""
-    consumers = trains.count(*modules)
+    consumers = trains.readers(*modules)
     if precision.autocast:
         return consumers * 2 * h
     return precision.matmul_bytes * h if consumers else 0
@@ -94,9 +147,12 @@ def _norm_saved(precision: Precision, h: int, kind: Norm, weight_trains: bool) -
     return h * precision.residual_bytes + 8
 
 
-def _activation_saved(precision: Precision, f: int, activation: Activation) -> float:
-    """What the MLP's nonlinearity saves per token, the down projection's input aside."""
-    mm = precision.matmul_bytes
+def _activation_saved(
+    precision: Precision, f: int, activation: Activation, quantized: bool = False
+) -> float:
+    """What the MLP's nonlinearity saves per token, the down projection's input aside
+    (``quantized``: it reads quantized linears' outputs, :func:`linear_output_bytes`)."""
+    mm = linear_output_bytes(precision, quantized)
     if activation is Activation.TANH_GELU:
         # 0.5*x*(1+tanh(c*(x+0.044715*x^3))): pow saves x, the final mul saves 0.5*x and 1+tanh,
         # tanh saves its output: four f-sized tensors, three of them in the output's dtype (see
@@ -155,11 +211,31 @@ def norm_backward_tensors(kind: Norm) -> int:
     return 5 if kind.rms else 2
 
 
+def attention_records(ops: BlockOperators, trains: Trains) -> bool:
+    """Whether anything of the attention sublayer trains (a weight, a norm, an adapter): when
+    nothing does and the block's input needs no grad, autograd records nothing in it."""
+    modules = (*ops.attention_inputs, ops.out_projection, *ops.qk_norms, *ops.output_norms[:1])
+    norm = () if ops.attention_norm is None else (ops.attention_norm,)
+    return any(trains(m) or trains.adapted(m) for m in (*modules, *norm))
+
+
 def block_per_token(
-    spec: Spec, arch: Architecture, precision: Precision, trains: Trains = ALL_TRAIN
+    spec: Spec,
+    arch: Architecture,
+    precision: Precision,
+    trains: Trains = ALL_TRAIN,
+    *,
+    quiet_attention: bool = False,
 ) -> float:
     """Bytes one (not checkpointed) block saves per token, including its input, from the
-    operators of its family's block (:class:`~freezegen.arch.family.BlockOperators`)."""
+    operators of its family's block (:class:`~freezegen.arch.family.BlockOperators`).
+
+    ``quiet_attention``: the block's input needs no grad and its attention trains nothing
+    (:func:`attention_records`), as in the lowest block of MLP-only adapters: autograd records
+    nothing before the MLP, so the attention, its norms, the norm before the MLP (pre-norm)
+    and the attention's residual dropout save nothing."""
+    if quiet_attention:
+        return _mlp_side_per_token(spec, arch, precision, trains)
     ops = family_of(arch).block
     h, f, n, s = arch.hidden_size, arch.intermediate_size, arch.num_heads, spec.batch.seq_len
     mm = precision.matmul_bytes
@@ -178,7 +254,7 @@ def block_per_token(
     q, kv = arch.attention_width, arch.kv_heads * arch.head_dim
     probs = eager or (arch.kv_heads != n and mm == 4)  # eager, or fp32 GQA's math kernel
     attn = (q + 2 * (q if probs else kv)) * mm + (
-        q * mm if not probs or trains(ops.out_projection) else 0
+        q * mm if not probs or trains.reads(ops.out_projection) else 0
     )
     if probs:
         softmax = 4 if (ops.eager_softmax_fp32 or precision.autocast) else mm
@@ -205,12 +281,49 @@ def block_per_token(
         + _inputs(precision, h, trains, *((ops.router,) if ops.router else ops.mlp_inputs))
         + output_norms(precision, h, ops, trains)
     )
+    # LoRA adapters beside the linears (a mixture of experts' fused weights take none).
+    adapters = adapter_saved(precision, h, trains, *ops.attention_inputs) + adapter_saved(
+        precision, q, trains, ops.out_projection
+    )
     if ops.router:
-        return attn + masks + norms + routed_mlp(precision, arch, trains, ops)
-    # The nonlinearity's saved tensors, and the down projection's input when its weight trains.
-    down_input = f * mm if trains(ops.mlp_output) else 0
-    mlp = _activation_saved(precision, f, ops.activation) + down_input
-    return attn + masks + norms + mlp
+        return attn + masks + norms + adapters + routed_mlp(precision, arch, trains, ops)
+    adapters += adapter_saved(precision, h, trains, *ops.mlp_inputs) + adapter_saved(
+        precision, f, trains, ops.mlp_output
+    )
+    # The nonlinearity's saved tensors, and the down projection's input when its weight trains
+    # (or an adapter reads it).
+    down_input = f * mm if trains.reads(ops.mlp_output) else 0
+    mlp = _activation_saved(precision, f, ops.activation, trains.quantized) + down_input
+    return attn + masks + norms + mlp + adapters
+
+
+def _mlp_side_per_token(
+    spec: Spec, arch: Architecture, precision: Precision, trains: Trains
+) -> float:
+    """What a block saves when autograd starts recording at its MLP (see
+    :func:`block_per_token`'s ``quiet_attention``)."""
+    ops = family_of(arch).block
+    h, f = arch.hidden_size, arch.intermediate_size
+    mm = precision.matmul_bytes
+    drop = dropout_p(spec, arch) > 0 and trains.any
+    masks = max(ops.residual_dropouts - 1, 0) * h if drop else 0  # the MLP's own
+    # Post-LN: the MLP's norm follows the MLP, whose output needs grad: it saves as usual.
+    norm = (
+        _norm_saved(precision, h, ops.norm, trains(ops.mlp_norm))
+        if ops.post_norm and ops.mlp_norm is not None
+        else 0
+    )
+    mlp_out_norm = ops.output_norms[1:]
+    outputs = output_norms(precision, h, replace(ops, output_norms=mlp_out_norm), trains)
+    inputs = _inputs(precision, h, trains, *((ops.router,) if ops.router else ops.mlp_inputs))
+    if ops.router:
+        return masks + norm + outputs + inputs + routed_mlp(precision, arch, trains, ops)
+    down_input = f * mm if trains.reads(ops.mlp_output) else 0
+    adapters = adapter_saved(precision, h, trains, *ops.mlp_inputs) + adapter_saved(
+        precision, f, trains, ops.mlp_output
+    )
+    mlp = _activation_saved(precision, f, ops.activation, trains.quantized) + down_input
+    return masks + norm + outputs + inputs + mlp + adapters
 
 
 def routed_mlp(
@@ -319,7 +432,7 @@ def qk_norms(
             precision,
             heads * arch.head_dim,
             trains(norm),
-            input_bytes=precision.matmul_bytes,
+            input_bytes=linear_output_bytes(precision, trains.quantized),
             rows=heads if ops.qk_norm_per_head else 1,
             fp32_weight=ops.norm is Norm.RMS_NORM_FP32,
         )
@@ -336,7 +449,7 @@ def output_norms(precision: Precision, h: int, ops: BlockOperators, trains: Trai
             precision,
             h,
             trains(norm),
-            input_bytes=precision.matmul_bytes,
+            input_bytes=linear_output_bytes(precision, trains.quantized),
             fp32_weight=ops.norm is Norm.RMS_NORM_FP32,
         )
         for norm in ops.output_norms

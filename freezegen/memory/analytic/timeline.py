@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from freezegen.arch.families import family_of
-from freezegen.arch.params import Param
+from freezegen.arch.freeze import FreezePlan
 from freezegen.memory.analytic.activations import (
     backward_transient,
     block_activations,
@@ -20,6 +20,7 @@ from freezegen.memory.analytic.activations import (
     norm_backward,
     saved_parts,
 )
+from freezegen.memory.analytic.adapters import adapted_parameters, quantized_backward
 from freezegen.memory.analytic.ddp import with_reducer_buckets
 from freezegen.memory.analytic.fsdp import fsdp_buffers, fsdp_moments, shard_numel
 from freezegen.memory.analytic.gradients import (
@@ -48,14 +49,12 @@ from freezegen.spec.precision import Precision
 from freezegen.spec.presets import Architecture
 
 
-def step_moments(
-    spec: Spec,
-    arch: Architecture,
-    params: list[Param],
-    trainable: list[Param],
-    first_trainable_block: int | None,
-) -> Step:
-    """Return every moment of the spec's step (``trainable`` must not be empty)."""
+def step_moments(spec: Spec, arch: Architecture, plan: FreezePlan) -> Step:
+    """Return every moment of the spec's step under ``plan`` (its trainable parameters, the
+    adapters' included, must not be empty)."""
+    params, trainable = plan.params, plan.trainable
+    first_trainable_block = plan.first_trainable_block
+    adapters = list(plan.adapter.params) if plan.adapter is not None else []
     precision = Precision(spec.precision)
     pbytes = precision.param_bytes
     world = spec.hardware.world_size if spec.hardware else 1
@@ -63,7 +62,7 @@ def step_moments(
     b, s = spec.batch.micro_batch_size, spec.batch.seq_len
     tokens = b * s
     h = arch.hidden_size
-    n_total = sum(p.numel for p in params)
+    n_total = sum(p.numel for p in params) + sum(p.numel for p in adapters)
     n_train = sum(p.numel for p in trainable)
     accum = spec.batch.grad_accum_steps
 
@@ -87,6 +86,8 @@ def step_moments(
                 precision.param_dtype,
             )
         ]
+        if plan.quantized or adapters:
+            param_parts = adapted_parameters(spec, arch, plan, precision)
         grads_all = Part(
             "",
             sum(rounded(p.numel * pbytes) for p in trainable),
@@ -99,7 +100,7 @@ def step_moments(
         grads_during = list(zero("none exist before the backward"))
 
     blocks = block_activations(
-        spec, arch, params, trainable, first_trainable_block, precision, tokens
+        spec, arch, params, trainable, first_trainable_block, precision, tokens, plan.quantized
     )
     order = sorted(blocks)
     saved_all = saved_parts(blocks, order, tokens, h, pbytes)
@@ -158,7 +159,13 @@ def step_moments(
     )
     # Each block's backward: the gradients of everything above it exist, the blocks below
     # still hold what they saved, a checkpointed block has rebuilt its activations.
-    transient = backward_transient(arch, precision, tokens)
+    transient = backward_transient(arch, precision, tokens, bool(plan.quantized))
+    if plan.quantized:
+        transient = max(
+            transient,
+            quantized_backward(spec, arch, plan, precision, tokens),
+            key=lambda parts: sum(p.value for p in parts),
+        )
     for block in order:
         blk = blocks[block]
         above = grads_during if accum > 1 else grads_above(arch, block, pbytes, suffix, tied_grad)

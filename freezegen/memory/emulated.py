@@ -1,0 +1,149 @@
+"""An emulation of bitsandbytes' 4-bit linear for the traced estimator.
+
+THIS IS AN EMULATION, not bitsandbytes. ``bnb.nn.Linear4bit`` cannot run under
+``FakeTensorMode``: quantizing calls the library's kernels on real data (``Params4bit``
+quantizes when it moves to a device, and the fake tensors have no data), and its autograd
+function dispatches to custom ops whose CPU kernels read the payload. The trace only needs what
+the layer *holds* and what it *allocates*, so :class:`EmulatedLinear4bit` holds exactly the
+tensors :func:`freezegen.memory.quantized.linear_storage` lists for the format (the packed
+payload, the block scales, the code tables, the nested scales of double quantization; those
+formulas are checked byte for byte against the tensors bitsandbytes allocates on CPU in
+tests/memory/quantized/), and its forward and backward allocate what bitsandbytes' CUDA path
+allocates, read from ``nn.Linear4bit.forward`` and ``autograd._functions.MatMul4Bit`` (0.50):
+
+* forward: the input cast to the compute dtype; with double quantization the 8-bit block scales
+  decoded to fp32 and their sum with the offset (both alive until the matmul ends); the whole
+  weight dequantized to the compute dtype; ``F.linear``; everything freed but the output,
+  which is cast back to the input's dtype. Nothing is saved for the backward (MatMul4Bit keeps
+  the packed weight, which the layer holds anyway, and not the input);
+* backward: the gradient cast to the compute dtype; the scales decoded again (one fp32 tensor);
+  the weight dequantized to the dtype the model was loaded in (``quant_state.dtype``), cast to
+  the gradient's dtype when it differs; the input's gradient; cast back.
+
+The values are never computed (fake tensors have none): ``torch.empty`` stands for each decoded
+tensor, which allocates what the real kernel's output allocates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from freezegen.memory.quantized.storage import (
+    LinearFormat,
+    blocks,
+    linear_storage,
+    shared_storage,
+)
+
+
+def _dtype(name: str) -> torch.dtype:
+    return getattr(torch, name)
+
+
+class _MatMul4Bit(torch.autograd.Function):
+    """bitsandbytes' ``MatMul4Bit`` as it allocates on CUDA (see the module docstring)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, layer: EmulatedLinear4bit) -> torch.Tensor:
+        ctx.layer = layer
+        scales = layer.decoded_scales(both=True)  # alive until the matmul returns
+        weight = torch.empty(layer.out_features, layer.in_features, dtype=x.dtype)
+        out = F.linear(x, weight, layer.bias)
+        del scales, weight
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        layer = ctx.layer
+        scales = layer.decoded_scales(both=False)
+        weight = torch.empty(layer.out_features, layer.in_features, dtype=layer.weight_dtype)
+        del scales
+        if weight.dtype != grad.dtype:
+            weight = weight.to(grad.dtype)
+        return grad @ weight, None
+
+
+class EmulatedLinear4bit(nn.Linear):
+    """A frozen (out, in) linear stored as ``fmt`` (nf4 / fp4), emulated for tracing.
+
+    Its buffers are :func:`~freezegen.memory.quantized.linear_storage`'s tensors, its bias (if
+    any) a frozen parameter in the compute dtype (bitsandbytes casts it to the input's dtype in
+    the first forward). ``weight_dtype``: the dtype the model was loaded in, which the
+    backward dequantizes to. It exposes ``in_features`` / ``out_features`` and a ``weight``
+    (the payload) and is an ``nn.Linear`` (as ``bnb.nn.Linear4bit`` is), so that peft wraps it
+    as it wraps one. peft wraps a real ``Linear4bit`` in its bnb variant, which also clones the
+    base output (a transient of the output's size, never saved): the emulated run lacks that.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        fmt: LinearFormat,
+        bias: bool,
+        weight_dtype: torch.dtype,
+    ) -> None:
+        nn.Module.__init__(self)  # nn.Linear's would allocate a float weight
+        if not fmt.four_bit:
+            raise ValueError(f"not a 4-bit format: {fmt.weights}")
+        self.in_features, self.out_features = in_features, out_features
+        self.fmt = fmt
+        self.weight_dtype = weight_dtype
+        self.compute_dtype = _dtype(fmt.compute)
+        self.nblocks = blocks(in_features * out_features, fmt.blocksize)
+        for t in linear_storage(out_features, in_features, fmt):
+            tensor = torch.empty(t.numel, dtype=_dtype(t.dtype))
+            if t.name == "weight":
+                self.weight = nn.Parameter(tensor, requires_grad=False)
+            else:
+                self.register_buffer(t.name.replace(".", "_"), tensor)
+        self.bias = (
+            nn.Parameter(torch.empty(out_features, dtype=self.compute_dtype), requires_grad=False)
+            if bias
+            else None
+        )
+
+    def decoded_scales(self, *, both: bool) -> tuple[torch.Tensor, ...]:
+        """The fp32 block scales double quantization decodes before dequantizing: the decoded
+        scales and their sum with the offset (``both``: the forward's CUDA fallback keeps the
+        two), or the sum alone (the backward decodes in place); none without double
+        quantization."""
+        if not self.fmt.double_quant:
+            return ()
+        decoded = torch.empty(self.nblocks, dtype=torch.float32)
+        shifted = decoded + 0.0
+        return (decoded, shifted) if both else (shifted,)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        out = _MatMul4Bit.apply(x.to(self.compute_dtype), self)
+        return out.to(dtype)
+
+
+def quantize_linears(
+    model: nn.Module, names: set[str], fmt: LinearFormat, weight_dtype: torch.dtype
+) -> None:
+    """Replace each linear of ``model`` named in ``names`` (``nn.Linear`` or GPT-2's Conv1D,
+    transposed to (out, in) as transformers does) by an :class:`EmulatedLinear4bit`, and give
+    ``model`` the once-per-process tensors bitsandbytes caches
+    (:func:`~freezegen.memory.quantized.shared_storage`) as buffers."""
+    from freezegen.runtime.adapters import linear_features
+
+    for i, t in enumerate(shared_storage(fmt)):
+        model.register_buffer(
+            f"_bitsandbytes_cache_{i}", torch.empty(t.numel, dtype=_dtype(t.dtype))
+        )
+    for name in sorted(names):
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name)
+        old = getattr(parent, child)
+        inp, out = linear_features(old)
+        setattr(
+            parent,
+            child,
+            EmulatedLinear4bit(inp, out, fmt, getattr(old, "bias", None) is not None, weight_dtype),
+        )
