@@ -14,21 +14,12 @@ import pytest
 from freezegen.memory import estimate
 from freezegen.memory.analytic import analyse
 from freezegen.spec import load_spec, load_text
-from freezegen.spec.models import adapter_sections
 from freezegen.spec.presets import MODEL_PRESETS
 from tests.conftest import Golden
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden"
-# The adapter examples (examples/tiny-lora, tiny-qlora) are left out until the estimator models
-# adapters and quantized weights (issue 11's estimate step adds them here): estimate refuses
-# them today (tests/spec/test_adapter_sections.py), and their scripts are run by the generate
-# tests (tests/generate/test_render.py).
-EXAMPLES = [
-    path
-    for path in sorted(REPO.glob("examples/**/*freezegen.yaml"))
-    if adapter_sections(load_spec(path)) is None
-]
+EXAMPLES = sorted(REPO.glob("examples/**/*freezegen.yaml"))
 
 PRESET_BODY = """
 precision: bf16

@@ -77,7 +77,7 @@ FSDP = "distributed: {strategy: fsdp}\nhardware: {gpus_per_node: 2, memory_gib: 
     [
         (["estimate"], ADAPTER + INT8, "int8 storage of the base is not modelled"),
         (["estimate", "--trace"], ADAPTER + INT8, "int8 storage of the base is not modelled"),
-        (["estimate"], ADAPTER + FSDP, "adapter with FSDP is not modelled"),
+        (["estimate"], ADAPTER + FSDP, "FG122 adapter with distributed.strategy: fsdp"),
         (["estimate"], ADAPTER + QUANTIZED + "precision: bf16-pure\n", "bf16-pure"),
         (["generate"], ADAPTER + FSDP, "fsdp is not generated yet"),
     ],

@@ -93,7 +93,7 @@ CHECKPOINT_DIR = "checkpoints"
 SAVE_EVERY = 8
 KEEP_LAST = 2
 RESUME = "auto"
-PREDICTED_PEAK_BYTES = None
+PREDICTED_PEAK_BYTES = 397824
 
 
 def log(text: str) -> None:

@@ -98,7 +98,7 @@ CHECKPOINT_DIR = "checkpoints"
 SAVE_EVERY = 20
 KEEP_LAST = 2
 RESUME = "auto"
-PREDICTED_PEAK_BYTES = None
+PREDICTED_PEAK_BYTES = 5957632
 
 
 def log(text: str) -> None:

@@ -106,7 +106,7 @@ CHECKPOINT_DIR = "checkpoints"
 SAVE_EVERY = 20
 KEEP_LAST = 2
 RESUME = "auto"
-PREDICTED_PEAK_BYTES = None
+PREDICTED_PEAK_BYTES = 8441856
 
 
 def log(text: str) -> None:
