@@ -34,7 +34,7 @@ from freezegen.codemod.accumulation import (  # the loop transform's window rule
     _length,
     _note_scheduler,
 )
-from freezegen.codemod.micro_steps import refuse_unless_micro_steps
+from freezegen.codemod.micro_steps import note_break_below, refuse_unless_micro_steps
 from freezegen.codemod.script import Backward, CannotAct, Script, simple_statements
 from freezegen.codemod.transform import Notes
 
@@ -120,6 +120,7 @@ def accumulate_called_step(
             f"the loop that calls {name}() steps, clips or zeroes gradients itself here; "
             f"keep the whole update in {name}() so it can happen once per window",
         )
+    note_break_below(script, loop, n, notes)  # the caller's loop ends the window there
     before, after = _boundary_indices(script, function, body, b)  # type: ignore[arg-type]
     _note_scheduler(script, function, n, notes)
     if cls is not None:

@@ -1203,3 +1203,24 @@ def test_a_spec_adapter_becomes_lora_on_the_planned_modules(tmp_path: Path, repo
     assert options.freeze == () and options.trainable_only_optimizer
     assert any("adapter.train is not added" in n for n in options.notes)
     assert any("quantization.weights nf4 is not added" in n for n in options.notes)
+
+
+def test_a_break_in_the_loop_that_calls_the_step_function_is_said_too():
+    source = (
+        "import torch\n\n"
+        "model = torch.nn.Linear(4, 1)\n"
+        "optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n\n\n"
+        "def train_step(x, y):\n"
+        "    optimizer.zero_grad()\n"
+        "    loss = torch.nn.functional.mse_loss(model(x), y)\n"
+        "    loss.backward()\n"
+        "    optimizer.step()\n\n\n"
+        "for batch_idx, (x, y) in enumerate(loader):\n"
+        "    train_step(x, y)\n"
+        "    if dry_run:\n"
+        "        break\n"
+    )
+    result = codemod_source(source, ACCUM, "train.py")
+    assert result.new_source is not None and not result.problems
+    (note,) = (str(n) for n in result.notes if "break" in n.text)
+    assert note.startswith("train.py:17:9:")
