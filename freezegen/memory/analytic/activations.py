@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from freezegen.arch.families import family_of
 from freezegen.arch.params import ATTENTION, EMBEDDINGS, MLP, Param
+from freezegen.memory.analytic.adapters import quantized_format
+from freezegen.memory.analytic.int8 import int8_inputs
 from freezegen.memory.analytic.operators import (
     Trains,
     activation_output_bytes,
@@ -116,19 +118,35 @@ def block_activations(
     rank = spec.adapter.r if spec.adapter is not None else 0
     lora_dropout = spec.adapter.dropout if spec.adapter is not None else 0.0
     quantized_blocks = {p.block for p in params if p.name in quantized}
+    fmt = quantized_format(spec) if quantized else None
+    int8 = fmt is not None and not fmt.four_bit
     for block in range(first, arch.num_layers):
         paths = inside.get(block, frozenset())
         trains = Trains(paths, rank, lora_dropout, block in quantized_blocks)
         # The lowest block, fed no gradient, records nothing before its first trainable op:
         # when its attention trains nothing, autograd starts at the MLP.
-        quiet = block == first and not embeddings_train and not attention_records(ops, trains)
-        key = (paths, trains.quantized, quiet)
+        input_grad = block != first or embeddings_train
+        quiet = not input_grad and not attention_records(ops, trains)
+        key = (paths, trains.quantized, quiet, input_grad, block in checkpointed)
         if key not in per_token_of:
-            per_token_of[key] = (
-                block_per_token(spec, arch, precision, trains, quiet_attention=quiet),
-                matmul_weights(block),
-            )
-        per_token, (weights, weights_numel) = per_token_of[key]
+            per_token = block_per_token(spec, arch, precision, trains, quiet_attention=quiet)
+            kept = 0.0
+            if int8 and trains.quantized:
+                # What bitsandbytes' int8 matmuls keep (analytic/int8.py), beyond what the
+                # block saves or, checkpointed, beside its input.
+                kept = int8_inputs(
+                    spec,
+                    arch,
+                    precision,
+                    trains,
+                    input_grad=input_grad,
+                    quiet_attention=quiet,
+                    checkpointed=block in checkpointed,
+                )
+                if block not in checkpointed:
+                    per_token, kept = per_token + kept, 0.0
+            per_token_of[key] = (per_token, matmul_weights(block), kept)
+        per_token, (weights, weights_numel), kept = per_token_of[key]
         skip = skipped if block == first and not quiet else 0
         out[block] = Block(
             per_token,
@@ -137,7 +155,7 @@ def block_activations(
             weights_numel,
             skip,
             rounded(skip * tokens),
-            block_input if block in checkpointed else None,
+            block_input + rounded(kept * tokens) if block in checkpointed else None,
         )
     return out
 
