@@ -37,7 +37,9 @@ class Block:
     """What one block saves: ``act`` (tokens x ``per_token``, rounded), autocast's low-precision
     copies of its matmul weights (``weights`` bytes of ``weights_numel``), less what the first
     trainable block's input norm does not record (``skipped``, ``skipped_per_token``); a
-    checkpointed block keeps only its ``input`` instead and rebuilds the rest in its backward."""
+    checkpointed block keeps only its ``input`` instead and rebuilds the rest in its backward,
+    beside what its int8 matmuls keep all the same (``int8_per_token``, ``int8``:
+    :mod:`~freezegen.memory.analytic.int8`)."""
 
     per_token: float
     act: int
@@ -46,6 +48,8 @@ class Block:
     skipped_per_token: float
     skipped: int
     input: int | None
+    int8_per_token: float = 0.0
+    int8: int = 0
 
     @property
     def full(self) -> int:
@@ -54,7 +58,7 @@ class Block:
     @property
     def saved(self) -> int:
         """Bytes kept from its forward to its backward."""
-        return self.full if self.input is None else self.input
+        return self.full if self.input is None else self.input + self.int8
 
     @property
     def recompute(self) -> int:
@@ -155,7 +159,9 @@ def block_activations(
             weights_numel,
             skip,
             rounded(skip * tokens),
-            block_input + rounded(kept * tokens) if block in checkpointed else None,
+            block_input if block in checkpointed else None,
+            kept,
+            rounded(kept * tokens),
         )
     return out
 
@@ -218,12 +224,21 @@ def saved_parts(
                     (*times, (tokens, "tokens"), (hidden, "hidden"), (pbytes, "B")),
                 )
             )
+            if blk.int8:
+                parts.append(
+                    Part(
+                        f"{name}'s int8 matmul inputs (not dropped by checkpointing)",
+                        n * blk.int8,
+                        (*times, (tokens, "tokens"), (blk.int8_per_token, "B/token")),
+                        "bitsandbytes keeps each in its autograd context",
+                    )
+                )
     return parts
 
 
 def _kept(blk: Block) -> object:
     """What decides whether two neighbouring blocks are shown together."""
-    return blk if blk.input is None else blk.input
+    return blk if blk.input is None else (blk.input, blk.int8)
 
 
 def backward_transient(
