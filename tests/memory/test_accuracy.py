@@ -494,6 +494,17 @@ CASES = [
         f"{INT8}\nprecision: bf16\nadapter: {{r: 8, dropout: 0.1, layers: {{last: 2}}}}",
         id="qwen2-int8-lora-bf16-last-2-dropout",
     ),
+    case(
+        "qwen2",
+        f"{INT8}\nprecision: bf16\nadapter: {{r: 8, train: ['model.embed_tokens.*']}}",
+        id="qwen2-int8-lora-bf16-train-tied-embeddings",
+    ),
+    case(
+        "llama",
+        f"{INT8}\nprecision: bf16\nadapter: {{r: 8, train: ['model.embed_tokens.*']}}\n"
+        "activation_checkpointing: true",
+        id="llama-int8-lora-bf16-ckpt-train-embeddings",
+    ),
     case("bert", f"{INT8}\nprecision: bf16\nadapter: {{r: 8}}", id="bert-int8-lora-bf16"),
     case(
         "bert",

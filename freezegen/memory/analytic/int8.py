@@ -10,6 +10,12 @@ pre-norm), the attention's output, the MLP's input and the down projection's inp
 it needs a gradient. In a block that is not checkpointed, what the block saves anyway is not
 counted twice: without autocast the linears' readers save those very tensors, and the
 attention kernel saves its output.
+
+The timeline frees them with their block, at its backward, where bitsandbytes frees them only
+with the graph, after the whole backward: below the top block each backward holds the kept
+inputs of the blocks above. The step's peak is not moved by that while it lies at the loss or
+the top block's backward (where all of them exist anyway), as in every accuracy case; a run
+whose peak falls in a lower block's backward would hold more than the model says.
 """
 
 from __future__ import annotations
