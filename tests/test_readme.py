@@ -39,8 +39,8 @@ def test_readme_adapter_table_is_what_the_estimator_says(repo):
     section = readme[readme.index("### Adapters: LoRA and QLoRA") :]
     base = re.search(r"```yaml\n# qlora.freezegen.yaml\n(.+?)```", section, flags=re.S).group(1)
     rows = re.findall(
-        r"^\| ([a-z0-9.-]+) \| (nf4|none \(LoRA\)) \| (yes|no) \| (\d+) \| ([\d.]+) \| ([\d.]+) "
-        r"\| (yes|no) \|$",
+        r"^\| ([a-z0-9.-]+) \| (nf4|int8|none \(LoRA\)) \| (yes|no) \| (\d+) \| ([\d.]+) "
+        r"\| ([\d.]+) \| (yes|no) \|$",
         section,
         flags=re.M,
     )

@@ -2,11 +2,11 @@
 
 After the base is built (in fp32, as the generated script loads a quantized base) and frozen,
 :func:`adapt` stores the planned frozen linears quantized (:mod:`freezegen.memory.emulated`:
-bitsandbytes' 4-bit layer emulated at its true storage) and attaches peft's LoRA adapters to the
-linears the plan names (``get_peft_model`` with ``target_modules``; peft freezes the base),
-then lets the base parameters ``adapter.train`` names train again. What is quantized and adapted
-comes from :func:`freezegen.arch.training.plan_training`, the plan lint and the analytic
-estimator use.
+bitsandbytes' 4-bit and int8 layers emulated at their true storage) and attaches peft's LoRA
+adapters to the linears the plan names (``get_peft_model`` with ``target_modules``; peft
+freezes the base), then lets the base parameters ``adapter.train`` names train again. What is
+quantized and adapted comes from :func:`freezegen.arch.training.plan_training`, the plan lint
+and the analytic estimator use.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ SMALL = "batch: {micro_batch_size: 4, seq_len: 128}"
 TINY = "batch: {micro_batch_size: 1, seq_len: 64}"
 FSDP2 = "distributed: {strategy: fsdp}\nhardware: {gpus_per_node: 2, memory_gib: 80}"
 NF4 = "quantization: {weights: nf4, double_quant: true, compute: bf16}"
+INT8 = "quantization: {weights: int8}"
 FSDP8 = "distributed: {strategy: fsdp}\nhardware: {gpus_per_node: 8, memory_gib: 80}"
 
 
@@ -432,6 +433,83 @@ CASES = [
         "llama",
         f"{NF4}\nprecision: bf16\nfreeze: {{layers: {{first: 2}}}}",
         id="llama-nf4-freeze-first-2",
+    ),
+    # An int8 base (bitsandbytes LLM.int8): every int8 linear whose input needs a gradient
+    # keeps that input as long as the graph lives, checkpointed or not (analytic/int8.py).
+    case("llama", f"{INT8}\nprecision: bf16\nadapter: {{r: 8}}", id="llama-int8-lora-bf16"),
+    case("llama", f"{INT8}\nadapter: {{r: 8}}", id="llama-int8-lora-fp32"),
+    case(
+        "llama",
+        f"{INT8}\nprecision: bf16\nadapter: {{r: 8}}\nactivation_checkpointing: true",
+        id="llama-int8-lora-bf16-ckpt",
+    ),
+    case(
+        "llama",
+        f"{INT8}\nprecision: bf16\nadapter: {{r: 8, dropout: 0.1}}",
+        id="llama-int8-lora-bf16-dropout",
+    ),
+    case(
+        "llama",
+        f"{INT8}\nprecision: bf16\nadapter: {{r: 8, layers: {{last: 2}}}}",
+        id="llama-int8-lora-bf16-last-2",
+    ),
+    case(
+        "llama",
+        f"{INT8}\nprecision: bf16\nadapter: {{r: 8, targets: [mlp]}}",
+        id="llama-int8-lora-bf16-mlp",
+    ),
+    case(
+        "llama",
+        f"{INT8}\nprecision: bf16\nadapter: {{r: 8}}",
+        "attention: eager",
+        id="llama-int8-lora-bf16-eager",
+    ),
+    case("llama", f"{INT8}\nprecision: bf16\nadapter: {{r: 8}}\n{TINY}", id="llama-int8-lora-tiny"),
+    case(
+        "llama",
+        f"{INT8}\nprecision: bf16\nadapter: {{r: 8, dropout: 0.1}}\n"
+        "activation_checkpointing: {layers: every-2}",
+        id="llama-int8-lora-ckpt-every-2-dropout",
+    ),
+    case(
+        "llama",
+        f"{INT8}\nprecision: bf16\nfreeze: {{layers: {{first: 2}}}}",
+        id="llama-int8-freeze-first-2",
+    ),
+    case("gpt2", f"{INT8}\nprecision: bf16\nadapter: {{r: 8}}", id="gpt2-int8-lora-bf16"),
+    case("gpt2", f"{INT8}\nadapter: {{r: 8, dropout: 0.1}}", id="gpt2-int8-lora-fp32-dropout"),
+    case(
+        "gpt2",
+        f"{INT8}\nprecision: bf16\nadapter: {{r: 8}}\nactivation_checkpointing: true",
+        id="gpt2-int8-lora-bf16-ckpt",
+    ),
+    case(
+        "gpt2",
+        f"{INT8}\nprecision: bf16\nadapter: {{r: 8, targets: [mlp], layers: {{last: 2}}}}",
+        id="gpt2-int8-lora-bf16-mlp-last-2",
+    ),
+    case("qwen2", f"{INT8}\nprecision: bf16\nadapter: {{r: 8}}", id="qwen2-int8-lora-bf16"),
+    case(
+        "qwen2",
+        f"{INT8}\nprecision: bf16\nadapter: {{r: 8, dropout: 0.1, layers: {{last: 2}}}}",
+        id="qwen2-int8-lora-bf16-last-2-dropout",
+    ),
+    case(
+        "qwen2",
+        f"{INT8}\nprecision: bf16\nadapter: {{r: 8, train: ['model.embed_tokens.*']}}",
+        id="qwen2-int8-lora-bf16-train-tied-embeddings",
+    ),
+    case(
+        "llama",
+        f"{INT8}\nprecision: bf16\nadapter: {{r: 8, train: ['model.embed_tokens.*']}}\n"
+        "activation_checkpointing: true",
+        id="llama-int8-lora-bf16-ckpt-train-embeddings",
+    ),
+    case("bert", f"{INT8}\nprecision: bf16\nadapter: {{r: 8}}", id="bert-int8-lora-bf16"),
+    case(
+        "bert",
+        f"{INT8}\nadapter: {{r: 8, targets: [query, value]}}",
+        id="bert-int8-lora-query-value",
     ),
 ]
 

@@ -88,3 +88,48 @@ def test_fp32_grouped_sdpa_keeps_what_eager_keeps():
     assert peak(preset_spec(batch)) == peak(preset_spec(batch, f"preset: qwen2-0.5b, {eager}"))
     mha = peak(preset_spec(batch, "preset: llama-2-7b"))
     assert mha < peak(preset_spec(batch, f"preset: llama-2-7b, {eager}"))
+
+
+def _int8_inputs(make_spec, precision, *, checkpointed, input_grad=True):
+    from freezegen.arch import architecture_for
+    from freezegen.arch.families import family_of
+    from freezegen.memory.analytic.int8 import int8_inputs
+    from freezegen.memory.analytic.operators import LORA_A, Trains
+    from freezegen.spec.precision import Precision
+
+    spec = make_spec("llama", f"precision: {precision}\nquantization: {{weights: int8}}")
+    arch = architecture_for(spec.model)
+    ops = family_of(arch).block
+    modules = (*ops.attention_inputs, ops.out_projection, *ops.mlp_inputs, ops.mlp_output)
+    trains = Trains(frozenset(f"{m}{LORA_A}" for m in modules), rank=8, quantized=True)
+    kept = int8_inputs(
+        spec,
+        arch,
+        Precision(precision),
+        trains,
+        input_grad=input_grad,
+        quiet_attention=False,
+        checkpointed=checkpointed,
+    )
+    return kept, arch
+
+
+def test_int8_keeps_what_the_block_does_not_save_anyway(make_spec):
+    # LoRA without dropout on every linear, fp32: the adapters read the very inputs the int8
+    # matmuls keep, and sdpa keeps the attention's output, so nothing more is kept.
+    assert _int8_inputs(make_spec, "fp32", checkpointed=False)[0] == 0
+    # Under autocast the adapters keep bf16 casts: the fp32 norm outputs and the down
+    # projection's fp32 input are the int8 matmuls' own.
+    kept, arch = _int8_inputs(make_spec, "bf16", checkpointed=False)
+    h, f = arch.hidden_size, arch.intermediate_size
+    assert kept == 4 * h + 4 * h + 4 * f
+    # The lowest block's input needs no gradient: its attention input is not kept.
+    assert _int8_inputs(make_spec, "bf16", checkpointed=False, input_grad=False)[0] == 4 * h + 4 * f
+
+
+def test_int8_inputs_outlive_checkpointing(make_spec):
+    # Checkpointing drops saved tensors only: all four inputs stay, the attention's output in
+    # the matmul dtype.
+    kept, arch = _int8_inputs(make_spec, "bf16", checkpointed=True)
+    h, f, q = arch.hidden_size, arch.intermediate_size, arch.attention_width
+    assert kept == 4 * h + 2 * q + 4 * h + 4 * f

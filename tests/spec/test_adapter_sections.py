@@ -1,8 +1,10 @@
-"""The ``adapter`` and ``quantization`` sections (issue 11): the schema takes them, and until a
-command models them it refuses them rather than answering as if they were not there."""
+"""The ``adapter`` and ``quantization`` sections (issue 11): the schema takes them, the
+estimators model LoRA with an nf4 / fp4 / int8 base, and what a command does not model it
+refuses rather than answering as if the sections were not there."""
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -75,8 +77,9 @@ FSDP = "distributed: {strategy: fsdp}\nhardware: {gpus_per_node: 2, memory_gib: 
 @pytest.mark.parametrize(
     ("command", "extra", "says"),
     [
-        (["estimate"], ADAPTER + INT8, "int8 storage of the base is not modelled"),
-        (["estimate", "--trace"], ADAPTER + INT8, "int8 storage of the base is not modelled"),
+        (["estimate", "--trace"], ADAPTER + INT8 + FSDP, "FG118 int8 weights (bitsandbytes"),
+        (["estimate"], ADAPTER + INT8 + "precision: bf16-pure\n", "bf16-pure"),
+        (["estimate", "--trace"], ADAPTER + INT8 + "precision: bf16-pure\n", "bf16-pure"),
         (["estimate"], ADAPTER + FSDP, "FG122 adapter with distributed.strategy: fsdp"),
         (["estimate"], ADAPTER + QUANTIZED + "precision: bf16-pure\n", "bf16-pure"),
         (["generate"], ADAPTER + FSDP, "fsdp is not generated yet"),
@@ -95,9 +98,22 @@ def test_commands_refuse_what_they_do_not_model(
     assert not out.exists()
 
 
+@pytest.mark.parametrize("command", [["estimate"], ["estimate", "--trace"]])
+def test_estimate_models_an_int8_base(tmp_path: Path, command: list[str]):
+    spec = tmp_path / "freezegen.yaml"
+    spec.write_text(BASE + ADAPTER + INT8)
+    result = CliRunner().invoke(app, [*command, str(spec), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    estimate = json.loads(result.stdout)
+    assert estimate["method"] == ("traced" if "--trace" in command else "analytic")
+    assert 0 < estimate["trainable_parameters"] < estimate["total_parameters"]
+
+
 def test_lint_says_the_budget_was_not_checked(tmp_path: Path):
     spec = tmp_path / "freezegen.yaml"
-    spec.write_text(BASE + INT8 + "hardware: {gpu: T4}\n")
+    # int8 is modelled now (it was the refused example): a quantized base under bf16-pure is not.
+    unmodelled = ADAPTER + INT8 + "precision: bf16-pure\n"
+    spec.write_text(BASE + unmodelled + "hardware: {gpu: A100-80GB}\n")
     result = CliRunner().invoke(app, ["lint", str(spec), "--no-config"])
-    assert "FG204" in result.output and "quantization" in result.output
+    assert "FG204" in result.output and "bf16-pure is not modelled" in result.output
     assert "FG201" not in result.output

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from freezegen.arch.families import family_of
 from freezegen.arch.params import ATTENTION, EMBEDDINGS, MLP, Param
+from freezegen.memory.analytic.adapters import quantized_format
+from freezegen.memory.analytic.int8 import int8_inputs
 from freezegen.memory.analytic.operators import (
     Trains,
     activation_output_bytes,
@@ -35,7 +37,9 @@ class Block:
     """What one block saves: ``act`` (tokens x ``per_token``, rounded), autocast's low-precision
     copies of its matmul weights (``weights`` bytes of ``weights_numel``), less what the first
     trainable block's input norm does not record (``skipped``, ``skipped_per_token``); a
-    checkpointed block keeps only its ``input`` instead and rebuilds the rest in its backward."""
+    checkpointed block keeps only its ``input`` instead and rebuilds the rest in its backward,
+    beside what its int8 matmuls keep all the same (``int8_per_token``, ``int8``:
+    :mod:`~freezegen.memory.analytic.int8`)."""
 
     per_token: float
     act: int
@@ -44,6 +48,8 @@ class Block:
     skipped_per_token: float
     skipped: int
     input: int | None
+    int8_per_token: float = 0.0
+    int8: int = 0
 
     @property
     def full(self) -> int:
@@ -52,7 +58,7 @@ class Block:
     @property
     def saved(self) -> int:
         """Bytes kept from its forward to its backward."""
-        return self.full if self.input is None else self.input
+        return self.full if self.input is None else self.input + self.int8
 
     @property
     def recompute(self) -> int:
@@ -116,19 +122,35 @@ def block_activations(
     rank = spec.adapter.r if spec.adapter is not None else 0
     lora_dropout = spec.adapter.dropout if spec.adapter is not None else 0.0
     quantized_blocks = {p.block for p in params if p.name in quantized}
+    fmt = quantized_format(spec) if quantized else None
+    int8 = fmt is not None and not fmt.four_bit
     for block in range(first, arch.num_layers):
         paths = inside.get(block, frozenset())
         trains = Trains(paths, rank, lora_dropout, block in quantized_blocks)
         # The lowest block, fed no gradient, records nothing before its first trainable op:
         # when its attention trains nothing, autograd starts at the MLP.
-        quiet = block == first and not embeddings_train and not attention_records(ops, trains)
-        key = (paths, trains.quantized, quiet)
+        input_grad = block != first or embeddings_train
+        quiet = not input_grad and not attention_records(ops, trains)
+        key = (paths, trains.quantized, quiet, input_grad, block in checkpointed)
         if key not in per_token_of:
-            per_token_of[key] = (
-                block_per_token(spec, arch, precision, trains, quiet_attention=quiet),
-                matmul_weights(block),
-            )
-        per_token, (weights, weights_numel) = per_token_of[key]
+            per_token = block_per_token(spec, arch, precision, trains, quiet_attention=quiet)
+            kept = 0.0
+            if int8 and trains.quantized:
+                # What bitsandbytes' int8 matmuls keep (analytic/int8.py), beyond what the
+                # block saves or, checkpointed, beside its input.
+                kept = int8_inputs(
+                    spec,
+                    arch,
+                    precision,
+                    trains,
+                    input_grad=input_grad,
+                    quiet_attention=quiet,
+                    checkpointed=block in checkpointed,
+                )
+                if block not in checkpointed:
+                    per_token, kept = per_token + kept, 0.0
+            per_token_of[key] = (per_token, matmul_weights(block), kept)
+        per_token, (weights, weights_numel), kept = per_token_of[key]
         skip = skipped if block == first and not quiet else 0
         out[block] = Block(
             per_token,
@@ -138,6 +160,8 @@ def block_activations(
             skip,
             rounded(skip * tokens),
             block_input if block in checkpointed else None,
+            kept,
+            rounded(kept * tokens),
         )
     return out
 
@@ -200,12 +224,21 @@ def saved_parts(
                     (*times, (tokens, "tokens"), (hidden, "hidden"), (pbytes, "B")),
                 )
             )
+            if blk.int8:
+                parts.append(
+                    Part(
+                        f"{name}'s int8 matmul inputs (not dropped by checkpointing)",
+                        n * blk.int8,
+                        (*times, (tokens, "tokens"), (blk.int8_per_token, "B/token")),
+                        "bitsandbytes keeps each in its autograd context",
+                    )
+                )
     return parts
 
 
 def _kept(blk: Block) -> object:
     """What decides whether two neighbouring blocks are shown together."""
-    return blk if blk.input is None else blk.input
+    return blk if blk.input is None else (blk.input, blk.int8)
 
 
 def backward_transient(

@@ -13,6 +13,7 @@ they follow the parameters' dtype too. What trains (adapters, ``adapter.train``)
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from freezegen.arch.families import family_of
@@ -28,12 +29,19 @@ if TYPE_CHECKING:
 
 
 def quantized_format(spec: Spec) -> LinearFormat | None:
-    """The storage format of the spec's quantized base linears (None: not quantized)."""
+    """The storage format of the spec's quantized base linears (None: not quantized). An int8
+    layer computes in its input's dtype: its compute dtype is the fp32 of the residual stream
+    (the generated script loads a quantized base in fp32), which its bias is cast to too. (An
+    attention output projection under autocast reads the attention's 16-bit output and casts
+    its bias to that: the model keeps those few biases in fp32.)"""
     # memory.quantized builds on analytic.parts: imported here, not at the top, to break the
     # cycle through analytic/__init__.
     from freezegen.memory.quantized.storage import LinearFormat
 
-    return LinearFormat.of(spec.quantization) if spec.quantization is not None else None
+    fmt = LinearFormat.of(spec.quantization) if spec.quantization is not None else None
+    if fmt is not None and not fmt.four_bit:
+        return replace(fmt, compute="float32")
+    return fmt
 
 
 def adapted_parameters(

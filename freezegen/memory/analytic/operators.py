@@ -219,6 +219,13 @@ def attention_records(ops: BlockOperators, trains: Trains) -> bool:
     return any(trains(m) or trains.adapted(m) for m in (*modules, *norm))
 
 
+def attention_keeps_probabilities(spec: Spec, arch: Architecture, precision: Precision) -> bool:
+    """Whether the attention runs a kernel that keeps the probabilities (eager, or fp32 GQA's
+    math kernel, see :func:`block_per_token`) rather than q, k, v and its output."""
+    fp32_gqa = arch.kv_heads != arch.num_heads and precision.matmul_bytes == 4
+    return spec.model.attention == "eager" or fp32_gqa
+
+
 def block_per_token(
     spec: Spec,
     arch: Architecture,
@@ -240,7 +247,6 @@ def block_per_token(
     h, f, n, s = arch.hidden_size, arch.intermediate_size, arch.num_heads, spec.batch.seq_len
     mm = precision.matmul_bytes
     drop = dropout_p(spec, arch) > 0 and trains.any
-    eager = spec.model.attention == "eager"
     # Attention core. With one unpadded sequence per row transformers gives sdpa no mask
     # (is_causal) and grouped-query K/V at their own size. Flash (fp16/bf16) and memory-
     # efficient (fp32, no GQA) kernels save q, k, v and the output (also the output
@@ -252,7 +258,7 @@ def block_per_token(
     # q and the output are num_heads * head_dim wide (the hidden size unless the config sets
     # head_dim: qwen3, gemma).
     q, kv = arch.attention_width, arch.kv_heads * arch.head_dim
-    probs = eager or (arch.kv_heads != n and mm == 4)  # eager, or fp32 GQA's math kernel
+    probs = attention_keeps_probabilities(spec, arch, precision)
     attn = (q + 2 * (q if probs else kv)) * mm + (
         q * mm if not probs or trains.reads(ops.out_projection) else 0
     )
