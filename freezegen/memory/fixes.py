@@ -157,7 +157,9 @@ def _fewer_adapted_blocks(spec: Spec) -> list[Spec]:
 def _quantized_base(spec: Spec) -> list[Spec]:
     from freezegen.arch.training import quantizes
 
-    if spec.adapter is None or quantizes(spec) or spec.precision == "bf16-pure":
+    already = spec.quantization.weights if quantizes(spec) else None  # type: ignore[union-attr]
+    # nf4 stores a quarter of int8's bytes per weight and keeps no matmul inputs alive
+    if spec.adapter is None or already not in (None, "int8") or spec.precision == "bf16-pure":
         return []
     if spec.distributed.strategy == "fsdp":
         return []

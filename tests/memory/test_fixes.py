@@ -125,3 +125,18 @@ def test_adapter_knobs_say_what_each_would_do():
     ):
         assert effects[change] < base, change
     assert not any("freeze" in change for change in effects)
+
+
+def test_an_int8_base_is_offered_nf4_by_the_fix_search():
+    # nf4 stores a quarter of int8's bytes and keeps no matmul inputs alive
+    from freezegen.memory.fixes import _quantized_base
+    from freezegen.spec import load_text
+
+    text = (
+        "version: 1\nmodel: {preset: llama-3-8b}\nprecision: bf16\n"
+        "adapter: {r: 16, targets: all-linear}\nquantization: {weights: %s}\n"
+        "batch: {micro_batch_size: 1, seq_len: 2048}\nhardware: {gpu: RTX-4090}\n"
+    )
+    (variant,) = _quantized_base(load_text(text % "int8", "a.yaml").spec)
+    assert variant.quantization.weights == "nf4"
+    assert _quantized_base(load_text(text % "fp4", "a.yaml").spec) == []
