@@ -364,12 +364,14 @@ def _autocast_above_unsafe_loss(
     Raises CannotAct when that split is not clean: the statement runs the model itself, the
     statements below run it again, or they read a forward output other than as a whole tensor
     (``out.logits``, ``out[0]``, a reassignment), which a ``.float()`` could not cover."""
-    at = next((i for i, stmt in enumerate(region) if _unsafe_call(script, stmt)), None)
-    if at is None:
+    unsafe = next(
+        ((i, call) for i, stmt in enumerate(region) if (call := _unsafe_call(script, stmt))),
+        None,
+    )
+    if unsafe is None:
         return region
+    at, call = unsafe
     head, tail = region[:at], region[at:]
-    call = _unsafe_call(script, tail[0])
-    assert call is not None
     model = script.trained_model
     outputs = {
         name
