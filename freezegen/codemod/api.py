@@ -6,11 +6,11 @@ atomically; a file that cannot be read is a problem in the report, never an exce
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from freezegen._diff import unified
 from freezegen._io import ReadRefused, WriteRefused, write_file
 from freezegen.check.api import expand_paths
 from freezegen.codemod.engine import CodemodResult, Message, codemod_source
@@ -127,10 +127,4 @@ def unified_diff(result: CodemodResult) -> str:
     if not result.changed:
         return ""
     assert result.new_source is not None
-    lines = difflib.unified_diff(
-        result.source.splitlines(keepends=True),
-        result.new_source.splitlines(keepends=True),
-        f"a/{result.path}",
-        f"b/{result.path}",
-    )
-    return "".join(lines)
+    return unified(result.source, result.new_source, result.path)

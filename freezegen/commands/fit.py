@@ -31,11 +31,11 @@ class Options:
 def run(options: Options) -> CommandResult:
     """Search, report and write; exit status 0 when every key found a value that fits, 1 when
     one did not (nothing written), 2 for a usage error."""
-    from freezegen._io import ReadRefused, TooLarge, WriteRefused, read_bytes, write_file
+    from freezegen._diff import unified
+    from freezegen._io import ReadRefused, TooLarge, WriteRefused
     from freezegen.memory.fit import FitError, fit
     from freezegen.report.fit_table import render_trials
-    from freezegen.spec._yaml import MAX_BYTES
-    from freezegen.spec.edit import EditError, apply_edits, edits_between
+    from freezegen.spec.edit import EditError, SpecFile, apply_edits, edits_between
 
     path = options.spec
     if not options.maximize:
@@ -82,9 +82,8 @@ def run(options: Options) -> CommandResult:
         result.err("the spec already holds these values; nothing to write")
         return result
     try:
-        raw = read_bytes(path, MAX_BYTES)
-        text = raw.decode("utf-8-sig")
-        new = apply_edits(text, edits)
+        file = SpecFile.read(path)
+        new = apply_edits(file.text, edits)
     except (ReadRefused, TooLarge, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: cannot read it again to write the result: {exc}") from None
     except EditError as exc:
@@ -94,22 +93,10 @@ def run(options: Options) -> CommandResult:
             + " yourself"
         ) from None
     if options.diff:
-        import difflib
-
-        result.out(
-            "".join(
-                difflib.unified_diff(
-                    text.splitlines(keepends=True),
-                    new.splitlines(keepends=True),
-                    f"a/{path}",
-                    f"b/{path}",
-                )
-            )
-        )
+        result.out(unified(file.text, new, str(path)))
         return result
     try:
-        bom = b"\xef\xbb\xbf" if raw.startswith(b"\xef\xbb\xbf") else b""
-        write_file(path, bom + new.encode("utf-8"))
+        file.write(new)
     except WriteRefused as exc:
         raise UsageError(str(exc)) from None
     result.written.append(path)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from freezegen.commands.findings import FindingsOptions, overrides, report_findings
 from freezegen.commands.result import CommandResult, UsageError, reports_usage_errors
 from freezegen.rules import ConfigError
+
+if TYPE_CHECKING:
+    from freezegen.lint.engine import FixedFile, LintReport
 
 
 @dataclass(frozen=True)
@@ -77,34 +81,22 @@ def run(options: Options) -> CommandResult:
     return report_findings(result, options, report.diagnostics, report.files, report.failed, "lint")
 
 
-def _diff(result: CommandResult, changed: list) -> CommandResult:
+def _diff(result: CommandResult, changed: list[FixedFile]) -> CommandResult:
     """``--diff``: the fixes as a unified diff on stdout, nothing written; exit status 1 when
     there is one (as ruff's --diff)."""
-    import difflib
+    from freezegen._diff import unified
 
     for fixed in changed:
-        if fixed.after == fixed.before:
-            continue
-        name = str(fixed.path)
-        result.out(
-            "".join(
-                difflib.unified_diff(
-                    fixed.before.splitlines(keepends=True),
-                    fixed.after.splitlines(keepends=True),
-                    f"a/{name}",
-                    f"b/{name}",
-                )
-            )
-        )
+        result.out(unified(fixed.before, fixed.after, str(fixed.path)))
     result.exit_code = 1 if any(f.after != f.before for f in changed) else 0
     if result.exit_code == 0:
         result.err("No fixes available.")
     return result
 
 
-def _hidden(result: CommandResult, report: object) -> None:
+def _hidden(result: CommandResult, report: LintReport) -> None:
     """Say how many findings have a fix that only --unsafe-fixes applies (as ruff does)."""
-    hidden = getattr(report, "unsafe_fixes", 0)
+    hidden = report.unsafe_fixes
     if hidden:
         result.err(
             f"{hidden} fix(es) that change the training maths are available with "

@@ -109,9 +109,8 @@ def fix_paths(
 
     Raises what :func:`lint_paths` raises, and freezegen._io.WriteRefused when a file cannot be
     written (nothing half-written)."""
-    from freezegen._io import read_bytes, write_file
     from freezegen.lint.fix import fix_text
-    from freezegen.spec._yaml import MAX_BYTES
+    from freezegen.spec.edit import SpecFile
 
     overrides = overrides or Overrides()
     REGISTRY.check_overrides(overrides)
@@ -125,9 +124,8 @@ def fix_paths(
         if result.document is None or result.spec is None:
             report.diagnostics.extend(lint_result(result, options))
             continue
-        raw = read_bytes(path, MAX_BYTES)
-        bom = raw.startswith(b"\xef\xbb\xbf")
-        text = raw.decode("utf-8-sig")
+        file = SpecFile.read(path)
+        text = file.text
 
         def lint(current: str, path: Path = path, options: RuleOptions = options):
             return _lint(load_text(current, str(path), base_dir=path.parent), options)
@@ -137,12 +135,11 @@ def fix_paths(
         if outcome.text is not None:
             changed.append(FixedFile(path, text, final, outcome.fixed, outcome.failed))
             if write:
-                write_file(path, ("\ufeff" if bom else "").encode() + final.encode("utf-8"))
+                file.write(final)
         elif outcome.failed:
             changed.append(FixedFile(path, text, text, [], outcome.failed))
-        findings, fixes = lint(final)
-        report.diagnostics.extend(findings)
-        report.unsafe_fixes += sum(1 for fix in fixes.values() if not fix.safe)
+        report.diagnostics.extend(outcome.findings)
+        report.unsafe_fixes += sum(1 for fix in outcome.fixes.values() if not fix.safe)
     return changed, report
 
 

@@ -11,8 +11,8 @@ layout survive.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from freezegen.diagnostics import Diagnostic
 from freezegen.spec.edit import Edit, EditError, apply_edits
@@ -29,25 +29,33 @@ class SpecFix:
     safe: bool
 
 
+Lint = Callable[[str], tuple[list[Diagnostic], dict[Diagnostic, SpecFix]]]
+"""Lint a spec's text: its findings, and the fixes offered for them."""
+
+
 @dataclass
 class FixOutcome:
     """What fixing one file did: the new text (None when nothing applied), the findings fixed,
-    and the fixes that could not be written (finding, reason)."""
+    the fixes that could not be written (finding, reason), and the lint of the text as it ends
+    (its findings and the fixes left)."""
 
     text: str | None = None
     fixed: list[Diagnostic] = field(default_factory=list)
     failed: list[tuple[Diagnostic, str]] = field(default_factory=list)
+    findings: list[Diagnostic] = field(default_factory=list)
+    fixes: dict[Diagnostic, SpecFix] = field(default_factory=dict)
 
 
-def fix_text(text: str, lint: Any, *, unsafe: bool) -> FixOutcome:
-    """Apply the applicable fixes of ``lint(text) -> (findings, fixes)`` to ``text``, one
-    finding per round, re-linting after each; returns what was done. A fix whose edits cannot
-    be written faithfully is recorded in ``failed`` and not retried."""
+def fix_text(text: str, lint: Lint, *, unsafe: bool) -> FixOutcome:
+    """Apply the applicable fixes of ``lint(text)`` to ``text``, one finding per round,
+    re-linting after each; returns what was done. A fix whose edits cannot be written
+    faithfully is recorded in ``failed`` and not retried."""
     outcome = FixOutcome()
     tried: set[tuple[str, str]] = set()
-    current = text
+    current, linted = text, None
     for _ in range(MAX_PASSES):
         findings, fixes = lint(current)
+        linted = current
         chosen = next(
             (
                 (d, f)
@@ -70,4 +78,6 @@ def fix_text(text: str, lint: Any, *, unsafe: bool) -> FixOutcome:
         outcome.fixed.append(diagnostic)
     if current != text:
         outcome.text = current
+    # the last round linted the final text unless the rounds ran out right after an edit
+    outcome.findings, outcome.fixes = (findings, fixes) if linted == current else lint(current)
     return outcome

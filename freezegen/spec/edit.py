@@ -17,6 +17,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from freezegen.spec._yaml import Loc, parse_document
@@ -62,6 +63,37 @@ def _without_nulls(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _without_nulls(v) for k, v in value.items() if v is not None}
     return value
+
+
+@dataclass(frozen=True)
+class SpecFile:
+    """A spec file's text as the edits see it (UTF-8, its byte-order mark set aside), and how
+    to write an edited text back as the file was: ``lint --fix`` and ``fit`` both write this
+    way."""
+
+    path: Path
+    text: str
+    bom: bool
+
+    @classmethod
+    def read(cls, path: Path) -> SpecFile:
+        """Read ``path``; raises freezegen._io's ReadRefused / TooLarge and
+        UnicodeDecodeError."""
+        from freezegen._io import read_bytes
+        from freezegen.spec._yaml import MAX_BYTES
+
+        raw = read_bytes(path, MAX_BYTES)
+        return cls(path, raw.decode("utf-8-sig"), raw.startswith(_BOM))
+
+    def write(self, text: str) -> None:
+        """Replace the file with ``text`` atomically, its byte-order mark kept; raises
+        freezegen._io.WriteRefused with the file untouched."""
+        from freezegen._io import write_file
+
+        write_file(self.path, (_BOM if self.bom else b"") + text.encode("utf-8"))
+
+
+_BOM = b"\xef\xbb\xbf"
 
 
 def apply_edits(text: str, edits: Sequence[Edit]) -> str:
