@@ -467,6 +467,38 @@ def generate(
 
 
 @app.command()
+def report(
+    run: Annotated[
+        Path,
+        typer.Argument(
+            help="The run's checkpoint folder (holding metrics.jsonl) or a metrics.jsonl file.",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--out",
+            help="Write the figures and report.html into this folder (default: RUN/report).",
+            show_default=False,
+        ),
+    ] = None,
+    format: Annotated[
+        str, typer.Option("--format", help="The figures' files: svg or png.")
+    ] = "svg",
+) -> None:
+    """Draw a run's loss, throughput and memory (measured against predicted) from its
+    metrics.jsonl, as figures and one self-contained HTML page.
+
+    Needs matplotlib: pip install 'freezegen[plot]'.
+    """
+    from freezegen.commands import report as command
+
+    _finish(command.run(command.Options(run=run, out=out, format=format)))
+
+
+@app.command()
 def schema(
     output: Annotated[
         Path | None,

@@ -1,22 +1,21 @@
 """``--plot FILE.svg|png``: stacked bars of the estimate's terms per sweep point, budget line.
 
-matplotlib is optional (``pip install 'freezegen[plot]'``) and imported only here, only when a
-plot is asked for. The figure is rendered in memory and written atomically.
+matplotlib is optional (``pip install 'freezegen[plot]'``): freezegen.report.figures imports it
+when a plot is asked for. The figure is rendered in memory and written atomically.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from pathlib import Path
 
 from freezegen._io import write_file
 from freezegen.memory.estimate import MemoryEstimate
+from freezegen.report.figures import FORMATS, PlotError, figure_bytes, new_figure
 from freezegen.spec.presets import GIB
 
 __all__ = ["FORMATS", "PlotError", "plot_estimates"]
 
-FORMATS = ("svg", "png")
 # Bottom to top in breakdown order, then the overhead (hatched: the allocator never sees it).
 _TERMS = (
     ("parameters", "parameters", "#4c72b0"),
@@ -26,10 +25,6 @@ _TERMS = (
     ("temporaries", "temporaries", "#8172b3"),
 )
 _OVERHEAD = "#bbbbbb"
-
-
-class PlotError(Exception):
-    """A plot that cannot be made: matplotlib missing, or a file type it does not write."""
 
 
 def plot_estimates(
@@ -49,16 +44,11 @@ def plot_estimates(
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         raise PlotError(f"--plot writes .svg or .png files, not {path.name!r}")
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise PlotError(
-            "--plot needs matplotlib: pip install 'freezegen[plot]' (or pip install matplotlib)"
-        ) from None
-
     labels = [label for label, _ in rows]
     n = len(rows)
-    fig = Figure(figsize=(max(7.5, 1.1 * n + 5.5), 5.0), dpi=120, layout="constrained")
+    fig = new_figure(
+        "--plot", figsize=(max(7.5, 1.1 * n + 5.5), 5.0), dpi=120, layout="constrained"
+    )
     ax = fig.add_subplot()
     xs = list(range(n))
     bottoms = [0.0] * n
@@ -117,6 +107,4 @@ def plot_estimates(
     ax.set_axisbelow(True)
     handles, names = ax.get_legend_handles_labels()
     ax.legend(handles[::-1], names[::-1], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
-    buf = io.BytesIO()
-    fig.savefig(buf, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
-    write_file(path, buf.getvalue(), inputs)
+    write_file(path, figure_bytes(fig, fmt), inputs)
