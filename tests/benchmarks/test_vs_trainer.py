@@ -51,7 +51,10 @@ def test_every_loop_starts_from_the_generated_scripts_weights_and_batches(bench,
     model = bench.new_model(weights)  # loads strictly: the same architecture
     assert model.config.num_hidden_layers == bench.CONFIG["num_hidden_layers"] and model.training
     assert all(torch.equal(v, weights[k]) for k, v in model.state_dict().items())
-    # the generated script's log lines are read back, one per step
-    curve = bench.run_generated(script, script.parent)
-    assert len(curve.losses) == len(curve.seconds) == 2
-    assert all(s > 0 for s in curve.seconds) and all(loss > 0 for loss in curve.losses)
+    # the generated script runs in a child process; its progress lines are its steps
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "train.py").write_text(script.read_text())
+    curve = bench.run_loop("generated", folder / "train.py", tmp_path / "unused", 2, folder)
+    assert len(curve.losses) == len(curve.wall) == len(curve.cpu) == 2
+    assert all(s > 0 for s in curve.cpu) and all(loss > 0 for loss in curve.losses)
