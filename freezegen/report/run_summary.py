@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 
 from freezegen.report.run_figures import memory_unit, not_measured
-from freezegen.runlog import RunLog
+from freezegen.runlog import SCHEMA, RunLog
 
 __all__ = ["memory_rows", "summary_rows", "summary_text", "thaw_rows"]
 
@@ -55,6 +55,10 @@ def summary_rows(log: RunLog) -> Rows:
     elif not log.evals:
         rows.append(("validation", "no evaluation recorded"))
     rows.append(("thaw events", str(len(log.thaws)) if log.thaws else "none"))
+    newer = max((r.schema for r in log.runs), default=SCHEMA)
+    if newer > SCHEMA:
+        note = f"written with metrics schema {newer}; this freezegen reads schema {SCHEMA}"
+        rows.append(("schema", f"{note} (what it does not know is left out)"))
     if log.incomplete_tail:
         rows.append(("note", "the last line is incomplete (the run may be writing it); left out"))
     return rows

@@ -95,6 +95,15 @@ def test_the_summary_names_steps_best_validation_thaws_and_resumes(tmp_path):
     assert text.startswith("freezegen report: run\n  steps ") and "\nmemory:\n" in text
 
 
+def test_a_newer_schema_is_read_and_said(tmp_path):
+    log = _log(tmp_path, [rec.run(schema=1), rec.run(5, schema=2), rec.train(6)])
+    assert dict(summary_rows(log))["schema"] == (
+        "written with metrics schema 2; this freezegen reads schema 1 (what it does not know "
+        "is left out)"
+    )
+    assert "schema" not in dict(summary_rows(_log(tmp_path, rec.cpu_run())))
+
+
 def test_a_run_without_evaluation_says_so(tmp_path):
     log = _log(tmp_path, [rec.run(), rec.train(1), rec.train(2)])
     assert dict(summary_rows(log))["validation"] == "no evaluation recorded"
