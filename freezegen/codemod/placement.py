@@ -26,6 +26,7 @@ from freezegen.codemod.script import (
     Script,
     parameters_owners,
     simple_statements,
+    statement_targets,
     target_names,
 )
 
@@ -140,8 +141,12 @@ def _above_other_branches(
         if isinstance(ancestor, cst.If):
             branches = [ancestor.body, ancestor.orelse]
             others = [b for b in branches if b is not None and b is not child]
-            if by_hand or any(model in parameters_owners(b) for b in others):
+            if any(model in parameters_owners(b) for b in others):
                 anchor = ancestor
+            elif by_hand and not any(
+                model in statement_targets(s) for s in simple_statements(ancestor)
+            ):
+                anchor = ancestor  # not above the `if` that builds the model (`__main__`'s)
         child = ancestor
     return anchor
 
