@@ -260,7 +260,7 @@ def test_a_hand_written_step_lifts_the_freeze_above_the_optimizer_s_if_only():
     lines = (result.new_source or "").splitlines()
     freeze = lines.index("    frozen = 0")
     assert lines[freeze - 1].strip().startswith("model = ")
-    assert lines[freeze + 6] == "    if use_optimizer:"
+    assert lines[freeze + 7] == "    if use_optimizer:"
     guard = lines.index("            for p in model.parameters():")
     assert lines[guard + 1 : guard + 3] == [
         "                if p.grad is None:",
