@@ -179,8 +179,8 @@ def _set_own_window(
             why = exc.message
         except CannotAct as exc:
             why = exc.message
-            if own.node is not own.divisor:  # its optimizer steps once per window: keep it
-                raise yours_to_set(refusal, _setting(script, own), str(n), why) from None
+        if own.node is not own.divisor:  # its optimizer steps once per window: keep it
+            raise yours_to_set(refusal, _setting(script, own), str(n), why)
         # a divided loss alone may be no accumulation at all (the optimizer steps every batch)
         raise CannotAct(own.node, f"{refusal.message}; the codemod cannot set it for you: {why}")
     setting = script.code(own.window)

@@ -38,6 +38,9 @@ TRANSFORMS: tuple[tuple[str, Transform], ...] = (
     ("accumulation", accumulation),
 )
 """In the order they run: setup above the optimizer first, then the step itself."""
+PER_BACKWARD = ("precision", "accumulation")
+"""The transforms that act at a backward call: once per backward call when each runs in a
+training loop of its own (:attr:`Script.backward_count`), the others once per file."""
 PREFILTER = b"backward"
 """A file without this string has no training step to rewrite; it is not parsed."""
 
@@ -141,7 +144,7 @@ def _rewrite(
     kept: list[Refusal] = []
     problems = _preflight(module, options, acting, pins, kept, lines)
     result.not_applied = [name for name, _, _ in problems]  # in TRANSFORMS order
-    result.kept = [name for name, _, _ in kept]
+    result.kept = list(dict.fromkeys(name for name, _, _ in kept))  # once per transform
     if partial or not problems:  # what an edit says is only said when the edit is made
         notes += acting
     if problems or notes or kept:
@@ -165,7 +168,9 @@ def _rewrite(
         if name in result.not_applied or name in result.kept:
             continue
         try:
-            new = transform(Script(module, pins), options, [])
+            new = module
+            for focus in range(_sites(name, Script(module, pins))):
+                new = transform(Script(new, pins, focus=focus), options, []) or new
         except CannotAct as exc:
             if not partial:  # the preflight passed on the same tree, so this is a bug of ours
                 raise AssertionError(f"{name} could act on the original but not later") from exc
@@ -174,7 +179,7 @@ def _rewrite(
             message = f"cannot add {name} after {', '.join(result.applied)}: {exc.message}"
             result.problems.append(Message(path, 0, 0, message))
             continue
-        if new is not None and new.code != module.code:
+        if new.code != module.code:
             module = new
             result.applied.append(name)
     if (partial or lines) and not result.applied:  # a split line alone is no rewrite
@@ -211,15 +216,48 @@ def _preflight(
     problems: list[Refusal] = []
     for name, transform in TRANSFORMS:
         mine: Notes = []
-        try:
-            transform(script, options, mine)
-        except YoursToSet as exc:
-            kept.append((name, exc.node, exc.message))
-        except CannotAct as exc:
-            problems.append((name, exc.node, exc.message))
+        outcomes: list[tuple[str, cst.CSTNode | None, str]] = []
+        for focus in range(_sites(name, script)):
+            try:
+                transform(Script(module, pins, lines, focus) if focus else script, options, mine)
+            except YoursToSet as exc:
+                outcomes.append(("kept", exc.node, exc.message))
+            except CannotAct as exc:
+                outcomes.append(("refused", exc.node, exc.message))
+            else:
+                outcomes.append(("acts", None, ""))
+        refused = [(name, n, m) for kind, n, m in outcomes if kind == "refused"]
+        own = [(name, n, m) for kind, n, m in outcomes if kind == "kept"]
+        if own and len(own) < len(outcomes) and not refused:
+            # one loop keeps the script's own mechanism, another would get the codemod's:
+            # two mechanisms for one setting is what the codemod never adds
+            _, node, _ = own[0]
+            refused = [
+                (
+                    name,
+                    node,
+                    "one training loop keeps the script's own mechanism here and another has "
+                    "none; give them the same one",
+                )
+            ]
+        if refused:
+            problems += refused
+        elif own:
+            kept += own[:1] if len({m for _, _, m in own}) == 1 else own
         else:
             notes += mine
     return problems
+
+
+def _sites(name: str, script: Script) -> int:
+    """How many times transform ``name`` runs on ``script``: once per backward call for a
+    step transform (:data:`PER_BACKWARD`), else once."""
+    if name not in PER_BACKWARD:
+        return 1
+    try:
+        return script.backward_count
+    except CannotAct:
+        return 1
 
 
 def _said_once(problems: list[Refusal]) -> list[tuple[cst.CSTNode | None, str]]:

@@ -42,28 +42,15 @@ def explain_module(
         back = script.backward
     except CannotAct as exc:
         return [_missing(script, "backward", exc)]
-    where = f"in {back.function.name.value}()" if back.function else "at module level"
-    seen.append(Seen("backward", script.line(back.call), f"{_code(script, back.call)} ({where})"))
-    if back.loop is None:
-        seen.append(Seen("loop", 0, "none: the backward call is not inside a loop"))
-    else:
-        seen.append(Seen("loop", script.line(back.loop), _header(script, back.loop)))
-    seen.append(_forward(script, back))
+    # one training loop per backward call: each one's step, in source order
+    sites = [script] + [Script(module, pins, lines, f) for f in range(1, script.backward_count)]
+    for site in sites:
+        seen += _step(site, site.backward)
     seen.append(_optimizer(script))
     seen.extend(_schedulers(script, back.loop))
     seen.extend(_scalers(script))
-    own = own_accumulation(script, back)
-    seen.append(
-        Seen("accumulation", script.line(own.node), own.how)
-        if own is not None
-        else Seen("accumulation", 0, "none of the script's own")
-    )
-    autocast = own_autocast(script, loss_statements(script, back))
-    seen.append(
-        Seen("autocast", script.line(autocast[0]), _code(script, autocast[1].item))
-        if autocast is not None
-        else Seen("autocast", 0, "none around the loss")
-    )
+    for site in sites:
+        seen += _own_mechanisms(site, site.backward)
     for call in accelerator_calls(script):
         seen.append(Seen("accelerator", script.line(call), _code(script, call)))
     return seen
@@ -105,6 +92,31 @@ def _scalers(script: Script) -> list[Seen]:
         Seen("scaler", script.line(call), f"`{target}` = {dotted(call.func) or 'GradScaler'}(...)")
         for target, call in script.names.constructed
         if target in scalers
+    ]
+
+
+def _step(script: Script, back: Backward) -> list[Seen]:
+    """The backward call, its loop and the forward pass that autocast would cover."""
+    where = f"in {back.function.name.value}()" if back.function else "at module level"
+    seen = [Seen("backward", script.line(back.call), f"{_code(script, back.call)} ({where})")]
+    if back.loop is None:
+        seen.append(Seen("loop", 0, "none: the backward call is not inside a loop"))
+    else:
+        seen.append(Seen("loop", script.line(back.loop), _header(script, back.loop)))
+    return [*seen, _forward(script, back)]
+
+
+def _own_mechanisms(script: Script, back: Backward) -> list[Seen]:
+    """The script's own accumulation and autocast around the loss of ``back``."""
+    own = own_accumulation(script, back)
+    autocast = own_autocast(script, loss_statements(script, back))
+    return [
+        Seen("accumulation", script.line(own.node), own.how)
+        if own is not None
+        else Seen("accumulation", 0, "none of the script's own"),
+        Seen("autocast", script.line(autocast[0]), _code(script, autocast[1].item))
+        if autocast is not None
+        else Seen("autocast", 0, "none around the loss"),
     ]
 
 

@@ -26,6 +26,7 @@ from freezegen.codemod.script import (
     Script,
     parameters_owners,
     simple_statements,
+    statement_targets,
     target_names,
 )
 
@@ -72,18 +73,23 @@ class _Wrap:
     """The names the wrap's result is assigned to (none when it wraps in place)."""
 
 
-def freeze_placement(script: Script, site: OptimizerSite, model: str) -> Placement:
+def freeze_placement(
+    script: Script, site: OptimizerSite, model: str, by_hand: bool = False
+) -> Placement:
     """Where to freeze the parameters of ``model``, which the optimizer of ``site`` trains:
     above the optimizer when no DDP/FSDP/fully_shard/prepare/setup wraps the model before it in
     its function, else above the top-level statement of that function holding the first wrap,
-    freezing the model that wrap is handed. Raises CannotAct when that is not provably right:
+    freezing the model that wrap is handed. ``by_hand``: the script also updates parameters
+    by hand (``p.data.add_(p.grad, ...)``), perhaps on a path that builds no optimizer, so the
+    freeze goes above every ``if`` around the optimizer. Raises CannotAct when that is not
+    provably right:
     the model wrapped is no name, FSDP1 without use_orig_params=True, the model is rebuilt
     between the wrap and the optimizer, or it is not bound where the freeze would go."""
     function = script.function_of(site.anchor)
     body = function.body if function is not None else script.module
     if not isinstance(body, (cst.Module, cst.IndentedBlock)):
         return Placement(site.anchor, model)
-    lifted = _above_other_branches(script, site, model, function)
+    lifted = _above_other_branches(script, site, model, function, by_hand)
     if lifted is not site.anchor:
         _refuse_rebuilt(script, [model], lifted, site, _common_block(script, lifted, site.anchor))
     wraps = [w for w in _wraps(script, function) if _precedes(script, w.call, site.anchor)]
@@ -115,12 +121,18 @@ def freeze_placement(script: Script, site: OptimizerSite, model: str) -> Placeme
 
 
 def _above_other_branches(
-    script: Script, site: OptimizerSite, model: str, function: cst.FunctionDef | None
+    script: Script,
+    site: OptimizerSite,
+    model: str,
+    function: cst.FunctionDef | None,
+    by_hand: bool,
 ) -> cst.BaseStatement:
     """The optimizer's anchor, or the outermost ``if`` around it (in its function) whose other
     branch also takes the model's parameters some other way (torchtune's
     ``if optimizer_in_bwd:`` building one optimizer per parameter, ``else:`` the configured
-    one): the freeze must run on that path too."""
+    one), or, ``by_hand``, the outermost ``if`` around it (the word language model's
+    ``if args.use_optimizer:``, stepping by hand otherwise): the freeze must run on that path
+    too."""
     anchor = site.anchor
     child: cst.CSTNode = site.anchor
     for ancestor in script.ancestors(site.anchor):
@@ -131,6 +143,10 @@ def _above_other_branches(
             others = [b for b in branches if b is not None and b is not child]
             if any(model in parameters_owners(b) for b in others):
                 anchor = ancestor
+            elif by_hand and not any(
+                model in statement_targets(s) for s in simple_statements(ancestor)
+            ):
+                anchor = ancestor  # not above the `if` that builds the model (`__main__`'s)
         child = ancestor
     return anchor
 

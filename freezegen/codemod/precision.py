@@ -302,12 +302,12 @@ def forward_region(script: Script, back: Backward) -> list[cst.BaseStatement]:
             f"no `{base} = ...` above the backward call in its block, so the forward pass "
             "cannot be found",
         )
-    needed, start = used_names(body[j]), j
+    needed, start = _data_names(body[j]), j
     for k in range(j - 1, -1, -1):
         stmt = body[k]
         if not _defined(stmt) & needed:
             continue
-        needed |= used_names(stmt)
+        needed |= _data_names(stmt)
         if _computes(script, stmt):
             start = k
     region = [stmt for stmt in body[start : j + 1] if not zeroes_only(stmt)]
@@ -321,6 +321,27 @@ def forward_region(script: Script, back: Backward) -> list[cst.BaseStatement]:
                 "cover the forward pass alone",
             )
     return region
+
+
+def _data_names(node: cst.CSTNode) -> set[str]:
+    """The names ``node`` reads as values: every name but those it only calls directly
+    (``loss_fn(out, y)``, ``ddp_model(x)``). The statement that builds a model or a loss module
+    is no part of the forward pass, so following it would pull construction under autocast
+    where the step is not in a loop (the DDP demo builds, steps once, and returns)."""
+    called: set[int] = set()
+    names: set[str] = set()
+
+    class _Values(cst.CSTVisitor):
+        def visit_Call(self, n: cst.Call) -> None:
+            if isinstance(n.func, cst.Name):
+                called.add(id(n.func))
+
+        def visit_Name(self, n: cst.Name) -> None:
+            if id(n) not in called:
+                names.add(n.value)
+
+    node.visit(_Values())
+    return names
 
 
 _UNSAFE_TO_AUTOCAST = ("binary_cross_entropy", "BCELoss")

@@ -111,9 +111,16 @@ class Script:
     """One parsed module and the answers every transform needs."""
 
     def __init__(
-        self, module: cst.Module, pins: Pins | None = None, lines: LineMap | None = None
+        self,
+        module: cst.Module,
+        pins: Pins | None = None,
+        lines: LineMap | None = None,
+        focus: int = 0,
     ) -> None:
         self.module = module
+        self.focus = focus
+        """Which backward call, in source order, the step transforms act on (see
+        :attr:`backward_count`)."""
         self.pins = pins or Pins()
         """The library versions the script's project pins (none for a source given as text)."""
         self.line_map = lines or LineMap()
@@ -200,18 +207,46 @@ class Script:
 
     @cached_property
     def backward(self) -> Backward:
-        """The backward call; raises CannotAct when there is none or more than one."""
-        found = [b for c in self.calls if (b := self._backward(c)) is not None]
+        """The backward call the step transforms act on: the only one, or the one at
+        :attr:`focus` when each backward call runs in a training loop of its own (nanoGPT's
+        bench.py: one loop under the profiler, another without). Raises CannotAct when there
+        is none, or several that share a loop or nest (a GAN's discriminator and generator
+        steps: a window over one would change what the other sees)."""
+        found = self._backwards
         if not found:
             raise CannotAct(None, "no loss.backward() call found")
-        if len(found) > 1:
+        if len(found) > 1 and not self._loops_of_their_own(found):
             raise CannotAct(
                 found[1].call,
                 f"{len(found)} backward calls found (lines {self.lines([b.call for b in found])}); "
-                "the codemod rewrites "
-                "scripts with one",
+                "the codemod rewrites scripts with one, or with one per training loop, each "
+                "loop of its own",
             )
-        return found[0]
+        return found[self.focus]
+
+    @property
+    def backward_count(self) -> int:
+        """How many backward calls the step transforms act on, one :attr:`focus` at a time:
+        each one's when every backward call runs in a loop of its own, else 1 (and
+        :attr:`backward` refuses when there are several)."""
+        found = self._backwards
+        return len(found) if len(found) > 1 and self._loops_of_their_own(found) else 1
+
+    @cached_property
+    def _backwards(self) -> list[Backward]:
+        return [b for c in self.calls if (b := self._backward(c)) is not None]
+
+    def _loops_of_their_own(self, found: list[Backward]) -> bool:
+        """True when each backward call's innermost loop holds no other backward call, and
+        no such loop holds another's."""
+        loops = [b.loop for b in found]
+        if any(loop is None for loop in loops):
+            return False
+        return all(
+            a is not b and not self.inside(a, b) and not self.inside(b, a)  # type: ignore[arg-type]
+            for i, a in enumerate(loops)
+            for b in loops[i + 1 :]
+        )
 
     def _backward(self, call: cst.Call) -> Backward | None:
         func = call.func
@@ -636,6 +671,27 @@ class Script:
             and "sched" in (dotted(call.func.value) or "").lower()
         ]
 
+    @cached_property
+    def profilers(self) -> set[str]:
+        """Names bound to a torch profiler: ``with torch.profiler.profile(...) as prof`` or
+        ``prof = torch.profiler.profile(...)``; its ``prof.step()`` marks a pass of the loop."""
+        found = set(self.names.targets_of("profile"))
+        names = self.names
+
+        class _Withs(cst.CSTVisitor):
+            def visit_WithItem(self, node: cst.WithItem) -> None:
+                item = node.item
+                if (
+                    isinstance(item, cst.Call)
+                    and names.callee(dotted(item.func)).rpartition(".")[2] == "profile"
+                    and node.asname is not None
+                    and isinstance(node.asname.name, cst.Name)
+                ):
+                    found.add(node.asname.name.value)
+
+        self.module.visit(_Withs())
+        return found
+
     def boundary_statements(self, container: cst.CSTNode) -> list[cst.SimpleStatementLine]:
         """Statements inside ``container`` that step, update, clip or zero gradients."""
         out = []
@@ -645,6 +701,9 @@ class Script:
             receiver, _, method = name.rpartition(".")
             # a meter's or a progress bar's update() is bookkeeping; only a scaler's is a step
             if method == "update" and receiver not in scalers and "scaler" not in receiver:
+                continue
+            # a profiler's step() counts the loop's passes for its schedule, not updates
+            if method == "step" and receiver in self.profilers:
                 continue
             if method in _BOUNDARY and self.inside(call, container):
                 stmt = self.statement_of(call)

@@ -27,10 +27,10 @@ def freeze(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module 
     if not options.freeze:
         return None
     site = script.optimizer
-    placement = freeze_placement(script, site, _model(site))
+    guards = _grad_reader_guards(script)
+    placement = freeze_placement(script, site, _model(site), by_hand=bool(guards))
     model = placement.model
     _refuse_foreign_wrapper(script, model)
-    _refuse_grad_readers(script)
     _refuse_unfreezing(script, placement.anchor)
     patterns = ", ".join(json.dumps(p) for p in options.freeze)
     patterns = f"({patterns},)" if len(options.freeze) == 1 else f"({patterns})"
@@ -57,7 +57,7 @@ def freeze(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module 
         f"if not {frozen}:\n"
         f"    raise ValueError({message})\n"
     )
-    changes = {id(placement.anchor): edits.before(edits.statements(code))}
+    changes = {**guards, id(placement.anchor): edits.before(edits.statements(code))}
     module = edits.apply(script.module, changes)
     if not edits.imported(module, "fnmatch", "fnmatch"):
         module = edits.import_edits(module, ["import fnmatch"])
@@ -74,7 +74,8 @@ def lora(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module | 
     if options.lora is None:
         return None
     site = script.optimizer
-    placement = freeze_placement(script, site, _model(site))
+    guards = _grad_reader_guards(script)
+    placement = freeze_placement(script, site, _model(site), by_hand=bool(guards))
     model = placement.model
     config = options.lora.config()
     for call in script.calls:
@@ -89,7 +90,6 @@ def lora(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module | 
                 "it there instead of adding a second one",
             )
     _refuse_foreign_wrapper(script, model)
-    _refuse_grad_readers(script)
     _refuse_unfreezing(script, placement.anchor)
     for call in script.calls:
         func = call.func
@@ -117,7 +117,7 @@ def lora(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module | 
         )
     )
     module = edits.apply(
-        script.module, {id(placement.anchor): edits.before(edits.statements(code))}
+        script.module, {**guards, id(placement.anchor): edits.before(edits.statements(code))}
     )
     missing = [
         name
@@ -391,11 +391,18 @@ def _refuse_foreign_wrapper(script: Script, model: str) -> None:
             )
 
 
-def _refuse_grad_readers(script: Script) -> None:
-    """Raise CannotAct at a loop or comprehension over a model's parameters that reads each
-    one's ``.grad`` without asking whether it has one (``for p in model.parameters():
-    p.data.add_(p.grad, alpha=-lr)``, ``{n: p.grad.cpu() for n, p in ...}``): a frozen
-    parameter's grad is None, so the rewritten script would fail there."""
+def _grad_reader_guards(script: Script) -> dict[int, edits.Replace]:
+    """Edits that make every loop over a model's parameters which reads each one's ``.grad``
+    without asking whether it has one skip the parameters that have none (a frozen parameter's
+    grad stays None): ``if p.grad is None: continue`` first in the body of ``for p in
+    model.parameters(): p.data.add_(p.grad, alpha=-lr)``, a hand-written SGD step, which then
+    updates the trainable parameters alone, as an optimizer does.
+
+    Raises CannotAct where skipping is not that simple: a comprehension over the parameters
+    (``{n: p.grad.cpu() for n, p in ...}``: filtering it would change what it builds), or a
+    loop whose body also does something that does not read the grad (skipping the parameter
+    would skip that too)."""
+    guards: dict[int, edits.Replace] = {}
     for node, names, body in _parameter_walks(script):
         code = script.code(body)
         for name in names:
@@ -407,13 +414,34 @@ def _refuse_grad_readers(script: Script) -> None:
                 )
                 or f"if {name}.grad" in code
             )
-            if reads and not asks:
-                raise CannotAct(
-                    node,
-                    f"this reads `{name}.grad` of every parameter, which a frozen parameter "
-                    "does not have (it stays None): skip parameters whose grad is None here, "
-                    "or freeze in the script's own code",
-                )
+            if not reads or asks:
+                continue
+            if (
+                isinstance(node, cst.For)
+                and isinstance(body, cst.IndentedBlock)
+                and not node.orelse
+                and all(f"{name}.grad" in script.code(s) for s in body.body)
+            ):
+                guards[id(node)] = _skip_missing_grad(name)
+                continue
+            raise CannotAct(
+                node,
+                f"this reads `{name}.grad` of every parameter, which a frozen parameter "
+                "does not have (it stays None): skip parameters whose grad is None here, "
+                "or freeze in the script's own code",
+            )
+    return guards
+
+
+def _skip_missing_grad(name: str) -> edits.Replace:
+    """An edit putting ``if NAME.grad is None: continue`` first in a ``for`` loop's body."""
+    guard = edits.statement(f"if {name}.grad is None:\n    continue\n")
+
+    def edit(stmt: cst.BaseStatement) -> list[cst.BaseStatement]:
+        assert isinstance(stmt, cst.For) and isinstance(stmt.body, cst.IndentedBlock)
+        return [stmt.with_changes(body=stmt.body.with_changes(body=[guard, *stmt.body.body]))]
+
+    return edit
 
 
 def _parameter_walks(script: Script) -> list[tuple[cst.CSTNode, list[str], cst.CSTNode]]:

@@ -1224,3 +1224,41 @@ def test_a_break_in_the_loop_that_calls_the_step_function_is_said_too():
     assert result.new_source is not None and not result.problems
     (note,) = (str(n) for n in result.notes if "break" in n.text)
     assert note.startswith("train.py:17:9:")
+
+
+TWO_LOOPS = """\
+import torch
+
+ptdtype = {{"bf16": torch.bfloat16, "fp16": torch.float16}}[args.dtype]
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for x in loader:
+    {first}
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+for x in loader:
+    {second}
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+"""
+OWN_AUTOCAST = 'with torch.autocast("cuda", dtype=ptdtype):\n        loss = model(x).sum()'
+
+
+def test_each_training_loop_keeps_its_own_mechanism_and_is_told_at_its_line():
+    source = TWO_LOOPS.format(first=OWN_AUTOCAST, second=OWN_AUTOCAST)
+    result = codemod_source(source, CodemodOptions(precision="bf16"), "train.py")
+    assert result.problems == [] and result.kept == ["precision"] and not result.changed
+    assert [a.line for a in result.actions] == [6, 12]
+
+
+def test_one_loop_keeping_its_own_mechanism_and_another_without_is_refused():
+    """Autocast of the codemod's in one loop and the script's own, set by the user, in the
+    other would be two mechanisms for one setting: refused at the kept one."""
+    source = TWO_LOOPS.format(first=OWN_AUTOCAST, second="loss = model(x).sum()")
+    result = codemod_source(source, CodemodOptions(precision="bf16"), "train.py")
+    assert [str(p) for p in result.problems] == [
+        "train.py:6:5: cannot add precision: one training loop keeps the script's own "
+        "mechanism here and another has none; give them the same one"
+    ]
+    assert not result.changed

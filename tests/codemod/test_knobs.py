@@ -416,3 +416,27 @@ def test_a_divided_loss_with_a_flag_that_counts_nothing_is_not_kept():
     assert "cannot add accumulation: the script already accumulates gradients by hand (loss " in (
         problem
     )
+
+
+PRELOADED = """\
+import torch
+
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for update in range(updates):
+    batches = [next(iterator) for _ in range(window_of(update))]
+    for x, y in batches:
+        loss = (model(x) - y).pow(2).sum() / tokens
+        loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+"""
+
+
+def test_a_micro_step_loop_whose_window_has_no_name_is_kept():
+    """Accelerate's autoregressive example preloads each window's batches (to normalise the
+    loss by the window's tokens): a micro-step loop inside the loop that steps the optimizer
+    is accumulation by its structure, so nothing is added on top even though the codemod
+    cannot name the window, and the user is told to set it."""
+    action = _kept(PRELOADED)
+    assert action.startswith("train.py:6:5: keeping the script's own accumulation: ")
+    assert "a micro-step loop at line 6" in action and "set its window to 4 yourself" in action

@@ -53,3 +53,28 @@ def test_a_split_alone_is_no_rewrite():
     """When no transform acts, the file is not rewritten just to split its lines."""
     result = codemod_source(ONE_LINE, CodemodOptions(precision=None), "train.py")
     assert not result.changed and result.new_source is None
+
+
+INLINE_LOSS = """\
+import torch
+
+model = torch.nn.Linear(4, 1)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for x, y in loader:
+    optimizer.zero_grad()
+    torch.nn.functional.mse_loss(model(x), y).backward()  # inline
+    scaler.scale(loss).backward()
+    optimizer.step()
+    print(undefined_window)
+"""
+
+
+def test_a_loss_computed_in_the_backward_statement_gets_a_name_and_a_line():
+    module, lines = split_training_lines(cst.parse_module(INLINE_LOSS))
+    assert (
+        "    loss_1 = torch.nn.functional.mse_loss(model(x), y)\n"  # `loss` is spelled below
+        "    loss_1.backward()  # inline\n"
+        "    scaler.scale(loss).backward()\n"  # a scaled loss is already computed: left alone
+    ) in module.code
+    assert lines.where(7, 4) == (7, 4) and lines.where(8, 4) == (7, 4)
+    assert lines.where(11, 4) == (10, 4)

@@ -117,16 +117,36 @@ def test_explain_maps_what_the_transforms_act_on():
 
 
 def test_explain_says_why_an_entry_is_missing():
-    source = "import torch\nmodel = torch.nn.Linear(2, 2)\nmodel(torch.ones(2)).sum().backward()\n"
+    # a loss computed inside the backward statement gets a line of its own before this map is
+    # drawn (codemod/lines.py), so the forward pass that is not found is one in another block
+    source = (
+        "import torch\nmodel = torch.nn.Linear(2, 2)\nif True:\n"
+        "    loss = model(torch.ones(2)).sum()\nloss.backward()\n"
+    )
     result = codemod_source(source, CodemodOptions(grad_accum_steps=2), explain=True)
     assert [(s.what, s.line) for s in result.seen][:4] == [
-        ("backward", 3),
+        ("backward", 5),
         ("loop", 0),
-        ("forward", 3),
+        ("forward", 5),
         ("optimizer", 0),
     ]
-    assert result.seen[2].text == "not found: the loss is computed inside the backward statement"
+    assert result.seen[2].text == (
+        "not found: no `loss = ...` above the backward call in its block, so the forward pass "
+        "cannot be found"
+    )
     assert result.seen[3].text.startswith("not found: no optimizer construction found")
+
+
+def test_explain_maps_each_training_loop_of_its_own():
+    source = (Path(__file__).parents[1] / "fixtures/codemod/loop_per_backward.in.py").read_text()
+    result = codemod_source(source, CodemodOptions(grad_accum_steps=2), explain=True)
+    assert [(s.what, s.line) for s in result.seen if s.what in ("backward", "loop")] == [
+        ("backward", 39),
+        ("loop", 35),
+        ("backward", 49),
+        ("loop", 45),
+    ]
+    assert [s.what for s in result.seen].count("accumulation") == 2
 
 
 def test_explain_cli_prints_the_map_and_writes_nothing(tmp_path: Path):

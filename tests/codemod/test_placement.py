@@ -231,3 +231,38 @@ def test_parameters_added_between_the_wrap_place_and_the_optimizer_are_refused()
     assert problem.startswith(
         "train.py:8:1: cannot add freeze: model.module.resize_token_embeddings"
     )
+
+
+BY_HAND_IN_MAIN = """\
+import torch
+
+if __name__ == "__main__":
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1))
+    if use_optimizer:
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for x in batches:
+        model.zero_grad()
+        loss = model(x).sum()
+        loss.backward()
+        if use_optimizer:
+            optimizer.step()
+        else:
+            for p in model.parameters():
+                p.data.add_(p.grad, alpha=-0.1)
+"""
+
+
+def test_a_hand_written_step_lifts_the_freeze_above_the_optimizer_s_if_only():
+    """The script steps by hand when it builds no optimizer, so the freeze goes above the `if`
+    that builds one, but not above `if __name__ == "__main__":`, which builds the model."""
+    result = codemod_source(BY_HAND_IN_MAIN, FREEZE, "train.py")
+    assert result.problems == []
+    lines = (result.new_source or "").splitlines()
+    freeze = lines.index("    frozen = 0")
+    assert lines[freeze - 1].strip().startswith("model = ")
+    assert lines[freeze + 7] == "    if use_optimizer:"
+    guard = lines.index("            for p in model.parameters():")
+    assert lines[guard + 1 : guard + 3] == [
+        "                if p.grad is None:",
+        "                    continue",
+    ]
