@@ -29,10 +29,9 @@ from freezegen.generate.data import (
     chat_template_problem,
     check_data_supported,
     data_constants,
-    packing_note,
 )
 from freezegen.generate.errors import GenerateError
-from freezegen.generate.literals import assignment, literal
+from freezegen.generate.literals import assignment
 from freezegen.generate.recipe import choose_parts, imports_for, quantized
 from freezegen.generate.runtime import runtime_source
 from freezegen.spec.models import FILE_SOURCES, Spec
@@ -168,7 +167,7 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
         "streaming": spec.data.streaming,
         "position_ids": spec.data.source in FILE_SOURCES
         and (spec.data.packing or spec.data.source == "text"),
-        "packing_note": _packing_note(spec),
+        "packing": spec.data.packing,
     }
 
 
@@ -285,15 +284,8 @@ def _data_constants(spec: Spec, rel: Any) -> list[str]:
     if d.source == "factory":
         module, _, attr = d.factory.partition(":")
         return [assignment("DATA_FACTORY", [module, attr])]
-    return data_constants(spec, rel)
-
-
-def _packing_note(spec: Spec) -> str | None:
-    """The packing script's log line about attention across documents, as a literal."""
-    if not spec.data.packing or spec.data.source not in FILE_SOURCES:
-        return None
     arch = None if spec.model.factory is not None else _architecture(spec)
-    return literal(packing_note(spec, None if arch is None else family_of(arch)))
+    return data_constants(spec, rel, None if arch is None else family_of(arch))
 
 
 def _prediction(spec: Spec) -> int | None:

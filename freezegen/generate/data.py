@@ -171,8 +171,9 @@ def data_parts(spec: Spec, several: bool) -> list[str]:
     return ["data/example", read, f"data/format-{d.format}", rows, "data/files", stream]
 
 
-def data_constants(spec: Spec, rel: Any) -> list[str]:
-    """The ``NAME = literal`` lines of a file source's settings (paths relative via ``rel``)."""
+def data_constants(spec: Spec, rel: Any, family: Family | None) -> list[str]:
+    """The ``NAME = literal`` lines of a file source's settings (paths relative via ``rel``;
+    ``family`` as for :func:`packing_caveat`)."""
     d = spec.data
     lines = [assignment("DATA_PATH", rel(d.path)), assignment("TOKENIZER", rel(d.tokenizer))]
     if d.source != "text":
@@ -181,6 +182,8 @@ def data_constants(spec: Spec, rel: Any) -> list[str]:
         lines.append(assignment(constant, getattr(d, key)))
     if not (d.packing or d.source == "text"):
         lines.append(assignment("TRUNCATION", d.truncation))
+    if d.packing:
+        lines.append(assignment("PACKING_NOTE", packing_note(spec, family)))
     if d.streaming:
         lines.append(assignment("SHUFFLE_BUFFER", SHUFFLE_BUFFER_ROWS))
     validation = d.validation

@@ -53,6 +53,7 @@ PART_IMPORTS: dict[str, tuple[str, ...]] = {
     "parts/data/factory.py.j2": ("import importlib",),
     # Files other than one text file are read through the optional extra freezegen[data].
     "parts/data/read-datasets.py.j2": ("import datasets",),
+    "parts/data/streamed.py.j2": ("import itertools",),
     "parts/step/lr-cosine.py.j2": ("import math",),
     "parts/step/ddp.py.j2": ("import contextlib",),
     "parts/processes/start.py.j2": ("import torch.distributed as dist",),
