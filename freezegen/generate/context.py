@@ -34,7 +34,7 @@ from freezegen.generate.errors import GenerateError
 from freezegen.generate.literals import assignment
 from freezegen.generate.recipe import choose_parts, imports_for, quantized
 from freezegen.generate.runtime import runtime_source
-from freezegen.spec.models import FILE_SOURCES, Spec
+from freezegen.spec.models import Spec
 from freezegen.spec.presets import Architecture
 from freezegen.spec.selectors import runtime_selection
 
@@ -165,8 +165,7 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
         # File data: a streamed dataset, rows carrying position_ids (packed, or one text file
         # cut into rows), and what packing does to attention.
         "streaming": spec.data.streaming,
-        "position_ids": spec.data.source in FILE_SOURCES
-        and (spec.data.packing or spec.data.source == "text"),
+        "position_ids": spec.data.packed_rows,
         "packing": spec.data.packing,
     }
 

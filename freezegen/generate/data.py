@@ -165,8 +165,7 @@ def data_parts(spec: Spec, several: bool) -> list[str]:
     """The data slot's parts (names under templates/parts/) for ``spec``'s file source."""
     d = spec.data
     read = "data/read-text" if d.source == "text" else "data/read-datasets"
-    # A text file is one document: it is always cut into rows, as packing does.
-    rows = "data/rows-packed" if d.packing or d.source == "text" else "data/rows-padded"
+    rows = "data/rows-packed" if d.packed_rows else "data/rows-padded"
     stream = "data/streamed" if d.streaming else "data/stream" + ("-ranks" if several else "")
     return ["data/example", read, f"data/format-{d.format}", rows, "data/files", stream]
 
@@ -180,7 +179,7 @@ def data_constants(spec: Spec, rel: Any, family: Family | None) -> list[str]:
         lines.append(assignment("DATASET_BUILDER", _BUILDERS.get(d.source)))
     for constant, key in _FORMAT_FIELDS[d.format]:
         lines.append(assignment(constant, getattr(d, key)))
-    if not (d.packing or d.source == "text"):
+    if not d.packed_rows:
         lines.append(assignment("TRUNCATION", d.truncation))
     if d.packing:
         lines.append(assignment("PACKING_NOTE", packing_note(spec, family)))

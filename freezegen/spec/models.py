@@ -562,6 +562,13 @@ class DataSpec(_Model):
         None, description='"package.module:callable" returning a torch Dataset (factory).'
     )
 
+    @property
+    def packed_rows(self) -> bool:
+        """Whether the script cuts rows from concatenated documents, each document's
+        position_ids restarting at 0 (packing, or one text file cut into rows): transformers
+        then masks attention across the restarts, a (b, 1, s, s) mask in every block."""
+        return self.source in FILE_SOURCES and (self.packing or self.source == "text")
+
     @model_validator(mode="after")
     def _source_inputs(self) -> DataSpec:
         need = {
