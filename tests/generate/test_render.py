@@ -90,9 +90,9 @@ def _reduced(example: Path, folder: Path) -> Path:
 
 @pytest.mark.slow
 def test_examples_run_reduced_to_tiny_models(tmp_path: Path) -> None:
-    from tests.generate.conftest import run_scripts
-
     import yaml
+
+    from tests.generate.conftest import run_scripts
 
     scripts = []
     for i, example in enumerate(EXAMPLES):
