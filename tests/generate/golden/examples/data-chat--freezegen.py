@@ -372,7 +372,8 @@ def padded(ids: list[int], labels: list[int], pad_id: int) -> dict[str, torch.Te
 
     The padding follows every real token and attention is causal, so no real token sees it:
     the rows need no attention mask, which is the batch freezegen's estimate assumes (one
-    sequence per row, sdpa applying causality itself).
+    sequence per row, sdpa applying causality itself). transformers may still warn that no
+    attention_mask was passed: for right padding under causal attention it changes nothing.
     """
     fill = SEQ_LEN - len(ids)
     return {
