@@ -99,6 +99,13 @@ def chat_template_problem(tokenizer: Path) -> str | None:
     a missing tokenizer is reported elsewhere). Reads the files transformers reads for a chat
     template (chat_template.jinja, chat_template.json, tokenizer_config.json's chat_template)
     and the tokenizer.json whose offsets map the rendered turns to tokens."""
+    try:
+        return _chat_template_problem(tokenizer)
+    except OSError:  # e.g. a name too long for the file system: FG112 says so
+        return None
+
+
+def _chat_template_problem(tokenizer: Path) -> str | None:
     if not tokenizer.is_dir():
         return None
     if not (tokenizer / "tokenizer.json").is_file():

@@ -77,6 +77,7 @@ def test_chat_template_found_in_each_place_transformers_reads(tmp_path: Path) ->
     (folder / "tokenizer.json").unlink()
     assert "no tokenizer.json" in chat_template_problem(folder)
     assert chat_template_problem(tmp_path / "missing") is None  # FG112 reports it
+    assert chat_template_problem(tmp_path / ("x" * 300)) is None  # too long a name: FG112 too
 
 
 def test_chat_without_a_template_is_fg131_at_the_tokenizer(tmp_path: Path) -> None:
