@@ -1,5 +1,5 @@
 """freezegen/generate/data.py: refusals (lint and generate alike), the chat-template check on a
-tokenizer folder, what packing says about attention, and which families keep documents apart."""
+tokenizer folder, what packing says about attention, which parts and imports a script gets."""
 
 from __future__ import annotations
 
@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 
-from freezegen.arch.families import all_families, family_for_model_type
+from freezegen.arch.families import family_for_model_type
 from freezegen.generate import GenerateError, render_script
 from freezegen.generate.data import chat_template_problem, check_data_supported, packing_caveat
 from freezegen.lint import lint_paths
 from freezegen.spec import load_spec
-from tests.family_configs import TINY_CONFIGS
 from tests.generate.conftest import tiny_spec
 from tests.generate.tiny_tokenizer import write_tokenizer
 
@@ -123,29 +122,18 @@ def test_packing_caveat_names_factory_bert_and_unknown(tmp_path: Path) -> None:
     assert packing_caveat(unpacked, bert) is None
 
 
-@pytest.mark.parametrize("family", sorted(f.name for f in all_families()))
-def test_family_packed_documents_is_what_transformers_does(family: str) -> None:
-    """Family.packed_documents, checked against the real model: a document packed after
-    another gives the same logits as alone exactly when the flag says so (eager and sdpa)."""
-    import torch
-    import transformers
-
-    from freezegen.arch.families import family_for_model_type
-
-    config = TINY_CONFIGS[family]
-    flag = family_for_model_type(config["model_type"]).packed_documents
-    for attention in ("eager", "sdpa"):
-        built = transformers.AutoConfig.for_model(
-            **config, **family_for_model_type(config["model_type"]).causal_lm_config
-        )
-        built._attn_implementation = attention
-        torch.manual_seed(0)
-        model = transformers.AutoModelForCausalLM.from_config(built).eval()
-        first, second = torch.randint(2, 60, (1, 5)), torch.randint(2, 60, (1, 6))
-        positions = torch.tensor([[*range(5), *range(6)]])
-        with torch.no_grad():
-            alone = model(input_ids=second, use_cache=False).logits
-            packed = model(
-                input_ids=torch.cat([first, second], 1), position_ids=positions, use_cache=False
-            ).logits[:, 5:]
-        assert torch.allclose(alone, packed, atol=1e-5) == flag, (family, attention)
+@pytest.mark.parametrize(
+    ("data", "imports_datasets"),
+    [
+        ({"source": "synthetic"}, False),
+        ({**FILES, "source": "text"}, False),
+        (FILES, True),
+        ({**FILES, "source": "parquet", "format": "completion"}, True),
+    ],
+)
+def test_only_scripts_reading_records_import_datasets(
+    tmp_path: Path, data: dict, imports_datasets: bool
+) -> None:
+    path = tiny_spec(tmp_path, data=data)
+    text = render_script(load_spec(path), path, tmp_path)
+    assert ("\nimport datasets\n" in text) == imports_datasets
