@@ -163,7 +163,7 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
         # How adapter.merge merges: into a dequantized copy of a quantized base, or in place.
         "merge": merge_kind(spec),
         # File data: a streamed dataset, rows carrying position_ids (packed, or one text file
-        # cut into rows), and what packing does to attention.
+        # cut into rows), and packing (its start logs what packing does to attention).
         "streaming": spec.data.streaming,
         "position_ids": spec.data.packed_rows,
         "packing": spec.data.packing,
