@@ -86,12 +86,6 @@ def check_data_supported(spec: Spec) -> None:
                 "json, csv, parquet or saved)",
                 ("data", "streaming"),
             )
-    if d.streaming and spec.distributed.strategy != "none":
-        raise GenerateError(
-            "a streamed dataset runs in one process; under torchrun read it whole (streaming: "
-            "false)",
-            ("data", "streaming"),
-        )
 
 
 def chat_template_problem(tokenizer: Path) -> str | None:
@@ -173,8 +167,9 @@ def data_parts(spec: Spec, several: bool) -> list[str]:
     d = spec.data
     read = "data/read-text" if d.source == "text" else "data/read-datasets"
     rows = "data/rows-packed" if d.packed_rows else "data/rows-padded"
-    stream = "data/streamed" if d.streaming else "data/stream" + ("-ranks" if several else "")
-    return ["data/example", read, f"data/format-{d.format}", rows, "data/files", stream]
+    stream = ("data/streamed" if d.streaming else "data/stream") + ("-ranks" if several else "")
+    share = ["data/share-ranks"] if several else []
+    return ["data/example", read, f"data/format-{d.format}", rows, "data/files", *share, stream]
 
 
 def data_constants(spec: Spec, rel: Any, family: Family | None) -> list[str]:

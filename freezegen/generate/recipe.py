@@ -54,6 +54,7 @@ PART_IMPORTS: dict[str, tuple[str, ...]] = {
     # Files other than one text file are read through the optional extra freezegen[data].
     "parts/data/read-datasets.py.j2": ("import datasets",),
     "parts/data/streamed.py.j2": ("import itertools",),
+    "parts/data/streamed-ranks.py.j2": ("import itertools",),
     "parts/step/lr-cosine.py.j2": ("import math",),
     "parts/step/ddp.py.j2": ("import contextlib",),
     "parts/processes/start.py.j2": ("import torch.distributed as dist",),
@@ -144,6 +145,7 @@ def choose_parts(spec: Spec) -> dict[str, list[str]]:
     else:
         synthetic = ranks if source == "synthetic" else ""
         data = [_part("data/example"), _part(f"data/{source}{synthetic}")]
+        data += [_part("data/share-ranks")] if several else []
         data.append(_part("data/stream" + ranks))
     checkpointing = []
     if spec.checkpointing is not None:

@@ -33,15 +33,6 @@ CLASSIFIER = {"hf_config": "./config.json", "head": "sequence-classification"}
             "cannot be split",
         ),
         ({"data": {**FILES, "source": "text", "streaming": True}}, ("data", "streaming"), "whole"),
-        (
-            {
-                "data": {**FILES, "streaming": True},
-                "distributed": {"strategy": "ddp"},
-                "hardware": {"memory_gib": 8, "gpus_per_node": 2},
-            },
-            ("data", "streaming"),
-            "one process",
-        ),
         ({"data": {"source": "synthetic", "packing": True}}, ("data", "packing"), "file sources"),
         (
             {"data": {"source": "synthetic", "validation": {"split": 0.1}}},

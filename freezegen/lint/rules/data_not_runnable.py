@@ -12,8 +12,8 @@ class DataNotRunnable(Rule):
     name = "data-not-runnable"
     summary = (
         "Data settings the generated script cannot run: a format or packing with a classifier, "
-        "fields or a split asked of one text file, streaming under torchrun, file settings "
-        "beside synthetic or factory data."
+        "fields, a split or streaming asked of one text file, file settings beside synthetic "
+        "or factory data."
     )
     valid = (
         """version: 1
