@@ -167,6 +167,10 @@ class Family:
     conv1d_blocks: bool = False
     """Whether the linears inside the blocks are transformers' Conv1D (GPT-2), which stores a
     weight as (in, out) where nn.Linear stores (out, in) (see freezegen.arch.linears)."""
+    packed_documents: bool = True
+    """Whether the causal-LM model keeps packed documents apart: transformers builds its mask
+    from position_ids restarts when given no attention mask (``create_causal_mask``, every
+    attention implementation); BERT's decoder mask ignores them."""
 
     def ties_head(self, arch: Architecture, head: str) -> bool:
         """Whether the output head is the token embedding (one tensor, one gradient sum).

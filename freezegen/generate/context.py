@@ -16,6 +16,7 @@ from typing import Any
 
 from freezegen._version import __version__
 from freezegen.arch import ArchitectureError, UnknownArchitecture
+from freezegen.arch.families import family_of
 from freezegen.arch.freeze import freeze_rules
 from freezegen.arch.hf import hf_model
 from freezegen.generate.adapters import (
@@ -23,6 +24,11 @@ from freezegen.generate.adapters import (
     adapter_section,
     check_adapter_supported,
     merge_kind,
+)
+from freezegen.generate.data import (
+    chat_template_problem,
+    check_data_supported,
+    data_constants,
 )
 from freezegen.generate.errors import GenerateError
 from freezegen.generate.literals import assignment
@@ -156,6 +162,11 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
         "quantized": quantized(spec),
         # How adapter.merge merges: into a dequantized copy of a quantized base, or in place.
         "merge": merge_kind(spec),
+        # File data: a streamed dataset, rows carrying position_ids (packed, or one text file
+        # cut into rows), and packing (its start logs what packing does to attention).
+        "streaming": spec.data.streaming,
+        "position_ids": spec.data.packed_rows,
+        "packing": spec.data.packing,
     }
 
 
@@ -166,11 +177,11 @@ def _check_supported(spec: Spec) -> None:
             "activation_checkpointing.reentrant: true is not generated: reentrant checkpointing "
             "drops gradients behind frozen inputs; set it to false"
         )
-    if spec.model.head == "sequence-classification" and spec.data.source == "text":
-        raise GenerateError(
-            "a sequence-classification head needs labels: use data.source jsonl (with a "
-            "'label' field), synthetic or factory, not text"
-        )
+    check_data_supported(spec)
+    if spec.data.format == "chat":
+        problem = chat_template_problem(spec.data.tokenizer)
+        if problem is not None:
+            raise GenerateError(problem, ("data", "tokenizer"))
 
 
 def _weights_load(spec: Spec) -> str | None:
@@ -272,10 +283,8 @@ def _data_constants(spec: Spec, rel: Any) -> list[str]:
     if d.source == "factory":
         module, _, attr = d.factory.partition(":")
         return [assignment("DATA_FACTORY", [module, attr])]
-    lines = [assignment("DATA_PATH", rel(d.path)), assignment("TOKENIZER", rel(d.tokenizer))]
-    if d.source == "jsonl":
-        lines.append(assignment("TEXT_FIELD", d.text_field))
-    return lines
+    arch = None if spec.model.factory is not None else _architecture(spec)
+    return data_constants(spec, rel, None if arch is None else family_of(arch))
 
 
 def _prediction(spec: Spec) -> int | None:

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import sys
 
-from freezegen.spec.models import Spec
+from freezegen.generate.data import data_parts
+from freezegen.spec.models import FILE_SOURCES, Spec
 
 # Every script imports these; the parts' own needs are listed in PART_IMPORTS.
 COMMON_IMPORTS = (
@@ -50,7 +51,10 @@ PART_IMPORTS: dict[str, tuple[str, ...]] = {
     "parts/model/factory.py.j2": ("import importlib",),
     "parts/model/checkpointing-wrap.py.j2": ("from torch.utils.checkpoint import checkpoint",),
     "parts/data/factory.py.j2": ("import importlib",),
-    "parts/data/jsonl.py.j2": ("import json",),
+    # Files other than one text file are read through the optional extra freezegen[data].
+    "parts/data/read-datasets.py.j2": ("import datasets",),
+    "parts/data/streamed.py.j2": ("import itertools",),
+    "parts/data/streamed-ranks.py.j2": ("import itertools",),
     "parts/step/lr-cosine.py.j2": ("import math",),
     "parts/step/ddp.py.j2": ("import contextlib",),
     "parts/processes/start.py.j2": ("import torch.distributed as dist",),
@@ -135,7 +139,14 @@ def choose_parts(spec: Spec) -> dict[str, list[str]]:
     several = strategy != "none"  # processes: the parts that differ come as "<part>-ranks"
     ranks = "-ranks" if several else ""
     model = "hf" if spec.model.factory is None else "factory"
-    source = spec.data.source + (ranks if spec.data.source == "synthetic" else "")
+    source = spec.data.source
+    if source in FILE_SOURCES:
+        data = [_part(name) for name in data_parts(spec, several)]
+    else:
+        synthetic = ranks if source == "synthetic" else ""
+        data = [_part("data/example"), _part(f"data/{source}{synthetic}")]
+        data += [_part("data/share-ranks")] if several else []
+        data.append(_part("data/stream" + ranks))
     checkpointing = []
     if spec.checkpointing is not None:
         # transformers' own switch for its models; a factory's blocks are wrapped.
@@ -159,7 +170,7 @@ def choose_parts(spec: Spec) -> dict[str, list[str]]:
             *checkpointing,
             _part("model/thawing"),
         ],
-        "data": [_part("data/example"), _part(f"data/{source}"), _part("data/stream" + ranks)],
+        "data": data,
         "step": [
             _part("step/targets"),
             _part(f"step/loss-{model}"),

@@ -21,8 +21,10 @@ finds none and lets sdpa apply causality itself (``is_causal``, no mask tensor),
 grouped-query keys and values at their own size with ``enable_gqa``. On fake tensors that check
 cannot read the values, so it assumes packing: every decoder block would get a (b, 1, s, s)
 mask, and a mask turns GQA off (``repeat_kv`` copies K/V to all heads).
-:func:`_one_sequence_per_row` gives the check the answer a real run gets. Eager attention
-builds its mask whatever the answer, so it is unaffected.
+:func:`_one_sequence_per_row` gives the check the answer a real run gets. Rows packed from
+several documents (``data.packing``) are the exception: their position_ids restart, the real
+check finds them and every block gets the mask, so the trace leaves the check alone. Eager
+attention builds its mask whatever the answer, so it is unaffected.
 
 Which sdpa kernel a CUDA GPU (sm80 and later) then picks decides what it keeps. In fp16/bf16 it
 is flash attention: q, k and v at their own (grouped) sizes, the output and a fp32 log-sum-exp,
@@ -87,7 +89,8 @@ def estimate_traced(spec: Spec) -> MemoryEstimate:
     hf = spec.model.factory is None
     with (
         _quiet_transformers(),
-        _one_sequence_per_row() if hf else contextlib.nullcontext(),
+        # Packed rows (data.packing) do get the mask: their position_ids restart.
+        _one_sequence_per_row() if hf and not spec.data.packed_rows else contextlib.nullcontext(),
         grouped_mm_stand_in() if hf else contextlib.nullcontext(),
         _fake_process_group(world) if fsdp else contextlib.nullcontext() as mesh,
         FakeTensorMode(allow_non_fake_inputs=False),

@@ -489,24 +489,92 @@ class TrainSpec(_Model):
     log_every: PositiveInt = Field(10, description="Print a progress line every N steps.")
 
 
-class DataSpec(_Model):
-    source: Literal["synthetic", "text", "jsonl", "factory"] = Field(
-        "synthetic", description="synthetic tokens, a local text/jsonl file, or a factory."
+# The file sources: `text` reads one text file as a single document; the others are read through
+# the datasets library (the optional extra freezegen[data]); `saved` is a save_to_disk folder.
+FILE_SOURCES = ("text", "jsonl", "json", "csv", "parquet", "saved")
+
+
+class ValidationData(_Model):
+    path: SpecPath | None = Field(
+        None, description="A validation file or saved folder, read like data.path."
     )
-    path: SpecPath | None = Field(None, description="Local text or jsonl file (text, jsonl).")
-    tokenizer: SpecPath | None = Field(None, description="Local tokenizer folder (text, jsonl).")
-    text_field: str = Field("text", description="jsonl field holding the text.")
+    split: Annotated[float, Field(gt=0.0, lt=1.0)] | None = Field(
+        None,
+        description="Hold out this fraction of data.path's records (each record by a draw "
+        "seeded by train.seed: the same split in every run).",
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ValidationData:
+        if (self.path is None) == (self.split is None):
+            raise PydanticCustomError(
+                "validation_kind",
+                "data.validation takes exactly one of path and split",
+                {"at": "path" if self.path is not None else "split"},
+            )
+        return self
+
+
+class DataSpec(_Model):
+    source: Literal["synthetic", "text", "jsonl", "json", "csv", "parquet", "saved", "factory"] = (
+        Field(
+            "synthetic",
+            description="synthetic tokens; a local text file (one document); jsonl, json, csv "
+            "or parquet records or a saved dataset folder (save_to_disk), read through the "
+            "datasets library; or a factory.",
+        )
+    )
+    path: SpecPath | None = Field(None, description="The local data file or folder.")
+    tokenizer: SpecPath | None = Field(None, description="Local tokenizer folder (file sources).")
+    format: Literal["text", "completion", "chat"] = Field(
+        "text",
+        description="text: every token is a target; completion: prompt then completion, the "
+        "loss only on the completion; chat: messages rendered with the tokenizer's chat "
+        "template, the loss only on assistant turns.",
+    )
+    text_field: str = Field("text", description="Field holding the text (format text).")
+    prompt_field: str = Field("prompt", description="Field holding the prompt (completion).")
+    completion_field: str = Field(
+        "completion", description="Field holding the completion (completion)."
+    )
+    messages_field: str = Field(
+        "messages", description="Field holding the [{role, content}] messages (chat)."
+    )
+    packing: StrictBool = Field(
+        False,
+        description="Concatenate documents and cut them into rows of seq_len (no padding "
+        "but the last row's); false: one example per row, padded to seq_len.",
+    )
+    truncation: Literal["cut", "drop"] = Field(
+        "cut",
+        description="An example longer than seq_len (without packing): cut keeps its first "
+        "seq_len tokens (targets cut off are lost), drop leaves it out.",
+    )
+    streaming: StrictBool = Field(
+        False,
+        description="Read the records as a stream instead of tokenizing them all first (files "
+        "larger than memory); shuffled within a seeded buffer.",
+    )
+    validation: ValidationData | None = Field(
+        None, description="Validation data: {path: ...} or {split: 0.05}."
+    )
     factory: ImportPath | None = Field(
         None, description='"package.module:callable" returning a torch Dataset (factory).'
     )
 
+    @property
+    def packed_rows(self) -> bool:
+        """Whether the script cuts rows from concatenated documents, each document's
+        position_ids restarting at 0 (packing, or one text file cut into rows): transformers
+        then masks attention across the restarts, a (b, 1, s, s) mask in every block."""
+        return self.source in FILE_SOURCES and (self.packing or self.source == "text")
+
     @model_validator(mode="after")
     def _source_inputs(self) -> DataSpec:
         need = {
-            "text": ("path", "tokenizer"),
-            "jsonl": ("path", "tokenizer"),
             "factory": ("factory",),
             "synthetic": (),
+            **{source: ("path", "tokenizer") for source in FILE_SOURCES},
         }[self.source]
         missing = [k for k in need if getattr(self, k) is None]
         if missing:

@@ -8,6 +8,7 @@ bit-identical, which needs every rank's RNG, the data position and the (sharded)
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from tests.generate.conftest import (
     script_env,
     tiny_spec,
 )
+from tests.generate.tiny_tokenizer import WORDS, write_tokenizer
 
 # Each test runs generated scripts under torchrun: seconds each.
 pytestmark = pytest.mark.slow
@@ -104,6 +106,41 @@ def test_ddp_and_fsdp_on_two_processes_match_one_process(tmp_path: Path) -> None
     assert torch.equal(expected["transformer.wte.weight"], initial["transformer.wte.weight"])
     name = "transformer.h.0.mlp.c_fc.weight"
     assert not torch.equal(expected[name], initial[name])
+
+
+def test_ddp_on_a_streamed_file_matches_one_process(tmp_path: Path) -> None:
+    """Streamed, packed file data: every rank reads the same stream and takes its share of each
+    global micro-batch, so two processes of 3 rows train as one of 6 (past an epoch's end)."""
+    scripts = []
+    for strategy, micro_batch in (("none", 6), ("ddp", 3)):
+        folder = tmp_path / strategy
+        folder.mkdir()
+        write_tokenizer(folder / "tok")
+        records = [{"text": " ".join(WORDS[i % 9 : i % 9 + 3 + i % 4])} for i in range(17)]
+        (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        spec = tiny_spec(
+            folder,
+            model={"hf_config": "./config.json", "dropout": 0.0},
+            optimizer={"name": "sgd", "lr": 0.5, "momentum": 0.9},
+            batch={"micro_batch_size": micro_batch, "grad_accum_steps": 2, "seq_len": 8},
+            data={
+                "source": "jsonl",
+                "path": "train.jsonl",
+                "tokenizer": "tok",
+                "packing": True,
+                "streaming": True,
+            },
+            train={"max_steps": 5, "grad_clip": 1.0, "seed": 5, "log_every": 1},
+            distributed={"strategy": strategy},
+        )
+        scripts.append(generate(spec))
+    single, ddp = scripts
+    reference = run_script(single).check()
+    run = torchrun(ddp).check()
+    assert run.losses == pytest.approx(reference.losses, rel=1e-4)
+    expected, got = final_weights(single), final_weights(ddp)
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-5, atol=1e-6, msg=name)
 
 
 def _resume_spec(folder: Path, strategy: str) -> Path:

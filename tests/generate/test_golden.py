@@ -88,6 +88,35 @@ MATRIX: dict[str, tuple[str, dict[str, Any]]] = {
             "data": {"source": "jsonl", "path": "data.jsonl", "tokenizer": "tokenizer"},
         },
     ),
+    # File data: a completion set packed with a held-out split, a streamed chat set with a
+    # validation file.
+    "completion-packed": (
+        "llama",
+        {
+            "data": {
+                "source": "parquet",
+                "path": "train.parquet",
+                "tokenizer": "tokenizer",
+                "format": "completion",
+                "packing": True,
+                "validation": {"split": 0.1},
+            }
+        },
+    ),
+    "chat-streamed": (
+        "qwen2",
+        {
+            "data": {
+                "source": "jsonl",
+                "path": "chats.jsonl",
+                "tokenizer": "tokenizer",
+                "format": "chat",
+                "truncation": "drop",
+                "streaming": True,
+                "validation": {"path": "val.jsonl"},
+            }
+        },
+    ),
     # Adapters (peft), over a full, an NF4 and an INT8 (bitsandbytes) base.
     "lora-merge": (
         "llama",

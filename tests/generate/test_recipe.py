@@ -22,6 +22,11 @@ DISTRIBUTED_WORDS = ("dist.", "RANK", "WORLD_SIZE")
 
 STRATEGIES = ("none", "ddp", "fsdp")
 SOURCES = ("synthetic", "factory", "text", "jsonl")
+# File data beyond the source: each format, packing and streaming pick parts of their own.
+FILE_DATA = (
+    {"source": "parquet", "format": "completion", "packing": True},
+    {"source": "saved", "format": "chat", "streaming": True},
+)
 SCHEDULERS = ("constant", "linear", "cosine")
 
 
@@ -39,13 +44,14 @@ ADAPTERS = (None, "none", "nf4")
 def variant(
     spec: Spec,
     strategy: str,
-    source: str,
+    source: str | dict,
     scheduler: str,
     ckpt: bool,
     model_kind: str = "hf",
     adapter: str | None = None,
 ) -> Spec:
-    # Only the fields the recipe reads change; the copies skip validation on purpose (a text
+    # ``source``: a data source, or the data settings to change. Only the fields the recipe
+    # reads change; the copies skip validation on purpose (a text
     # source without a path cannot be loaded, but it picks its parts all the same).
     model = spec.model.model_copy(
         update={
@@ -57,7 +63,9 @@ def variant(
         update={
             "model": model,
             "distributed": spec.distributed.model_copy(update={"strategy": strategy}),
-            "data": spec.data.model_copy(update={"source": source}),
+            "data": spec.data.model_copy(
+                update=source if isinstance(source, dict) else {"source": source}
+            ),
             "scheduler": spec.scheduler.model_copy(update={"name": scheduler}),
             "activation_checkpointing": ckpt,
             "adapter": None if adapter is None else AdapterSpec(),
@@ -68,7 +76,7 @@ def variant(
 
 def every_recipe(spec: Spec):
     for strategy, source, scheduler, ckpt, kind, adapter in itertools.product(
-        STRATEGIES, SOURCES, SCHEDULERS, (False, True), MODELS, ADAPTERS
+        STRATEGIES, SOURCES + FILE_DATA, SCHEDULERS, (False, True), MODELS, ADAPTERS
     ):
         chosen = variant(spec, strategy, source, scheduler, ckpt, kind, adapter)
         yield strategy, choose_parts(chosen)

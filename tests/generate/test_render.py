@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import json
 import math
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -20,7 +21,7 @@ from freezegen.cli import app
 from freezegen.generate import GenerateError, check_script, render_script
 from freezegen.generate.literals import assignment, literal, string
 from freezegen.spec import load_spec
-from freezegen.spec.models import Spec
+from freezegen.spec.models import FILE_SOURCES, Spec
 from freezegen.spec.presets import MODEL_PRESETS
 from tests.generate.conftest import REPO, generate, run_script, tiny_spec
 
@@ -89,21 +90,28 @@ def _reduced(example: Path, folder: Path) -> Path:
 
 @pytest.mark.slow
 def test_examples_run_reduced_to_tiny_models(tmp_path: Path) -> None:
+    import yaml
+
     from tests.generate.conftest import run_scripts
 
     scripts = []
     for i, example in enumerate(EXAMPLES):
-        if example.parent.name == "tiny":  # the README's job, run as it is
-            folder = tmp_path / "tiny"
-            folder.mkdir()
-            for name in ("freezegen.yaml", "config.json"):
-                (folder / name).write_text((example.parent / name).read_text())
-            scripts.append(generate(folder / "freezegen.yaml"))
+        reads_files = yaml.safe_load(example.read_text())["data"]["source"] in FILE_SOURCES
+        if example.parent.name == "tiny" or reads_files:
+            # The README's job, and the tiny data examples, run as they are: their folder
+            # beside a copy of the shared files they read (examples/data-files).
+            folder = tmp_path / "examples" / example.parent.name
+            shutil.copytree(example.parent, folder)
+            if reads_files and not (folder.parent / "data-files").exists():
+                shutil.copytree(REPO / "examples" / "data-files", folder.parent / "data-files")
+            scripts.append(generate(folder / example.name))
         else:
             scripts.append(generate(_reduced(example, tmp_path / f"ex{i}")))
     for run in run_scripts(scripts):
         run.check()
         assert "peak memory:" in run.stdout
+        if "data-" in run.script.parent.name:  # the data examples learn their files
+            assert run.losses[-1] < 0.7 * run.losses[0], run.stdout
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 from pathlib import Path
@@ -17,6 +18,7 @@ from tests.generate.conftest import (
     run_scripts,
     tiny_spec,
 )
+from tests.generate.tiny_tokenizer import WORDS, write_tokenizer
 
 # Each test runs generated scripts in subprocesses: seconds each.
 pytestmark = pytest.mark.slow
@@ -66,6 +68,51 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path: Path) 
     rng = random.Random(20240611)
     # Three kills at random moments: after 1-4 steps of each run (16 in all, so each is still
     # running) plus up to 10 ms; every step writes a checkpoint, so some land mid-write.
+    kills = 0
+    for _ in range(3):
+        if run_and_kill(killed, rng.randint(1, 4), rng.uniform(0.0, 0.01)) is None:
+            kills += 1
+    assert kills >= 2
+    ref_run, resumed = run_scripts([reference, killed])
+    ref_run.check()
+    assert "resumed from step" in resumed.check().stdout
+    assert _same(final_weights(reference), final_weights(killed))
+
+
+def _data_resume_spec(folder: Path, data: dict) -> Path:
+    """The resume spec over a small completion set, so the run passes several epochs."""
+    folder.mkdir(parents=True)
+    write_tokenizer(folder / "tok")
+    records = [
+        {"prompt": " ".join(WORDS[i % 7 : i % 7 + 2 + i % 4]), "completion": WORDS[i % 11]}
+        for i in range(19)
+    ]
+    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return tiny_spec(
+        folder,
+        data={"source": "jsonl", "path": "train.jsonl", "tokenizer": "tok", **data},
+        model={"hf_config": "./config.json", "dropout": 0.1},
+        freeze={"embeddings": True, "layers": {"first": 1}},
+        precision="fp16",
+        scheduler={"name": "cosine", "warmup_steps": 2},
+        batch={"micro_batch_size": 3, "grad_accum_steps": 2, "seq_len": 12},
+        train={"max_steps": 16, "grad_clip": 1.0, "seed": 11, "log_every": 1},
+        checkpoint={"dir": "checkpoints", "every_steps": 1, "keep_last": 2, "resume": "auto"},
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"format": "completion", "packing": True},
+        {"format": "completion", "streaming": True},
+    ],
+    ids=["packed", "streamed"],
+)
+def test_sigkill_then_resume_with_file_data_is_bit_identical(tmp_path: Path, data: dict) -> None:
+    reference = generate(_data_resume_spec(tmp_path / "reference", data))
+    killed = generate(_data_resume_spec(tmp_path / "killed", data))
+    rng = random.Random(20261202)
     kills = 0
     for _ in range(3):
         if run_and_kill(killed, rng.randint(1, 4), rng.uniform(0.0, 0.01)) is None:

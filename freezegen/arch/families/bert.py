@@ -118,5 +118,6 @@ FAMILY = Family(
     ),
     head=HeadOperators(transform=True, embedding_norm=True),
     causal_lm_config={"is_decoder": True},
+    packed_documents=False,
     output_head="cls.predictions.decoder",
 )

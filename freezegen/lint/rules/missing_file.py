@@ -1,5 +1,5 @@
-"""A local file the run needs (weights, data, tokenizer, a resume checkpoint, a pretrained
-model's cached config) does not exist."""
+"""A local file the run needs (weights, data, validation data, tokenizer, a resume checkpoint,
+a pretrained model's cached config) does not exist."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +13,8 @@ class MissingFile(Rule):
     code = "FG112"
     name = "missing-file"
     summary = (
-        "model.weights, data.path, data.tokenizer or checkpoint.resume names a missing path, or "
+        "model.weights, data.path, data.tokenizer, data.validation.path or checkpoint.resume "
+        "names a missing path, or "
         "model.pretrained is not in the local Hugging Face cache."
     )
     valid = (
@@ -48,6 +49,9 @@ batch: {micro_batch_size: 2, seq_len: 128}
             (("data", "path"), spec.data.path, "data file"),
             (("data", "tokenizer"), spec.data.tokenizer, "tokenizer"),
         ]
+        if spec.data.validation is not None:
+            path = spec.data.validation.path
+            paths.append((("data", "validation", "path"), path, "validation data"))
         if spec.checkpoint.resume not in ("auto", "never"):
             resume = Path(spec.checkpoint.resume)
             paths.append((("checkpoint", "resume"), resume, "checkpoint to resume from"))

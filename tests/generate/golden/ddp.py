@@ -324,6 +324,20 @@ def build_dataset(model: nn.Module) -> SyntheticTokens:
     return SyntheticTokens(vocab_size, MAX_STEPS * GRAD_ACCUM_STEPS * MICRO_BATCH_SIZE * WORLD_SIZE)
 
 
+def share(indices: list[int], items) -> dict[str, torch.Tensor]:
+    """This rank's share of a global micro-batch: ``items[i]`` for every WORLD_SIZE-th of
+    ``indices`` from RANK on, collated.
+
+    A rank left with none (a short last batch) runs one example with every label masked: it
+    keeps the collectives in step and adds nothing to the loss or the gradients.
+    """
+    mine = indices[RANK::WORLD_SIZE]
+    batch = default_collate([as_example(items[i]) for i in mine or indices[:1]])
+    if not mine:
+        batch["labels"] = torch.full_like(batch["labels"], -100)
+    return batch
+
+
 class DataStream:
     """Micro-batches in a shuffled order, one accumulation window at a time.
 
@@ -357,19 +371,7 @@ class DataStream:
             self._draw_order()
         taken = self.batches[self.position : self.position + GRAD_ACCUM_STEPS]
         self.position += len(taken)
-        return [self.share(indices) for indices in taken]
-
-    def share(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        """This rank's share of a global micro-batch: every WORLD_SIZE-th example from RANK on.
-
-        A rank left with none (a short last batch) runs one example with every label masked: it
-        keeps the collectives in step and adds nothing to the loss or the gradients.
-        """
-        mine = indices[RANK::WORLD_SIZE]
-        batch = default_collate([as_example(self.dataset[i]) for i in mine or indices[:1]])
-        if not mine:
-            batch["labels"] = torch.full_like(batch["labels"], -100)
-        return batch
+        return [share(indices, self.dataset) for indices in taken]
 
     def state_dict(self) -> dict:
         return {"epoch": self.epoch, "position": self.position, "generator": self.epoch_start}

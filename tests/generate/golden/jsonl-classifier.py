@@ -12,7 +12,6 @@ Template: train.py.j2
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import pickle
 import random
@@ -23,6 +22,7 @@ import time
 from fnmatch import fnmatchcase
 from pathlib import Path
 
+import datasets
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -77,7 +77,11 @@ GRAD_ACCUM_STEPS = 1
 SEQ_LEN = 16
 DATA_PATH = "data.jsonl"
 TOKENIZER = "tokenizer"
+DATASET_BUILDER = "json"
 TEXT_FIELD = "text"
+TRUNCATION = "cut"
+VALIDATION_PATH = None
+VALIDATION_SPLIT = None
 
 # Checkpoints.
 CHECKPOINT_DIR = "checkpoints"
@@ -284,35 +288,121 @@ def as_example(item) -> dict[str, torch.Tensor]:
     return example
 
 
-def padded(ids: list[int], pad_id: int) -> dict[str, torch.Tensor]:
-    """SEQ_LEN tokens: padding is masked from attention and carries no label."""
-    n = len(ids)
-    fill = SEQ_LEN - n
+def read_records(path: str, split: str):
+    """Yield the records at ``path`` in their order, one at a time.
+
+    A file is read as a stream (datasets' ``streaming=True``): nothing is converted into the
+    datasets cache and no file is held whole. A saved folder (``save_to_disk``) is memory-mapped;
+    when it holds several splits, ``split`` ("train" or "validation") names the one read.
+    """
+    if DATASET_BUILDER is not None:
+        yield from datasets.load_dataset(
+            DATASET_BUILDER, data_files=str(HERE / path), split="train", streaming=True
+        )
+        return
+    saved = datasets.load_from_disk(str(HERE / path))
+    if isinstance(saved, datasets.DatasetDict):
+        if split not in saved and len(saved) != 1:
+            sys.exit(f"{path} holds the splits {sorted(saved)}, none named {split!r}")
+        saved = saved[split] if split in saved else next(iter(saved.values()))
+    yield from saved
+
+
+def tokenize_record(tokenizer, record: dict) -> tuple[list[int], int]:
+    """A record's token ids and its class: the record's "label"."""
+    return tokenizer(field(record, TEXT_FIELD))["input_ids"], int(field(record, "label"))
+
+
+def rows(documents, pad_id: int):
+    """Yield one example per document, SEQ_LEN tokens long.
+
+    A document longer than SEQ_LEN is cut to its first SEQ_LEN tokens, its labels with it, so
+    targets past the cut are lost (TRUNCATION "cut"), or left out ("drop", counted in the log).
+    A row whose targets were all cut holds none: the step normalises by the window's targets.
+    """
+    dropped = 0
+    for ids, labels in documents:
+        if len(ids) > SEQ_LEN:
+            if TRUNCATION == "drop":
+                dropped += 1
+                continue
+            ids = ids[:SEQ_LEN]
+        yield padded(ids, labels, pad_id)
+    if dropped:
+        log(f"left out {dropped} examples longer than {SEQ_LEN} tokens (truncation: drop)")
+
+
+def padded(ids: list[int], labels: int, pad_id: int) -> dict[str, torch.Tensor]:
+    """SEQ_LEN tokens and the example's class; the padding is masked from attention."""
+    fill = SEQ_LEN - len(ids)
     return {
         "input_ids": torch.tensor(ids + [pad_id] * fill),
-        "labels": torch.tensor(ids + [-100] * fill),
-        "attention_mask": torch.tensor([1] * n + [0] * fill),
+        "labels": torch.tensor(labels),
+        "attention_mask": torch.tensor([1] * len(ids) + [0] * fill),
     }
 
 
-def build_dataset(model: nn.Module) -> list[dict[str, torch.Tensor]]:
-    """Tokenize DATA_PATH with the local TOKENIZER into examples of SEQ_LEN tokens."""
+def load_tokenizer():
+    """The local TOKENIZER; exit when it knows more tokens than the model."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(HERE / TOKENIZER, local_files_only=True)
     if VOCAB_SIZE is not None and len(tokenizer) > VOCAB_SIZE:
         sys.exit(f"the tokenizer has {len(tokenizer)} tokens, the model only {VOCAB_SIZE}")
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    examples = []
-    with open(HERE / DATA_PATH, encoding="utf-8") as fh:
-        for line in fh:
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            ids = tokenizer(record[TEXT_FIELD], truncation=True, max_length=SEQ_LEN)["input_ids"]
-            example = padded(ids, pad_id)
-            example["labels"] = torch.tensor(record["label"])
-            examples.append(example)
+    return tokenizer
+
+
+def field(record: dict, name: str):
+    """``record[name]``; exit naming the fields the record has when it has no such one."""
+    if name not in record:
+        sys.exit(f"a data record has no field {name!r}; its fields: {sorted(record)}")
+    return record[name]
+
+
+def held_out(index: int) -> bool:
+    """Whether record ``index`` of DATA_PATH is validation data (VALIDATION_SPLIT).
+
+    A draw seeded by SEED and the index alone: the same records are held out in every run, by
+    every process, streamed or not, without counting the records first.
+    """
+    if VALIDATION_SPLIT is None:
+        return False
+    return random.Random(f"{SEED}:{index}").random() < VALIDATION_SPLIT
+
+
+def documents(path: str, tokenizer, split: str):
+    """Yield (ids, labels) for the records of ``path`` in file order, labels -100 on tokens
+    that are no target. ``split``: "train" skips the records VALIDATION_SPLIT holds out,
+    "validation" takes only those (or all of a separate VALIDATION_PATH)."""
+    separate = split == "validation" and VALIDATION_PATH is not None
+    for index, record in enumerate(read_records(path, split)):
+        if separate or held_out(index) == (split == "validation"):
+            yield tokenize_record(tokenizer, record)
+
+
+def pad_token(tokenizer) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+
+def build_dataset(model: nn.Module):
+    """Return the training rows of DATA_PATH, tokenized with the local TOKENIZER."""
+    tokenizer = load_tokenizer()
+    examples = list(rows(documents(DATA_PATH, tokenizer, "train"), pad_token(tokenizer)))
+    if not examples:
+        sys.exit(f"{DATA_PATH} holds no training examples")
+    return examples
+
+
+def build_validation(model: nn.Module) -> list[dict[str, torch.Tensor]] | None:
+    """Return the validation rows, shaped like the training rows, in file order; None when the
+    spec names no validation data (data.validation)."""
+    if VALIDATION_PATH is None and VALIDATION_SPLIT is None:
+        return None
+    tokenizer = load_tokenizer()
+    path = DATA_PATH if VALIDATION_PATH is None else VALIDATION_PATH
+    examples = list(rows(documents(path, tokenizer, "validation"), pad_token(tokenizer)))
+    if not examples:
+        sys.exit(f"the validation data ({path}) holds no examples")
     return examples
 
 

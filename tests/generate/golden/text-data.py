@@ -75,6 +75,9 @@ GRAD_ACCUM_STEPS = 1
 SEQ_LEN = 16
 DATA_PATH = "corpus.txt"
 TOKENIZER = "tokenizer"
+TEXT_FIELD = "text"
+VALIDATION_PATH = None
+VALIDATION_SPLIT = None
 
 # Checkpoints.
 CHECKPOINT_DIR = "checkpoints"
@@ -281,28 +284,116 @@ def as_example(item) -> dict[str, torch.Tensor]:
     return example
 
 
-def padded(ids: list[int], pad_id: int) -> dict[str, torch.Tensor]:
-    """SEQ_LEN tokens: padding is masked from attention and carries no label."""
-    n = len(ids)
-    fill = SEQ_LEN - n
+def read_records(path: str, split: str):
+    """Yield the text file at ``path`` as one record: the file is a single document."""
+    yield {TEXT_FIELD: (HERE / path).read_text(encoding="utf-8")}
+
+
+def tokenize_record(tokenizer, record: dict) -> tuple[list[int], list[int]]:
+    """A record's token ids and their labels: every token is a target."""
+    ids = tokenizer(field(record, TEXT_FIELD))["input_ids"]
+    return ids, list(ids)
+
+
+def rows(documents, pad_id: int):
+    """Yield rows of SEQ_LEN tokens: the documents one after another, cut where a row is full.
+
+    Each document's position_ids start again at 0, which is how the model learns where one
+    ends (transformers masks attention across such restarts; a packing run logs whether this
+    model does).
+    A document's first token is never a target, whatever the attention: it would be predicted
+    from the previous document. A document that does not fit continues at the start of the next
+    row (positions from 0 again); the last row is padded, the padding a document of its own
+    with no labels.
+    """
+    ids, labels, positions = [], [], []
+    for document, targets in documents:
+        targets = [-100, *targets[1:]]
+        position = 0
+        for token, label in zip(document, targets, strict=True):
+            ids.append(token)
+            labels.append(label)
+            positions.append(position)
+            position += 1
+            if len(ids) == SEQ_LEN:
+                yield packed_row(ids, labels, positions)
+                ids, labels, positions = [], [], []
+                position = 0
+    if ids:
+        fill = SEQ_LEN - len(ids)
+        yield packed_row(ids + [pad_id] * fill, labels + [-100] * fill, [*positions, *range(fill)])
+
+
+def packed_row(ids: list[int], labels: list[int], positions: list[int]) -> dict[str, torch.Tensor]:
     return {
-        "input_ids": torch.tensor(ids + [pad_id] * fill),
-        "labels": torch.tensor(ids + [-100] * fill),
-        "attention_mask": torch.tensor([1] * n + [0] * fill),
+        "input_ids": torch.tensor(ids),
+        "labels": torch.tensor(labels),
+        "position_ids": torch.tensor(positions),
     }
 
 
-def build_dataset(model: nn.Module) -> list[dict[str, torch.Tensor]]:
-    """Tokenize DATA_PATH with the local TOKENIZER into examples of SEQ_LEN tokens."""
+def load_tokenizer():
+    """The local TOKENIZER; exit when it knows more tokens than the model."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(HERE / TOKENIZER, local_files_only=True)
     if VOCAB_SIZE is not None and len(tokenizer) > VOCAB_SIZE:
         sys.exit(f"the tokenizer has {len(tokenizer)} tokens, the model only {VOCAB_SIZE}")
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    # The whole file as one token stream, cut into SEQ_LEN pieces (the last one padded).
-    ids = tokenizer((HERE / DATA_PATH).read_text(encoding="utf-8"))["input_ids"]
-    return [padded(ids[i : i + SEQ_LEN], pad_id) for i in range(0, len(ids), SEQ_LEN)]
+    return tokenizer
+
+
+def field(record: dict, name: str):
+    """``record[name]``; exit naming the fields the record has when it has no such one."""
+    if name not in record:
+        sys.exit(f"a data record has no field {name!r}; its fields: {sorted(record)}")
+    return record[name]
+
+
+def held_out(index: int) -> bool:
+    """Whether record ``index`` of DATA_PATH is validation data (VALIDATION_SPLIT).
+
+    A draw seeded by SEED and the index alone: the same records are held out in every run, by
+    every process, streamed or not, without counting the records first.
+    """
+    if VALIDATION_SPLIT is None:
+        return False
+    return random.Random(f"{SEED}:{index}").random() < VALIDATION_SPLIT
+
+
+def documents(path: str, tokenizer, split: str):
+    """Yield (ids, labels) for the records of ``path`` in file order, labels -100 on tokens
+    that are no target. ``split``: "train" skips the records VALIDATION_SPLIT holds out,
+    "validation" takes only those (or all of a separate VALIDATION_PATH)."""
+    separate = split == "validation" and VALIDATION_PATH is not None
+    for index, record in enumerate(read_records(path, split)):
+        if separate or held_out(index) == (split == "validation"):
+            yield tokenize_record(tokenizer, record)
+
+
+def pad_token(tokenizer) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+
+def build_dataset(model: nn.Module):
+    """Return the training rows of DATA_PATH, tokenized with the local TOKENIZER."""
+    tokenizer = load_tokenizer()
+    examples = list(rows(documents(DATA_PATH, tokenizer, "train"), pad_token(tokenizer)))
+    if not examples:
+        sys.exit(f"{DATA_PATH} holds no training examples")
+    return examples
+
+
+def build_validation(model: nn.Module) -> list[dict[str, torch.Tensor]] | None:
+    """Return the validation rows, shaped like the training rows, in file order; None when the
+    spec names no validation data (data.validation)."""
+    if VALIDATION_PATH is None and VALIDATION_SPLIT is None:
+        return None
+    tokenizer = load_tokenizer()
+    path = DATA_PATH if VALIDATION_PATH is None else VALIDATION_PATH
+    examples = list(rows(documents(path, tokenizer, "validation"), pad_token(tokenizer)))
+    if not examples:
+        sys.exit(f"the validation data ({path}) holds no examples")
+    return examples
 
 
 class DataStream:
@@ -365,6 +456,7 @@ def loss_sum(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     output = model(
         input_ids=batch["input_ids"],
         attention_mask=batch.get("attention_mask"),
+        position_ids=batch["position_ids"],
         use_cache=False,
     )
     logits = output.logits
