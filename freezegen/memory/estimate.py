@@ -35,10 +35,10 @@ class EstimateError(Exception):
 def refuse_unmodelled(spec: Spec) -> None:
     """Raise :class:`EstimateError` for a spec whose run neither estimator models: it would
     otherwise be estimated as another run. Modelled: LoRA adapters and bitsandbytes 4-bit
-    (nf4 / fp4) and int8 frozen base weights, on one device or with DDP, for a model of a known
-    family. Not modelled: FSDP with adapters or a quantized base, a factory model with either,
-    a quantized base under bf16-pure (the generated script loads it in fp32) and a torchao
-    base."""
+    (nf4 / fp4) and int8 or torchao int8 frozen base weights, on one device or with DDP, for a
+    model of a known family. Not modelled: FSDP with adapters or a quantized base, a factory
+    model with either, and a quantized base under bf16-pure (the generated script loads it in
+    fp32)."""
     sections = adapter_sections(spec)
     if sections is None:
         return
@@ -50,16 +50,6 @@ def refuse_unmodelled(spec: Spec) -> None:
         why = f"{sections} needs a model of a known family, not a factory"
     elif quant != "none" and spec.precision == "bf16-pure":
         why = "a quantized base under bf16-pure is not modelled; use precision bf16"
-    elif (
-        quant != "none" and spec.quantization is not None and spec.quantization.library == "torchao"
-    ):
-        # memory/quantized/ has its storage and its matmul; the activations and the trace
-        # do not model it: each layer's weight cast kept until its backward.
-        why = (
-            "a torchao int8 base is not modelled yet (in training each of its linears keeps "
-            "its weight cast to the compute dtype until its backward); use library: "
-            "bitsandbytes for an estimate"
-        )
     if why is not None:
         raise EstimateError(f"{why}: the estimate would not be this run's")
 

@@ -106,14 +106,15 @@ def test_commands_refuse_what_they_do_not_model(
 
 
 @pytest.mark.parametrize("command", [["estimate"], ["estimate", "--trace"]])
-def test_estimate_refuses_a_torchao_base(tmp_path: Path, command: list[str]):
+def test_estimate_models_a_torchao_base(tmp_path: Path, command: list[str]):
     # GPT-2's Conv1D blocks are FG122 with torchao: a llama's linears are what it quantizes.
     spec = tmp_path / "freezegen.yaml"
     spec.write_text(BASE.replace("gpt2", "tinyllama-1.1b") + ADAPTER + TORCHAO)
-    result = CliRunner().invoke(app, [*command, str(spec)])
-    assert result.exit_code == 2, result.output
-    assert "a torchao int8 base is not modelled yet" in result.output
-    assert "use library: bitsandbytes" in result.output
+    result = CliRunner().invoke(app, [*command, str(spec), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    estimate = json.loads(result.stdout)
+    assert estimate["method"] == ("traced" if "--trace" in command else "analytic")
+    assert 0 < estimate["trainable_parameters"] < estimate["total_parameters"]
 
 
 @pytest.mark.parametrize("command", [["estimate"], ["estimate", "--trace"]])
