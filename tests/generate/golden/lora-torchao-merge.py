@@ -95,7 +95,7 @@ CHECKPOINT_DIR = "checkpoints"
 SAVE_EVERY = 8
 KEEP_LAST = 2
 RESUME = "auto"
-PREDICTED_PEAK_BYTES = None
+PREDICTED_PEAK_BYTES = 719872
 
 
 def log(text: str) -> None:
