@@ -32,7 +32,10 @@ torchao 0.18 ``Int8Tensor``'s ``aten.linear``). The estimate predicts
   again, to ``compute``, while the input-dtype weight still lives. Autograd records the
   ``mm`` and the ``mul``, so when the input needs a gradient the weight in ``compute`` and the
   cast scale stay saved until this layer's backward: in training, a torchao int8 layer holds
-  its weight in int8 *and* in the compute dtype from its forward to its backward.
+  its weight in int8 *and* in the compute dtype from its forward to its backward. A bias is
+  added in place to a view of the product, whose backward (autograd's in-place-on-view
+  bookkeeping) allocates a few output-sized temporaries the model leaves out: it lists the
+  bias-less linears of the llama-like families.
 
 Pure Python (lint may import it).
 """
