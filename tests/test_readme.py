@@ -39,18 +39,21 @@ def test_readme_adapter_table_is_what_the_estimator_says(repo):
     section = readme[readme.index("### Adapters: LoRA and QLoRA") :]
     base = re.search(r"```yaml\n# qlora.freezegen.yaml\n(.+?)```", section, flags=re.S).group(1)
     rows = re.findall(
-        r"^\| ([a-z0-9.-]+) \| (nf4|int8|none \(LoRA\)) \| (yes|no) \| (\d+) \| ([\d.]+) "
+        r"^\| ([a-z0-9.-]+) \| (nf4|int8|int8 \(torchao\)|none \(LoRA\)) \| (yes|no) \| (\d+) "
+        r"\| ([\d.]+) "
         r"\| ([\d.]+) \| (yes|no) \|$",
         section,
         flags=re.M,
     )
-    assert len(rows) >= 8
+    assert len(rows) >= 8 and any("torchao" in row[1] for row in rows)
     for model, weights, ckpt, batch, peak, required, fits in rows:
+        # "int8 (torchao)": the int8 weights of quantization.library torchao
+        quantization = weights.split()[0] + (", library: torchao" if "torchao" in weights else "")
         text = (
             base.replace("preset: llama-3-8b", f"preset: {model}")
             .replace("micro_batch_size: 1", f"micro_batch_size: {batch}")
             .replace("activation_checkpointing: true", f"activation_checkpointing: {ckpt == 'yes'}")
-            .replace("weights: nf4", f"weights: {weights.split()[0]}")
+            .replace("weights: nf4", f"weights: {quantization}")
         )
         result = load_text(text, "qlora.freezegen.yaml")
         assert result.ok, result.diagnostics

@@ -2,7 +2,8 @@
 
 A spec with an ``adapter`` gets the ADAPTER constant (peft's LoRA settings and the selection
 :mod:`freezegen.runtime.adapters` resolves in the script) and, with quantized weights,
-QUANTIZATION (the keyword arguments of transformers' BitsAndBytesConfig, with the linears the
+QUANTIZATION (the keyword arguments of transformers' BitsAndBytesConfig, or of its TorchAoConfig
+beside ``Int8WeightOnlyConfig()`` for ``quantization.library: torchao``, with the linears the
 training plan of :mod:`freezegen.arch.training` keeps unquantized); the source of the runtime
 modules the script carries; how ``adapter.merge`` merges; and the refusal of what a script
 cannot run yet.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from freezegen.arch.families import family_of
 from freezegen.arch.params import parameter_table
 from freezegen.arch.training import plan_training, unquantized_linears
 from freezegen.generate.errors import GenerateError
@@ -25,10 +27,11 @@ from freezegen.spec.selectors import runtime_selection
 _DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
 
-def check_adapter_supported(spec: Spec) -> None:
+def check_adapter_supported(spec: Spec, arch: Architecture | None = None) -> None:
     """Raise GenerateError, with the setting to blame as its ``loc``, for the adapter and
     quantization combinations a script cannot run (yet): a script that ignored one would
-    train something else than the spec says."""
+    train something else than the spec says. ``arch``: the model's architecture when known
+    (what a family's linears are decides whether torchao can quantize them)."""
     if quantized(spec) and spec.adapter is None:
         raise GenerateError(
             "quantization without an adapter (quantized frozen blocks below full-precision "
@@ -68,7 +71,23 @@ def check_adapter_supported(spec: Spec) -> None:
             quantized(spec) and spec.compile,
             ("compile",),
             "compile with quantization is not generated yet: torch.compile over "
-            "bitsandbytes' quantized linears is untested here; set compile: false",
+            f"{_library(spec)}'s quantized linears is untested here; set compile: false",
+        ),
+        (
+            _library(spec) == "torchao" and spec.distributed.strategy == "ddp",
+            ("quantization", "library"),
+            "quantization.library: torchao with distributed.strategy: ddp is not generated: "
+            "DistributedDataParallel broadcasts every parameter from rank 0 when it wraps the "
+            "model (torch.distributed.utils._sync_module_states), and torchao 0.18's "
+            "Int8Tensor implements no aten.view, which that broadcast calls; use library: "
+            "bitsandbytes for DDP",
+        ),
+        (
+            _library(spec) == "torchao" and arch is not None and family_of(arch).conv1d_blocks,
+            ("quantization", "library"),
+            "quantization.library: torchao quantizes nn.Linear weights only, and the linears "
+            "in this model's blocks are transformers' Conv1D: nothing would be quantized; use "
+            "library: bitsandbytes (it converts Conv1D)",
         ),
     ]
     for refused, loc, message in refusals:
@@ -99,14 +118,29 @@ def adapter_section(
         )
     ]
     if quantized(spec):
-        lines.append(assignment("QUANTIZATION", _bitsandbytes_config(spec, arch)))
+        config = (
+            _torchao_config(spec, arch)
+            if _library(spec) == "torchao"
+            else _bitsandbytes_config(spec, arch)
+        )
+        lines.append(assignment("QUANTIZATION", config))
     return [
         (
             "Adapter: LoRA (peft) beside the frozen base"
-            + (", whose linears are quantized (bitsandbytes)." if quantized(spec) else "."),
+            + (f", whose linears are quantized ({_library(spec)})." if quantized(spec) else "."),
             lines,
         )
     ]
+
+
+def quantization_library(spec: Spec) -> str | None:
+    """Return the library that quantizes the script's base ("bitsandbytes" or "torchao"), or
+    None when its base is not quantized."""
+    return _library(spec) if quantized(spec) else None
+
+
+def _library(spec: Spec) -> str:
+    return spec.quantization.library if spec.quantization is not None else "bitsandbytes"
 
 
 def merge_kind(spec: Spec) -> str | None:
@@ -144,10 +178,18 @@ def _bitsandbytes_config(spec: Spec, arch: Architecture | None) -> dict[str, Any
     return config
 
 
+def _torchao_config(spec: Spec, arch: Architecture | None) -> dict[str, Any]:
+    """The keyword arguments of transformers' TorchAoConfig beside its quant_type (the script
+    passes torchao's ``Int8WeightOnlyConfig()``: int8 weights, one scale per output row)."""
+    skipped = _unquantized_linears(spec, arch)
+    return {} if skipped is None else {"modules_to_not_convert": skipped}
+
+
 def _unquantized_linears(spec: Spec, arch: Architecture | None) -> list[str] | None:
     """The linears the training plan keeps in full precision (adapter.train's, the output
-    head, everything outside the blocks: arch/training.py), which bitsandbytes must skip; None
-    for an architecture no family knows (transformers' own default then skips the head)."""
+    head, everything outside the blocks: arch/training.py), which the quantizer must skip;
+    None for an architecture no family knows (transformers' own default then skips the
+    head)."""
     if arch is None:
         return None
     model = spec.model

@@ -24,6 +24,7 @@ from freezegen.generate.adapters import (
     adapter_section,
     check_adapter_supported,
     merge_kind,
+    quantization_library,
 )
 from freezegen.generate.data import (
     chat_template_problem,
@@ -160,6 +161,7 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
         "strategy_name": _STRATEGY_NAMES[spec.distributed.strategy],
         "adapter": spec.adapter is not None,
         "quantized": quantized(spec),
+        "quantization_library": quantization_library(spec),
         # How adapter.merge merges: into a dequantized copy of a quantized base, or in place.
         "merge": merge_kind(spec),
         # File data: a streamed dataset, rows carrying position_ids (packed, or one text file
@@ -171,7 +173,9 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
 
 
 def _check_supported(spec: Spec) -> None:
-    check_adapter_supported(spec)
+    # Only torchao's refusals need the architecture (which linears it can quantize).
+    torchao = quantization_library(spec) == "torchao" and spec.model.factory is None
+    check_adapter_supported(spec, _architecture(spec) if torchao else None)
     if spec.checkpointing is not None and spec.checkpointing.reentrant:
         raise GenerateError(
             "activation_checkpointing.reentrant: true is not generated: reentrant checkpointing "

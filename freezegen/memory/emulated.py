@@ -1,6 +1,7 @@
-"""Emulations of bitsandbytes' 4-bit and int8 linears for the traced estimator.
+"""Emulations of bitsandbytes' 4-bit and int8 linears and torchao's int8 weight-only linear for
+the traced estimator.
 
-THESE ARE EMULATIONS, not bitsandbytes. ``bnb.nn.Linear4bit`` cannot run under
+THESE ARE EMULATIONS, not the libraries. ``bnb.nn.Linear4bit`` cannot run under
 ``FakeTensorMode``: quantizing calls the library's kernels on real data (``Params4bit``
 quantizes when it moves to a device, and the fake tensors have no data), and its autograd
 function dispatches to custom ops whose CPU kernels read the payload. The trace only needs what
@@ -34,6 +35,15 @@ allocates on CUDA, which :func:`freezegen.memory.quantized.matmul_memory` lists:
   (``ctx.tensors``), not as a saved tensor: it lives as long as the graph's nodes do;
 * backward: the int8 weight cast to the input's dtype and scaled by ``SCB / 127`` (an fp32
   (out,) factor), then the input's gradient.
+
+:class:`EmulatedTorchaoInt8` stands for a linear whose weight is torchao's ``Int8Tensor``
+(int8 weight-only), which the trace cannot build from fake tensors through ``quantize_``: it
+holds :func:`~freezegen.memory.quantized.linear_storage`'s torchao tensors (int8 weight, fp32
+row scale, int8 zero point) and runs the very aten ops of ``Int8Tensor``'s ``F.linear``
+(torchao 0.18, per-row path): the int8 weight cast to the input's dtype, ``mm``, the scales cast
+to the product's dtype and multiplied, the bias added in place, the result cast to the input's
+dtype. Those are plain autograd ops, so what autograd saves and autocast casts is what it does
+for the real layer.
 
 The values are never computed (fake tensors have none): ``torch.empty`` stands for each decoded
 tensor, which allocates what the real kernel's output allocates.
@@ -215,13 +225,61 @@ class EmulatedLinear8bit(nn.Linear):
         return _MatMul8bitLt.apply(x, self)
 
 
+class EmulatedTorchaoInt8(nn.Linear):
+    """A frozen (out, in) linear whose weight is torchao's int8 weight-only ``Int8Tensor``,
+    emulated for tracing (see the module docstring).
+
+    Its int8 weight is a frozen parameter (peft wraps the layer as it wraps an ``nn.Linear``,
+    and creates its adapters in fp32: the payload has no floating dtype), its row scales and
+    zero points buffers; its bias (if any) a frozen parameter in ``weight_dtype`` (the dtype the
+    model was loaded in, which torchao leaves it in). Raises ValueError for a format that is not
+    torchao's.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        fmt: LinearFormat,
+        bias: bool,
+        weight_dtype: torch.dtype,
+    ) -> None:
+        nn.Module.__init__(self)  # nn.Linear's would allocate a float weight
+        if fmt.library != "torchao":
+            raise ValueError(f"not torchao int8: {fmt.library} {fmt.weights}")
+        self.in_features, self.out_features = in_features, out_features
+        self.fmt = fmt
+        for t in linear_storage(out_features, in_features, fmt):
+            tensor = torch.empty(t.numel, dtype=_dtype(t.dtype))
+            if t.name == "weight.qdata":
+                self.weight = nn.Parameter(
+                    tensor.view(out_features, in_features), requires_grad=False
+                )
+            else:
+                self.register_buffer(t.name.removeprefix("weight."), tensor)
+        self.bias = (
+            nn.Parameter(torch.empty(out_features, dtype=weight_dtype), requires_grad=False)
+            if bias
+            else None
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        m = torch.mm(x.reshape(-1, self.in_features), self.weight.t().to(dtype))
+        y = m * self.scale.to(m.dtype).flatten()
+        y = y.reshape(*x.shape[:-1], self.out_features)
+        if self.bias is not None:
+            y += self.bias
+        return y.to(dtype)
+
+
 def quantize_linears(
     model: nn.Module, names: set[str], fmt: LinearFormat, weight_dtype: torch.dtype
 ) -> None:
     """Replace each linear of ``model`` named in ``names`` (``nn.Linear`` or GPT-2's Conv1D,
     transposed to (out, in) as transformers does) by an :class:`EmulatedLinear4bit` (nf4 /
-    fp4) or :class:`EmulatedLinear8bit` (int8), and give
-    ``model`` the once-per-process tensors bitsandbytes caches
+    fp4), :class:`EmulatedLinear8bit` (int8) or :class:`EmulatedTorchaoInt8` (torchao int8),
+    and give ``model`` the once-per-process tensors bitsandbytes caches
     (:func:`~freezegen.memory.quantized.shared_storage`) as buffers."""
     from freezegen.runtime.adapters import linear_features
 
@@ -229,7 +287,13 @@ def quantize_linears(
         model.register_buffer(
             f"_bitsandbytes_cache_{i}", torch.empty(t.numel, dtype=_dtype(t.dtype))
         )
-    emulation = EmulatedLinear4bit if fmt.four_bit else EmulatedLinear8bit
+    emulation: type[nn.Linear] = (
+        EmulatedTorchaoInt8
+        if fmt.library == "torchao"
+        else EmulatedLinear4bit
+        if fmt.four_bit
+        else EmulatedLinear8bit
+    )
     for name in sorted(names):
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name)

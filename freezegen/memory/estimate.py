@@ -35,9 +35,10 @@ class EstimateError(Exception):
 def refuse_unmodelled(spec: Spec) -> None:
     """Raise :class:`EstimateError` for a spec whose run neither estimator models: it would
     otherwise be estimated as another run. Modelled: LoRA adapters and bitsandbytes 4-bit
-    (nf4 / fp4) and int8 frozen base weights, on one device or with DDP, for a model of a known
-    family. Not modelled: FSDP with adapters or a quantized base, a factory model with either,
-    and a quantized base under bf16-pure (the generated script loads it in fp32)."""
+    (nf4 / fp4) and int8 or torchao int8 frozen base weights, on one device or with DDP, for a
+    model of a known family. Not modelled: FSDP with adapters or a quantized base, a factory
+    model with either, and a quantized base under bf16-pure (the generated script loads it in
+    fp32)."""
     sections = adapter_sections(spec)
     if sections is None:
         return

@@ -332,6 +332,25 @@ class QuantizationSpec(_Model):
     compute: Literal["bf16", "fp16", "fp32"] = Field(
         "bf16", description="dtype a quantized weight is dequantized to for its matmuls."
     )
+    library: Literal["bitsandbytes", "torchao"] = Field(
+        "bitsandbytes",
+        description="The library that stores and multiplies the quantized weights: bitsandbytes "
+        "(nf4 / fp4 / int8: LLM.int8) or torchao (int8 only: int8 weight-only with one scale "
+        "per output row, through transformers' TorchAoConfig; its matmul computes in the "
+        "input's dtype and, in training, keeps each layer's weight cast to that dtype until "
+        "the layer's backward).",
+    )
+
+    @model_validator(mode="after")
+    def _library_stores_weights(self) -> QuantizationSpec:
+        if self.library == "torchao" and self.weights in ("nf4", "fp4"):
+            raise PydanticCustomError(
+                "quantization_library",
+                "{weights} is a bitsandbytes format: torchao quantizes weights: int8 "
+                "(int8 weight-only); set weights: int8 or drop library: torchao",
+                {"weights": self.weights, "at": "library"},
+            )
+        return self
 
 
 class ModelSpec(_Model):

@@ -1,4 +1,5 @@
-"""Scripts that train LoRA adapters (peft), over a full-precision, NF4 or INT8 (bitsandbytes) base.
+"""Scripts that train LoRA adapters (peft), over a full-precision, NF4 or INT8 (bitsandbytes) base,
+or an INT8 weight-only base (torchao).
 
 A tiny llama trains on CPU: the loss falls, the frozen base ends bit-identical, a checkpoint
 holds the trained parameters alone (its size follows the adapter's parameter count), the final
@@ -39,6 +40,7 @@ QUANTIZATIONS = {
     "nf4": {"weights": "nf4", "double_quant": True, "compute": "bf16"},
     "fp4": {"weights": "fp4", "double_quant": False, "compute": "fp32"},
     "int8": {"weights": "int8"},
+    "torchao-int8": {"weights": "int8", "library": "torchao"},
 }
 R = 4
 TARGETS = ["q_proj", "v_proj", "mlp"]
@@ -63,14 +65,30 @@ def _spec(folder: Path, weights: str, **sections: Any) -> Path:
     return tiny_spec(folder, "llama", **{**defaults, **sections})
 
 
+def _plain(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with each tensor subclass (torchao's Int8Tensor, which torch.equal cannot
+    compare) given as its inner tensors ("<name>:qdata", "<name>:scale", ...), cloned."""
+    plain = {}
+    for name, tensor in state.items():
+        tensor = tensor.detach()
+        if type(tensor) is torch.Tensor:
+            plain[name] = tensor.clone()
+            continue
+        inner, _ = tensor.__tensor_flatten__()
+        plain.update({f"{name}:{key}": getattr(tensor, key).clone() for key in inner})
+    return plain
+
+
 def _base_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The base model's state under a peft model, by the names it has without peft."""
     prefix = model.base_model.prefix
-    return {
-        name.replace(".base_layer.", "."): tensor.detach().clone()
-        for name, tensor in model.get_base_model().state_dict().items()
-        if prefix not in name
-    }
+    return _plain(
+        {
+            name.replace(".base_layer.", "."): tensor
+            for name, tensor in model.get_base_model().state_dict().items()
+            if prefix not in name
+        }
+    )
 
 
 def _train_in_process(script: Path) -> tuple[dict[str, Any], list[float]]:
@@ -116,7 +134,7 @@ def test_lora_trains_keeps_the_base_and_saves_adapter_checkpoints_and_merged_wei
     tmp_path: Path, weights: str
 ) -> None:
     script = generate(_spec(tmp_path, weights))
-    before = initial_state(script)[0]
+    before = _plain(initial_state(script)[0])
     seen, losses = _train_in_process(script)
     assert len(losses) == 12 and losses[-1] < losses[0] - 0.05, losses
 
@@ -182,11 +200,12 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_qlora_killed_at_random_moments_resumes_bit_identical(tmp_path: Path) -> None:
+@pytest.mark.parametrize("weights", ["nf4", "torchao-int8"])
+def test_qlora_killed_at_random_moments_resumes_bit_identical(tmp_path: Path, weights: str) -> None:
     def spec(folder: Path) -> Path:
         return _spec(
             folder,
-            "nf4",
+            weights,
             # Adapter dropout: the RNG state matters; fp16: the scaler's state too.
             adapter={
                 "r": R,
@@ -296,14 +315,20 @@ def test_the_script_stops_when_the_targets_name_no_linear(tmp_path: Path) -> Non
         ns["attach_adapter"](model)
 
 
-def test_the_script_stops_when_adapter_train_names_a_quantized_weight(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("weights", "skip"),
+    [("nf4", "llm_int8_skip_modules"), ("torchao-int8", "modules_to_not_convert")],
+)
+def test_the_script_stops_when_adapter_train_names_a_quantized_weight(
+    tmp_path: Path, weights: str, skip: str
+) -> None:
     # What an architecture no family knows meets: transformers' default skip list (the head).
-    script = generate(_spec(tmp_path, "nf4", adapter={"r": R, "train": ["*.up_proj.weight"]}))
+    # A bitsandbytes weight is an integer payload, a torchao one a floating tensor subclass.
+    script = generate(_spec(tmp_path, weights, adapter={"r": R, "train": ["*.up_proj.weight"]}))
     ns = script_namespace(script)
     scope = ns["build_model"].__globals__
-    scope["QUANTIZATION"] = {
-        k: v for k, v in scope["QUANTIZATION"].items() if k != "llm_int8_skip_modules"
-    }
+    assert skip in scope["QUANTIZATION"]
+    scope["QUANTIZATION"] = {k: v for k, v in scope["QUANTIZATION"].items() if k != skip}
     scope["seed_everything"](scope["SEED"])
     sys.path.insert(0, str(script.parent))
     try:

@@ -151,6 +151,14 @@ MATRIX: dict[str, tuple[str, dict[str, Any]]] = {
             "quantization": {"weights": "int8"},
         },
     ),
+    "lora-torchao-merge": (
+        "llama",
+        {
+            "precision": "bf16",
+            "adapter": {"r": 4, "targets": ["attention", "mlp"], "merge": True},
+            "quantization": {"weights": "int8", "library": "torchao"},
+        },
+    ),
     "weights-compile": (
         "mistral",
         {"model": {"hf_config": "./config.json", "weights": "weights"}, "compile": True},

@@ -26,6 +26,7 @@ TINY = "batch: {micro_batch_size: 1, seq_len: 64}"
 FSDP2 = "distributed: {strategy: fsdp}\nhardware: {gpus_per_node: 2, memory_gib: 80}"
 NF4 = "quantization: {weights: nf4, double_quant: true, compute: bf16}"
 INT8 = "quantization: {weights: int8}"
+TORCHAO = "quantization: {weights: int8, library: torchao}"
 FSDP8 = "distributed: {strategy: fsdp}\nhardware: {gpus_per_node: 8, memory_gib: 80}"
 
 
@@ -510,6 +511,38 @@ CASES = [
         "bert",
         f"{INT8}\nadapter: {{r: 8, targets: [query, value]}}",
         id="bert-int8-lora-query-value",
+    ),
+    # A torchao int8 base (int8 weight-only): each linear whose input needs a gradient saves
+    # its weight in the compute dtype (and under autocast its cast row scales) for the
+    # backward (analytic/torchao.py); checkpointing drops them with the block.
+    case("llama", f"{TORCHAO}\nprecision: bf16\nadapter: {{r: 8}}", id="llama-torchao-lora-bf16"),
+    case("llama", f"{TORCHAO}\nadapter: {{r: 8}}", id="llama-torchao-lora-fp32"),
+    case(
+        "llama",
+        f"{TORCHAO}\nprecision: bf16\nadapter: {{r: 8}}\nactivation_checkpointing: true",
+        id="llama-torchao-lora-bf16-ckpt",
+    ),
+    case(
+        "llama",
+        f"{TORCHAO}\nprecision: bf16\nadapter: {{r: 8, dropout: 0.1, layers: {{last: 2}}}}",
+        id="llama-torchao-lora-bf16-last-2-dropout",
+    ),
+    case(
+        "llama",
+        f"{TORCHAO}\nprecision: bf16\nadapter: {{r: 8, targets: [mlp]}}",
+        id="llama-torchao-lora-bf16-mlp",
+    ),
+    case(
+        "llama",
+        f"{TORCHAO}\nprecision: bf16\nadapter: {{r: 8}}\n{TINY}",
+        id="llama-torchao-lora-tiny",
+    ),
+    case("qwen2", f"{TORCHAO}\nprecision: bf16\nadapter: {{r: 8}}", id="qwen2-torchao-lora-bf16"),
+    case(
+        "mistral",
+        f"{TORCHAO}\nprecision: fp16\nadapter: {{r: 8, targets: all-linear}}\n"
+        "activation_checkpointing: true",
+        id="mistral-torchao-lora-fp16-ckpt",
     ),
 ]
 

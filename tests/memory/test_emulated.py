@@ -11,7 +11,12 @@ import pytest
 import torch
 from torch._subclasses.fake_tensor import FakeTensorMode
 
-from freezegen.memory.emulated import EmulatedLinear4bit, EmulatedLinear8bit, quantize_linears
+from freezegen.memory.emulated import (
+    EmulatedLinear4bit,
+    EmulatedLinear8bit,
+    EmulatedTorchaoInt8,
+    quantize_linears,
+)
 from freezegen.memory.quantized import LinearFormat, allocated, linear_storage, matmul_memory
 from freezegen.memory.quantized.storage import shared_storage
 from freezegen.memory.tracker import StorageTracker
@@ -156,3 +161,51 @@ def test_int8_linears_replace_the_named_ones():
     assert not any("cache" in name for name, _ in model.named_buffers())  # no shared tables
     held = allocated(linear_storage(32, 64, fmt)) + 512  # and its fp32 bias
     assert held == sum(-(-t.numel() * t.element_size() // 512) * 512 for t in _tensors(model[1]))
+
+
+TORCHAO = LinearFormat("int8", library="torchao")
+
+
+def test_torchao_holds_the_formats_tensors_and_replaces_the_named_linears():
+    with FakeTensorMode():
+        model = torch.nn.Sequential(*(torch.nn.Linear(96, 80) for _ in range(2)))
+        quantize_linears(model, {"0"}, TORCHAO, torch.float32)
+    layer = model[0]
+    assert isinstance(layer, EmulatedTorchaoInt8) and type(model[1]) is torch.nn.Linear
+    held = sorted((str(t.dtype), t.numel()) for t in _tensors(layer))
+    expected = [(f"torch.{t.dtype}", t.numel) for t in linear_storage(80, 96, TORCHAO)]
+    expected.append(("torch.float32", 80))  # the bias, in the dtype the model was loaded in
+    assert held == sorted(expected)
+    assert not any(p.requires_grad for p in layer.parameters())
+    with pytest.raises(ValueError, match="not torchao int8"):
+        EmulatedTorchaoInt8(64, 48, LinearFormat("int8"), bias=False, weight_dtype=torch.float32)
+
+
+@pytest.mark.parametrize("autocast", [None, torch.bfloat16, torch.float16])
+def test_torchao_forward_and_backward_are_the_models(autocast):
+    # What tests/memory/quantized/test_matmul.py checks against torchao's own layer on CPU.
+    tokens, inp, out = 40, 96, 80
+    compute = str(autocast or torch.float32).removeprefix("torch.")
+    model = matmul_memory(
+        out, inp, tokens, replace(TORCHAO, compute=compute), input_dtype="float32"
+    )
+    with FakeTensorMode():
+        layer = EmulatedTorchaoInt8(inp, out, TORCHAO, bias=False, weight_dtype=torch.float32)
+        x = torch.empty(2, tokens // 2, inp, requires_grad=True)
+        tracker = StorageTracker()
+        tracker.track(_tensors(layer), "parameters")
+        tracker.track([x], "activations")
+        with tracker:
+            before = tracker.current
+            with torch.autocast("cpu", autocast or torch.bfloat16, enabled=autocast is not None):
+                y = layer(x)
+            forward_peak = tracker.peak - before
+            assert tracker.current - before == model.output.allocated + allocated(model.saved)
+            grad = torch.empty_like(y)
+            tracker.reset_peak()
+            before = tracker.current
+            (x_grad,) = torch.autograd.grad(y, x, grad)
+            backward_peak = tracker.peak - before
+    assert y.dtype == x_grad.dtype == torch.float32
+    assert forward_peak == model.forward_peak
+    assert backward_peak + allocated(model.saved) == model.backward_peak

@@ -35,6 +35,9 @@ def test_the_sections_load_with_their_defaults():
     assert spec.adapter.kind == "lora" and spec.adapter.r == 16 and spec.adapter.alpha == 32
     assert spec.adapter.targets == ["attention", "mlp"] and spec.adapter.layers is None
     assert spec.quantization.weights == "none" and spec.quantization.double_quant is True
+    assert spec.quantization.library == "bitsandbytes"
+    torchao = _spec(BASE + "quantization: {weights: int8, library: torchao}\n")
+    assert torchao.quantization.library == "torchao"
     assert _spec(BASE + "adapter: {targets: all-linear}\n").adapter.targets == "all-linear"
 
 
@@ -46,6 +49,8 @@ def test_the_sections_load_with_their_defaults():
         ("adapter: {targets: [q proj]}\n", "targets"),
         ("adapter: {kind: ia3}\n", "kind"),
         ("quantization: {weights: int4}\n", "weights"),
+        ("quantization: {weights: nf4, library: torchao}\n", "library"),
+        ("quantization: {weights: int8, library: quanto}\n", "library"),
         ("adapter: {rank: 8}\n", "rank"),
     ],
 )
@@ -71,6 +76,7 @@ def test_which_sections_change_the_run(extra: str, named: str | None):
 
 
 INT8 = "quantization: {weights: int8}\n"
+TORCHAO = "quantization: {weights: int8, library: torchao}\n"
 FSDP = "distributed: {strategy: fsdp}\nhardware: {gpus_per_node: 2, memory_gib: 80}\n"
 
 
@@ -83,6 +89,7 @@ FSDP = "distributed: {strategy: fsdp}\nhardware: {gpus_per_node: 2, memory_gib: 
         (["estimate"], ADAPTER + FSDP, "FG122 adapter with distributed.strategy: fsdp"),
         (["estimate"], ADAPTER + QUANTIZED + "precision: bf16-pure\n", "bf16-pure"),
         (["generate"], ADAPTER + FSDP, "fsdp is not generated yet"),
+        (["generate"], ADAPTER + TORCHAO, "nothing would be quantized"),
     ],
 )
 def test_commands_refuse_what_they_do_not_model(
@@ -96,6 +103,18 @@ def test_commands_refuse_what_they_do_not_model(
     assert result.exit_code == 2, result.output
     assert says in result.output and "not" in result.output
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", [["estimate"], ["estimate", "--trace"]])
+def test_estimate_models_a_torchao_base(tmp_path: Path, command: list[str]):
+    # GPT-2's Conv1D blocks are FG122 with torchao: a llama's linears are what it quantizes.
+    spec = tmp_path / "freezegen.yaml"
+    spec.write_text(BASE.replace("gpt2", "tinyllama-1.1b") + ADAPTER + TORCHAO)
+    result = CliRunner().invoke(app, [*command, str(spec), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    estimate = json.loads(result.stdout)
+    assert estimate["method"] == ("traced" if "--trace" in command else "analytic")
+    assert 0 < estimate["trainable_parameters"] < estimate["total_parameters"]
 
 
 @pytest.mark.parametrize("command", [["estimate"], ["estimate", "--trace"]])

@@ -12,7 +12,8 @@ class AdapterNotRunnable(Rule):
     name = "adapter-not-runnable"
     summary = (
         "An adapter or quantization combination freezegen's script cannot run: FSDP2 with "
-        "adapters, a quantized base without an adapter, bf16-pure or compile beside one."
+        "adapters, a quantized base without an adapter, bf16-pure or compile beside one, "
+        "torchao with DDP or over GPT-2's Conv1D linears."
     )
     valid = (
         """version: 1
@@ -21,6 +22,12 @@ adapter: {r: 8, targets: [attention]}
 quantization: {weights: nf4}
 batch: {micro_batch_size: 2, seq_len: 128}
 distributed: {strategy: ddp}
+""",
+        """version: 1
+model: {preset: llama-2-7b}
+adapter: {r: 8, targets: [attention]}
+quantization: {weights: int8, library: torchao}
+batch: {micro_batch_size: 2, seq_len: 128}
 """,
     )
     invalid = (
@@ -37,6 +44,19 @@ quantization: {weights: nf4}
 compile: true
 batch: {micro_batch_size: 2, seq_len: 128}
 """,
+        """version: 1
+model: {preset: llama-2-7b}
+adapter: {r: 8, targets: [attention]}
+quantization: {weights: int8, library: torchao}
+batch: {micro_batch_size: 2, seq_len: 128}
+distributed: {strategy: ddp}
+""",
+        """version: 1
+model: {preset: gpt2}
+adapter: {r: 8, targets: [attention]}
+quantization: {weights: int8, library: torchao}
+batch: {micro_batch_size: 2, seq_len: 128}
+""",
     )
 
     def check(self, ctx: LintContext) -> Iterator[Diagnostic]:
@@ -48,6 +68,6 @@ batch: {micro_batch_size: 2, seq_len: 128}
         from freezegen.generate.errors import GenerateError
 
         try:
-            check_adapter_supported(spec)
+            check_adapter_supported(spec, ctx.architecture)
         except GenerateError as exc:
             yield self.at(ctx, exc.loc, str(exc))

@@ -68,7 +68,8 @@ quantization: {weights: nf4}
                 fix="describe the model by preset, hf_config or pretrained, or drop the "
                 "quantization section",
             )
-        if weights == "int8" and spec.distributed.strategy == "fsdp":
+        library = spec.quantization.library
+        if weights == "int8" and library == "bitsandbytes" and spec.distributed.strategy == "fsdp":
             yield self.at(
                 ctx,
                 loc,

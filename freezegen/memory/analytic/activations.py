@@ -27,6 +27,7 @@ from freezegen.memory.analytic.operators import (
     rms_norm_unrecorded,
 )
 from freezegen.memory.analytic.parts import Part, rounded
+from freezegen.memory.analytic.torchao import torchao_saved
 from freezegen.spec.models import Spec
 from freezegen.spec.precision import Precision
 from freezegen.spec.presets import Architecture
@@ -39,7 +40,9 @@ class Block:
     trainable block's input norm does not record (``skipped``, ``skipped_per_token``); a
     checkpointed block keeps only its ``input`` instead and rebuilds the rest in its backward,
     beside what its int8 matmuls keep all the same (``int8_per_token``, ``int8``:
-    :mod:`~freezegen.memory.analytic.int8`)."""
+    :mod:`~freezegen.memory.analytic.int8`). A torchao base's matmuls save its weights in the
+    compute dtype (``dequantized`` bytes of ``dequantized_numel`` elements of
+    ``dequantized_itemsize`` bytes: :mod:`~freezegen.memory.analytic.torchao`)."""
 
     per_token: float
     act: int
@@ -50,10 +53,13 @@ class Block:
     input: int | None
     int8_per_token: float = 0.0
     int8: int = 0
+    dequantized: int = 0
+    dequantized_numel: int = 0
+    dequantized_itemsize: int = 0
 
     @property
     def full(self) -> int:
-        return self.act + self.weights - self.skipped
+        return self.act + self.weights + self.dequantized - self.skipped
 
     @property
     def saved(self) -> int:
@@ -118,12 +124,16 @@ def block_activations(
     out = {}
     inside = Trains.by_block(trainable)
     # Blocks that train the same weights save the same bytes per token: computed once each.
-    per_token_of: dict[tuple[frozenset[str], bool, bool], tuple[float, tuple[int, int]]] = {}
+    per_token_of: dict[
+        tuple[frozenset[str], bool, bool, bool, bool],
+        tuple[float, tuple[int, int], float, tuple[int, int, int]],
+    ] = {}
     rank = spec.adapter.r if spec.adapter is not None else 0
     lora_dropout = spec.adapter.dropout if spec.adapter is not None else 0.0
     quantized_blocks = {p.block for p in params if p.name in quantized}
     fmt = quantized_format(spec) if quantized else None
-    int8 = fmt is not None and not fmt.four_bit
+    int8 = fmt is not None and not fmt.four_bit and fmt.library == "bitsandbytes"
+    torchao = fmt is not None and fmt.library == "torchao"
     for block in range(first, arch.num_layers):
         paths = inside.get(block, frozenset())
         trains = Trains(paths, rank, lora_dropout, block in quantized_blocks)
@@ -149,8 +159,19 @@ def block_activations(
                 )
                 if block not in checkpointed:
                     per_token, kept = per_token + kept, 0.0
-            per_token_of[key] = (per_token, matmul_weights(block), kept)
-        per_token, (weights, weights_numel), kept = per_token_of[key]
+            dequantized = (0, 0, 0)
+            if torchao and trains.quantized:
+                # The weight copies torchao's matmuls save (analytic/torchao.py).
+                dequantized = torchao_saved(
+                    arch,
+                    precision,
+                    [p for p in params if p.block == block and p.name in quantized],
+                    trains,
+                    input_grad=input_grad,
+                    quiet_attention=quiet,
+                )
+            per_token_of[key] = (per_token, matmul_weights(block), kept, dequantized)
+        per_token, (weights, weights_numel), kept, dequantized = per_token_of[key]
         skip = skipped if block == first and not quiet else 0
         out[block] = Block(
             per_token,
@@ -162,6 +183,7 @@ def block_activations(
             block_input if block in checkpointed else None,
             kept,
             rounded(kept * tokens),
+            *dequantized,
         )
     return out
 
@@ -182,6 +204,15 @@ def full_parts(blk: Block, name: str, verb: str, count: int, tokens: int) -> lis
                 f"{name}'s 16-bit matmul weight copies (autocast)",
                 count * blk.weights,
                 (*times, (blk.weights_numel, "weights"), (2, "B")),
+            )
+        )
+    if blk.dequantized:
+        parts.append(
+            Part(
+                f"{name}'s torchao weights in the compute dtype (mm saves them)",
+                count * blk.dequantized,
+                (*times, (blk.dequantized_numel, "weights"), (blk.dequantized_itemsize, "B")),
+                "and, under autocast, the row scales mul saves",
             )
         )
     if blk.skipped:

@@ -29,16 +29,19 @@ if TYPE_CHECKING:
 
 
 def quantized_format(spec: Spec) -> LinearFormat | None:
-    """The storage format of the spec's quantized base linears (None: not quantized). An int8
-    layer computes in its input's dtype: its compute dtype is the fp32 of the residual stream
-    (the generated script loads a quantized base in fp32), which its bias is cast to too. (An
-    attention output projection under autocast reads the attention's 16-bit output and casts
-    its bias to that: the model keeps those few biases in fp32.)"""
+    """The storage format of the spec's quantized base linears (None: not quantized). A
+    bitsandbytes int8 layer computes in its input's dtype: its compute dtype is the fp32 of the
+    residual stream (the generated script loads a quantized base in fp32), which its bias is
+    cast to too. (An attention output projection under autocast reads the attention's 16-bit
+    output and casts its bias to that: the model keeps those few biases in fp32.) A torchao
+    layer's ``mm`` runs in autocast's dtype (fp32 without autocast)."""
     # memory.quantized builds on analytic.parts: imported here, not at the top, to break the
     # cycle through analytic/__init__.
     from freezegen.memory.quantized.storage import LinearFormat
 
     fmt = LinearFormat.of(spec.quantization) if spec.quantization is not None else None
+    if fmt is not None and fmt.library == "torchao":
+        return replace(fmt, compute=Precision(spec.precision).autocast_dtype or "float32")
     if fmt is not None and not fmt.four_bit:
         return replace(fmt, compute="float32")
     return fmt
@@ -67,18 +70,21 @@ def adapted_parameters(
     fmt = quantized_format(spec)
     if quantized and fmt is not None:
         from freezegen.memory.quantized.storage import (
+            SPEC_DTYPES,
             bias_storage,
             explained,
             linear_storage,
             shared_storage,
         )
 
+        dtype = SPEC_DTYPES[precision.param_dtype]  # torchao leaves a bias in it
+
         tensors = []
         names = {p.name for p in plan.params}
         for name, lin in quantized.items():
             tensors += linear_storage(lin.out_features, lin.in_features, fmt)
             if f"{name}.bias" in names:
-                tensors.append(bias_storage(lin.out_features, fmt))
+                tensors.append(bias_storage(lin.out_features, fmt, dtype))
         label = f"{len(quantized):,} {fmt.weights} linears:"
         parts += explained(tensors, label)
         parts += explained(shared_storage(fmt))
@@ -123,7 +129,9 @@ def quantized_backward(
         input_dtype="float32",
         weight_dtype="float32",
     )
-    moment = max(memory.backward, key=lambda tensors: sum(t.allocated for t in tensors))
+    # What the layer saved (torchao's weight copy) is the block's saved activations' already.
+    moments = [[t for t in m if t not in memory.saved] for m in memory.backward]
+    moment = max(moments, key=lambda tensors: sum(t.allocated for t in tensors))
     h = arch.hidden_size
     residual = Part(
         "residual gradient",

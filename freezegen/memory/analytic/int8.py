@@ -32,6 +32,28 @@ from freezegen.spec.precision import Precision
 from freezegen.spec.presets import Architecture
 
 
+def input_grads(
+    arch: Architecture, trains: Trains, *, input_grad: bool, quiet_attention: bool
+) -> tuple[bool, bool, bool, bool]:
+    """Return whether the inputs of a block's linears need a gradient, by role: the attention's
+    input projections, its output projection, the MLP's input projections (or router), the
+    MLP's output projection. ``input_grad`` and ``quiet_attention`` as for
+    :func:`int8_inputs`."""
+    ops = family_of(arch).block
+
+    def trained(*modules: str) -> bool:
+        return any(trains(m) or trains.adapted(m) for m in modules)
+
+    pre_norm = ops.attention_norm is not None and not ops.post_norm
+    attention_grad = not quiet_attention and (
+        input_grad or (pre_norm and trains(ops.attention_norm or ""))
+    )
+    out_grad = not quiet_attention and (attention_grad or trained(*ops.attention_inputs))
+    mlp_grad = not quiet_attention or (ops.mlp_norm is not None and trains(ops.mlp_norm))
+    down_grad = mlp_grad or trained(*ops.mlp_inputs)
+    return attention_grad, out_grad, mlp_grad, down_grad
+
+
 def int8_inputs(
     spec: Spec,
     arch: Architecture,
@@ -56,19 +78,12 @@ def int8_inputs(
         # In a quantized block every frozen linear is stored quantized (arch/training.py).
         return any(not trains(m) for m in modules)
 
-    def trained(*modules: str) -> bool:
-        return any(trains(m) or trains.adapted(m) for m in modules)
-
     def saved_anyway(*modules: str) -> bool:
         # Without autocast the readers save the tensor itself; under autocast a cast of it.
         return not checkpointed and not precision.autocast and trains.readers(*modules) > 0
 
-    pre_norm = ops.attention_norm is not None and not ops.post_norm
-    attention_grad = not quiet_attention and (
-        input_grad or (pre_norm and trains(ops.attention_norm or ""))
-    )
-    out_grad = not quiet_attention and (attention_grad or trained(*ops.attention_inputs))
-    mlp_grad = not quiet_attention or (ops.mlp_norm is not None and trains(ops.mlp_norm))
+    grads = input_grads(arch, trains, input_grad=input_grad, quiet_attention=quiet_attention)
+    attention_grad, out_grad, mlp_grad, down_grad = grads
     mlp_inputs = (ops.router,) if ops.router else ops.mlp_inputs
     kept = 0.0
     attention_inputs = ops.attention_inputs
@@ -80,7 +95,6 @@ def int8_inputs(
             kept += mm * q
     if mlp_grad and quantized(*mlp_inputs) and not saved_anyway(*mlp_inputs):
         kept += residual * h
-    down_grad = mlp_grad or trained(*ops.mlp_inputs)
     down = ops.mlp_output
     if not ops.router and down_grad and quantized(down) and not saved_anyway(down):
         # The nonlinearity's output, in its dtype: fp32 under autocast, where the quantized

@@ -25,11 +25,17 @@ torchao 0.18 ``Int8Tensor``'s ``aten.linear``). The estimate predicts
   training runs ``MatMul8bitFp`` instead: it dequantizes the weight and runs ``F.linear``.
   The backward is the same on both: the weight dequantized to the input's dtype, then the
   input's gradient.
-* torchao int8 weight-only: the weight is cast to the input's dtype and multiplied, the
-  per-row scale applied after. Autograd records that ``mm``, so when the input needs a
-  gradient the dequantized (in, out) copy and the cast scale stay saved until this layer's
-  backward: in training, a torchao int8 layer holds its weight in int8 *and* the compute
-  dtype from its forward to its backward.
+* torchao int8 weight-only (``Int8Tensor``'s ``F.linear``, the same on CPU and CUDA): the
+  int8 weight is cast to the input's dtype and multiplied, the per-row scale (fp32) cast to
+  the product's dtype and applied after, the result cast back to the input's dtype. Under
+  autocast (``compute`` other than the input's dtype) ``mm`` casts the input and that weight
+  again, to ``compute``, while the input-dtype weight still lives. Autograd records the
+  ``mm`` and the ``mul``, so when the input needs a gradient the weight in ``compute`` and the
+  cast scale stay saved until this layer's backward: in training, a torchao int8 layer holds
+  its weight in int8 *and* in the compute dtype from its forward to its backward. A bias is
+  added in place to a view of the product, whose backward (autograd's in-place-on-view
+  bookkeeping) allocates a few output-sized temporaries the model leaves out: it lists the
+  bias-less linears of the llama-like families.
 
 Pure Python (lint may import it).
 """
@@ -99,21 +105,22 @@ def matmul_memory(
     ``input_grad``: whether the input needs a gradient (an adapter or a trainable layer lies
     below); without, nothing is saved and no backward runs. ``input_dtype``: the input's dtype
     (default ``fmt.compute``): a 4-bit layer casts it to ``fmt.compute`` and its output back
-    (peft's k-bit preparation makes the residual stream fp32); int8 layers compute in it, so
-    for them it must be ``fmt.compute``. ``weight_dtype``: the dtype the model was loaded in
+    (peft's k-bit preparation makes the residual stream fp32); bitsandbytes int8 computes in
+    it, so there it must be ``fmt.compute``; torchao's ``compute`` is autocast's dtype (the
+    input's without autocast). ``weight_dtype``: the dtype the model was loaded in
     (a 4-bit backward dequantizes to it; default ``fmt.compute``). ``backend``: "cuda" (what
-    the estimate predicts) or "cpu" (what the tests measure). Raises ValueError for an int8
-    format whose input dtype is not its compute dtype.
+    the estimate predicts) or "cpu" (what the tests measure). Raises ValueError for a
+    bitsandbytes int8 format whose input dtype is not its compute dtype.
     """
     dtype = input_dtype or fmt.compute
-    if not fmt.four_bit and dtype != fmt.compute:
+    if fmt.library == "bitsandbytes" and not fmt.four_bit and dtype != fmt.compute:
         raise ValueError(f"an int8 layer computes in its input's dtype: set compute={dtype}")
     y = Allocation("output", dtype, tokens * out, f"the output, in {dtype}")
     grad = Allocation("input gradient", dtype, tokens * inp, f"the input's gradient, in {dtype}")
     if fmt.four_bit:
         memory = _four_bit(out, inp, tokens, fmt, y, grad, weight_dtype or fmt.compute, backend)
     elif fmt.library == "torchao":
-        memory = _torchao_int8(out, inp, dtype, y, grad, input_grad)
+        memory = _torchao_int8(out, inp, tokens, fmt.compute, y, grad, input_grad)
     else:
         memory = _bnb_int8(out, inp, tokens, fmt, y, grad, backend)
     if input_grad:
@@ -245,27 +252,73 @@ def _bnb_int8(
 
 
 def _torchao_int8(
-    out: int, inp: int, compute: str, y: Allocation, grad: Allocation, input_grad: bool
+    out: int,
+    inp: int,
+    tokens: int,
+    compute: str,
+    y: Allocation,
+    grad: Allocation,
+    input_grad: bool,
 ) -> MatmulMemory:
+    dtype = y.dtype  # the input's
+    cast = compute != dtype  # autocast
     weight = Allocation(
         "dequantized weight",
-        compute,
+        dtype,
         inp * out,
-        f"the int8 weight cast to {compute} for mm (autograd keeps it for the backward)",
-    )
-    scale = Allocation(
-        "row scales", compute, out, f"the fp32 scales cast to {compute} (mul keeps them)"
+        f"the int8 weight cast to the input's dtype ({dtype}) for mm"
+        + ("" if cast else " (autograd keeps it for the backward)"),
     )
     product = Allocation("unscaled output", compute, y.numel, "the mm result before the row scales")
+    scaled = Allocation("scaled output", compute, y.numel, f"the output, in {compute}")
     scaled_grad = Allocation(
         "scaled output gradient", compute, y.numel, "the gradient times the row scales"
     )
+    if not cast:
+        # The scales are fp32: in an fp32 layer .to() is a no-op and mul keeps the layer's own.
+        scale: tuple[Allocation, ...] = ()
+        if compute != "float32":
+            scale = (
+                Allocation(
+                    "row scales",
+                    compute,
+                    out,
+                    f"the fp32 scales cast to {compute} (mul keeps them)",
+                ),
+            )
+        if not input_grad:
+            # Nothing records the mm: the cast weight dies with it, before the scales exist.
+            return MatmulMemory(((weight, product), (product, *scale, y)), (), False, ())
+        # mul's backward runs first and releases the scales; mm's then reads the weight.
+        backward = ((weight, *scale, scaled_grad), (weight, scaled_grad, grad))
+        return MatmulMemory(((weight, product, *scale, y),), (weight, *scale), False, backward)
+    # Under autocast mm casts the input and the weight again, to compute; the result is cast
+    # back to the input's dtype while the product (a local of torchao's linear) still lives.
+    held = Allocation(
+        "dequantized weight",
+        compute,
+        inp * out,
+        f"the {dtype} weight cast to {compute} by autocast (autograd keeps it for the backward)",
+    )
+    x_cast = Allocation("input cast", compute, tokens * inp, f"the input cast to {compute}")
+    scale = Allocation(
+        "row scales", compute, out, f"the fp32 scales cast to {compute} (mul keeps them)"
+    )
+    forward = ((weight, x_cast, held, product), (held, product, scale, scaled, y))
     if not input_grad:
-        # Nothing records the mm: the cast weight dies with it, before the scales exist.
-        return MatmulMemory(((weight, product), (product, scale, y)), (), False, ())
-    # mul's backward runs first and releases the scales; mm's then reads the weight.
-    backward = ((weight, scale, scaled_grad), (weight, scaled_grad, grad))
-    return MatmulMemory(((weight, product, scale, y),), (weight, scale), False, backward)
+        return MatmulMemory(forward, (), False, ())
+    grad_cast = Allocation(
+        "output gradient cast", compute, y.numel, f"the gradient cast to {compute}"
+    )
+    grad_compute = Allocation(
+        "input gradient", compute, grad.numel, f"the input's gradient, in {compute}"
+    )
+    backward = (
+        (held, scale, grad_cast, scaled_grad),
+        (held, scaled_grad, grad_compute),
+        (grad_compute, grad),
+    )
+    return MatmulMemory(forward, (held, scale), False, backward)
 
 
 __all__ = ["Backend", "MatmulMemory", "matmul_memory"]

@@ -126,13 +126,11 @@ class LinearFormat:
         return self.weights in ("nf4", "fp4")
 
     @classmethod
-    def of(
-        cls, spec: QuantizationSpec, library: Literal["bitsandbytes", "torchao"] = "bitsandbytes"
-    ) -> LinearFormat | None:
+    def of(cls, spec: QuantizationSpec) -> LinearFormat | None:
         """The format of a spec's ``quantization:`` section; None for ``weights: none``."""
         if spec.weights == "none":
             return None
-        return cls(spec.weights, spec.double_quant, SPEC_DTYPES[spec.compute], library=library)
+        return cls(spec.weights, spec.double_quant, SPEC_DTYPES[spec.compute], library=spec.library)
 
 
 def blocks(numel: int, blocksize: int) -> int:

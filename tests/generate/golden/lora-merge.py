@@ -342,7 +342,12 @@ def attach_adapter(model: nn.Module) -> tuple[nn.Module, set[str]]:
         sys.exit(f"adapter.targets {ADAPTER['targets']} select no linear of this model")
     named = set(trained_base_parameters(model, ADAPTER["train"]))
     trained = {name: p for name, p in model.named_parameters() if name in named}
-    stored = sorted(name for name, p in trained.items() if not p.is_floating_point())
+    # bitsandbytes stores an integer payload; torchao a tensor subclass of a floating dtype.
+    stored = sorted(
+        name
+        for name, p in trained.items()
+        if not p.is_floating_point() or type(p.data) is not torch.Tensor
+    )
     if stored:
         sys.exit(f"adapter.train names quantized weights, which cannot train: {stored}")
     config = peft.LoraConfig(

@@ -139,11 +139,12 @@ def load_quantized(source: str | Path, config: object, **kwargs) -> nn.Module:
     quantized by bitsandbytes as QUANTIZATION says and every other parameter in fp32."""
     import transformers
 
+    quantization_config = transformers.BitsAndBytesConfig(**QUANTIZATION)
     model = transformers.AutoModelForCausalLM.from_pretrained(
         source,
         config=config,
         attn_implementation=ATTENTION,
-        quantization_config=transformers.BitsAndBytesConfig(**QUANTIZATION),
+        quantization_config=quantization_config,
         dtype=torch.float32,
         **kwargs,
     )
@@ -168,6 +169,12 @@ def quantized(model: nn.Module, config: object) -> nn.Module:
     # Like a model built from its config, it has no path: peft would record the deleted folder.
     model.name_or_path = model.config.name_or_path = ""
     return model
+
+
+def dequantized(model: nn.Module) -> nn.Module:
+    """Return ``model`` (the quantized base, adapters removed) with every quantized weight
+    decoded to the dtype it was quantized from (fp32) and no quantization config left."""
+    return model.dequantize()
 
 
 def transformer_blocks(model: nn.Module) -> tuple[str, list[nn.Module]]:
@@ -387,7 +394,12 @@ def attach_adapter(model: nn.Module) -> tuple[nn.Module, set[str]]:
         sys.exit(f"adapter.targets {ADAPTER['targets']} select no linear of this model")
     named = set(trained_base_parameters(model, ADAPTER["train"]))
     trained = {name: p for name, p in model.named_parameters() if name in named}
-    stored = sorted(name for name, p in trained.items() if not p.is_floating_point())
+    # bitsandbytes stores an integer payload; torchao a tensor subclass of a floating dtype.
+    stored = sorted(
+        name
+        for name, p in trained.items()
+        if not p.is_floating_point() or type(p.data) is not torch.Tensor
+    )
     if stored:
         sys.exit(f"adapter.train names quantized weights, which cannot train: {stored}")
     # peft's preparation of a quantized base freezes every parameter and casts fp16/bf16 ones to
@@ -957,7 +969,7 @@ def save_final(model: nn.Module) -> None:
     # A quantized linear cannot hold base + adapter exactly (peft would quantize the sum again):
     # the base is dequantized to the dtype it was quantized from (fp32), the weights the adapter
     # trained against, and the saved adapter is merged into that. The merged weights are fp32.
-    base_model = model.unload().dequantize()
+    base_model = dequantized(model.unload())
     merged = peft.PeftModel.from_pretrained(base_model, temporary / "adapter").merge_and_unload()
     merged.save_pretrained(temporary / "merged")
     shutil.rmtree(final, ignore_errors=True)

@@ -109,11 +109,13 @@ def bnb_linear(
     return layer.to("cpu")
 
 
-def torchao_linear(out: int, inp: int, bias: bool = False) -> torch.nn.Module:
-    """An ``nn.Linear`` in bf16 after torchao's ``quantize_(..., Int8WeightOnlyConfig())``."""
+def torchao_linear(
+    out: int, inp: int, bias: bool = False, dtype: torch.dtype = torch.bfloat16
+) -> torch.nn.Module:
+    """An ``nn.Linear`` in ``dtype`` after torchao's ``quantize_(..., Int8WeightOnlyConfig())``."""
     from torchao.quantization import Int8WeightOnlyConfig, quantize_
 
-    model = torch.nn.Sequential(torch.nn.Linear(inp, out, bias=bias)).to(torch.bfloat16)
+    model = torch.nn.Sequential(torch.nn.Linear(inp, out, bias=bias)).to(dtype)
     quantize_(model, Int8WeightOnlyConfig())
     model.requires_grad_(False)
     return model[0]

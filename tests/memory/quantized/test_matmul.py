@@ -96,6 +96,38 @@ def test_forward_and_backward_allocate_what_the_model_says(fmt, shape, weight_dt
     assert x.grad is not None and x.grad.dtype == x.dtype
 
 
+@pytest.mark.parametrize("autocast", [None, "bfloat16", "float16"])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_torchao_in_an_fp32_model_allocates_what_the_model_says(shape, autocast):
+    # The generated script's setting: the base loaded in fp32, the residual stream fp32,
+    # autocast (when on) running mm in 16 bits.
+    pytest.importorskip("torchao")
+    out, inp, batch, seq = shape
+    compute = autocast or "float32"
+    fmt = LinearFormat("int8", compute=compute, library="torchao")
+    model = matmul_memory(out, inp, batch * seq, fmt, input_dtype="float32")
+    layer = torchao_linear(out, inp, dtype=torch.float32)
+    x = torch.randn(batch, seq, inp, requires_grad=True)
+    tracker = KernelTracker()
+    tracker.track([*held_tensors(layer), x], "parameters")
+    with tracker:
+        base = tracker.current
+        tracker.reset_peak()
+        with torch.autocast("cpu", getattr(torch, compute), enabled=autocast is not None):
+            y = layer(x)
+        assert tracker.peak - base == model.forward_peak
+        assert tracker.current - base == model.output.allocated + allocated(model.saved)
+        grad = torch.randn_like(y)
+        base = tracker.current
+        tracker.reset_peak()
+        y.backward(grad)
+        saved = allocated(model.saved)
+        assert tracker.peak - base + saved == model.backward_peak
+        gc.collect()
+        assert tracker.current - base == model.input_gradient.allocated - saved
+    assert y.dtype == x.grad.dtype == torch.float32
+
+
 @pytest.mark.parametrize("fmt", FORMATS, ids=_ids)
 def test_only_bitsandbytes_int8_keeps_the_input(fmt):
     out, inp = 48, 64

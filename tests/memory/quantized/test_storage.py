@@ -111,7 +111,9 @@ def test_format_of_a_spec():
     fmt = LinearFormat.of(QuantizationSpec(weights="nf4", double_quant=False, compute="fp16"))
     assert fmt == LinearFormat("nf4", double_quant=False, compute="float16")
     assert LinearFormat.of(QuantizationSpec(weights="none")) is None
-    assert LinearFormat.of(QuantizationSpec(weights="int8"), library="torchao").library == "torchao"
+    assert LinearFormat.of(QuantizationSpec(weights="int8")).library == "bitsandbytes"
+    torchao = QuantizationSpec(weights="int8", library="torchao")
+    assert LinearFormat.of(torchao) == LinearFormat("int8", library="torchao")
 
 
 def test_does_not_import_torch():

@@ -144,11 +144,12 @@ def load_quantized(source: str | Path, config: object, **kwargs) -> nn.Module:
     quantized by bitsandbytes as QUANTIZATION says and every other parameter in fp32."""
     import transformers
 
+    quantization_config = transformers.BitsAndBytesConfig(**QUANTIZATION)
     model = transformers.AutoModelForCausalLM.from_pretrained(
         source,
         config=config,
         attn_implementation=ATTENTION,
-        quantization_config=transformers.BitsAndBytesConfig(**QUANTIZATION),
+        quantization_config=quantization_config,
         dtype=torch.float32,
         **kwargs,
     )
@@ -392,7 +393,12 @@ def attach_adapter(model: nn.Module) -> tuple[nn.Module, set[str]]:
         sys.exit(f"adapter.targets {ADAPTER['targets']} select no linear of this model")
     named = set(trained_base_parameters(model, ADAPTER["train"]))
     trained = {name: p for name, p in model.named_parameters() if name in named}
-    stored = sorted(name for name, p in trained.items() if not p.is_floating_point())
+    # bitsandbytes stores an integer payload; torchao a tensor subclass of a floating dtype.
+    stored = sorted(
+        name
+        for name, p in trained.items()
+        if not p.is_floating_point() or type(p.data) is not torch.Tensor
+    )
     if stored:
         sys.exit(f"adapter.train names quantized weights, which cannot train: {stored}")
     # peft's preparation of a quantized base freezes every parameter and casts fp16/bf16 ones to
