@@ -125,8 +125,12 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
                 assignment("SAVE_EVERY", spec.checkpoint.every_steps),
                 assignment("KEEP_LAST", spec.checkpoint.keep_last),
                 assignment("RESUME", _resume(spec.checkpoint.resume, script_dir)),
-                assignment("PREDICTED_PEAK_BYTES", _prediction(spec)),
+                *_prediction_constants(spec),
             ],
+        ),
+        (
+            "Metrics: metrics.jsonl (and TensorBoard events) in CHECKPOINT_DIR; the memory report.",
+            [assignment("MEMORY_SNAPSHOT", spec.memory.snapshot)],
         ),
     ]
     parts = choose_parts(spec)
@@ -156,6 +160,7 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
         "quantized": quantized(spec),
         # How adapter.merge merges: into a dequantized copy of a quantized base, or in place.
         "merge": merge_kind(spec),
+        "tensorboard": spec.logging.tensorboard,
     }
 
 
@@ -278,10 +283,19 @@ def _data_constants(spec: Spec, rel: Any) -> list[str]:
     return lines
 
 
-def _prediction(spec: Spec) -> int | None:
+def _prediction_constants(spec: Spec) -> list[str]:
+    """PREDICTED_PEAK_BYTES (what check_memory and the memory report compare against) and
+    PREDICTED_BREAKDOWN (its parts, which ``--probe`` sets beside what it measures); None
+    when freezegen cannot estimate the spec."""
     from freezegen.memory import EstimateError, estimate
 
     try:
-        return estimate(spec, "analytic").peak_bytes
+        prediction = estimate(spec, "analytic")
     except EstimateError:
-        return None
+        peak, breakdown = None, None
+    else:
+        peak, breakdown = prediction.peak_bytes, prediction.to_json_dict()["breakdown"]
+    return [
+        assignment("PREDICTED_PEAK_BYTES", peak),
+        assignment("PREDICTED_BREAKDOWN", breakdown),
+    ]
