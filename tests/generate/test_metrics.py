@@ -382,3 +382,26 @@ def test_ddp_and_fsdp_record_once_with_the_one_process_norms(tmp_path: Path) -> 
         probe = torchrun(script, "--probe", "2").check()
         assert probe.stdout.count("memory probe: 2 steps on cpu") == 1  # rank 0 prints
         assert len(records(script)) == len(found)  # the probe recorded nothing
+
+
+def test_the_probe_measures_each_point_once(
+    namespace: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    # A CUDA device as the script sees one: memory_allocated answers from a counter here.
+    allocated = iter(range(1, 100))
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device: next(allocated))
+    watch = namespace["MemoryWatch"](torch.device("cuda"), snapshot=False)
+    weight = torch.nn.Parameter(torch.ones(3))
+    optimizer = torch.optim.SGD([weight], lr=0.1)
+    watch.watch(optimizer)
+    for _ in range(3):
+        weight.grad = torch.ones(3)
+        optimizer.step()
+    assert watch.points == {
+        "model on the device": 1,
+        "after the first backward": 2,
+        "after the first optimizer step": 3,
+    }
+    assert not optimizer._optimizer_step_pre_hooks and not optimizer._optimizer_step_post_hooks
