@@ -56,7 +56,7 @@ def _spec(folder: Path, **sections: Any) -> Path:
 
 @pytest.mark.slow
 def test_a_run_records_its_start_every_log_step_and_its_memory(tmp_path: Path) -> None:
-    script = generate(_spec(tmp_path))
+    script = generate(_spec(tmp_path, memory={"snapshot": True}))
     run = run_script(script).check()
     found = records(script)
     assert [(r["kind"], r["step"]) for r in found] == [
@@ -93,6 +93,9 @@ def test_a_run_records_its_start_every_log_step_and_its_memory(tmp_path: Path) -
     assert "cudaMalloc calls are not measured" in run.stdout
     # stderr is not a terminal here: no progress bar in it.
     assert "\r" not in run.stderr
+    # The allocator snapshot is CUDA's: the run says it records none.
+    assert "memory.snapshot: not on CUDA, so no allocator history is recorded" in run.stdout
+    assert not (script.parent / "checkpoints" / "memory-snapshot.pickle").exists()
 
 
 @pytest.mark.slow
@@ -405,3 +408,31 @@ def test_the_probe_measures_each_point_once(
         "after the first optimizer step": 3,
     }
     assert not optimizer._optimizer_step_pre_hooks and not optimizer._optimizer_step_post_hooks
+
+
+def test_a_cuda_run_dumps_the_allocator_history_and_reports_its_statistics(
+    namespace: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import torch
+
+    calls: list[tuple[str, Any]] = []
+    memory = torch.cuda.memory
+    monkeypatch.setattr(
+        memory,
+        "_record_memory_history",
+        lambda enabled="all", **kw: calls.append(("record", enabled)),
+    )
+    monkeypatch.setattr(memory, "_dump_snapshot", lambda path: calls.append(("dump", path)))
+    monkeypatch.setattr(torch.cuda, "memory_stats", lambda device: _cuda_stats())
+    scope = namespace["MemoryWatch"].__init__.__globals__
+    monkeypatch.setitem(scope, "HERE", tmp_path)
+    logged: list[str] = []
+    monkeypatch.setitem(scope, "log", logged.append)
+    watch = namespace["MemoryWatch"](torch.device("cuda"), snapshot=True)
+    assert calls == [("record", "all")]
+    metrics = namespace["Metrics"](writes=False)
+    watch.finish(6, metrics)
+    snapshot = tmp_path / namespace["CHECKPOINT_DIR"] / "memory-snapshot.pickle"
+    assert calls[1:] == [("dump", str(snapshot)), ("record", None)]
+    assert logged[0].startswith("peak memory: 6,144.0 MiB measured")
+    assert logged[-1] == f"allocator snapshot in {snapshot} (open it at pytorch.org/memory_viz)"
