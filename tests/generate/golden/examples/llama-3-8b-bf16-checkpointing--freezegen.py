@@ -1013,9 +1013,9 @@ PROBE_POINTS = (
 class MemoryWatch:
     """What a run measures of its memory on ``device``.
 
-    With ``snapshot``, on CUDA, the allocator records its history from now on, dumped by
-    :meth:`finish` for pytorch.org/memory_viz. :meth:`watch` takes memory_allocated now and
-    at the first step's points (for ``--probe``).
+    With ``snapshot`` (the process that writes the run's files), on CUDA, the allocator
+    records its history from now on, dumped by :meth:`finish` for pytorch.org/memory_viz.
+    :meth:`watch` takes memory_allocated now and at the first step's points (for ``--probe``).
     """
 
     def __init__(self, device: torch.device, snapshot: bool) -> None:
@@ -1050,17 +1050,16 @@ class MemoryWatch:
         return torch.cuda.memory_stats(self.device) if self.cuda else None
 
     def finish(self, step: int, metrics: Metrics) -> None:
-        """Log the memory report, record it, and dump the allocator snapshot (rank 0)."""
+        """Log the memory report, record it, and dump the allocator snapshot."""
         fields = memory_fields(self.stats())
         for line in memory_lines(fields):
             log(line)
         metrics.record("memory", step, **fields)
         if self.snapshot:
-            if metrics.writes:
-                path = HERE / CHECKPOINT_DIR / "memory-snapshot.pickle"
-                torch.cuda.memory._dump_snapshot(str(path))
-                log(f"allocator snapshot in {path} (open it at pytorch.org/memory_viz)")
+            path = HERE / CHECKPOINT_DIR / "memory-snapshot.pickle"
+            torch.cuda.memory._dump_snapshot(str(path))
             torch.cuda.memory._record_memory_history(enabled=None)
+            log(f"allocator snapshot in {path} (open it at pytorch.org/memory_viz)")
 
     def probe_report(self, steps: int) -> None:
         """Log the table of what ``--probe`` measured against freezegen's prediction."""
@@ -1149,7 +1148,7 @@ def main(probe: int | None = None) -> None:
     if probe is None:
         check_checkpoint_folder()
     metrics = Metrics(writes=probe is None)
-    memory = MemoryWatch(device, snapshot=MEMORY_SNAPSHOT and probe is None)
+    memory = MemoryWatch(device, snapshot=MEMORY_SNAPSHOT and metrics.writes)
     seed_everything(SEED)
     model = build_model()
     frozen = frozen_parameters(model)
