@@ -132,8 +132,12 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
                 assignment("SAVE_EVERY", spec.checkpoint.every_steps),
                 assignment("KEEP_LAST", spec.checkpoint.keep_last),
                 assignment("RESUME", _resume(spec.checkpoint.resume, script_dir)),
-                assignment("PREDICTED_PEAK_BYTES", _prediction(spec)),
+                *_prediction_constants(spec),
             ],
+        ),
+        (
+            "Metrics: metrics.jsonl (and TensorBoard events) in CHECKPOINT_DIR; the memory report.",
+            [assignment("MEMORY_SNAPSHOT", spec.memory.snapshot)],
         ),
     ]
     parts = choose_parts(spec)
@@ -169,6 +173,7 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
         "streaming": spec.data.streaming,
         "position_ids": spec.data.packed_rows,
         "packing": spec.data.packing,
+        "tensorboard": spec.logging.tensorboard,
     }
 
 
@@ -291,10 +296,19 @@ def _data_constants(spec: Spec, rel: Any) -> list[str]:
     return data_constants(spec, rel, None if arch is None else family_of(arch))
 
 
-def _prediction(spec: Spec) -> int | None:
+def _prediction_constants(spec: Spec) -> list[str]:
+    """PREDICTED_PEAK_BYTES (what check_memory and the memory report compare against) and
+    PREDICTED_BREAKDOWN (its parts, which ``--probe`` sets beside what it measures); None
+    when freezegen cannot estimate the spec."""
     from freezegen.memory import EstimateError, estimate
 
     try:
-        return estimate(spec, "analytic").peak_bytes
+        prediction = estimate(spec, "analytic")
     except EstimateError:
-        return None
+        peak, breakdown = None, None
+    else:
+        peak, breakdown = prediction.peak_bytes, prediction.to_json_dict()["breakdown"]
+    return [
+        assignment("PREDICTED_PEAK_BYTES", peak),
+        assignment("PREDICTED_BREAKDOWN", breakdown),
+    ]

@@ -57,8 +57,14 @@ PART_IMPORTS: dict[str, tuple[str, ...]] = {
     "parts/data/streamed-ranks.py.j2": ("import itertools",),
     "parts/step/lr-cosine.py.j2": ("import math",),
     "parts/step/ddp.py.j2": ("import contextlib",),
+    "parts/step/fsdp.py.j2": ("from torch.distributed.tensor import DTensor",),
     "parts/processes/start.py.j2": ("import torch.distributed as dist",),
     "parts/run/entry-ranks.py.j2": ("import gc",),
+    "parts/run/arguments.py.j2": ("import argparse",),
+    "parts/run/metrics.py.j2": ("import json", "import math"),
+    "parts/run/metrics-ranks.py.j2": ("import json", "import math"),
+    # TensorBoard (the optional extra freezegen[tensorboard]): only scripts that write events.
+    "parts/run/tensorboard.py.j2": ("from torch.utils.tensorboard import SummaryWriter",),
     "parts/processes/wrap.py.j2": ("from torch.nn.parallel import DistributedDataParallel",),
     "parts/processes/shard.py.j2": ("from torch.distributed.fsdp import fully_shard",),
     # Adapters (the optional extra freezegen[peft]): only scripts that train one import peft.
@@ -179,7 +185,14 @@ def choose_parts(spec: Spec) -> dict[str, list[str]]:
         ],
         "checkpoint": [_part(name) for name in checkpoint],
         "processes": [_part(name) for name in _PROCESS_PARTS[strategy]],
-        "run": [_part(f"run/{kind}")],
+        "run": [
+            _part("run/metrics" + ranks),
+            *([_part("run/tensorboard")] if spec.logging.tensorboard else []),
+            _part("run/progress"),
+            _part("run/memory" + ranks),
+            _part("run/arguments"),
+            _part(f"run/{kind}"),
+        ],
         "entry": [_part("run/entry" + ranks)],
     }
 

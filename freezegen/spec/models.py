@@ -628,6 +628,22 @@ class CheckpointSpec(_Model):
         return str(_resolve_path(Path(value), info))
 
 
+class LoggingSpec(_Model):
+    tensorboard: StrictBool = Field(
+        False,
+        description="Also write TensorBoard events into checkpoint.dir (needs the tensorboard "
+        "package where the script runs).",
+    )
+
+
+class MemorySpec(_Model):
+    snapshot: StrictBool = Field(
+        False,
+        description="On CUDA, record the allocator's history and dump a snapshot for "
+        "pytorch.org/memory_viz into checkpoint.dir at the end of the run.",
+    )
+
+
 class HardwareSpec(_Model):
     gpu: str | None = Field(
         None,
@@ -708,6 +724,12 @@ class Spec(_Model):
         default_factory=dict, validate_default=True, description="Checkpoints."
     )
     hardware: HardwareSpec | None = Field(None, description="The GPU(s) to budget for.")
+    logging: LoggingSpec = Field(
+        default_factory=LoggingSpec, description="Where metrics go besides metrics.jsonl."
+    )
+    memory: MemorySpec = Field(
+        default_factory=MemorySpec, description="Memory diagnostics of the run."
+    )
     distributed: DistributedSpec = Field(
         default_factory=DistributedSpec, description="Multi-GPU strategy."
     )

@@ -50,12 +50,12 @@ def dataset():
 """
 
 
-def torchrun(script: Path, timeout: float = 90) -> Run:
+def torchrun(script: Path, *args: str, timeout: float = 90) -> Run:
     env = script_env()
     env["PYTHONPATH"] = str(script.parent)  # torchrun's workers do not add the script's folder
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         str(script)],
+         str(script), *args],
         cwd=script.parent,
         env=env,
         capture_output=True,

@@ -13,7 +13,7 @@ from jinja2 import nodes
 from freezegen.generate import render_script
 from freezegen.generate.recipe import choose_parts, imports_for
 from freezegen.spec import load_spec
-from freezegen.spec.models import AdapterSpec, QuantizationSpec, Spec
+from freezegen.spec.models import AdapterSpec, LoggingSpec, QuantizationSpec, Spec
 from tests.generate.conftest import REPO, tiny_spec
 
 TEMPLATES = REPO / "templates"
@@ -49,6 +49,7 @@ def variant(
     ckpt: bool,
     model_kind: str = "hf",
     adapter: str | None = None,
+    tensorboard: bool = False,
 ) -> Spec:
     # ``source``: a data source, or the data settings to change. Only the fields the recipe
     # reads change; the copies skip validation on purpose (a text
@@ -70,6 +71,7 @@ def variant(
             "activation_checkpointing": ckpt,
             "adapter": None if adapter is None else AdapterSpec(),
             "quantization": None if adapter is None else QuantizationSpec(weights=adapter),
+            "logging": LoggingSpec(tensorboard=tensorboard),
         }
     )
 
@@ -78,7 +80,8 @@ def every_recipe(spec: Spec):
     for strategy, source, scheduler, ckpt, kind, adapter in itertools.product(
         STRATEGIES, SOURCES + FILE_DATA, SCHEDULERS, (False, True), MODELS, ADAPTERS
     ):
-        chosen = variant(spec, strategy, source, scheduler, ckpt, kind, adapter)
+        # Half of them write TensorBoard events too (tied to ckpt: no more recipes to check).
+        chosen = variant(spec, strategy, source, scheduler, ckpt, kind, adapter, tensorboard=ckpt)
         yield strategy, choose_parts(chosen)
 
 
@@ -115,7 +118,10 @@ def test_distributed_recipes_use_the_rank_parts(base_spec: Spec) -> None:
     for strategy, parts in every_recipe(base_spec):
         named = set(itertools.chain.from_iterable(parts.values()))
         assert ("parts/processes/start.py.j2" in named) == (strategy != "none")
-        assert parts["run"] == [f"parts/run/{'one' if strategy == 'none' else strategy}.py.j2"]
+        assert parts["run"][-1] == f"parts/run/{'one' if strategy == 'none' else strategy}.py.j2"
+        # Rank 0 records and reports memory for the job.
+        ranks = "" if strategy == "none" else "-ranks"
+        assert {f"parts/run/metrics{ranks}.py.j2", f"parts/run/memory{ranks}.py.j2"} <= named
 
 
 def test_every_part_is_used_and_every_used_part_exists(base_spec: Spec) -> None:
@@ -135,12 +141,18 @@ def test_imports_follow_the_parts(base_spec: Spec) -> None:
     assert not any("distributed" in line for line in imports["third_party"])
     fsdp = variant(base_spec, "fsdp", "factory", "constant", True, "factory")
     imports = imports_for(fsdp, choose_parts(fsdp))
-    assert "import importlib" in imports["standard"] and "import math" not in imports["standard"]
+    # (math is imported by every script now: metrics.jsonl writes non-finite floats as null.)
+    assert "import importlib" in imports["standard"]
     assert "import torch.distributed as dist" in imports["third_party"]
     assert "from torch.utils.checkpoint import checkpoint" in imports["third_party"]
     # ruff's isort order: plain imports, then from-imports, each sorted by module.
     plain = [line for line in imports["third_party"] if line.startswith("import ")]
     assert imports["third_party"][: len(plain)] == plain == sorted(plain)
+    # TensorBoard is imported only by scripts that write events.
+    assert not any("tensorboard" in line for line in imports["third_party"])
+    logged = variant(base_spec, "none", "synthetic", "cosine", False, tensorboard=True)
+    imports = imports_for(logged, choose_parts(logged))
+    assert "from torch.utils.tensorboard import SummaryWriter" in imports["third_party"]
 
 
 def test_only_adapter_scripts_import_peft(base_spec: Spec) -> None:

@@ -3,7 +3,10 @@
 
 Run it with ``python <this file>``. It trains on the first CUDA GPU when there is one, else on
 the CPU; writes checkpoints it resumes from after a crash; and saves the final weights to
-CHECKPOINT_DIR/final. To change the run, edit the spec and regenerate the script with
+CHECKPOINT_DIR/final. It records its metrics in CHECKPOINT_DIR/metrics.jsonl and reports its
+memory at the end; ``python <this file> --probe N`` only trains N steps from a fresh model and
+prints the memory measured against freezegen's prediction (writing nothing). To change the run,
+edit the spec and regenerate the script with
 ``freezegen generate SPEC -o <this file>`` rather than editing the constants below.
 
 Template: train.py.j2
@@ -11,7 +14,10 @@ Template: train.py.j2
 
 from __future__ import annotations
 
+import argparse
 import hashlib
+import json
+import math
 import os
 import pickle
 import random
@@ -94,6 +100,16 @@ SAVE_EVERY = 10
 KEEP_LAST = 1
 RESUME = "auto"
 PREDICTED_PEAK_BYTES = 4742656
+PREDICTED_BREAKDOWN = {
+    "parameters": 889856,
+    "gradients": 0,
+    "optimizer_states": 1779712,
+    "activations": 1942016,
+    "temporaries": 131072,
+}
+
+# Metrics: metrics.jsonl (and TensorBoard events) in CHECKPOINT_DIR; the memory report.
+MEMORY_SNAPSHOT = False
 
 
 def log(text: str) -> None:
@@ -525,8 +541,9 @@ def train_step(
     window: list[dict[str, torch.Tensor]],
     step: int,
     device: torch.device,
-) -> float:
-    """Accumulate gradients over ``window`` and take one optimizer step; return the mean loss.
+) -> tuple[float, float]:
+    """Accumulate gradients over ``window`` and take one optimizer step; return the mean loss
+    and the gradients' norm before clipping.
 
     Every micro-batch's summed loss is divided by the targets of the whole window, so a window
     is one mean over all its tokens however it is split (and a short last window is normalised
@@ -539,12 +556,15 @@ def train_step(
         total += forward_backward(model, batch, divisor, device)
     params = [p for group in optimizer.param_groups for p in group["params"]]
     if GRAD_CLIP is not None:
-        torch.nn.utils.clip_grad_norm_(params, GRAD_CLIP)
+        norm = torch.nn.utils.clip_grad_norm_(params, GRAD_CLIP)
+    else:
+        # The same norm, measured only: one foreach kernel per device and dtype.
+        norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
     for group in optimizer.param_groups:
         group["lr"] = OPTIMIZER_KWARGS["lr"] * lr_factor(step)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    return total.item() / targets
+    return total.item() / targets, norm.item()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -848,6 +868,330 @@ def save_final(model: nn.Module) -> None:
 # The run
 
 
+METRICS_SCHEMA = 1
+
+
+def json_value(value: object) -> object:
+    """``value`` as JSON can hold it: a float that is not finite (a NaN loss, the infinite
+    gradient norm of an fp16 step the GradScaler skipped) becomes None, written as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def keep_records(path: Path, step: int) -> None:
+    """Rewrite the records file ``path`` with only the records of steps up to ``step`` (none
+    when ``step`` is 0: a run that starts afresh starts a new file), through a temporary file
+    and a rename, so a kill leaves the old file or the new one. A line cut short by a kill, or
+    not a record, is dropped with the rest."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines() if step > 0 else []:
+        at = record_step(line)
+        if at is not None and at <= step:
+            kept.append(line + "\n")
+    temporary = path.with_name(f".{path.name}.tmp")
+    with open(temporary, "w", encoding="utf-8") as fh:
+        fh.writelines(kept)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(temporary, path)
+    sync_folder(path.parent)
+
+
+def record_step(line: str) -> int | None:
+    """The step of the record on ``line``; None when it holds no record."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    step = record.get("step") if isinstance(record, dict) else None
+    return step if isinstance(step, int) else None
+
+
+class Metrics:
+    """The run's records: one JSON object a line in CHECKPOINT_DIR/metrics.jsonl.
+
+    Written by this process (nothing under ``--probe``). Each
+    record is flushed as it is written, so a killed run keeps every record it reported.
+    """
+
+    def __init__(self, writes: bool) -> None:
+        self.folder = HERE / CHECKPOINT_DIR
+        self.writes = writes
+        self.file = None
+
+    def open(self, step: int, device: torch.device, model: nn.Module) -> None:
+        """Start recording at ``step`` (0, or the step the run resumed from): drop the records
+        above it, which the checkpoint it resumed from never saw, then write a "run" record."""
+        if not self.writes:
+            return
+        path = self.folder / "metrics.jsonl"
+        keep_records(path, step)
+        self.file = open(path, "a", encoding="utf-8")  # noqa: SIM115 (open until close())
+        parameters = list(model.parameters())
+        self.record(
+            "run",
+            step,
+            schema=METRICS_SCHEMA,
+            max_steps=MAX_STEPS,
+            device=device.type,
+            world_size=1,
+            predicted_peak_bytes=PREDICTED_PEAK_BYTES,
+            trainable_parameters=sum(p.numel() for p in parameters if p.requires_grad),
+            total_parameters=sum(p.numel() for p in parameters),
+        )
+
+    def record(self, kind: str, step: int, **fields: object) -> None:
+        """Write one record of ``kind`` at ``step`` with ``fields`` (numbers, strings, None)."""
+        if self.file is None:
+            return
+        values = {name: json_value(value) for name, value in fields.items()}
+        record = {"kind": kind, "step": step, "time": time.time(), **values}
+        self.file.write(json.dumps(record, allow_nan=False) + "\n")
+        self.file.flush()
+
+    def close(self) -> None:
+        """Close the files (the records are on the disk already)."""
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+class Progress:
+    """Reports the steps from ``first`` (0, or the step resumed from) to ``last``.
+
+    Every LOG_EVERY steps and at the last one: a plain line (for logs) and a "train" record,
+    their throughput measured since the previous report. When stderr is a terminal, a one-line
+    bar on it is redrawn after every step (on the process that logs), and wiped before a line.
+    """
+
+    def __init__(self, metrics: Metrics, device: torch.device, first: int, last: int) -> None:
+        self.metrics, self.device = metrics, device
+        self.first, self.last = first, last
+        self.bar = metrics.writes and sys.stderr.isatty()
+        self.started, self.tokens = time.perf_counter(), 0
+
+    def update(self, step: int, loss: float, grad_norm: float, lr: float, tokens: int) -> None:
+        """Count ``tokens`` (the whole job's, this step) and report step ``step`` when due."""
+        self.tokens += tokens
+        if step % LOG_EVERY == 0 or step == self.last:
+            elapsed = time.perf_counter() - self.started
+            tokens_per_s = self.tokens / elapsed if elapsed > 0 else 0.0
+            self.wipe()
+            log(
+                f"step {step}/{MAX_STEPS} | loss {loss:.4f} | grad norm {grad_norm:.4g} | "
+                f"lr {lr:.3e} | {tokens_per_s:,.0f} tok/s | mem {memory_text(self.device)}"
+            )
+            cuda = self.device.type == "cuda"
+            self.metrics.record(
+                "train",
+                step,
+                loss=loss,
+                lr=lr,
+                grad_norm=grad_norm,
+                tokens_per_s=tokens_per_s,
+                max_allocated_bytes=torch.cuda.max_memory_allocated(self.device) if cuda else None,
+                reserved_bytes=torch.cuda.memory_reserved(self.device) if cuda else None,
+            )
+            self.started, self.tokens = time.perf_counter(), 0
+        if self.bar:
+            self.draw(step, loss)
+
+    def draw(self, step: int, loss: float) -> None:
+        width = 30
+        done = (step - self.first) / max(self.last - self.first, 1)
+        filled = round(width * done)
+        bar = "#" * filled + "-" * (width - filled)
+        sys.stderr.write(f"\r[{bar}] step {step}/{self.last} | loss {loss:.4f}\033[K")
+        sys.stderr.flush()
+
+    def wipe(self) -> None:
+        """Clear the bar's line, so a line printed next starts on an empty one."""
+        if self.bar:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+# The allocator events MEMORY_SNAPSHOT keeps (the newest; each costs a few hundred bytes).
+SNAPSHOT_ENTRIES = 100_000
+
+
+def memory_fields(stats: dict[str, int] | None) -> dict[str, int | None]:
+    """The "memory" record's fields from ``torch.cuda.memory_stats()`` (None on the CPU: all
+    of them None but the prediction).
+
+    The peak of reserved memory stands for what the allocator held at the peak of allocated
+    memory (it only grows, unless a retry freed cached blocks), so their difference is the
+    fragmentation at the peak. The cudaMalloc count is ``num_device_alloc`` (cudaMalloc and,
+    with expandable segments, cuMemMap calls); a torch without it counts the segments made.
+    """
+    fields: dict[str, int | None] = {
+        "max_allocated_bytes": None,
+        "predicted_peak_bytes": PREDICTED_PEAK_BYTES,
+        "reserved_bytes": None,
+        "fragmentation_bytes": None,
+        "alloc_retries": None,
+        "cuda_malloc_count": None,
+    }
+    if stats is not None:
+        allocated = stats["allocated_bytes.all.peak"]
+        reserved = stats["reserved_bytes.all.peak"]
+        fields.update(
+            max_allocated_bytes=allocated,
+            reserved_bytes=reserved,
+            fragmentation_bytes=reserved - allocated,
+            alloc_retries=stats["num_alloc_retries"],
+            cuda_malloc_count=stats.get("num_device_alloc", stats["segment.all.allocated"]),
+        )
+    return fields
+
+
+def mib(size: int) -> str:
+    return f"{size / MIB:,.1f} MiB"
+
+
+def memory_lines(fields: dict[str, int | None], who: str = "") -> list[str]:
+    """The memory report of ``fields`` (memory_fields'), as lines; ``who`` names the process
+    measured (" (rank 0)" in a torchrun job)."""
+    predicted = fields["predicted_peak_bytes"]
+    allocated = fields["max_allocated_bytes"]
+    said = "no prediction" if predicted is None else f"{mib(predicted)} predicted by freezegen"
+    if allocated is None:
+        return [
+            f"peak memory{who}: measured n/a on CPU, {said}",
+            f"memory{who}: torch keeps no allocator statistics on the CPU: reserved memory, "
+            "fragmentation, allocation retries and cudaMalloc calls are not measured "
+            f"(the process's peak resident memory was {memory_text(torch.device('cpu'))})",
+        ]
+    if predicted:
+        said += f" ({(allocated - predicted) / predicted:+.1%} measured)"
+    return [
+        f"peak memory{who}: {mib(allocated)} measured, {said}",
+        f"memory{who}: {mib(fields['reserved_bytes'])} reserved at most, "
+        f"{mib(fields['fragmentation_bytes'])} fragmentation at the peak (reserved - allocated), "
+        f"{fields['alloc_retries']:,} allocation retries, "
+        f"{fields['cuda_malloc_count']:,} cudaMalloc calls",
+    ]
+
+
+# --probe: the points measured, and the part of the prediction each holds by then.
+PROBE_POINTS = (
+    ("model on the device", ("parameters",)),
+    ("after the first backward", ("parameters", "gradients")),
+    ("after the first optimizer step", ("parameters", "gradients", "optimizer_states")),
+)
+
+
+class MemoryWatch:
+    """What a run measures of its memory on ``device``.
+
+    With ``snapshot`` (the process that writes the run's files), on CUDA, the allocator
+    records its history from now on, dumped by :meth:`finish` for pytorch.org/memory_viz.
+    :meth:`watch` takes memory_allocated now and at the first step's points (for ``--probe``).
+    """
+
+    def __init__(self, device: torch.device, snapshot: bool) -> None:
+        self.device = device
+        self.cuda = device.type == "cuda"
+        self.snapshot = snapshot and self.cuda
+        self.points: dict[str, int] = {}
+        if snapshot and not self.cuda:
+            log("memory.snapshot: not on CUDA, so no allocator history is recorded")
+        if self.snapshot:
+            torch.cuda.memory._record_memory_history(max_entries=SNAPSHOT_ENTRIES)
+
+    def watch(self, optimizer: torch.optim.Optimizer) -> None:
+        """Measure now (the model is on the device), after the first step's backward (before
+        the optimizer steps) and after its optimizer step (before the gradients go)."""
+        if not self.cuda:
+            return
+        names = [name for name, _ in PROBE_POINTS]
+        self.points[names[0]] = torch.cuda.memory_allocated(self.device)
+
+        def measure_once(name: str, register) -> None:
+            def hook(*_: object) -> None:
+                self.points[name] = torch.cuda.memory_allocated(self.device)
+                handle.remove()
+
+            handle = register(hook)
+
+        measure_once(names[1], optimizer.register_step_pre_hook)
+        measure_once(names[2], optimizer.register_step_post_hook)
+
+    def stats(self) -> dict[str, int] | None:
+        return torch.cuda.memory_stats(self.device) if self.cuda else None
+
+    def finish(self, step: int, metrics: Metrics) -> None:
+        """Log the memory report, record it, and dump the allocator snapshot."""
+        fields = memory_fields(self.stats())
+        for line in memory_lines(fields):
+            log(line)
+        metrics.record("memory", step, **fields)
+        if self.snapshot:
+            path = HERE / CHECKPOINT_DIR / "memory-snapshot.pickle"
+            torch.cuda.memory._dump_snapshot(str(path))
+            torch.cuda.memory._record_memory_history(enabled=None)
+            log(f"allocator snapshot in {path} (open it at pytorch.org/memory_viz)")
+
+    def probe_report(self, steps: int) -> None:
+        """Log the table of what ``--probe`` measured against freezegen's prediction."""
+        for line in probe_lines(steps, self.device.type, self.points, self.stats()):
+            log(line)
+
+
+def probe_lines(
+    steps: int, device: str, points: dict[str, int], stats: dict[str, int] | None
+) -> list[str]:
+    """The ``--probe`` table: PREDICTED_BREAKDOWN, then each measured point (memory_allocated
+    bytes by PROBE_POINTS name; the peak from ``stats``) against the prediction at that point."""
+    lines = [f"memory probe: {steps} steps on {device}, measured against freezegen's prediction"]
+    if PREDICTED_BREAKDOWN is None:
+        lines.append("  freezegen could not estimate this spec: no prediction")
+    else:
+        lines.append(f"  {'predicted':<34}{'MiB':>12}")
+        for name, size in PREDICTED_BREAKDOWN.items():
+            lines.append(f"  {name.replace('_', ' '):<34}{size / MIB:>12,.1f}")
+    lines.append(f"  {'measured (memory_allocated)':<34}{'MiB':>12}{'predicted MiB':>16}")
+    rows = [(name, points.get(name), parts) for name, parts in PROBE_POINTS]
+    peak = None if stats is None else stats["allocated_bytes.all.peak"]
+    rows.append(("peak (max_memory_allocated)", peak, None))
+    for name, measured, parts in rows:
+        if parts is None:
+            predicted = PREDICTED_PEAK_BYTES
+        elif PREDICTED_BREAKDOWN is None:
+            predicted = None
+        else:
+            predicted = sum(PREDICTED_BREAKDOWN[part] for part in parts)
+        said = "n/a" if measured is None else f"{measured / MIB:,.1f}"
+        expected = "n/a" if predicted is None else f"{predicted / MIB:,.1f}"
+        lines.append(f"  {name:<34}{said:>12}{expected:>16}")
+    if stats is None:
+        lines.append(f"  measured n/a on {device}: torch keeps no allocator statistics there")
+    return lines
+
+
+def positive_int(text: str) -> int:
+    steps = int(text)
+    if steps < 1:
+        raise ValueError(text)
+    return steps
+
+
+def parse_arguments() -> argparse.Namespace:
+    """The command line; argparse ends the process (exit status 2) on a wrong one."""
+    parser = argparse.ArgumentParser(description="A fine-tuning run generated by freezegen.")
+    parser.add_argument(
+        "--probe",
+        type=positive_int,
+        metavar="N",
+        help="train N steps from a fresh model, write no checkpoint or metrics (and resume "
+        "from none), and print the memory measured against freezegen's prediction",
+    )
+    return parser.parse_args()
+
+
 def memory_text(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{torch.cuda.max_memory_allocated(device) / MIB:.0f} MiB"
@@ -871,10 +1215,14 @@ def check_memory(device: torch.device) -> None:
         )
 
 
-def main() -> None:
+def main(probe: int | None = None) -> None:
+    """Train, or with ``probe`` only measure memory over that many steps (see parse_arguments)."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     check_memory(device)
-    check_checkpoint_folder()
+    if probe is None:
+        check_checkpoint_folder()
+    metrics = Metrics(writes=probe is None)
+    memory = MemoryWatch(device, snapshot=MEMORY_SNAPSHOT and metrics.writes)
     seed_everything(SEED)
     model = build_model()
     frozen = frozen_parameters(model)
@@ -890,7 +1238,7 @@ def main() -> None:
     data = DataStream(build_dataset(model))
 
     step = 0
-    state = load_checkpoint()
+    state = None if probe is not None else load_checkpoint()
     if state is not None:
         thawing.thaw(state["step"], inclusive=False)
         check_plan(state, model, optimizer)
@@ -906,27 +1254,25 @@ def main() -> None:
         f"{sum(p.numel() for p in trainable):,} trainable, {len(frozen)} tensors frozen"
     )
 
-    started, tokens = time.perf_counter(), 0
-    while step < MAX_STEPS:
+    last = MAX_STEPS if probe is None else min(probe, MAX_STEPS)
+    metrics.open(step, device, model)
+    memory.watch(optimizer)
+    progress = Progress(metrics, device, step, last)
+    while step < last:
         thawing.thaw(step)
         window = data.next_window()
-        loss = train_step(
+        loss, grad_norm = train_step(
             step_model,
             optimizer,
             window,
             step,
             device,
         )
-        tokens += sum(batch["input_ids"].numel() for batch in window)
+        tokens = sum(batch["input_ids"].numel() for batch in window)
         step += 1
-        if step % LOG_EVERY == 0 or step == MAX_STEPS:
-            elapsed = time.perf_counter() - started
-            lr = optimizer.param_groups[0]["lr"]
-            log(
-                f"step {step}/{MAX_STEPS} | loss {loss:.4f} | lr {lr:.3e} | "
-                f"{tokens / elapsed:,.0f} tok/s | mem {memory_text(device)}"
-            )
-            started, tokens = time.perf_counter(), 0
+        progress.update(step, loss, grad_norm, optimizer.param_groups[0]["lr"], tokens)
+        if probe is not None:
+            continue
         if step == MAX_STEPS or (SAVE_EVERY is not None and step % SAVE_EVERY == 0):
             checkpoint_state = {
                 "format": CHECKPOINT_FORMAT,
@@ -940,19 +1286,16 @@ def main() -> None:
                 "rng": rng_state(),
             }
             save_checkpoint(checkpoint_state, step)
+    progress.wipe()
+    if probe is not None:
+        memory.probe_report(step)
+        return
 
     save_final(model)
-    if device.type == "cuda":
-        measured = f"{torch.cuda.max_memory_allocated(device) / MIB:.1f} MiB measured"
-    else:
-        measured = "measured n/a on CPU"
-    if PREDICTED_PEAK_BYTES is None:
-        predicted = "no prediction"
-    else:
-        predicted = f"{PREDICTED_PEAK_BYTES / MIB:.1f} MiB predicted by freezegen"
-    log(f"peak memory: {measured}, {predicted}")
+    memory.finish(step, metrics)
+    metrics.close()
     log(f"final weights in {HERE / CHECKPOINT_DIR / 'final'}")
 
 
 if __name__ == "__main__":
-    main()
+    main(probe=parse_arguments().probe)
