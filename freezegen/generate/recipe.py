@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sys
 
+from freezegen.spec.evaluation import uses_plateaus
 from freezegen.spec.models import Spec
 
 # Every script imports these; the parts' own needs are listed in PART_IMPORTS.
@@ -52,6 +53,9 @@ PART_IMPORTS: dict[str, tuple[str, ...]] = {
     "parts/data/factory.py.j2": ("import importlib",),
     "parts/data/jsonl.py.j2": ("import json",),
     "parts/step/lr-cosine.py.j2": ("import math",),
+    "parts/run/evaluate.py.j2": ("import math",),
+    "parts/run/evaluate-ranks.py.j2": ("import math",),
+    "parts/run/evaluate-fsdp.py.j2": ("import math",),
     "parts/step/ddp.py.j2": ("import contextlib",),
     "parts/processes/start.py.j2": ("import torch.distributed as dist",),
     "parts/run/entry-ranks.py.j2": ("import gc",),
@@ -120,6 +124,16 @@ _CHECKPOINT_PARTS = {
 }
 
 
+# Evaluation: every rank its share under torchrun; FSDP2 reshards the root after it.
+_EVALUATE_PARTS = {"none": "run/evaluate", "ddp": "run/evaluate-ranks", "fsdp": "run/evaluate-fsdp"}
+# The best checkpoint's copy, in the checkpoint format of each strategy.
+_BEST_PARTS = {
+    "none": "checkpoint/best",
+    "ddp": "checkpoint/best-ranks",
+    "fsdp": "checkpoint/best-sharded",
+}
+
+
 def _part(name: str) -> str:
     return f"parts/{name}.py.j2"
 
@@ -147,6 +161,14 @@ def choose_parts(spec: Spec) -> dict[str, list[str]]:
     checkpoint = list(_CHECKPOINT_PARTS[strategy])
     if spec.adapter is not None:
         checkpoint[-1] = "checkpoint/final-adapter"
+    # Evaluation (the eval section): held-out data, the evaluation itself, the best checkpoint,
+    # and thawing on validation plateaus.
+    evaluation = spec.eval is not None
+    validation = [_part("data/held-out" + ranks)] if evaluation else []
+    evaluate = [_part(_EVALUATE_PARTS[strategy])] if evaluation else []
+    if spec.checkpoint.keep_best:
+        checkpoint.append(_BEST_PARTS[strategy])
+    thawing = "model/thawing-plateau" if uses_plateaus(spec) else "model/thawing"
     return {
         "usage": [_part(f"processes/usage-{kind}")],
         "environment": [_part("processes/environment")] if several else [],
@@ -157,9 +179,14 @@ def choose_parts(spec: Spec) -> dict[str, list[str]]:
             _part("model/freeze"),
             *adapter,
             *checkpointing,
-            _part("model/thawing"),
+            _part(thawing),
         ],
-        "data": [_part("data/example"), _part(f"data/{source}"), _part("data/stream" + ranks)],
+        "data": [
+            _part("data/example"),
+            _part(f"data/{source}"),
+            *validation,
+            _part("data/stream" + ranks),
+        ],
         "step": [
             _part("step/targets"),
             _part(f"step/loss-{model}"),
@@ -168,7 +195,7 @@ def choose_parts(spec: Spec) -> dict[str, list[str]]:
         ],
         "checkpoint": [_part(name) for name in checkpoint],
         "processes": [_part(name) for name in _PROCESS_PARTS[strategy]],
-        "run": [_part(f"run/{kind}")],
+        "run": [*evaluate, _part(f"run/{kind}")],
         "entry": [_part("run/entry" + ranks)],
     }
 

@@ -13,7 +13,16 @@ from jinja2 import nodes
 from freezegen.generate import render_script
 from freezegen.generate.recipe import choose_parts, imports_for
 from freezegen.spec import load_spec
-from freezegen.spec.models import AdapterSpec, QuantizationSpec, Spec
+from freezegen.spec.models import (
+    AdapterSpec,
+    EvalSpec,
+    PlateauSpec,
+    PlateauTrigger,
+    QuantizationSpec,
+    Spec,
+    UnfreezeStep,
+    UnfreezeTarget,
+)
 from tests.generate.conftest import REPO, tiny_spec
 
 TEMPLATES = REPO / "templates"
@@ -44,6 +53,7 @@ def variant(
     ckpt: bool,
     model_kind: str = "hf",
     adapter: str | None = None,
+    evaluation: bool = False,
 ) -> Spec:
     # Only the fields the recipe reads change; the copies skip validation on purpose (a text
     # source without a path cannot be loaded, but it picks its parts all the same).
@@ -62,15 +72,28 @@ def variant(
             "activation_checkpointing": ckpt,
             "adapter": None if adapter is None else AdapterSpec(),
             "quantization": None if adapter is None else QuantizationSpec(weights=adapter),
+            **(_evaluation(spec) if evaluation else {}),
         }
     )
 
 
+def _evaluation(spec: Spec) -> dict:
+    """eval with keep_best and a plateau schedule entry: every evaluation part."""
+    plateau = UnfreezeStep(
+        when=PlateauTrigger(plateau=PlateauSpec(patience=2)), unfreeze=UnfreezeTarget(layers=[1])
+    )
+    return {
+        "eval": EvalSpec(every_steps=2),
+        "checkpoint": spec.checkpoint.model_copy(update={"keep_best": True}),
+        "freeze": spec.freeze.model_copy(update={"schedule": [plateau]}),
+    }
+
+
 def every_recipe(spec: Spec):
-    for strategy, source, scheduler, ckpt, kind, adapter in itertools.product(
-        STRATEGIES, SOURCES, SCHEDULERS, (False, True), MODELS, ADAPTERS
+    for strategy, source, scheduler, ckpt, kind, adapter, evaluation in itertools.product(
+        STRATEGIES, SOURCES, SCHEDULERS, (False, True), MODELS, ADAPTERS, (False, True)
     ):
-        chosen = variant(spec, strategy, source, scheduler, ckpt, kind, adapter)
+        chosen = variant(spec, strategy, source, scheduler, ckpt, kind, adapter, evaluation)
         yield strategy, choose_parts(chosen)
 
 
@@ -107,7 +130,7 @@ def test_distributed_recipes_use_the_rank_parts(base_spec: Spec) -> None:
     for strategy, parts in every_recipe(base_spec):
         named = set(itertools.chain.from_iterable(parts.values()))
         assert ("parts/processes/start.py.j2" in named) == (strategy != "none")
-        assert parts["run"] == [f"parts/run/{'one' if strategy == 'none' else strategy}.py.j2"]
+        assert parts["run"][-1] == f"parts/run/{'one' if strategy == 'none' else strategy}.py.j2"
 
 
 def test_every_part_is_used_and_every_used_part_exists(base_spec: Spec) -> None:
