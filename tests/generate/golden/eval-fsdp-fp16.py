@@ -1081,6 +1081,7 @@ class Validation:
         self.best_step: int | None = None
         self.early_stop = None if EARLY_STOP is None else Plateau(**EARLY_STOP)
         self.stopped = False
+        self.last: dict | None = None  # the latest evaluation's result
 
     def due(self, step: int) -> bool:
         return step % EVAL_EVERY == 0 or step == MAX_STEPS
@@ -1091,7 +1092,7 @@ class Validation:
         Step 0 (EVAL_AT_START) is a reference: the best loss and early stopping count only
         trained steps.
         """
-        result = evaluate(model, self.batches, device)
+        result = self.last = evaluate(model, self.batches, device)
         log(
             f"step {step}/{MAX_STEPS} | val loss {result['val_loss']:.4f} | "
             f"val ppl {result['val_ppl']:.2f} | {result['val_tokens']:,} tokens"
@@ -1221,8 +1222,9 @@ def main() -> None:
             )
             started, tokens = time.perf_counter(), 0
         if validation.due(step):
-            result = validation.evaluate(model, step, device)
-            thawing.observe(step, result["val_loss"])
+            validation.evaluate(model, step, device)
+        if validation.due(step):
+            thawing.observe(step, validation.last["val_loss"])
         if validation.checkpoint_due(step) or (
             step == MAX_STEPS or (SAVE_EVERY is not None and step % SAVE_EVERY == 0)
         ):
