@@ -325,9 +325,11 @@ def _data_constants(spec: Spec, rel: Any) -> list[str]:
 
 
 def _prediction(spec: Spec) -> int | None:
-    from freezegen.memory import EstimateError, estimate
+    # The run's peak: that of the most thawed state its schedule reaches, as lint budgets it.
+    from freezegen.memory import EstimateError
+    from freezegen.memory.schedule import run_peak
 
     try:
-        return estimate(spec, "analytic").peak_bytes
+        return run_peak(spec).peak_bytes
     except EstimateError:
         return None

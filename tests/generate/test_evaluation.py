@@ -280,3 +280,19 @@ def test_ddp_and_fsdp_evaluate_and_decide_as_one_process(tmp_path: Path) -> None
         assert "step 4: unfroze" in run.stdout and "step 8: early stop" in run.stdout
         best = script.parent / "checkpoints" / ("best.pt" if strategy == "ddp" else "best")
         assert best.exists(), strategy
+
+
+def test_the_script_predicts_the_peak_of_its_most_thawed_state(tmp_path: Path) -> None:
+    from freezegen.memory import estimate
+    from freezegen.memory.schedule import run_peak
+    from freezegen.spec import load_spec
+
+    plateau = {
+        "when": {"plateau": {"patience": 2}},
+        "unfreeze": {"layers": "0", "embeddings": True},
+    }
+    path = _spec(tmp_path, freeze={"schedule": [plateau]})
+    ns = script_namespace(generate(path))
+    spec = load_spec(path)
+    assert ns["PREDICTED_PEAK_BYTES"] == run_peak(spec).peak_bytes
+    assert ns["PREDICTED_PEAK_BYTES"] > estimate(spec).peak_bytes  # the start's, thawed later

@@ -81,7 +81,7 @@ CHECKPOINT_DIR = "checkpoints"
 SAVE_EVERY = 8
 KEEP_LAST = 2
 RESUME = "auto"
-PREDICTED_PEAK_BYTES = 253952
+PREDICTED_PEAK_BYTES = 529920
 
 
 def log(text: str) -> None:

@@ -90,7 +90,7 @@ CHECKPOINT_DIR = "checkpoints"
 SAVE_EVERY = 8
 KEEP_LAST = 2
 RESUME = "auto"
-PREDICTED_PEAK_BYTES = 743936
+PREDICTED_PEAK_BYTES = 947200
 
 
 def log(text: str) -> None:

@@ -105,7 +105,7 @@ CHECKPOINT_DIR = "checkpoints"
 SAVE_EVERY = 8
 KEEP_LAST = 2
 RESUME = "auto"
-PREDICTED_PEAK_BYTES = 1047040
+PREDICTED_PEAK_BYTES = 1574400
 
 
 def log(text: str) -> None:

@@ -114,7 +114,7 @@ CHECKPOINT_DIR = "checkpoints"
 SAVE_EVERY = 8
 KEEP_LAST = 2
 RESUME = "auto"
-PREDICTED_PEAK_BYTES = 517120
+PREDICTED_PEAK_BYTES = 775168
 
 
 def log(text: str) -> None:

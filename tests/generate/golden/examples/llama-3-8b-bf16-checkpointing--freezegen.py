@@ -97,7 +97,7 @@ CHECKPOINT_DIR = "checkpoints/llama-3-8b"
 SAVE_EVERY = 250
 KEEP_LAST = 2
 RESUME = "auto"
-PREDICTED_PEAK_BYTES = 47126537216
+PREDICTED_PEAK_BYTES = 55584680960
 
 
 def log(text: str) -> None:

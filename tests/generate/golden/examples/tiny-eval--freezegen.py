@@ -101,7 +101,7 @@ CHECKPOINT_DIR = "checkpoints"
 SAVE_EVERY = 20
 KEEP_LAST = 2
 RESUME = "auto"
-PREDICTED_PEAK_BYTES = 6643712
+PREDICTED_PEAK_BYTES = 9092096
 
 
 def log(text: str) -> None:
