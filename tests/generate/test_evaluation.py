@@ -296,3 +296,30 @@ def test_the_script_predicts_the_peak_of_its_most_thawed_state(tmp_path: Path) -
     spec = load_spec(path)
     assert ns["PREDICTED_PEAK_BYTES"] == run_peak(spec).peak_bytes
     assert ns["PREDICTED_PEAK_BYTES"] > estimate(spec).peak_bytes  # the start's, thawed later
+
+
+@pytest.mark.parametrize(
+    ("sections", "words"),
+    [
+        (
+            {"eval": None, "checkpoint": {"keep_best": True}},
+            "checkpoint.keep_best act on validation losses: add an eval section",
+        ),
+        (
+            {"data": {"source": "factory", "factory": "tiny_factory:dataset"}},
+            "eval needs validation data, and data.source factory has none",
+        ),
+    ],
+)
+def test_generate_refuses_what_lint_reports(
+    tmp_path: Path, sections: dict[str, Any], words: str
+) -> None:
+    from freezegen.generate import GenerateError, render_script
+    from freezegen.spec import load_spec
+
+    path = _spec(tmp_path, **{k: v for k, v in sections.items() if v is not None})
+    if "eval" in sections:
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace("eval:\n  every_steps: 2\n  max_batches: 3\n", ""))
+    with pytest.raises(GenerateError, match=words):
+        render_script(load_spec(path), path, tmp_path)
