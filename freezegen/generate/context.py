@@ -35,7 +35,12 @@ from freezegen.generate.errors import GenerateError
 from freezegen.generate.literals import assignment
 from freezegen.generate.recipe import choose_parts, imports_for, quantized
 from freezegen.generate.runtime import runtime_source
-from freezegen.spec.models import Spec
+from freezegen.spec.evaluation import (
+    missing_validation_data,
+    uses_plateaus,
+    validation_consumers,
+)
+from freezegen.spec.models import Spec, UnfreezeStep
 from freezegen.spec.presets import Architecture
 from freezegen.spec.selectors import runtime_selection
 
@@ -96,7 +101,7 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
                 assignment(
                     "UNFREEZE",
                     [
-                        {"at_step": s.at_step, **freeze_rules(s.unfreeze, num_layers)}
+                        {**_trigger(s), **freeze_rules(s.unfreeze, num_layers)}
                         for s in spec.freeze.schedule
                     ],
                 ),
@@ -125,6 +130,7 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
                 *_data_constants(spec, rel),
             ],
         ),
+        *_evaluation_section(spec),
         (
             "Checkpoints.",
             [
@@ -164,6 +170,10 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
         "scheduler": spec.scheduler.name,
         "strategy_name": _STRATEGY_NAMES[spec.distributed.strategy],
         "adapter": spec.adapter is not None,
+        "evaluation": spec.eval is not None,
+        "plateau": uses_plateaus(spec),
+        "keep_best": spec.checkpoint.keep_best,
+        "early_stop": spec.train.early_stop is not None,
         "quantized": quantized(spec),
         "quantization_library": quantization_library(spec),
         # How adapter.merge merges: into a dequantized copy of a quantized base, or in place.
@@ -181,6 +191,15 @@ def _check_supported(spec: Spec) -> None:
     # Only torchao's refusals need the architecture (which linears it can quantize).
     torchao = quantization_library(spec) == "torchao" and spec.model.factory is None
     check_adapter_supported(spec, _architecture(spec) if torchao else None)
+    consumers = [key for _, key in validation_consumers(spec)] if spec.eval is None else []
+    if consumers:
+        raise GenerateError(
+            f"{' and '.join(consumers)} act on validation losses: add an eval section "
+            "(freezegen lint: FG124)"
+        )
+    missing = missing_validation_data(spec)
+    if missing is not None:
+        raise GenerateError(f"{missing} (freezegen lint: FG125)")
     if spec.checkpointing is not None and spec.checkpointing.reentrant:
         raise GenerateError(
             "activation_checkpointing.reentrant: true is not generated: reentrant checkpointing "
@@ -191,6 +210,33 @@ def _check_supported(spec: Spec) -> None:
         problem = chat_template_problem(spec.data.tokenizer)
         if problem is not None:
             raise GenerateError(problem, ("data", "tokenizer"))
+
+
+def _trigger(entry: UnfreezeStep) -> dict[str, Any]:
+    """When a schedule entry thaws, as UNFREEZE says it: {"at_step": N} or {"plateau": ...}."""
+    if entry.plateau is None:
+        return {"at_step": entry.at_step}
+    return {"plateau": entry.plateau.model_dump()}
+
+
+def _evaluation_section(spec: Spec) -> list[tuple[str, list[str]]]:
+    """The constants of evaluation, early stopping and the best checkpoint (no eval: none)."""
+    ev = spec.eval
+    if ev is None:
+        return []
+    early_stop = spec.train.early_stop
+    return [
+        (
+            "Evaluation: validation loss on held-out data, the best checkpoint, early stopping.",
+            [
+                assignment("EVAL_EVERY", ev.every_steps),
+                assignment("EVAL_BATCHES", ev.max_batches),
+                assignment("EVAL_AT_START", ev.at_start),
+                assignment("KEEP_BEST", spec.checkpoint.keep_best),
+                assignment("EARLY_STOP", None if early_stop is None else early_stop.model_dump()),
+            ],
+        )
+    ]
 
 
 def _weights_load(spec: Spec) -> str | None:
@@ -299,11 +345,13 @@ def _data_constants(spec: Spec, rel: Any) -> list[str]:
 def _prediction_constants(spec: Spec) -> list[str]:
     """PREDICTED_PEAK_BYTES (what check_memory and the memory report compare against) and
     PREDICTED_BREAKDOWN (its parts, which ``--probe`` sets beside what it measures); None
-    when freezegen cannot estimate the spec."""
-    from freezegen.memory import EstimateError, estimate
+    when freezegen cannot estimate the spec. The prediction is the run's peak: that of the
+    most thawed state its schedule reaches, as lint budgets it."""
+    from freezegen.memory import EstimateError
+    from freezegen.memory.schedule import run_peak
 
     try:
-        prediction = estimate(spec, "analytic")
+        prediction = run_peak(spec)
     except EstimateError:
         peak, breakdown = None, None
     else:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import sys
 
 from freezegen.generate.data import data_parts
+from freezegen.spec.evaluation import uses_plateaus
 from freezegen.spec.models import FILE_SOURCES, Spec
 
 # Every script imports these; the parts' own needs are listed in PART_IMPORTS.
@@ -56,6 +57,9 @@ PART_IMPORTS: dict[str, tuple[str, ...]] = {
     "parts/data/streamed.py.j2": ("import itertools",),
     "parts/data/streamed-ranks.py.j2": ("import itertools",),
     "parts/step/lr-cosine.py.j2": ("import math",),
+    "parts/run/evaluate.py.j2": ("import math",),
+    "parts/run/evaluate-ranks.py.j2": ("import math",),
+    "parts/run/evaluate-fsdp.py.j2": ("import math",),
     "parts/step/ddp.py.j2": ("import contextlib",),
     "parts/step/fsdp.py.j2": ("from torch.distributed.tensor import DTensor",),
     "parts/processes/start.py.j2": ("import torch.distributed as dist",),
@@ -130,6 +134,16 @@ _CHECKPOINT_PARTS = {
 }
 
 
+# Evaluation: every rank its share under torchrun; FSDP2 reshards the root after it.
+_EVALUATE_PARTS = {"none": "run/evaluate", "ddp": "run/evaluate-ranks", "fsdp": "run/evaluate-fsdp"}
+# The best checkpoint's copy, in the checkpoint format of each strategy.
+_BEST_PARTS = {
+    "none": "checkpoint/best",
+    "ddp": "checkpoint/best-ranks",
+    "fsdp": "checkpoint/best-sharded",
+}
+
+
 def _part(name: str) -> str:
     return f"parts/{name}.py.j2"
 
@@ -151,6 +165,8 @@ def choose_parts(spec: Spec) -> dict[str, list[str]]:
     else:
         synthetic = ranks if source == "synthetic" else ""
         data = [_part("data/example"), _part(f"data/{source}{synthetic}")]
+        # Evaluation on synthetic data reads held-out sequences; file sources hold their own.
+        data += [_part("data/held-out" + ranks)] if spec.eval is not None else []
         data += [_part("data/share-ranks")] if several else []
         data.append(_part("data/stream" + ranks))
     checkpointing = []
@@ -164,6 +180,12 @@ def choose_parts(spec: Spec) -> dict[str, list[str]]:
     checkpoint = list(_CHECKPOINT_PARTS[strategy])
     if spec.adapter is not None:
         checkpoint[-1] = "checkpoint/final-adapter"
+    # Evaluation (the eval section): held-out data, the evaluation itself, the best checkpoint,
+    # and thawing on validation plateaus.
+    evaluate = [_part(_EVALUATE_PARTS[strategy])] if spec.eval is not None else []
+    if spec.checkpoint.keep_best:
+        checkpoint.append(_BEST_PARTS[strategy])
+    thawing = "model/thawing-plateau" if uses_plateaus(spec) else "model/thawing"
     return {
         "usage": [_part(f"processes/usage-{kind}")],
         "environment": [_part("processes/environment")] if several else [],
@@ -174,7 +196,7 @@ def choose_parts(spec: Spec) -> dict[str, list[str]]:
             _part("model/freeze"),
             *adapter,
             *checkpointing,
-            _part("model/thawing"),
+            _part(thawing),
         ],
         "data": data,
         "step": [
@@ -191,6 +213,7 @@ def choose_parts(spec: Spec) -> dict[str, list[str]]:
             _part("run/progress"),
             _part("run/memory" + ranks),
             _part("run/arguments"),
+            *evaluate,
             _part(f"run/{kind}"),
         ],
         "entry": [_part("run/entry" + ranks)],

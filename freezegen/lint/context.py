@@ -31,6 +31,8 @@ class LintContext:
         self.unknown_architecture = False  # a model_type no family knows (the trace measures it)
         self.head_unsupported = False  # the error is a head the family has no class for
         self.memory_error: str | None = None
+        self.memory_peak_entry: int | None = None
+        """The freeze.schedule entry whose thaw reaches ``memory``'s peak (None: none does)."""
         self.fixes: dict[Diagnostic, SpecFix] = {}
         """The edits rules offer with their findings (Rule.at), for ``lint --fix``."""
 
@@ -63,7 +65,8 @@ class LintContext:
 
     @cached_property
     def memory(self) -> MemoryEstimate | None:
-        """The peak-memory estimate (traced with ``trace``, else analytic); None when there is
+        """The peak-memory estimate (traced with ``trace``, else analytic: of the most thawed
+        state the schedule reaches, its entry in ``memory_peak_entry``); None when there is
         none, with the reason in ``memory_error`` when an estimate was attempted and failed."""
         try:
             if self.trace:
@@ -72,9 +75,13 @@ class LintContext:
                 return cached_traced(self.spec)
             if self.architecture is None:
                 return None  # factory or unreadable config: FG111 or --trace covers it
-            from freezegen.memory.analytic import estimate_analytic
+            if self.freeze_plan is None:
+                return None
+            from freezegen.memory.schedule import schedule_peak
 
-            return estimate_analytic(self.spec, arch=self.architecture, plan=self.freeze_plan)
+            peak = schedule_peak(self.spec, self.architecture, self.freeze_plan)
+            self.memory_peak_entry = peak.entry
+            return peak.estimate
         except EstimateError as exc:
             self.memory_error = str(exc)
             return None

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from freezegen.memory.analytic import estimate_analytic
 from freezegen.memory.estimate import EstimateError, MemoryEstimate
+from freezegen.memory.schedule import run_peak
 from freezegen.spec.models import FirstBlocks, LastBlocks, QuantizationSpec, Spec
 from freezegen.spec.presets import GPUS
 
@@ -190,7 +190,7 @@ KNOBS: list[tuple[str, Knob, float, bool]] = [
 
 def _estimate(spec: Spec) -> MemoryEstimate | None:
     try:
-        return estimate_analytic(spec)
+        return run_peak(spec)
     except EstimateError:
         return None
 

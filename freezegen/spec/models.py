@@ -220,11 +220,46 @@ class UnfreezeTarget(_SelectsBlocks, _Model):
     )
 
 
+class PlateauSpec(_Model):
+    patience: PositiveInt = Field(
+        description="Evaluations without an improvement of more than min_delta that make a plateau."
+    )
+    min_delta: NonNegativeFloat = Field(
+        0.0, description="How much the validation loss must fall below its best to improve."
+    )
+
+
+class PlateauTrigger(_Model):
+    plateau: PlateauSpec = Field(
+        description="Thaw when the validation loss stops improving (needs the eval section)."
+    )
+
+
 class UnfreezeStep(_Model):
-    at_step: NonNegativeInt = Field(
-        description="Optimizer step at which the target becomes trainable."
+    at_step: NonNegativeInt | None = Field(
+        None, description="Optimizer step at which the target becomes trainable."
+    )
+    when: PlateauTrigger | None = Field(
+        None,
+        description="Instead of at_step: thaw when the validation loss stops improving, "
+        "{plateau: {patience: N, min_delta: x}}; plateau entries fire one at a time, in order.",
     )
     unfreeze: UnfreezeTarget = Field(description="What becomes trainable at `at_step`.")
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> UnfreezeStep:
+        if (self.at_step is None) == (self.when is None):
+            raise PydanticCustomError(
+                "unfreeze_trigger",
+                "give exactly one of at_step or when: {plateau: ...}",
+                {"at": "when" if self.when is not None else ""},
+            )
+        return self
+
+    @property
+    def plateau(self) -> PlateauSpec | None:
+        """The plateau this entry waits for; None for an entry due at a fixed step."""
+        return None if self.when is None else self.when.plateau
 
 
 class FreezeSpec(_SelectsBlocks, _Model):
@@ -499,6 +534,27 @@ class BatchSpec(_Model):
     )
 
 
+class EarlyStopSpec(_Model):
+    patience: PositiveInt = Field(
+        description="Evaluations without an improvement of more than min_delta before stopping."
+    )
+    min_delta: NonNegativeFloat = Field(
+        0.0, description="How much the validation loss must fall below its best to improve."
+    )
+
+
+class EvalSpec(_Model):
+    every_steps: PositiveInt = Field(
+        description="Evaluate every N optimizer steps (and after the last one)."
+    )
+    max_batches: PositiveInt = Field(
+        50, description="Micro-batches of validation data per evaluation (the first ones)."
+    )
+    at_start: StrictBool = Field(
+        False, description="Also evaluate the initial weights, as a reference."
+    )
+
+
 class TrainSpec(_Model):
     max_steps: PositiveInt = Field(1000, description="Optimizer steps to run.")
     grad_clip: PositiveFloat | None = Field(1.0, description="Clip the gradient norm (null: off).")
@@ -506,6 +562,9 @@ class TrainSpec(_Model):
         1234, description="Seed for every random generator (at most 2**63 - 1)."
     )
     log_every: PositiveInt = Field(10, description="Print a progress line every N steps.")
+    early_stop: EarlyStopSpec | None = Field(
+        None, description="Stop when the validation loss stops improving (needs eval)."
+    )
 
 
 # The file sources: `text` reads one text file as a single document; the others are read through
@@ -613,6 +672,11 @@ class CheckpointSpec(_Model):
         500, description="Save every N steps (null: only at the end)."
     )
     keep_last: PositiveInt = Field(3, description="Checkpoints kept; older ones are deleted.")
+    keep_best: StrictBool = Field(
+        False,
+        description="Also keep the checkpoint with the lowest validation loss (best.pt, or a "
+        "best folder under FSDP), never rotated away (needs eval).",
+    )
     resume: str = Field(
         "auto",
         min_length=1,
@@ -718,6 +782,9 @@ class Spec(_Model):
     compile: StrictBool = Field(False, description="torch.compile the model.")
     train: TrainSpec = Field(default_factory=TrainSpec, description="Training loop.")
     data: DataSpec = Field(default_factory=DataSpec, description="Training data.")
+    eval: EvalSpec | None = Field(
+        None, description="Validation loss and perplexity every N steps on held-out data."
+    )
     # Validated from {} rather than built by a factory, so checkpoint.dir resolves next to the
     # spec even when the section is left out.
     checkpoint: CheckpointSpec = Field(

@@ -31,6 +31,20 @@ CKPT_UNFREEZE = {
 }
 
 # name -> (family, spec sections); the model is a tiny config.json beside the spec.
+EVAL_EVERYTHING: dict[str, Any] = {
+    "freeze": {
+        "layers": {"first": 2},
+        "schedule": [
+            {"at_step": 8, "unfreeze": {"layers": "1"}},
+            {"when": {"plateau": {"patience": 2, "min_delta": 0.01}}, "unfreeze": {"layers": "0"}},
+        ],
+    },
+    "eval": {"every_steps": 4, "max_batches": 2, "at_start": True},
+    "train": {"early_stop": {"patience": 3, "min_delta": 0.0}},
+    "checkpoint": {"keep_best": True},
+    "distributed": {"strategy": "ddp"},
+    "hardware": {"gpus_per_node": 2, "memory_gib": 24},
+}
 MATRIX: dict[str, tuple[str, dict[str, Any]]] = {
     "tiny-fp32": ("gpt2", {}),
     "bf16-ckpt-unfreeze": ("llama", CKPT_UNFREEZE),
@@ -162,6 +176,13 @@ MATRIX: dict[str, tuple[str, dict[str, Any]]] = {
     "weights-compile": (
         "mistral",
         {"model": {"hf_config": "./config.json", "weights": "weights"}, "compile": True},
+    ),
+    # Evaluation with everything that acts on it: the best checkpoint, early stopping and a
+    # plateau entry beside a fixed one, in each checkpoint format.
+    "eval-ddp-plateau": ("gpt2", EVAL_EVERYTHING),
+    "eval-fsdp-fp16": (
+        "llama",
+        {**EVAL_EVERYTHING, "precision": "fp16", "distributed": {"strategy": "fsdp"}},
     ),
 }
 

@@ -375,7 +375,16 @@ def test_ddp_and_fsdp_record_once_with_the_one_process_norms(tmp_path: Path) -> 
         script = generate(_equivalence_spec(tmp_path / strategy, strategy, 4))
         torchrun(script).check()
         found = records(script)
-        assert [r["kind"] for r in found] == ["run"] + ["train"] * 8 + ["memory"], strategy
+        # The schedule thaws block 0 at step 3, before step 4 trains: one event, as in one
+        # process (thawing.record is rank 0's recorder there too).
+        kinds = ["run"] + ["train"] * 3 + ["thaw"] + ["train"] * 5 + ["memory"]
+        assert [r["kind"] for r in found] == kinds, strategy
+
+        def thaws(script: Path) -> list[tuple[int, int, int]]:
+            return [(r["step"], r["entry"], r["tensors"]) for r in of_kind(records(script), "thaw")]
+
+        assert thaws(script) == thaws(single)
+        assert thaws(script)[0][:2] == (3, 0) and thaws(script)[0][2] > 0
         assert found[0]["world_size"] == 2
         # The gradient norm is the global one (FSDP2: the full DTensor), as one process has it.
         for got, want in zip(curve(found), expected, strict=True):

@@ -13,7 +13,17 @@ from jinja2 import nodes
 from freezegen.generate import render_script
 from freezegen.generate.recipe import choose_parts, imports_for
 from freezegen.spec import load_spec
-from freezegen.spec.models import AdapterSpec, LoggingSpec, QuantizationSpec, Spec
+from freezegen.spec.models import (
+    AdapterSpec,
+    EvalSpec,
+    LoggingSpec,
+    PlateauSpec,
+    PlateauTrigger,
+    QuantizationSpec,
+    Spec,
+    UnfreezeStep,
+    UnfreezeTarget,
+)
 from tests.generate.conftest import REPO, tiny_spec
 
 TEMPLATES = REPO / "templates"
@@ -50,6 +60,7 @@ def variant(
     model_kind: str = "hf",
     adapter: str | None = None,
     tensorboard: bool = False,
+    evaluation: bool = False,
 ) -> Spec:
     # ``source``: a data source, or the data settings to change. Only the fields the recipe
     # reads change; the copies skip validation on purpose (a text
@@ -72,16 +83,29 @@ def variant(
             "adapter": None if adapter is None else AdapterSpec(),
             "quantization": None if adapter is None else QuantizationSpec(weights=adapter),
             "logging": LoggingSpec(tensorboard=tensorboard),
+            **(_evaluation(spec) if evaluation else {}),
         }
     )
 
 
+def _evaluation(spec: Spec) -> dict:
+    """eval with keep_best and a plateau schedule entry: every evaluation part."""
+    plateau = UnfreezeStep(
+        when=PlateauTrigger(plateau=PlateauSpec(patience=2)), unfreeze=UnfreezeTarget(layers=[1])
+    )
+    return {
+        "eval": EvalSpec(every_steps=2),
+        "checkpoint": spec.checkpoint.model_copy(update={"keep_best": True}),
+        "freeze": spec.freeze.model_copy(update={"schedule": [plateau]}),
+    }
+
+
 def every_recipe(spec: Spec):
-    for strategy, source, scheduler, ckpt, kind, adapter in itertools.product(
-        STRATEGIES, SOURCES + FILE_DATA, SCHEDULERS, (False, True), MODELS, ADAPTERS
+    for strategy, source, scheduler, ckpt, kind, adapter, evaluation in itertools.product(
+        STRATEGIES, SOURCES + FILE_DATA, SCHEDULERS, (False, True), MODELS, ADAPTERS, (False, True)
     ):
         # Half of them write TensorBoard events too (tied to ckpt: no more recipes to check).
-        chosen = variant(spec, strategy, source, scheduler, ckpt, kind, adapter, tensorboard=ckpt)
+        chosen = variant(spec, strategy, source, scheduler, ckpt, kind, adapter, ckpt, evaluation)
         yield strategy, choose_parts(chosen)
 
 

@@ -25,3 +25,14 @@ def budget_name(ctx: LintContext) -> str:
 def budget_loc(ctx: LintContext) -> tuple[str, ...]:
     hw = ctx.spec.hardware
     return ("hardware", "gpu" if hw is not None and hw.gpu else "memory_gib")
+
+
+def peak_when(ctx: LintContext) -> str:
+    """Where in the run the estimate's peak occurs, for a message: after a schedule entry's
+    thaw (see freezegen.memory.schedule), or nothing when the run starts at its peak."""
+    entry = ctx.memory_peak_entry
+    if entry is None:
+        return ""
+    step = ctx.spec.freeze.schedule[entry].at_step
+    when = "on a validation plateau" if step is None else f"at step {step}"
+    return f" (once freeze.schedule[{entry}] has thawed, {when})"

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from freezegen.diagnostics import Diagnostic, Severity
 from freezegen.lint.context import LintContext
 from freezegen.lint.rule import Rule
-from freezegen.lint.rules._budget import budget_loc, budget_name, gib
+from freezegen.lint.rules._budget import budget_loc, budget_name, gib, peak_when
 from freezegen.memory.fixes import COMFORT as MARGIN
 from freezegen.memory.fixes import knob_effects
 
@@ -47,7 +47,8 @@ hardware: {memory_gib: 16.4}
         yield self.at(
             ctx,
             budget_loc(ctx),
-            f"predicted peak {gib(est.peak_bytes)} + {gib(est.overhead_bytes)} overhead "
+            f"predicted peak {gib(est.peak_bytes)}{peak_when(ctx)} + {gib(est.overhead_bytes)} "
+            "overhead "
             f"leaves only {gib(headroom)} of {budget_name(ctx)} "
             f"({100 * headroom / est.budget_bytes:.0f}%, under {MARGIN:.0%})",
             fix=hint,

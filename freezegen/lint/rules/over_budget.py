@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from freezegen.diagnostics import Diagnostic
 from freezegen.lint.context import LintContext
 from freezegen.lint.rule import Rule
-from freezegen.lint.rules._budget import budget_loc, budget_name, gib
+from freezegen.lint.rules._budget import budget_loc, budget_name, gib, peak_when
 from freezegen.memory.fixes import cheapest_fit
 from freezegen.spec.edit import Edit, edits_between
 
@@ -43,7 +43,8 @@ hardware: {gpu: A100-80GB}
             return
         over = est.required_bytes - est.budget_bytes
         message = (
-            f"predicted peak {gib(est.peak_bytes)} + {gib(est.overhead_bytes)} overhead "
+            f"predicted peak {gib(est.peak_bytes)}{peak_when(ctx)} + {gib(est.overhead_bytes)} "
+            "overhead "
             f"exceeds {budget_name(ctx)} ({gib(est.budget_bytes)}) by {gib(over)}"
         )
         fix = cheapest_fit(ctx.spec)

@@ -49,7 +49,7 @@ train: {max_steps: 1000}
         plan, arch = ctx.freeze_plan, ctx.architecture
         for i, step in enumerate(ctx.spec.freeze.schedule):
             loc = ("freeze", "schedule", i)
-            if step.at_step >= max_steps:
+            if step.at_step is not None and step.at_step >= max_steps:
                 yield self.at(
                     ctx,
                     (*loc, "at_step"),

@@ -456,28 +456,36 @@ class Thawing:
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
         self.model = model
         self.optimizer = optimizer
-        self.pending = sorted(UNFREEZE, key=lambda entry: entry["at_step"])
+        # metrics.record once the run records: thaws replayed by a resume are not new events.
+        self.record = None
+        self.pending = sorted(range(len(UNFREEZE)), key=lambda i: UNFREEZE[i]["at_step"])
 
     def thaw(self, step: int, inclusive: bool = True) -> bool:
         """Apply every entry due at ``step`` (with inclusive=False: due before it); return
         whether any parameter started training."""
         changed = False
         while self.pending and (
-            self.pending[0]["at_step"] < step or (inclusive and self.pending[0]["at_step"] == step)
+            UNFREEZE[self.pending[0]]["at_step"] < step
+            or (inclusive and UNFREEZE[self.pending[0]]["at_step"] == step)
         ):
-            entry = self.pending.pop(0)
-            names = select_parameters(self.model, entry, MODULE_KINDS)
-            thawed = [
-                p for n, p in self.model.named_parameters() if n in names and not p.requires_grad
-            ]
-            for p in thawed:
-                p.requires_grad_(True)
-            if thawed:
-                self.optimizer.add_param_group({"params": thawed})
-                set_train_mode(self.model)
-                log(f"step {step}: unfroze {len(thawed)} parameter tensors")
-                changed = True
+            changed |= self.apply(self.pending.pop(0), step)
         return changed
+
+    def apply(self, index: int, step: int) -> bool:
+        """Thaw UNFREEZE[index] into a new parameter group; return whether any parameter
+        started training."""
+        names = select_parameters(self.model, UNFREEZE[index], MODULE_KINDS)
+        thawed = [p for n, p in self.model.named_parameters() if n in names and not p.requires_grad]
+        for p in thawed:
+            p.requires_grad_(True)
+        if not thawed:
+            return False
+        self.optimizer.add_param_group({"params": thawed})
+        set_train_mode(self.model)
+        log(f"step {step}: unfroze {len(thawed)} parameter tensors (freeze.schedule[{index}])")
+        if self.record is not None:
+            self.record("thaw", step, entry=index, tensors=len(thawed))
+        return True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1357,6 +1365,7 @@ def main(probe: int | None = None) -> None:
 
     last = MAX_STEPS if probe is None else min(probe, MAX_STEPS)
     metrics.open(step, device, model)
+    thawing.record = metrics.record  # thaws from here on are the run's events
     memory.watch(optimizer)
     progress = Progress(metrics, device, step, last)
     while step < last:
