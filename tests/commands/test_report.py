@@ -127,11 +127,10 @@ class _Urls(HTMLParser):
 
 @pytest.mark.slow
 def test_report_over_a_run_folder_in_a_real_process(tmp_path):
-    """End to end: a run folder as a training run leaves it (checkpoints beside metrics.jsonl,
-    resumed once, evaluated, a block thawed), reported by the installed command.
-
-    The metrics are written by tests/metrics_records.py to the schema; once the generated
-    script writes metrics.jsonl itself, this run folder should come from a real tiny run."""
+    """A run folder as a resumed training run leaves it (checkpoints beside metrics.jsonl,
+    resumed once, evaluated, a block thawed), reported by the installed command. The records
+    are written to the schema by tests/metrics_records.py, so the resume lands where the test
+    wants it; the next test reports a real generated run."""
     records = rec.cpu_run(30)
     records.insert(25, rec.run(12))
     folder = _run_folder(tmp_path, records)
@@ -150,3 +149,42 @@ def test_report_over_a_run_folder_in_a_real_process(tmp_path):
     urls = _Urls()
     urls.feed((out / "report.html").read_text(encoding="utf-8"))
     assert len(urls.urls) == 2 and all(u.startswith("data:image/png;base64,") for u in urls.urls)
+
+
+@pytest.mark.slow
+def test_report_over_a_generated_scripts_own_run(tmp_path):
+    """End to end: a generated tiny script trains with evaluation and a thaw on the CPU, is
+    killed and resumed, and `freezegen report` draws the metrics.jsonl it wrote."""
+    from tests.generate.conftest import generate, run_and_kill, run_script, tiny_spec
+
+    spec = tiny_spec(
+        tmp_path,
+        freeze={"layers": {"first": 1}, "schedule": [{"at_step": 3, "unfreeze": {"layers": "0"}}]},
+        train={"max_steps": 40, "log_every": 2},
+        checkpoint={"every_steps": 4},
+        eval={"every_steps": 4, "max_batches": 2},
+    )
+    script = generate(spec)
+    # Lines starting "step ": 2/40, 3: unfroze, 4/40, 4/40 val, 6/40, 8/40: step 4's
+    # checkpoint was written before step 6 trained; the kill leaves 30 steps undone.
+    assert run_and_kill(script, steps=6, delay=0.0) is None
+    run_script(script).check()
+    folder = script.parent / "checkpoints"
+    proc = subprocess.run(
+        [sys.executable, "-m", "freezegen", "report", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "resumed at step" in proc.stdout and "best validation loss" in proc.stdout
+    assert "steps                                 40 of 40" in proc.stdout
+    assert "not measured on the CPU" in proc.stdout
+    out = folder / "report"
+    assert sorted(p.name for p in out.iterdir()) == ["loss.svg", "report.html", "throughput.svg"]
+    page = (out / "report.html").read_text(encoding="utf-8")
+    urls = _Urls()
+    urls.feed(page)
+    assert urls.urls and all(u.startswith("data:image/svg+xml") for u in urls.urls)
+    assert "freeze.schedule[0]" in page or "thaw" in page
