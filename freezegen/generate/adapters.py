@@ -74,15 +74,6 @@ def check_adapter_supported(spec: Spec, arch: Architecture | None = None) -> Non
             f"{_library(spec)}'s quantized linears is untested here; set compile: false",
         ),
         (
-            _library(spec) == "torchao" and spec.distributed.strategy == "ddp",
-            ("quantization", "library"),
-            "quantization.library: torchao with distributed.strategy: ddp is not generated: "
-            "DistributedDataParallel broadcasts every parameter from rank 0 when it wraps the "
-            "model (torch.distributed.utils._sync_module_states), and torchao 0.18's "
-            "Int8Tensor implements no aten.view, which that broadcast calls; use library: "
-            "bitsandbytes for DDP",
-        ),
-        (
             _library(spec) == "torchao" and arch is not None and family_of(arch).conv1d_blocks,
             ("quantization", "library"),
             "quantization.library: torchao quantizes nn.Linear weights only, and the linears "
