@@ -51,9 +51,9 @@ def check_adapter_supported(spec: Spec, arch: Architecture | None = None) -> Non
         (
             spec.distributed.strategy == "fsdp",
             ("distributed", "strategy"),
-            "adapter with distributed.strategy: fsdp is not generated yet (its checkpoints "
-            "would hold the whole sharded model, and FSDP2 cannot shard a quantized base); "
-            "use ddp",
+            "adapter with distributed.strategy: fsdp is not generated yet: the script cannot "
+            "save the final adapter in peft's format from FSDP2's sharded parameters, and "
+            "freezegen's estimates do not model adapters inside FSDP2's units; use ddp",
         ),
         (
             quantized(spec) and spec.precision == "bf16-pure",
