@@ -51,9 +51,9 @@ def check_adapter_supported(spec: Spec, arch: Architecture | None = None) -> Non
         (
             spec.distributed.strategy == "fsdp",
             ("distributed", "strategy"),
-            "adapter with distributed.strategy: fsdp is not generated yet (its checkpoints "
-            "would hold the whole sharded model, and FSDP2 cannot shard a quantized base); "
-            "use ddp",
+            "adapter with distributed.strategy: fsdp is not generated yet: the script cannot "
+            "save the final adapter in peft's format from FSDP2's sharded parameters, and "
+            "freezegen's estimates do not model adapters inside FSDP2's units; use ddp",
         ),
         (
             quantized(spec) and spec.precision == "bf16-pure",
@@ -72,15 +72,6 @@ def check_adapter_supported(spec: Spec, arch: Architecture | None = None) -> Non
             ("compile",),
             "compile with quantization is not generated yet: torch.compile over "
             f"{_library(spec)}'s quantized linears is untested here; set compile: false",
-        ),
-        (
-            _library(spec) == "torchao" and spec.distributed.strategy == "ddp",
-            ("quantization", "library"),
-            "quantization.library: torchao with distributed.strategy: ddp is not generated: "
-            "DistributedDataParallel broadcasts every parameter from rank 0 when it wraps the "
-            "model (torch.distributed.utils._sync_module_states), and torchao 0.18's "
-            "Int8Tensor implements no aten.view, which that broadcast calls; use library: "
-            "bitsandbytes for DDP",
         ),
         (
             _library(spec) == "torchao" and arch is not None and family_of(arch).conv1d_blocks,

@@ -176,6 +176,9 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
         "early_stop": spec.train.early_stop is not None,
         "quantized": quantized(spec),
         "quantization_library": quantization_library(spec),
+        # DDP leaves torchao's quantized weights alone (its broadcast cannot view them).
+        "ddp_ignores_quantized": spec.distributed.strategy == "ddp"
+        and quantization_library(spec) == "torchao",
         # How adapter.merge merges: into a dequantized copy of a quantized base, or in place.
         "merge": merge_kind(spec),
         # File data: a streamed dataset, rows carrying position_ids (packed, or one text file

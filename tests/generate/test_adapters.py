@@ -231,31 +231,36 @@ def test_qlora_killed_at_random_moments_resumes_bit_identical(tmp_path: Path, we
     assert _same(_final_adapter(reference.parent), _final_adapter(killed.parent))
 
 
-@pytest.mark.parametrize("weights", ["none", "nf4"])
+def _ddp_spec(folder: Path, weights: str, strategy: str, micro_batch: int, **sections: Any) -> Path:
+    """A spec whose run two DDP ranks (micro_batch 4) and one process (8) train alike: the
+    counting data, SGD, fp32 (a quantized base computes in fp32 too)."""
+    from tests.generate.test_distributed import COUNTING
+
+    defaults: dict[str, Any] = {
+        "optimizer": {"name": "sgd", "lr": 0.5, "momentum": 0.9},
+        "precision": "fp32",
+        "batch": {"micro_batch_size": micro_batch, "grad_accum_steps": 2, "seq_len": 16},
+        "data": {"source": "factory", "factory": "counting:dataset"},
+        "train": {"max_steps": 6, "grad_clip": 1.0, "seed": 5, "log_every": 1},
+        "distributed": {"strategy": strategy},
+    }
+    if weights == "nf4":
+        defaults["quantization"] = {"weights": "nf4", "compute": "fp32"}
+    elif weights == "none":  # a base block thawed after DDP wrapped the peft model
+        defaults["freeze"] = {"schedule": [{"at_step": 3, "unfreeze": {"layers": "0"}}]}
+    path = _spec(folder, weights, **{**defaults, **sections})
+    (folder / "counting.py").write_text(COUNTING)
+    return path
+
+
+@pytest.mark.parametrize("weights", ["none", "nf4", "torchao-int8"])
 def test_ddp_with_adapters_on_two_processes_matches_one_process(
     tmp_path: Path, weights: str
 ) -> None:
-    from tests.generate.test_distributed import COUNTING, torchrun
+    from tests.generate.test_distributed import torchrun
 
-    def spec(folder: Path, strategy: str, micro_batch: int) -> Path:
-        sections: dict[str, Any] = {
-            "optimizer": {"name": "sgd", "lr": 0.5, "momentum": 0.9},
-            "precision": "fp32",
-            "batch": {"micro_batch_size": micro_batch, "grad_accum_steps": 2, "seq_len": 16},
-            "data": {"source": "factory", "factory": "counting:dataset"},
-            "train": {"max_steps": 6, "grad_clip": 1.0, "seed": 5, "log_every": 1},
-            "distributed": {"strategy": strategy},
-        }
-        if weights == "nf4":
-            sections["quantization"] = {"weights": "nf4", "compute": "fp32"}
-        else:  # a base block thawed after DDP wrapped the peft model
-            sections["freeze"] = {"schedule": [{"at_step": 3, "unfreeze": {"layers": "0"}}]}
-        path = _spec(folder, weights, **sections)
-        (folder / "counting.py").write_text(COUNTING)
-        return path
-
-    single = generate(spec(tmp_path / "single", "none", 8))
-    ddp = generate(spec(tmp_path / "ddp", "ddp", 4))
+    single = generate(_ddp_spec(tmp_path / "single", weights, "none", 8))
+    ddp = generate(_ddp_spec(tmp_path / "ddp", weights, "ddp", 4))
     reference = run_script(single).check()
     run = torchrun(ddp, timeout=180).check()
     assert run.stdout.count("step 6/6 |") == 1, "only rank 0 logs"
@@ -265,6 +270,87 @@ def test_ddp_with_adapters_on_two_processes_matches_one_process(
     assert got.keys() == expected.keys()
     for name in expected:
         torch.testing.assert_close(got[name], expected[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+# Run under torchrun beside train.py: trains, and each rank saves its base (each torchao tensor
+# as its inner tensors) as save_final on rank 0 meets it, by the names it has without peft.
+_KEEP_THE_BASE = """
+import gc
+
+import torch
+import torch.distributed as dist
+
+import train
+
+
+def plain(name, tensor):
+    if type(tensor) is torch.Tensor:
+        return {name: tensor.detach().clone()}
+    inner, _ = tensor.__tensor_flatten__()
+    return {f"{name}:{key}": getattr(tensor, key).detach().clone() for key in inner}
+
+
+def keep(model):
+    prefix, base = model.base_model.prefix, {}
+    for name, tensor in model.get_base_model().state_dict().items():
+        if prefix not in name:
+            base.update(plain(name.replace(".base_layer.", "."), tensor))
+    torch.save(base, f"base-{train.RANK}.pt")
+
+
+original = train.save_final
+train.save_final = lambda model: (keep(model), original(model))
+train.main()
+gc.collect()
+dist.destroy_process_group()
+"""
+
+
+def test_ddp_over_a_torchao_base_keeps_it_bit_identical_and_resumes_bit_identical(
+    tmp_path: Path,
+) -> None:
+    # DDP leaves torchao's quantized weights out of its broadcast (Int8Tensor has no
+    # aten.view): every rank starts from the same quantized base and ends with it unchanged.
+    import shutil
+
+    from tests.generate.test_distributed import torchrun
+
+    checkpoint = {"dir": "checkpoints", "every_steps": 1, "keep_last": 2, "resume": "auto"}
+    script = generate(_ddp_spec(tmp_path / "run", "torchao-int8", "ddp", 4, checkpoint=checkpoint))
+    text = script.read_text()
+    assert "DistributedDataParallel._set_params_and_buffers_to_ignore_for_model" in text
+    (script.parent / "keep_the_base.py").write_text(_KEEP_THE_BASE)
+    torchrun(script.parent / "keep_the_base.py", timeout=180).check()
+    before = _plain(initial_state(script)[0])
+    after = torch.load(script.parent / "base-0.pt", weights_only=True)
+    norms = {n for n in before if n.endswith("norm.weight")}
+    assert after.keys() == before.keys() and any(":qdata" in n for n in before)
+    assert all(torch.equal(after[n], before[n]) for n in before.keys() - norms)
+
+    # The newest adapter checkpoint gone, the run resumes from the one before and ends alike.
+    first = _final_adapter(script.parent)
+    resumed = tmp_path / "resumed"
+    shutil.copytree(script.parent, resumed)
+    for name in ("step-00000006.pt", "step-00000006.pt.sha256"):
+        (resumed / "checkpoints" / name).unlink()
+    shutil.rmtree(resumed / "checkpoints" / "final")
+    run = torchrun(resumed / script.name, timeout=180).check()
+    assert "resumed from step 5" in run.stdout
+    assert _same(first, _final_adapter(resumed))
+
+
+def test_ddp_stops_when_ranks_hold_different_torchao_bases(tmp_path: Path) -> None:
+    from tests.generate.test_distributed import torchrun
+
+    script = generate(_ddp_spec(tmp_path, "torchao-int8", "ddp", 4))
+    # Rank 1 builds its base from another seed, as if it had loaded other files.
+    build = "    model = build_model()\n"
+    text = script.read_text().replace(build, "    torch.manual_seed(SEED + RANK)\n" + build)
+    assert "torch.manual_seed(SEED + RANK)" in text
+    script.write_text(text)
+    run = torchrun(script, timeout=180)
+    assert run.returncode != 0
+    assert "the quantized base weights differ between ranks" in run.stderr + run.stdout
 
 
 def test_int8_lora_over_a_weights_folder_loads_it_quantized_and_trains(tmp_path: Path) -> None:

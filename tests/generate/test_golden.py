@@ -165,6 +165,15 @@ MATRIX: dict[str, tuple[str, dict[str, Any]]] = {
             "quantization": {"weights": "int8"},
         },
     ),
+    "lora-torchao-ddp": (
+        "llama",
+        {
+            "distributed": {"strategy": "ddp"},
+            "hardware": {"gpus_per_node": 2, "memory_gib": 24},
+            "adapter": {"r": 4, "targets": ["attention"]},
+            "quantization": {"weights": "int8", "library": "torchao"},
+        },
+    ),
     "lora-torchao-merge": (
         "llama",
         {

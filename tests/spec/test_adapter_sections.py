@@ -89,6 +89,7 @@ FSDP = "distributed: {strategy: fsdp}\nhardware: {gpus_per_node: 2, memory_gib: 
         (["estimate"], ADAPTER + FSDP, "FG122 adapter with distributed.strategy: fsdp"),
         (["estimate"], ADAPTER + QUANTIZED + "precision: bf16-pure\n", "bf16-pure"),
         (["generate"], ADAPTER + FSDP, "fsdp is not generated yet"),
+        (["generate"], ADAPTER + FSDP, "cannot save the final adapter in peft's format"),
         (["generate"], ADAPTER + TORCHAO, "nothing would be quantized"),
     ],
 )

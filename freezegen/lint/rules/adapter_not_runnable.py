@@ -13,7 +13,7 @@ class AdapterNotRunnable(Rule):
     summary = (
         "An adapter or quantization combination freezegen's script cannot run: FSDP2 with "
         "adapters, a quantized base without an adapter, bf16-pure or compile beside one, "
-        "torchao with DDP or over GPT-2's Conv1D linears."
+        "torchao over GPT-2's Conv1D linears."
     )
     valid = (
         """version: 1
@@ -29,6 +29,13 @@ adapter: {r: 8, targets: [attention]}
 quantization: {weights: int8, library: torchao}
 batch: {micro_batch_size: 2, seq_len: 128}
 """,
+        """version: 1
+model: {preset: llama-2-7b}
+adapter: {r: 8, targets: [attention]}
+quantization: {weights: int8, library: torchao}
+batch: {micro_batch_size: 2, seq_len: 128}
+distributed: {strategy: ddp}
+""",
     )
     invalid = (
         """version: 1
@@ -43,13 +50,6 @@ adapter: {r: 8, targets: [attention]}
 quantization: {weights: nf4}
 compile: true
 batch: {micro_batch_size: 2, seq_len: 128}
-""",
-        """version: 1
-model: {preset: llama-2-7b}
-adapter: {r: 8, targets: [attention]}
-quantization: {weights: int8, library: torchao}
-batch: {micro_batch_size: 2, seq_len: 128}
-distributed: {strategy: ddp}
 """,
         """version: 1
 model: {preset: gpt2}
