@@ -587,6 +587,17 @@ CASES = [
         "attention: eager",
         id="qwen2-fp16-eager-ckpt-packed",
     ),
+    case(
+        "llama",
+        f"{FSDP2}\nprecision: bf16\nactivation_checkpointing: true\n{PACKED}\n"
+        "batch: {micro_batch_size: 4, seq_len: 512}",
+        id="llama-fsdp2-bf16-ckpt-packed",
+    ),
+    case(
+        "llama",
+        f"precision: bf16\nadapter: {{r: 8}}\nfreeze: {{layers: {{first: 2}}}}\n{PACKED}",
+        id="llama-lora-bf16-freeze-first-packed",
+    ),
     # BERT's mask ignores the restarts (Family.packed_documents): nothing changes.
     case("bert", f"precision: bf16\n{PACKED}", id="bert-bf16-packed"),
 ]
