@@ -185,7 +185,16 @@ def step_moments(spec: Spec, arch: Architecture, plan: FreezePlan) -> Step:
         )
     if fsdp is not None:
         moments = fsdp_moments(
-            moments, fsdp, spec, arch, trainable, blocks, stem, precision, tokens
+            moments,
+            fsdp,
+            spec,
+            arch,
+            trainable,
+            blocks,
+            stem,
+            precision,
+            tokens,
+            held=(masks, masks_until),
         )
     if spec.distributed.strategy == "ddp":
         moments = with_reducer_buckets(moments, n_train, pbytes)
