@@ -171,6 +171,10 @@ class Family:
     """Whether the causal-LM model keeps packed documents apart: transformers builds its mask
     from position_ids restarts when given no attention mask (``create_causal_mask``, every
     attention implementation); BERT's decoder mask ignores them."""
+    attention_masks: int = 1
+    """How many attention masks the causal-LM model builds for its blocks when it builds any (a
+    (b, 1, s, s) tensor each, shared by the blocks that use it): gemma3 always builds a full and
+    a sliding-window one (its ``causal_mask_mapping``), the other families one."""
 
     def ties_head(self, arch: Architecture, head: str) -> bool:
         """Whether the output head is the token embedding (one tensor, one gradient sum).

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from freezegen.arch import architecture_for
 from freezegen.memory import analytic as _a
-from freezegen.memory.analytic.operators import routing_note
+from freezegen.memory.analytic.operators import packing_note, routing_note
 from freezegen.memory.estimate import (
     FRAGMENTATION,
     MemoryEstimate,
@@ -60,7 +60,8 @@ class Explanation:
     phase: str | None
     terms: list[Term] = field(default_factory=list)
     assumptions: list[str] = field(default_factory=list)
-    """What the model assumes that the terms do not show (a mixture of experts' routing)."""
+    """What the model assumes that the terms do not show (a mixture of experts' routing, what
+    packed rows change in the attention)."""
 
     @property
     def itemised(self) -> bool:
@@ -86,7 +87,8 @@ def explain(spec: Spec) -> Explanation:
     if est.budget_bytes:
         terms.append(Term("budget", est.budget_bytes, _budget(spec)))
     arch = architecture_for(spec.model)
-    assumptions = [note for note in (routing_note(arch),) if note] if arch else []
+    notes = (routing_note(arch), packing_note(spec, arch)) if arch else ()
+    assumptions = [note for note in notes if note]
     return Explanation(est, phase_title(peak), terms, assumptions)
 
 

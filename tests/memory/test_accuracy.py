@@ -28,6 +28,7 @@ NF4 = "quantization: {weights: nf4, double_quant: true, compute: bf16}"
 INT8 = "quantization: {weights: int8}"
 TORCHAO = "quantization: {weights: int8, library: torchao}"
 FSDP8 = "distributed: {strategy: fsdp}\nhardware: {gpus_per_node: 8, memory_gib: 80}"
+PACKED = "data: {source: jsonl, path: t.jsonl, tokenizer: tok, packing: true}"
 
 
 def xfail(reason):
@@ -544,6 +545,61 @@ CASES = [
         "activation_checkpointing: true",
         id="mistral-torchao-lora-fp16-ckpt",
     ),
+    # Packed rows (data.packing): position_ids restart at every document, so transformers gives
+    # every block's sdpa a (b, 1, s, s) mask, which it keeps in the query's dtype, and repeats
+    # grouped K/V to every head (operators.packed_mask); checkpointed blocks keep the shared
+    # bool mask alive. Eager attention builds the same mask packed or not: no term.
+    case("llama", f"precision: bf16\n{PACKED}", id="llama-bf16-packed"),
+    # fp32 GQA: the mask moves sdpa from the math kernel to the memory-efficient one.
+    case("llama", PACKED, id="llama-fp32-packed"),
+    case("llama", f"precision: bf16\n{PACKED}", "attention: eager", id="llama-bf16-eager-packed"),
+    case("llama", f"activation_checkpointing: true\n{PACKED}", id="llama-fp32-ckpt-all-packed"),
+    case(
+        "llama",
+        f"precision: bf16\nactivation_checkpointing: {{layers: every-2}}\n{PACKED}\n"
+        "batch: {micro_batch_size: 2, seq_len: 512}",
+        id="llama-bf16-ckpt-every-2-packed-long",
+    ),
+    case("gpt2", PACKED, id="gpt2-fp32-packed"),
+    case(
+        "gpt2",
+        f"precision: bf16\n{PACKED}\nbatch: {{micro_batch_size: 3, seq_len: 100}}",
+        id="gpt2-bf16-packed-odd-shape",
+    ),
+    # phi3: a repeated v is a copy, so the fused projection's output is no longer kept.
+    case("phi3", f"precision: bf16\n{PACKED}", "dropout: 0.0", id="phi3-bf16-packed"),
+    # gemma3 builds a full and a sliding-window mask; both are kept under checkpointing.
+    case(
+        "gemma3",
+        f"precision: bf16\nactivation_checkpointing: true\n{PACKED}",
+        id="gemma3-bf16-ckpt-all-packed",
+    ),
+    case("qwen3", f"precision: bf16-pure\n{PACKED}", id="qwen3-bf16-pure-packed"),
+    case("mixtral", f"precision: bf16\n{PACKED}\n{SMALL}", id="mixtral-bf16-packed"),
+    case(
+        "olmo2",
+        f"precision: bf16\n{PACKED}\nbatch: {{micro_batch_size: 2, seq_len: 512}}",
+        id="olmo2-bf16-packed-long",
+    ),
+    case(
+        "qwen2",
+        f"precision: fp16\nactivation_checkpointing: true\n{PACKED}",
+        "attention: eager",
+        id="qwen2-fp16-eager-ckpt-packed",
+    ),
+    case(
+        "llama",
+        f"{FSDP2}\nprecision: bf16\nactivation_checkpointing: true\n{PACKED}\n"
+        "batch: {micro_batch_size: 4, seq_len: 512}",
+        id="llama-fsdp2-bf16-ckpt-packed",
+    ),
+    case(
+        "llama",
+        f"precision: bf16\nadapter: {{r: 8}}\nfreeze: {{layers: {{first: 2}}}}\n{PACKED}",
+        id="llama-lora-bf16-freeze-first-packed",
+    ),
+    # BERT's mask ignores the restarts (Family.packed_documents): nothing changes.
+    case("bert", f"precision: bf16\n{PACKED}", id="bert-bf16-packed"),
 ]
 
 

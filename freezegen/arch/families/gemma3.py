@@ -98,4 +98,5 @@ FAMILY = replace(
         output_norms=("post_attention_layernorm", "post_feedforward_layernorm"),
         activation=Activation.GEGLU,
     ),
+    attention_masks=2,
 )

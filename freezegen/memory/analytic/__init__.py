@@ -10,8 +10,8 @@ Each concern has its module:
   backward, each block's backward, the end of the backward, the optimizer step;
 * :mod:`.operators` -- what the operators of one block (and the head, and the embeddings) save
   per token, by precision (:class:`~freezegen.spec.precision.Precision`), by which weights train,
-  sdpa or eager attention, dropout. Nothing is fitted: the traced estimator reproduces them to
-  the byte at reduced size;
+  sdpa or eager attention, packed rows (the mask sdpa keeps), dropout. Nothing is fitted: the
+  traced estimator reproduces them to the byte at reduced size;
 * :mod:`.activations` -- what each block keeps for the backward: nothing below the first block
   that receives a gradient, only its input when checkpointed, the autocast weight copies;
 * :mod:`.loss` -- the head and the language-model loss path (``b*s*vocab``), which often

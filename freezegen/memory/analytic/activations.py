@@ -24,7 +24,10 @@ from freezegen.memory.analytic.operators import (
     mlp_gradients,
     mlp_rows,
     norm_backward_tensors,
+    packed_mask,
+    packed_mask_bytes,
     rms_norm_unrecorded,
+    shared_mask_bytes,
 )
 from freezegen.memory.analytic.parts import Part, rounded
 from freezegen.memory.analytic.torchao import torchao_saved
@@ -42,7 +45,9 @@ class Block:
     beside what its int8 matmuls keep all the same (``int8_per_token``, ``int8``:
     :mod:`~freezegen.memory.analytic.int8`). A torchao base's matmuls save its weights in the
     compute dtype (``dequantized`` bytes of ``dequantized_numel`` elements of
-    ``dequantized_itemsize`` bytes: :mod:`~freezegen.memory.analytic.torchao`)."""
+    ``dequantized_itemsize`` bytes: :mod:`~freezegen.memory.analytic.torchao`). With packed
+    rows its sdpa keeps the mask as its bias (``mask`` bytes: ``mask_keys`` per token of
+    ``mask_itemsize`` bytes, :func:`~freezegen.memory.analytic.operators.packed_mask`)."""
 
     per_token: float
     act: int
@@ -56,10 +61,14 @@ class Block:
     dequantized: int = 0
     dequantized_numel: int = 0
     dequantized_itemsize: int = 0
+    mask: int = 0
+    mask_keys: int = 0
+    mask_itemsize: int = 0
+    mask_note: str = ""
 
     @property
     def full(self) -> int:
-        return self.act + self.weights + self.dequantized - self.skipped
+        return self.act + self.weights + self.dequantized + self.mask - self.skipped
 
     @property
     def saved(self) -> int:
@@ -121,6 +130,13 @@ def block_activations(
     checkpointed = set(ac.indices(arch.num_layers)) if ac is not None else set()
     # A checkpointed block keeps only its input (the residual stream's dtype).
     block_input = rounded(tokens * h * precision.param_bytes)
+    # Packed rows: each block whose attention records keeps its sdpa's mask.
+    mask = rounded(packed_mask_bytes(spec, precision)) if packed_mask(spec, arch) else 0
+    repeated = (
+        "grouped K/V, repeated to every head beside a mask, are in its B/token"
+        if arch.kv_heads != arch.num_heads
+        else ""
+    )
     out = {}
     inside = Trains.by_block(trainable)
     # Blocks that train the same weights save the same bytes per token: computed once each.
@@ -184,6 +200,11 @@ def block_activations(
             kept,
             rounded(kept * tokens),
             *dequantized,
+            *(
+                (mask, spec.batch.seq_len, precision.matmul_bytes, repeated)
+                if mask and not quiet
+                else ()
+            ),
         )
     return out
 
@@ -213,6 +234,20 @@ def full_parts(blk: Block, name: str, verb: str, count: int, tokens: int) -> lis
                 count * blk.dequantized,
                 (*times, (blk.dequantized_numel, "weights"), (blk.dequantized_itemsize, "B")),
                 "and, under autocast, the row scales mul saves",
+            )
+        )
+    if blk.mask:
+        parts.append(
+            Part(
+                f"{name}'s attention mask (packed rows: sdpa keeps it as its bias)",
+                count * blk.mask,
+                (
+                    *times,
+                    (tokens, "tokens"),
+                    (blk.mask_keys, "key positions"),
+                    (blk.mask_itemsize, "B"),
+                ),
+                blk.mask_note,
             )
         )
     if blk.skipped:
@@ -265,6 +300,32 @@ def saved_parts(
                     )
                 )
     return parts
+
+
+def held_masks(
+    spec: Spec, arch: Architecture, blocks: dict[int, Block], tokens: int
+) -> tuple[list[Part], int | None]:
+    """The packed rows' boolean masks (:func:`~freezegen.memory.analytic.operators.packed_mask`)
+    that checkpointed blocks keep alive, and the lowest checkpointed block, whose backward is
+    the last they live through: a checkpointed block keeps its arguments, the mask among them,
+    for its recomputation. Without checkpointing transformers frees them when the decoder
+    stack returns, before the logits (([], None)). gemma3 builds two (a full and a
+    sliding-window one); both are counted, as when each kind has a checkpointed block."""
+    checkpointed = [i for i in sorted(blocks) if blocks[i].input is not None]
+    if not checkpointed or not packed_mask(spec, arch):
+        return [], None
+    count = family_of(arch).attention_masks
+    times = ((count, "masks"),) if count > 1 else ()
+    s = spec.batch.seq_len
+    part = Part(
+        "the packed rows' attention masks, kept by the checkpointed blocks"
+        if count > 1
+        else "the packed rows' attention mask, kept by the checkpointed blocks",
+        count * rounded(shared_mask_bytes(spec)),
+        (*times, (tokens, "tokens"), (s, "key positions"), (1, "B")),
+        "bool",
+    )
+    return [part], checkpointed[0]
 
 
 def _kept(blk: Block) -> object:

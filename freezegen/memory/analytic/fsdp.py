@@ -97,8 +97,14 @@ def fsdp_moments(
     stem: list[Part],
     precision: Precision,
     tokens: int,
+    held: tuple[list[Part], int | None] = ([], None),
 ) -> list[Moment]:
-    """Add FSDP's gathered parameters and unsharded gradients to each moment of the step."""
+    """Add FSDP's gathered parameters and unsharded gradients to each moment of the step.
+
+    ``held``: the packed rows' masks the checkpointed blocks keep and the lowest checkpointed
+    block (:func:`~freezegen.memory.analytic.activations.held_masks`): they outlive the end of
+    the backward of every block above it."""
+    masks, masks_until = held
     accum = spec.batch.grad_accum_steps > 1
     pbytes = precision.param_bytes
     all_shards = fsdp.all_grads
@@ -182,7 +188,9 @@ def fsdp_moments(
                     c.parameters + tuple(gathered),
                     [*grads, named(fsdp.grads_full[i], f"block {i}'s unsharded gradients")],
                     c.optimizer_states,
-                    stem + saved_parts(blocks, [b for b in order if b < i], tokens, h, pbytes),
+                    stem
+                    + saved_parts(blocks, [b for b in order if b < i], tokens, h, pbytes)
+                    + (masks if masks_until is not None and i > masks_until else []),
                     [norm_backward(f"block {i}'s input norm backward", arch, tokens)],
                 )
             )

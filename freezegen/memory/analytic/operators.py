@@ -8,7 +8,8 @@ softmax / pow in fp32); which weights of a block train (a linear whose weight is
 save its input; an RMSNorm whose weight is frozen does not save the normalised x; a fully
 frozen block runs dropout in eval()); sdpa (q, k, v at their grouped size, output,
 log-sum-exp; no mask: one unpadded sequence per row runs is_causal) vs eager and fp32 GQA's math
-kernel (the probabilities); dropout (bool masks). Families add norms on q and k and on the
+kernel (the probabilities); packed rows, whose mask sdpa keeps and which repeat grouped K/V
+(:func:`packed_mask`); dropout (bool masks). Families add norms on q and k and on the
 sublayers' outputs (:func:`qk_norms`, :func:`output_norms`), fused projections whose slices
 share one output (``fused_qkv``), and norms that keep their normalised x in fp32.
 """
@@ -221,9 +222,76 @@ def attention_records(ops: BlockOperators, trains: Trains) -> bool:
 
 def attention_keeps_probabilities(spec: Spec, arch: Architecture, precision: Precision) -> bool:
     """Whether the attention runs a kernel that keeps the probabilities (eager, or fp32 GQA's
-    math kernel, see :func:`block_per_token`) rather than q, k, v and its output."""
+    math kernel, see :func:`block_per_token`) rather than q, k, v and its output. Packed rows
+    give sdpa a mask and K/V repeated to every head (:func:`packed_mask`): fp32 then runs the
+    memory-efficient kernel, which takes both."""
     fp32_gqa = arch.kv_heads != arch.num_heads and precision.matmul_bytes == 4
-    return spec.model.attention == "eager" or fp32_gqa
+    return spec.model.attention == "eager" or (fp32_gqa and not packed_mask(spec, arch))
+
+
+def packed_mask(spec: Spec, arch: Architecture) -> bool:
+    """Whether every block's sdpa gets an explicit (b, 1, s, s) mask because the rows are packed.
+
+    Packed rows (``data.packed_rows``) carry position_ids that restart at every document and no
+    attention mask; a family that keeps the documents apart (``Family.packed_documents``) then
+    has transformers' ``create_causal_mask`` find the restarts (``find_packed_sequence_indices``)
+    and build a boolean (b, 1, s, s) mask where an unpacked row gets none (sdpa's is_causal).
+    With a mask, transformers' sdpa integration gives up grouped heads (``use_gqa_in_sdpa``:
+    CUDA needs no mask for them) and repeats K and V to every head (``repeat_kv``), and the
+    kernel that runs, memory-efficient attention (flash takes no mask), converts the mask to
+    the query's dtype and keeps it as its bias for the backward: one per block
+    (:func:`packed_mask_bytes`). Eager attention builds the same-sized float mask for packed and
+    unpacked rows alike and only adds it to the scores (saving nothing): packing changes
+    nothing there."""
+    return (
+        spec.data.packed_rows
+        and spec.model.attention == "sdpa"
+        and family_of(arch).packed_documents
+    )
+
+
+def packed_mask_bytes(spec: Spec, precision: Precision) -> int:
+    """Bytes of the bias one block's sdpa keeps for packed rows (:func:`packed_mask`): the
+    (b, 1, s, s) mask in the query's dtype (the matmul dtype), unrounded."""
+    s = spec.batch.seq_len
+    return spec.batch.micro_batch_size * s * s * precision.matmul_bytes
+
+
+def packing_note(spec: Spec, arch: Architecture) -> str:
+    """What the analytic model assumes about packed rows' attention, for ``--explain`` (""
+    when the rows are not packed)."""
+    if not spec.data.packed_rows:
+        return ""
+    family = family_of(arch)
+    if not family.packed_documents:
+        return (
+            f"packed rows: {family.name}'s attention mask ignores the position_ids restarts "
+            "(the packed documents attend to each other), so packing changes nothing it keeps"
+        )
+    if not packed_mask(spec, arch):
+        return (
+            "packed rows: eager attention builds the same (b, 1, s, s) mask for packed and "
+            "unpacked rows and only adds it to the scores, so packing changes nothing it keeps"
+        )
+    grouped = (
+        ", grouped K/V repeated to every head (the mask rules out sdpa's grouped heads)"
+        if arch.kv_heads != arch.num_heads
+        else ""
+    )
+    return (
+        "packed rows: position_ids restart at every document, so transformers gives each "
+        "block's sdpa a (b, 1, s, s) mask instead of is_causal; each block keeps it in the "
+        f"query's dtype (the memory-efficient kernel's bias){grouped}"
+    )
+
+
+def shared_mask_bytes(spec: Spec) -> int:
+    """Bytes of one boolean (b, 1, s, s) mask transformers builds once per forward for packed
+    rows (:func:`packed_mask`; ``Family.attention_masks`` of them), unrounded: alive through the
+    backward only while a checkpointed block, which keeps its arguments for its recomputation,
+    has not run its backward."""
+    s = spec.batch.seq_len
+    return spec.batch.micro_batch_size * s * s
 
 
 def block_per_token(
@@ -255,11 +323,14 @@ def block_per_token(
     # head counts) and runs the math one, which keeps what eager keeps: q, K/V repeated to all
     # heads (scaled, or contiguous copies), the output only as the output projection's input,
     # and the probabilities.
+    # Packed rows give sdpa a mask, which turns grouped heads off: K/V repeated to all heads
+    # (the mask itself is counted per block apart, see packed_mask).
     # q and the output are num_heads * head_dim wide (the hidden size unless the config sets
     # head_dim: qwen3, gemma).
     q, kv = arch.attention_width, arch.kv_heads * arch.head_dim
     probs = attention_keeps_probabilities(spec, arch, precision)
-    attn = (q + 2 * (q if probs else kv)) * mm + (
+    repeated = probs or (packed_mask(spec, arch) and arch.kv_heads != arch.num_heads)
+    attn = (q + 2 * (q if repeated else kv)) * mm + (
         q * mm if not probs or trains.reads(ops.out_projection) else 0
     )
     if probs:
@@ -267,9 +338,10 @@ def block_per_token(
         attn += n * s * _eager_probs(precision, softmax, drop)
     else:
         attn += 4 * n
-        if ops.fused_qkv:
+        if ops.fused_qkv and not repeated:
             # The kernel saves v, a view of the fused projection's output, which keeps q's and
-            # k's slices alive with it (q and k themselves are saved after the rotary).
+            # k's slices alive with it (q and k themselves are saved after the rotary); a
+            # repeated v is a copy of its own.
             attn += (q + kv) * mm
     masks = ops.residual_dropouts * h if drop else 0  # bool masks
     attn += qk_norms(precision, arch, ops, trains)

@@ -17,6 +17,7 @@ from freezegen.memory.analytic.activations import (
     backward_transient,
     block_activations,
     full_parts,
+    held_masks,
     norm_backward,
     saved_parts,
 )
@@ -104,6 +105,10 @@ def step_moments(spec: Spec, arch: Architecture, plan: FreezePlan) -> Step:
     )
     order = sorted(blocks)
     saved_all = saved_parts(blocks, order, tokens, h, pbytes)
+    # Packed rows under checkpointing: the shared masks live until the lowest checkpointed
+    # block's backward.
+    masks, masks_until = held_masks(spec, arch, blocks, tokens)
+    saved_all += masks
     head, stem = saved_outside_blocks(spec, arch, trainable, precision, tokens)
     loss_fwd, saved_log_softmax, loss_bwd = loss_parts(spec, arch, tokens, precision)
     tied = tied_accumulation(spec, arch, trainable, pbytes)
@@ -173,12 +178,23 @@ def step_moments(spec: Spec, arch: Architecture, plan: FreezePlan) -> Step:
             [] if blk.input is None else full_parts(blk, f"block {block}", "recomputed", 1, tokens)
         )
         kept = saved_parts(blocks, [i for i in order if i <= block], tokens, h, pbytes)
+        if masks_until is not None and block >= masks_until:
+            kept += masks
         moments.append(
             common(MomentKind.BLOCK_BACKWARD, above, stem + kept, recompute + transient, block)
         )
     if fsdp is not None:
         moments = fsdp_moments(
-            moments, fsdp, spec, arch, trainable, blocks, stem, precision, tokens
+            moments,
+            fsdp,
+            spec,
+            arch,
+            trainable,
+            blocks,
+            stem,
+            precision,
+            tokens,
+            held=(masks, masks_until),
         )
     if spec.distributed.strategy == "ddp":
         moments = with_reducer_buckets(moments, n_train, pbytes)

@@ -96,12 +96,12 @@ CHECKPOINT_DIR = "checkpoints"
 SAVE_EVERY = 8
 KEEP_LAST = 2
 RESUME = "auto"
-PREDICTED_PEAK_BYTES = 1050624
+PREDICTED_PEAK_BYTES = 1036288
 PREDICTED_BREAKDOWN = {
     "parameters": 92672,
     "gradients": 0,
     "optimizer_states": 185344,
-    "activations": 707072,
+    "activations": 692736,
     "temporaries": 65536,
 }
 

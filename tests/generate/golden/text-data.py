@@ -90,12 +90,12 @@ CHECKPOINT_DIR = "checkpoints"
 SAVE_EVERY = 8
 KEEP_LAST = 2
 RESUME = "auto"
-PREDICTED_PEAK_BYTES = 1460224
+PREDICTED_PEAK_BYTES = 1476608
 PREDICTED_BREAKDOWN = {
     "parameters": 119808,
     "gradients": 9216,
     "optimizer_states": 239616,
-    "activations": 944128,
+    "activations": 960512,
     "temporaries": 147456,
 }
 

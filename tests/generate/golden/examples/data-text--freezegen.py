@@ -99,12 +99,12 @@ CHECKPOINT_DIR = "checkpoints"
 SAVE_EVERY = 10
 KEEP_LAST = 1
 RESUME = "auto"
-PREDICTED_PEAK_BYTES = 4742656
+PREDICTED_PEAK_BYTES = 4759040
 PREDICTED_BREAKDOWN = {
     "parameters": 889856,
     "gradients": 0,
     "optimizer_states": 1779712,
-    "activations": 1942016,
+    "activations": 1958400,
     "temporaries": 131072,
 }
 
