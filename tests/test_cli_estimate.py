@@ -223,6 +223,30 @@ def test_explain_adds_up_to_the_estimate_across_the_accuracy_matrix(
                     assert part.value == 0 and part.note, (moment.name, part)
 
 
+def test_explain_names_fsdp_forward_all_gather_when_little_trains(reduced_spec):
+    """Frozen blocks and few tokens under FSDP2: the peak is a block's forward all-gather, and
+    explain lists the three buffers alive together (the previous unit's all-gather output, the
+    block's own and its unsharded parameters) beside the shards and the root."""
+    from freezegen.memory.explain import explain
+
+    spec = reduced_spec(
+        "llama-wide",
+        "distributed: {strategy: fsdp}\nhardware: {gpus_per_node: 2, memory_gib: 80}\n"
+        "freeze: {embeddings: true, layers: '0-3'}\nbatch: {micro_batch_size: 1, seq_len: 16}",
+        "",
+    )
+    explanation = explain(spec)
+    assert explanation.phase is not None and "block 1's forward all-gather" in explanation.phase
+    parameters = next(t for t in explanation.terms if t.name == "parameters")
+    texts = [text for text, _ in parameters.parts]
+    for label in (
+        "block 0's all-gather output, still referenced",
+        "block 1's all-gather output",
+        "block 1's unsharded parameters, copied out",
+    ):
+        assert any(label in text for text in texts), (label, texts)
+
+
 def test_explain_writes_a_term_of_several_parts_one_part_a_line(repo):
     result = runner.invoke(app, ["estimate", str(_spec(repo, GPT2_6)), "--explain"])
     assert result.exit_code == 0, result.output

@@ -99,6 +99,11 @@ def phase_title(moment: _a.Moment) -> str:
         return f"the end of block {block}'s backward (its input norm, its gradients whole)"
     if kind is _a.MomentKind.BLOCK_BACKWARD:
         return f"the backward of block {block} (its MLP)"
+    if kind is _a.MomentKind.BLOCK_ALL_GATHER:
+        return (
+            f"block {block}'s forward all-gather (FSDP copies its parameters out of the "
+            "all-gather output while the previous unit's output is still referenced)"
+        )
     return _PHASES[kind]
 
 

@@ -61,6 +61,18 @@ CONFIGS = {
         "max_position_embeddings": 512,
         "tie_word_embeddings": False,
     },
+    # llama twice as wide: each block's parameters outweigh what few tokens save
+    "llama-wide": {
+        "model_type": "llama",
+        "num_hidden_layers": 4,
+        "hidden_size": 512,
+        "num_attention_heads": 8,
+        "num_key_value_heads": 2,
+        "intermediate_size": 1376,
+        "vocab_size": 2048,
+        "max_position_embeddings": 512,
+        "tie_word_embeddings": False,
+    },
     "mistral": {
         "model_type": "mistral",
         "num_hidden_layers": 4,

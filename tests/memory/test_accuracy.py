@@ -23,6 +23,7 @@ TOLERANCE = 0.05
 B = "batch: {micro_batch_size: 8, seq_len: 256}"
 SMALL = "batch: {micro_batch_size: 4, seq_len: 128}"
 TINY = "batch: {micro_batch_size: 1, seq_len: 64}"
+FEW = "batch: {micro_batch_size: 1, seq_len: 16}"
 FSDP2 = "distributed: {strategy: fsdp}\nhardware: {gpus_per_node: 2, memory_gib: 80}"
 NF4 = "quantization: {weights: nf4, double_quant: true, compute: bf16}"
 INT8 = "quantization: {weights: int8}"
@@ -315,6 +316,30 @@ CASES = [
         "llama",
         f"{FSDP8}\nprecision: bf16\nactivation_checkpointing: true\n{TINY}",
         id="llama-fsdp8-bf16-ckpt-autocast-cache",
+    ),
+    # Frozen blocks and few tokens: the peak is a block's forward all-gather, its unsharded
+    # parameters copied out beside its own and the previous unit's all-gather outputs.
+    case(
+        "llama-wide",
+        f"{FSDP2}\nfreeze: {{embeddings: true, layers: '0-3'}}\n{FEW}",
+        id="llama-wide-fsdp2-head-only",
+    ),
+    case(
+        "llama",
+        f"{FSDP8}\nprecision: bf16\nfreeze: {{embeddings: true, layers: '0-3'}}\n{FEW}",
+        id="llama-fsdp8-bf16-head-only",
+    ),
+    case("gpt2", f"{FSDP2}\nfreeze: {{layers: '0-3'}}\n{FEW}", id="gpt2-fsdp2-frozen-blocks"),
+    case(
+        "mixtral",
+        f"{FSDP2}\nprecision: bf16-pure\nfreeze: {{embeddings: true, layers: '0-3'}}\n{FEW}",
+        id="mixtral-fsdp2-bf16-pure-head-only",
+    ),
+    case(
+        "llama",
+        f"{FSDP8}\nfreeze: {{embeddings: true, layers: '0-3'}}\n"
+        "batch: {micro_batch_size: 1, seq_len: 16, grad_accum_steps: 2}",
+        id="llama-fsdp8-grad-accum-head-only",
     ),
     # 4 experts over 8 ranks: each rank holds one expert's rows of the fused weights (padded)
     case("mixtral", f"{FSDP8}\n{TINY}", id="mixtral-fsdp8"),

@@ -5,15 +5,27 @@ forward and loss and again from the head's backward on, with the head's unsharde
 alive until the end of backward; block ``i``'s backward holds its gathered parameters and its
 unsharded gradients, the previous block's reduce-scatter input and the next block's prefetched
 all-gather buffer.
+
+Block ``i``'s forward all-gather (torch 2.13, ``FSDPParamGroup.pre_forward``): ``unshard``
+allocates the flat all-gather output (every padded shard times the world size, in the
+parameters' own dtype: the generated script sets no ``MixedPrecisionPolicy``, so no cast copy
+of the input is made and the input is a view into that output); ``wait_for_unshard`` then drops
+the previous unit's deferred all-gather result from the shared state, but its local
+``prev_all_gather_state`` still references it until it returns, and
+``foreach_all_gather_copy_out`` allocates block ``i``'s unsharded parameters meanwhile. So three
+buffers are alive together: the previous unit's flat output (the root's, for block 0), block
+``i``'s and block ``i``'s gathered parameters. The previous block was resharded by its
+post-forward. When few parameters train, little is saved, and this moment sets the peak.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from freezegen.arch.params import ATTENTION, EMBEDDINGS, MLP, Param
 from freezegen.memory.analytic.activations import Block, norm_backward, saved_parts
 from freezegen.memory.analytic.gradients import tied_head_grad
+from freezegen.memory.analytic.loss import embeddings_saved
 from freezegen.memory.analytic.parts import (
     Moment,
     MomentKind,
@@ -23,6 +35,7 @@ from freezegen.memory.analytic.parts import (
     named,
     rounded,
     summed,
+    zero,
 )
 from freezegen.spec.models import Spec
 from freezegen.spec.precision import Precision
@@ -121,22 +134,31 @@ def fsdp_moments(
         *tied_head_grad(spec, arch, trainable, pbytes),
     ]
 
-    autocast_cache = None
-    if precision.autocast:
+    def autocast_cache(below: int) -> list[Part]:
+        """Autocast's 16-bit copies of the gathered weights of the checkpointed blocks under
+        ``below``: until autocast exits, its cache keeps a low-precision copy of every gathered
+        trainable matmul weight, checkpointed blocks' too (their saved activations do not count
+        it); sharding does not shrink this."""
+        if not precision.autocast:
+            return []
         cached = [
             p
             for p in trainable
             if p.block in blocks
+            and p.block < below
             and blocks[p.block].recompute > 0
             and p.kind in (ATTENTION, MLP)
             and len(p.shape) == 2
         ]
-        if cached:
-            autocast_cache = Part(
+        if not cached:
+            return []
+        return [
+            Part(
                 "autocast cache: 16-bit copies of the checkpointed blocks' gathered weights",
                 sum(rounded(p.numel * 2) for p in cached),
                 ((sum(p.numel for p in cached), "weights"), (2, "B")),
             )
+        ]
 
     def shards_above(block: int) -> Part:
         if accum:
@@ -148,6 +170,9 @@ def fsdp_moments(
 
     order = sorted(blocks)
     h = arch.hidden_size
+    # What the embeddings saved is alive through every block's forward; the head's autocast
+    # copy, the rest of the stem, comes after the blocks.
+    embedded = embeddings_saved(spec, arch, trainable, precision, tokens)
     out = []
     for c in moments:
         kind = c.kind
@@ -159,11 +184,16 @@ def fsdp_moments(
             # result is still kept (freed by the next copy-out); the root's pre-backward
             # prefetches that block again before the loss's backward.
             gathered.append(named(fsdp.flat[top], f"block {top}'s all-gather buffer"))
-        if kind is MomentKind.FORWARD and autocast_cache is not None and autocast_cache.value:
-            # Until autocast exits, its cache keeps a low-precision copy of every gathered
-            # trainable matmul weight, checkpointed blocks' too (their saved activations do not
-            # count it): sharding does not shrink this.
-            acts = (*acts, autocast_cache)
+        if kind is MomentKind.FORWARD:
+            # Each block's forward all-gather comes first (the root's own, before block 0's,
+            # holds less: its flat output and its parameters only).
+            out.extend(
+                all_gather_moment(
+                    c, fsdp, i, blocks, embedded, autocast_cache(i), tokens, h, pbytes
+                )
+                for i in sorted(u for u in fsdp.flat if u is not None)
+            )
+            acts = (*acts, *autocast_cache(top + 1))
         elif kind is MomentKind.HEAD_BACKWARD:
             if top in fsdp.flat:
                 gathered.append(named(fsdp.flat[top], f"block {top} prefetched"))
@@ -212,3 +242,47 @@ def fsdp_moments(
             )
         )
     return out
+
+
+def all_gather_moment(
+    forward: Moment,
+    fsdp: FsdpBuffers,
+    block: int,
+    blocks: dict[int, Block],
+    embedded: list[Part],
+    cached: list[Part],
+    tokens: int,
+    hidden: int,
+    pbytes: int,
+) -> Moment:
+    """Block ``block``'s forward all-gather copy-out (the module docstring says what is alive):
+    ``forward``'s shards, gradients and optimizer states, the root gathered, the previous unit's
+    and this block's flat all-gather outputs and this block's unsharded parameters, beside what
+    ``embedded`` (what the embeddings saved) and the blocks below saved, and ``cached``
+    (autocast's copies of their weights)."""
+    previous = block - 1 if block - 1 in fsdp.flat else None
+    gathered = (
+        named(fsdp.gathered[None], "the root gathered (embeddings, norm, head)"),
+        named(
+            fsdp.flat[previous],
+            "the root's all-gather output, still referenced"
+            if previous is None
+            else f"block {previous}'s all-gather output, still referenced",
+        ),
+        replace(
+            named(fsdp.flat[block], f"block {block}'s all-gather output"),
+            note="its shards padded, times the world size, in the parameters' dtype",
+        ),
+        named(fsdp.gathered[block], f"block {block}'s unsharded parameters, copied out"),
+    )
+    below = sorted(b for b in blocks if b < block)
+    return moment(
+        MomentKind.BLOCK_ALL_GATHER,
+        block,
+        forward.parameters + gathered,
+        forward.gradients,
+        forward.optimizer_states,
+        [*embedded, *saved_parts(blocks, below, tokens, hidden, pbytes), *cached]
+        or zero("nothing is saved yet: nothing before this block trains"),
+        (),
+    )

@@ -24,16 +24,7 @@ def saved_outside_blocks(
         rounded(per_token * tokens),
         ((tokens, "tokens"), (per_token, "B/token")),
     )
-    stem = []
-    if any(p.block is None and p.kind == EMBEDDINGS for p in trainable):
-        per_token = stem_per_token(arch, precision, dropout_p(spec, arch) > 0)
-        stem.append(
-            Part(
-                "embeddings saved",
-                rounded(per_token * tokens),
-                ((tokens, "tokens"), (per_token, "B/token")),
-            )
-        )
+    stem = embeddings_saved(spec, arch, trainable, precision, tokens)
     if precision.autocast and spec.model.head == "causal-lm":
         stem.append(
             Part(
@@ -43,6 +34,23 @@ def saved_outside_blocks(
             )
         )
     return head, stem
+
+
+def embeddings_saved(
+    spec: Spec, arch: Architecture, trainable: list[Param], precision: Precision, tokens: int
+) -> list[Part]:
+    """What trainable embeddings save for their backward (nothing when they are frozen): the
+    part of the stem alive from the start of the forward on."""
+    if not any(p.block is None and p.kind == EMBEDDINGS for p in trainable):
+        return []
+    per_token = stem_per_token(arch, precision, dropout_p(spec, arch) > 0)
+    return [
+        Part(
+            "embeddings saved",
+            rounded(per_token * tokens),
+            ((tokens, "tokens"), (per_token, "B/token")),
+        )
+    ]
 
 
 def loss_parts(

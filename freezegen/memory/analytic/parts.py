@@ -77,6 +77,9 @@ class MomentKind(Enum):
     block (:attr:`Moment.block`); the value is the moment's name, with the block index filled
     in for those."""
 
+    BLOCK_ALL_GATHER = "forward-block-{block}-all-gather"
+    """Block ``i``'s forward all-gather under FSDP: its parameters copied out of the all-gather
+    output while the previous unit's output is still referenced."""
     FORWARD = "forward"
     LOSS_BACKWARD = "loss-backward"
     HEAD_BACKWARD = "head-backward"

@@ -4,7 +4,8 @@ forward (everything saved, the logits and the loss), the loss's backward, the fi
 backward (after the head's), each block's backward (the gradients of everything above it, what
 the blocks below saved, its own (recomputed) activations and the gradients alive in its MLP
 backward), the end of the backward (every gradient exists) and the optimizer step. DDP and FSDP
-add their buffers to each moment (:mod:`.ddp`, :mod:`.fsdp`).
+add their buffers to each moment (:mod:`.ddp`, :mod:`.fsdp`); FSDP also adds each block's
+forward all-gather, before the end of the forward.
 """
 
 from __future__ import annotations
