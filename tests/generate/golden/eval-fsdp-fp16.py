@@ -367,6 +367,7 @@ class Thawing:
     def apply(self, index: int, step: int) -> bool:
         """Thaw UNFREEZE[index] into a new parameter group; return whether any parameter
         started training."""
+        self.thawed.append(index)
         names = select_parameters(self.model, UNFREEZE[index], MODULE_KINDS)
         thawed = [p for n, p in self.model.named_parameters() if n in names and not p.requires_grad]
         for p in thawed:
