@@ -36,6 +36,7 @@ eval: {every_steps: 100}
                 ctx,
                 ("eval",),
                 problem,
-                fix="evaluate on synthetic data, or remove the eval section",
+                fix="give data.validation ({path: ...} or {split: 0.05}) for file data, evaluate "
+                "on synthetic data, or remove the eval section",
                 key=True,
             )

@@ -94,6 +94,13 @@ PACKING_NOTE = "packing: each document attends only to itself (position_ids rest
 VALIDATION_PATH = None
 VALIDATION_SPLIT = 0.1
 
+# Evaluation: validation loss on held-out data, the best checkpoint, early stopping.
+EVAL_EVERY = 10
+EVAL_BATCHES = 4
+EVAL_AT_START = False
+KEEP_BEST = False
+EARLY_STOP = None
+
 # Checkpoints.
 CHECKPOINT_DIR = "checkpoints"
 SAVE_EVERY = 10
@@ -1200,6 +1207,135 @@ def parse_arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def validation_batches(dataset) -> list[dict[str, torch.Tensor]]:
+    """The first EVAL_BATCHES micro-batches of ``dataset`` in its order, collated like training."""
+    count = min(len(dataset), EVAL_BATCHES * MICRO_BATCH_SIZE)
+    return [
+        default_collate(
+            [as_example(dataset[i]) for i in range(start, min(start + MICRO_BATCH_SIZE, count))]
+        )
+        for start in range(0, count, MICRO_BATCH_SIZE)
+    ]
+
+
+def evaluate(
+    model: nn.Module, batches: list[dict[str, torch.Tensor]], device: torch.device
+) -> dict:
+    """Return the validation loss of ``model`` over ``batches``: the loss of every target
+    summed and divided by their count (token-weighted, by the loss_sum and count_targets of
+    the training step), its perplexity and the count, as val_loss, val_ppl and val_tokens.
+
+    The model runs in eval mode without gradients, then
+    returns to the train mode set_train_mode gives it (frozen BatchNorm and Dropout stay in
+    eval).
+    """
+    model.eval()
+    summed = torch.zeros((), dtype=torch.float64, device=device)
+    targets = 0
+    with torch.no_grad():
+        for batch in batches:
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            summed += loss_sum(model, batch).double()
+            targets += count_targets(batch)
+    set_train_mode(model)
+    loss_total = float(summed)
+    if targets == 0:
+        sys.exit("the validation data holds no targets: every label is -100")
+    val_loss = loss_total / targets
+    val_ppl = math.exp(val_loss) if val_loss < 700 else math.inf  # exp overflows past ~709
+    return {"val_loss": val_loss, "val_ppl": val_ppl, "val_tokens": targets}
+
+
+class Plateau:
+    """Evaluations since the validation loss last fell more than ``min_delta`` below its best:
+    ``patience`` of them in a row make a plateau (early stopping, a plateau schedule entry)."""
+
+    def __init__(self, patience: int, min_delta: float) -> None:
+        self.patience = patience
+        self.min_delta = min_delta
+        self.best = math.inf
+        self.waited = 0
+
+    def reached(self, loss: float) -> bool:
+        """Count the evaluation that gave ``loss``; return whether the plateau is reached."""
+        if loss < self.best - self.min_delta:
+            self.best = loss
+            self.waited = 0
+        else:
+            self.waited += 1
+        return self.waited >= self.patience
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "waited": self.waited}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best = state["best"]
+        self.waited = state["waited"]
+
+
+class Validation:
+    """Evaluation every EVAL_EVERY steps and after the last, on held-out batches: the lowest
+    validation loss and its step (KEEP_BEST keeps that step's checkpoint) and early stopping
+    (EARLY_STOP). Its state is checkpointed, so a resumed run decides as an uninterrupted one.
+    """
+
+    def __init__(self, dataset) -> None:
+        if dataset is None:
+            sys.exit(f"eval needs validation data, and the data section of {SPEC} gives none")
+        self.batches = validation_batches(dataset)
+        self.best_loss = math.inf
+        self.best_step: int | None = None
+        self.early_stop = None if EARLY_STOP is None else Plateau(**EARLY_STOP)
+        self.stopped = False
+        self.last: dict | None = None  # the latest evaluation's result
+
+    def due(self, step: int) -> bool:
+        return step % EVAL_EVERY == 0 or step == MAX_STEPS
+
+    def evaluate(self, model: nn.Module, step: int, device: torch.device) -> dict:
+        """Evaluate ``model`` after ``step`` steps, log the result and return it (evaluate's).
+
+        Step 0 (EVAL_AT_START) is a reference: the best loss and early stopping count only
+        trained steps.
+        """
+        result = self.last = evaluate(model, self.batches, device)
+        log(
+            f"step {step}/{MAX_STEPS} | val loss {result['val_loss']:.4f} | "
+            f"val ppl {result['val_ppl']:.2f} | {result['val_tokens']:,} tokens"
+        )
+        if step == 0:
+            return result
+        if result["val_loss"] < self.best_loss:
+            self.best_loss, self.best_step = result["val_loss"], step
+        if self.early_stop is not None and self.early_stop.reached(result["val_loss"]):
+            self.stopped = True
+            log(
+                f"step {step}: early stop, no improvement over {self.early_stop.best:.4f} "
+                f"in {self.early_stop.waited} evaluations"
+            )
+        return result
+
+    def checkpoint_due(self, step: int) -> bool:
+        """Whether ``step`` needs a checkpoint: its weights are the best to keep, or the run
+        stops early here."""
+        return (KEEP_BEST and self.best_step == step) or self.stopped
+
+    def state_dict(self) -> dict:
+        return {
+            "best_loss": self.best_loss,
+            "best_step": self.best_step,
+            "stopped": self.stopped,
+            "early_stop": None if self.early_stop is None else self.early_stop.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best_loss = state["best_loss"]
+        self.best_step = state["best_step"]
+        self.stopped = state["stopped"]
+        if self.early_stop is not None:
+            self.early_stop.load_state_dict(state["early_stop"])
+
+
 def memory_text(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{torch.cuda.max_memory_allocated(device) / MIB:.0f} MiB"
@@ -1244,6 +1380,7 @@ def main(probe: int | None = None) -> None:
     optimizer = torch.optim.AdamW(trainable, **OPTIMIZER_KWARGS)
     thawing = Thawing(model, optimizer)
     data = DataStream(build_dataset(model))
+    validation = Validation(build_validation(model))
 
     step = 0
     state = None if probe is not None else load_checkpoint()
@@ -1253,6 +1390,7 @@ def main(probe: int | None = None) -> None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         data.load_state_dict(state["data"])
+        validation.load_state_dict(state["validation"])
         set_rng_state(state["rng"])
         step = state["step"]
         log(f"resumed from step {step}")
@@ -1265,6 +1403,8 @@ def main(probe: int | None = None) -> None:
     last = MAX_STEPS if probe is None else min(probe, MAX_STEPS)
     metrics.open(step, device, model)
     thawing.record = metrics.record  # thaws from here on are the run's events
+    if step == 0 and EVAL_AT_START and probe is None:
+        metrics.record("eval", step, **validation.evaluate(model, step, device))
     memory.watch(optimizer)
     progress = Progress(metrics, device, step, last)
     while step < last:
@@ -1282,7 +1422,11 @@ def main(probe: int | None = None) -> None:
         progress.update(step, loss, grad_norm, optimizer.param_groups[0]["lr"], tokens)
         if probe is not None:
             continue
-        if step == MAX_STEPS or (SAVE_EVERY is not None and step % SAVE_EVERY == 0):
+        if validation.due(step):
+            metrics.record("eval", step, **validation.evaluate(model, step, device))
+        if validation.checkpoint_due(step) or (
+            step == MAX_STEPS or (SAVE_EVERY is not None and step % SAVE_EVERY == 0)
+        ):
             checkpoint_state = {
                 "format": CHECKPOINT_FORMAT,
                 "step": step,
@@ -1292,6 +1436,7 @@ def main(probe: int | None = None) -> None:
                 # The schedule is a function of the step: the step is its whole state.
                 "scheduler": {"step": step},
                 "data": data.state_dict(),
+                "validation": validation.state_dict(),
                 "rng": rng_state(),
             }
             save_checkpoint(checkpoint_state, step)
