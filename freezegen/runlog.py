@@ -55,8 +55,6 @@ _TYPE_WORDS = {_INT: "an integer", _FLOAT: "a number", _STR: "a string"}
 @dataclass(frozen=True)
 class _Record:
     kind: ClassVar[str]
-    # names of the fields that may be null (CUDA-only values are null on the CPU)
-    nullable: ClassVar[frozenset[str]] = frozenset()
     step: int
     time: float
 
@@ -66,7 +64,6 @@ class RunRecord(_Record):
     """A run started (step 0) or resumed (the resumed step)."""
 
     kind: ClassVar[str] = "run"
-    nullable: ClassVar[frozenset[str]] = frozenset({"predicted_peak_bytes"})
     schema: int
     max_steps: int
     device: str
@@ -81,9 +78,6 @@ class TrainRecord(_Record):
     """One optimizer step: its loss, learning rate, gradient norm, speed and memory."""
 
     kind: ClassVar[str] = "train"
-    nullable: ClassVar[frozenset[str]] = frozenset(
-        {"grad_norm", "max_allocated_bytes", "reserved_bytes"}
-    )
     loss: float
     lr: float
     grad_norm: float | None
@@ -116,16 +110,6 @@ class MemoryRecord(_Record):
     """The allocator's figures at the end of a run or probe, beside freezegen's prediction."""
 
     kind: ClassVar[str] = "memory"
-    nullable: ClassVar[frozenset[str]] = frozenset(
-        {
-            "max_allocated_bytes",
-            "predicted_peak_bytes",
-            "reserved_bytes",
-            "fragmentation_bytes",
-            "alloc_retries",
-            "cuda_malloc_count",
-        }
-    )
     max_allocated_bytes: int | None
     predicted_peak_bytes: int | None
     reserved_bytes: int | None
@@ -246,7 +230,8 @@ def _record(obj: object, path: Path, line: int) -> _Record | None:
         if f.name not in obj:
             raise MetricsError(path, f'{record} needs "{f.name}"', line)
         value = obj[f.name]
-        if value is None and f.name in cls.nullable:
+        nullable = _nullable(f.type)
+        if value is None and nullable:
             values[f.name] = None
             continue
         expected = _expected(f.type)
@@ -254,11 +239,16 @@ def _record(obj: object, path: Path, line: int) -> _Record | None:
             raise MetricsError(
                 path,
                 f'"{f.name}" of {record} is {_json_type(value)}, not '
-                f"{_TYPE_WORDS[expected]}{' or null' if f.name in cls.nullable else ''}",
+                f"{_TYPE_WORDS[expected]}{' or null' if nullable else ''}",
                 line,
             )
         values[f.name] = float(value) if expected == _FLOAT else value
     return cls(**values)
+
+
+def _nullable(annotation: object) -> bool:
+    """Whether a field may be null (``X | None``; CUDA-only values are null on the CPU)."""
+    return str(annotation).endswith("| None")
 
 
 def _expected(annotation: object) -> str:
