@@ -34,6 +34,7 @@ from freezegen.generate.data import (
 from freezegen.generate.errors import GenerateError
 from freezegen.generate.literals import assignment
 from freezegen.generate.recipe import choose_parts, imports_for, quantized
+from freezegen.generate.requirements import requirements_literal
 from freezegen.generate.runtime import runtime_source
 from freezegen.spec.evaluation import (
     missing_validation_data,
@@ -91,6 +92,10 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
         (
             "Where this script came from (regenerate it rather than editing these).",
             [assignment("SPEC", _relative(spec_path, script_dir))],
+        ),
+        (
+            "The libraries beyond torch this script needs, and why (checked before their import).",
+            [assignment("REQUIREMENTS", requirements_literal(spec))],
         ),
         ("Model.", _model_constants(spec, hf, rel)),
         (

@@ -52,8 +52,6 @@ PART_IMPORTS: dict[str, tuple[str, ...]] = {
     "parts/model/factory.py.j2": ("import importlib",),
     "parts/model/checkpointing-wrap.py.j2": ("from torch.utils.checkpoint import checkpoint",),
     "parts/data/factory.py.j2": ("import importlib",),
-    # Files other than one text file are read through the optional extra freezegen[data].
-    "parts/data/read-datasets.py.j2": ("import datasets",),
     "parts/data/streamed.py.j2": ("import itertools",),
     "parts/data/streamed-ranks.py.j2": ("import itertools",),
     "parts/step/lr-cosine.py.j2": ("import math",),
@@ -65,14 +63,11 @@ PART_IMPORTS: dict[str, tuple[str, ...]] = {
     "parts/processes/start.py.j2": ("import torch.distributed as dist",),
     "parts/run/entry-ranks.py.j2": ("import gc",),
     "parts/run/arguments.py.j2": ("import argparse",),
+    "parts/run/requirements.py.j2": ("import re", "from importlib import metadata"),
     "parts/run/metrics.py.j2": ("import json", "import math"),
     "parts/run/metrics-ranks.py.j2": ("import json", "import math"),
-    # TensorBoard (the optional extra freezegen[tensorboard]): only scripts that write events.
-    "parts/run/tensorboard.py.j2": ("from torch.utils.tensorboard import SummaryWriter",),
     "parts/processes/wrap.py.j2": ("from torch.nn.parallel import DistributedDataParallel",),
     "parts/processes/shard.py.j2": ("from torch.distributed.fsdp import fully_shard",),
-    # Adapters (the optional extra freezegen[peft]): only scripts that train one import peft.
-    "parts/model/adapter.py.j2": ("import peft",),
     "parts/model/quantize.py.j2": ("import tempfile", "import safetensors.torch"),
     "parts/checkpoint/final-adapter.py.j2": ("import safetensors.torch",),
     "parts/checkpoint/files.py.j2": ("import re",),
@@ -213,6 +208,7 @@ def choose_parts(spec: Spec) -> dict[str, list[str]]:
             _part("run/progress"),
             _part("run/memory" + ranks),
             _part("run/arguments"),
+            _part("run/requirements"),
             *evaluate,
             _part(f"run/{kind}"),
         ],
