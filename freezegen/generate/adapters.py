@@ -6,7 +6,7 @@ QUANTIZATION (the keyword arguments of transformers' BitsAndBytesConfig, or of i
 beside ``Int8WeightOnlyConfig()`` for ``quantization.library: torchao``, with the linears the
 training plan of :mod:`freezegen.arch.training` keeps unquantized); the source of the runtime
 modules the script carries; how ``adapter.merge`` merges; and the refusal of what a script
-cannot run yet.
+cannot run yet (an adapter under FSDP2 runs; a quantized base under FSDP2 does not).
 """
 
 from __future__ import annotations
@@ -25,6 +25,12 @@ from freezegen.spec.presets import Architecture
 from freezegen.spec.selectors import runtime_selection
 
 _DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+# What a quantized base weight is, by library: what FSDP2 would have to split.
+_QUANTIZED_WEIGHTS = {
+    "bitsandbytes": "bitsandbytes' packed Params4bit / Int8Params with their block constants "
+    "or row scales",
+    "torchao": "torchao's Int8Tensor with its per-row scales",
+}
 
 
 def check_adapter_supported(spec: Spec, arch: Architecture | None = None) -> None:
@@ -49,11 +55,14 @@ def check_adapter_supported(spec: Spec, arch: Architecture | None = None) -> Non
             "yet; use a Hugging Face model (preset, hf_config or pretrained)",
         ),
         (
-            spec.distributed.strategy == "fsdp",
+            quantized(spec) and spec.distributed.strategy == "fsdp",
             ("distributed", "strategy"),
-            "adapter with distributed.strategy: fsdp is not generated yet: the script cannot "
-            "save the final adapter in peft's format from FSDP2's sharded parameters, and "
-            "freezegen's estimates do not model adapters inside FSDP2's units; use ddp",
+            "distributed.strategy: fsdp with a quantized base is not generated: FSDP2 shards "
+            "each weight by splitting it along its first dimension, and a quantized weight "
+            f"({_QUANTIZED_WEIGHTS[_library(spec)]}) carries quantization state that such a "
+            "split does not shard with it, and freezegen's estimates do not model it either; "
+            "use distributed.strategy: ddp (every rank holds the whole quantized base), or "
+            "quantization.weights: none (LoRA over a full-precision base shards under FSDP2)",
         ),
         (
             quantized(spec) and spec.precision == "bf16-pure",

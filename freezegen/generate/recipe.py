@@ -70,11 +70,16 @@ PART_IMPORTS: dict[str, tuple[str, ...]] = {
     "parts/processes/shard.py.j2": ("from torch.distributed.fsdp import fully_shard",),
     "parts/model/quantize.py.j2": ("import tempfile", "import safetensors.torch"),
     "parts/checkpoint/final-adapter.py.j2": ("import safetensors.torch",),
+    "parts/checkpoint/final-adapter-sharded.py.j2": ("import safetensors.torch",),
     "parts/checkpoint/files.py.j2": ("import re",),
     "parts/checkpoint/files-sharded.py.j2": ("import re",),
     "parts/checkpoint/digest.py.j2": ("import hashlib",),
     # The sharded checkpoint and the gathered final weights (checkpoint/final-sharded).
     "parts/checkpoint/sharded.py.j2": ("import torch.distributed.checkpoint as dcp", _STATE_DICT),
+    "parts/checkpoint/sharded-adapter.py.j2": (
+        "import torch.distributed.checkpoint as dcp",
+        _STATE_DICT,
+    ),
 }
 # FSDP2 with fp16: each rank holds only its gradient shards, so inf/NaN checks must agree.
 SHARDED_SCALER = "from torch.distributed.fsdp.sharded_grad_scaler import ShardedGradScaler"
@@ -174,7 +179,11 @@ def choose_parts(spec: Spec) -> dict[str, list[str]]:
     adapter = [_part("model/adapter")] if spec.adapter is not None else []
     checkpoint = list(_CHECKPOINT_PARTS[strategy])
     if spec.adapter is not None:
-        checkpoint[-1] = "checkpoint/final-adapter"
+        # Checkpoints hold what trains alone; FSDP2's are shards of it, and its final adapter
+        # is gathered to rank 0 first.
+        if strategy == "fsdp":
+            checkpoint[checkpoint.index("checkpoint/sharded")] = "checkpoint/sharded-adapter"
+        checkpoint[-1] = "checkpoint/final-adapter" + ("-sharded" if strategy == "fsdp" else "")
     # Evaluation (the eval section): held-out data, the evaluation itself, the best checkpoint,
     # and thawing on validation plateaus.
     evaluate = [_part(_EVALUATE_PARTS[strategy])] if spec.eval is not None else []

@@ -36,16 +36,16 @@ def refuse_unmodelled(spec: Spec) -> None:
     """Raise :class:`EstimateError` for a spec whose run neither estimator models: it would
     otherwise be estimated as another run. Modelled: LoRA adapters and bitsandbytes 4-bit
     (nf4 / fp4) and int8 or torchao int8 frozen base weights, on one device or with DDP, for a
-    model of a known family. Not modelled: FSDP with adapters or a quantized base, a factory
-    model with either, and a quantized base under bf16-pure (the generated script loads it in
-    fp32)."""
+    model of a known family, and adapters over a full-precision base under FSDP2. Not
+    modelled: FSDP with a quantized base, a factory model with either, and a quantized base
+    under bf16-pure (the generated script loads it in fp32)."""
     sections = adapter_sections(spec)
     if sections is None:
         return
     quant = spec.quantization.weights if spec.quantization is not None else "none"
     why = None
-    if spec.distributed.strategy == "fsdp":
-        why = f"{sections} with FSDP is not modelled yet; use ddp or one device"
+    if spec.distributed.strategy == "fsdp" and quant != "none":
+        why = "a quantized base with FSDP is not modelled; use ddp or one device"
     elif spec.model.factory is not None:
         why = f"{sections} needs a model of a known family, not a factory"
     elif quant != "none" and spec.precision == "bf16-pure":

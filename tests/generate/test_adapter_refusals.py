@@ -32,20 +32,31 @@ def _generate(tmp_path: Path, text: str) -> tuple[int, str, Path]:
     return result.exit_code, result.output, out
 
 
-@pytest.mark.parametrize("extra", [ADAPTER, ADAPTER + NF4], ids=["lora", "qlora"])
+FSDP = "distributed: {strategy: fsdp}\nhardware: {gpus_per_node: 2, memory_gib: 24}\n"
+
+
+@pytest.mark.parametrize(
+    "extra", [ADAPTER, ADAPTER + NF4, ADAPTER + FSDP], ids=["lora", "qlora", "lora-fsdp"]
+)
 def test_generate_writes_adapter_scripts(tmp_path: Path, extra: str) -> None:
     code, output, out = _generate(tmp_path, BASE + extra)
     assert code == 0, output
     text = out.read_text()
     assert "import peft" in text and "attach_adapter(model)" in text
-    assert ("BitsAndBytesConfig(**QUANTIZATION)" in text) == (extra != ADAPTER)
+    assert ("BitsAndBytesConfig(**QUANTIZATION)" in text) == (NF4 in extra)
+    # Under FSDP2 the adapters shard with their blocks; checkpoints hold what trains alone.
+    assert ("options=TRAINED_ONLY" in text) == (FSDP in extra)
 
 
 @pytest.mark.parametrize(
     ("extra", "line", "words"),
     [
         (NF4, 4, "quantization without an adapter (quantized frozen blocks"),
-        (ADAPTER + "distributed: {strategy: fsdp}\n", 5, "distributed.strategy: fsdp"),
+        (
+            ADAPTER + NF4 + "distributed: {strategy: fsdp}\n",
+            6,
+            "distributed.strategy: fsdp with a quantized base",
+        ),
         (ADAPTER + NF4 + "precision: bf16-pure\n", 6, "precision: bf16-pure with quantization"),
         (ADAPTER + NF4 + "compile: true\n", 6, "compile with quantization"),
         (
@@ -56,7 +67,7 @@ def test_generate_writes_adapter_scripts(tmp_path: Path, extra: str) -> None:
     ],
     ids=[
         "quantized-without-adapter",
-        "fsdp",
+        "quantized-fsdp",
         "bf16-pure",
         "compile",
         "thawing-quantized",

@@ -50,18 +50,28 @@ def dataset():
 """
 
 
-def torchrun(script: Path, *args: str, timeout: float = 90) -> Run:
+def torchrun_command(script: Path, *args: str) -> list[str]:
+    """The command that starts ``script`` on two ranks (torchrun, standalone)."""
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+            str(script), *args]  # fmt: skip
+
+
+def torchrun_env(script: Path) -> dict[str, str]:
+    """The environment of a torchrun job for ``script``."""
     env = script_env()
     env["PYTHONPATH"] = str(script.parent)  # torchrun's workers do not add the script's folder
+    return env
+
+
+def torchrun(script: Path, *args: str, timeout: float = 90) -> Run:
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         str(script), *args],
+        torchrun_command(script, *args),
         cwd=script.parent,
-        env=env,
+        env=torchrun_env(script),
         capture_output=True,
         text=True,
         timeout=timeout,
-    )  # fmt: skip
+    )
     return Run(script, proc.returncode, proc.stdout, proc.stderr)
 
 

@@ -182,6 +182,22 @@ MATRIX: dict[str, tuple[str, dict[str, Any]]] = {
             "quantization": {"weights": "int8", "library": "torchao"},
         },
     ),
+    # LoRA under FSDP2: sharded adapter-only checkpoints, the final adapter gathered to rank 0,
+    # merged there into a base built again.
+    "lora-fsdp-merge": (
+        "llama",
+        {
+            "distributed": {"strategy": "fsdp"},
+            "hardware": {"gpus_per_node": 2, "memory_gib": 24},
+            "precision": "bf16",
+            "adapter": {
+                "r": 4,
+                "targets": ["attention", "mlp"],
+                "train": ["*norm.weight"],
+                "merge": True,
+            },
+        },
+    ),
     "weights-compile": (
         "mistral",
         {"model": {"hf_config": "./config.json", "weights": "weights"}, "compile": True},

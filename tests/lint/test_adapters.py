@@ -60,3 +60,14 @@ def test_quantized_base_without_adapter_points_at_quantization() -> None:
 def test_weights_none_quantizes_nothing_and_says_nothing() -> None:
     found = _found("quantization: {weights: none}\n")
     assert not {"FG117", "FG118", "FG120"} & set(found)
+
+
+def test_over_budget_points_a_quantized_base_to_fsdp_over_a_full_precision_one() -> None:
+    # FSDP2 cannot shard a quantized base (FG122): more GPUs means a full-precision base.
+    spec = (
+        "version: 1\nmodel: {preset: llama-3.1-70b}\nbatch: {micro_batch_size: 1, seq_len: 512}\n"
+        "precision: fp16\nadapter: {r: 8, targets: [attention]}\n"
+        "quantization: {weights: nf4, compute: fp16}\nhardware: {gpu: T4}\n"
+    )
+    (over,) = [d for d in lint_text(spec) if d.code == "FG201"]
+    assert "distributed.strategy: fsdp over a full-precision base" in (over.fix or "")

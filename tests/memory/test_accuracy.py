@@ -391,6 +391,29 @@ CASES = [
         f"precision: bf16\nadapter: {{r: 8}}\n{SMALL}",
         id="llama-lora-ddp",
     ),
+    # LoRA under FSDP2: each lora_A / lora_B is a parameter of its block's unit, sharded and
+    # gathered with the frozen weights beside it, its gradient reduce-scattered.
+    case(
+        "llama", f"{FSDP2}\nprecision: bf16\nadapter: {{r: 8}}\n{SMALL}", id="llama-lora-fsdp2-bf16"
+    ),
+    case("llama", f"{FSDP8}\nadapter: {{r: 8}}\n{TINY}", id="llama-lora-fsdp8-fp32-tiny"),
+    case(
+        "gpt2",
+        f"{FSDP2}\nadapter: {{r: 8, targets: [attention]}}\n"
+        f"activation_checkpointing: true\n{SMALL}",
+        id="gpt2-lora-fsdp2-attention-ckpt",
+    ),
+    case(
+        "qwen2",
+        f"{FSDP2}\nprecision: bf16\nadapter: {{r: 8, dropout: 0.1, layers: {{last: 2}}}}\n{SMALL}",
+        id="qwen2-lora-fsdp2-bf16-last-2-dropout",
+    ),
+    case(
+        "mistral",
+        f"{FSDP8}\nprecision: bf16\nadapter: {{r: 16, targets: all-linear}}\n"
+        f"activation_checkpointing: true\n{TINY}",
+        id="mistral-lora-fsdp8-bf16-all-linear-ckpt",
+    ),
     case("llama", f"{NF4}\nprecision: bf16\nadapter: {{r: 8}}", id="llama-qlora-nf4-bf16"),
     case(
         "llama",

@@ -133,3 +133,33 @@ def test_int8_inputs_outlive_checkpointing(make_spec):
     kept, arch = _int8_inputs(make_spec, "bf16", checkpointed=True)
     h, f, q = arch.hidden_size, arch.intermediate_size, arch.attention_width
     assert kept == 4 * h + 2 * q + 4 * h + 4 * f
+
+
+def test_fsdp2_shards_and_gathers_the_adapters_with_their_blocks(make_spec):
+    from freezegen.arch import architecture_for
+    from freezegen.arch.params import parameter_table
+    from freezegen.arch.training import plan_training
+    from freezegen.memory.analytic import analyse
+    from freezegen.memory.analytic.fsdp import shard_numel
+    from freezegen.memory.analytic.parts import rounded
+
+    hw = "distributed: {strategy: fsdp}\nhardware: {gpus_per_node: 2, memory_gib: 80}"
+    spec = make_spec("llama", f"{hw}\nadapter: {{r: 8, targets: all-linear}}")
+    arch = architecture_for(spec.model)
+    plan = plan_training(spec, arch, parameter_table(arch))
+    assert plan.adapter is not None
+    adapters = plan.adapter.params
+    step = analyse(spec)
+    moments = {m.name: m for m in step.moments}
+    # Rank 0 holds its shard of every adapter, as of every base parameter.
+    (shards,) = [
+        p for p in moments["optimizer"].parameters if p.label.startswith("rank 0's shards of the")
+    ]
+    assert shards.value == sum(rounded(shard_numel(p, 2) * 4) for p in adapters)
+    # Block 1's backward gathers its frozen weights and its adapters together.
+    (gathered,) = [
+        p for p in moments["backward-block-1"].parameters if p.label == "block 1 gathered"
+    ]
+    unit = [p for p in (*plan.params, *adapters) if p.block == 1]
+    assert gathered.value == sum(rounded(shard_numel(p, 2) * 2 * 4) for p in unit)
+    assert any(p.block == 1 for p in adapters)

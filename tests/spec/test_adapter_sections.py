@@ -86,10 +86,14 @@ FSDP = "distributed: {strategy: fsdp}\nhardware: {gpus_per_node: 2, memory_gib: 
         (["estimate", "--trace"], ADAPTER + INT8 + FSDP, "FG118 int8 weights (bitsandbytes"),
         (["estimate"], ADAPTER + INT8 + "precision: bf16-pure\n", "bf16-pure"),
         (["estimate", "--trace"], ADAPTER + INT8 + "precision: bf16-pure\n", "bf16-pure"),
-        (["estimate"], ADAPTER + FSDP, "FG122 adapter with distributed.strategy: fsdp"),
+        (
+            ["estimate"],
+            ADAPTER + QUANTIZED + FSDP,
+            "FG122 distributed.strategy: fsdp with a quantized base",
+        ),
         (["estimate"], ADAPTER + QUANTIZED + "precision: bf16-pure\n", "bf16-pure"),
-        (["generate"], ADAPTER + FSDP, "fsdp is not generated yet"),
-        (["generate"], ADAPTER + FSDP, "cannot save the final adapter in peft's format"),
+        (["generate"], ADAPTER + QUANTIZED + FSDP, "fsdp with a quantized base is not generated"),
+        (["generate"], ADAPTER + TORCHAO + FSDP, "use distributed.strategy: ddp"),
         (["generate"], ADAPTER + TORCHAO, "nothing would be quantized"),
     ],
 )
@@ -111,6 +115,17 @@ def test_estimate_models_a_torchao_base(tmp_path: Path, command: list[str]):
     # GPT-2's Conv1D blocks are FG122 with torchao: a llama's linears are what it quantizes.
     spec = tmp_path / "freezegen.yaml"
     spec.write_text(BASE.replace("gpt2", "tinyllama-1.1b") + ADAPTER + TORCHAO)
+    result = CliRunner().invoke(app, [*command, str(spec), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    estimate = json.loads(result.stdout)
+    assert estimate["method"] == ("traced" if "--trace" in command else "analytic")
+    assert 0 < estimate["trainable_parameters"] < estimate["total_parameters"]
+
+
+@pytest.mark.parametrize("command", [["estimate"], ["estimate", "--trace"]])
+def test_estimate_models_lora_under_fsdp2(tmp_path: Path, command: list[str]):
+    spec = tmp_path / "freezegen.yaml"
+    spec.write_text(BASE + ADAPTER + FSDP)
     result = CliRunner().invoke(app, [*command, str(spec), "--format", "json"])
     assert result.exit_code == 0, result.output
     estimate = json.loads(result.stdout)

@@ -12,7 +12,7 @@ class AdapterNotRunnable(Rule):
     name = "adapter-not-runnable"
     summary = (
         "An adapter or quantization combination freezegen's script cannot run: FSDP2 with "
-        "adapters, a quantized base without an adapter, bf16-pure or compile beside one, "
+        "a quantized base, a quantized base without an adapter, bf16-pure or compile beside one, "
         "torchao over GPT-2's Conv1D linears."
     )
     valid = (
@@ -36,12 +36,21 @@ quantization: {weights: int8, library: torchao}
 batch: {micro_batch_size: 2, seq_len: 128}
 distributed: {strategy: ddp}
 """,
+        """version: 1
+model: {preset: llama-2-7b}
+adapter: {r: 8, targets: [attention, mlp]}
+batch: {micro_batch_size: 2, seq_len: 128}
+hardware: {gpu: A100-80GB, gpus_per_node: 2}
+distributed: {strategy: fsdp}
+""",
     )
     invalid = (
         """version: 1
-model: {preset: gpt2}
+model: {preset: llama-2-7b}
 adapter: {r: 8, targets: [attention]}
+quantization: {weights: nf4}
 batch: {micro_batch_size: 2, seq_len: 128}
+hardware: {gpu: A100-80GB, gpus_per_node: 2}
 distributed: {strategy: fsdp}
 """,
         """version: 1

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 
+from freezegen.arch.training import quantizes
 from freezegen.diagnostics import Diagnostic
 from freezegen.lint.context import LintContext
 from freezegen.lint.rule import Rule
@@ -50,9 +51,11 @@ hardware: {gpu: A100-80GB}
         fix = cheapest_fit(ctx.spec)
         edits: tuple[Edit, ...] = ()
         if fix is None:
+            # FSDP2 cannot shard a quantized base (FG122): sharding needs a full-precision one.
+            base = " over a full-precision base" if quantizes(ctx.spec) else ""
             hint = (
                 "nothing freezegen tries makes it fit on one device: use more GPUs with "
-                "distributed.strategy: fsdp, or a bigger GPU"
+                f"distributed.strategy: fsdp{base}, or a bigger GPU"
             )
         else:
             after = fix.estimate

@@ -9,9 +9,11 @@
   ``Params4bit``; FSDP-QLoRA is 4-bit only: bitsandbytes' docs "FSDP-QLoRA",
   huggingface/peft#2833, bitsandbytes-foundation/bitsandbytes#1709).
 
-4-bit weights under FSDP need a floating ``bnb_4bit_quant_storage`` (bitsandbytes' FSDP-QLoRA
-guide; huggingface/accelerate#3983): the generated script sets it, so that is no spec error.
-bf16 ``compute`` on a GPU without bf16 is FG101's.
+4-bit weights (and torchao's) could in principle shard under FSDP with a floating
+``bnb_4bit_quant_storage`` (bitsandbytes' FSDP-QLoRA guide; huggingface/accelerate#3983), but the
+generated script does not do it: any quantized base under FSDP2 is FG122's refusal (the
+generator's), so that fix says ddp or no quantization. bf16 ``compute`` on a GPU without bf16 is
+FG101's.
 """
 
 from collections.abc import Iterator
@@ -75,5 +77,6 @@ quantization: {weights: nf4}
                 loc,
                 "int8 weights (bitsandbytes LLM.int8) cannot be sharded by FSDP: a split "
                 "Int8Params loses the scales its matmul needs",
-                fix="use weights: nf4 (FSDP-QLoRA), or distributed.strategy: ddp",
+                fix="use distributed.strategy: ddp, or quantization.weights: none (LoRA over a "
+                "full-precision base shards under FSDP2)",
             )

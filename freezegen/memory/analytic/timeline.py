@@ -64,20 +64,36 @@ def step_moments(spec: Spec, arch: Architecture, plan: FreezePlan) -> Step:
     b, s = spec.batch.micro_batch_size, spec.batch.seq_len
     tokens = b * s
     h = arch.hidden_size
-    n_total = sum(p.numel for p in params) + sum(p.numel for p in adapters)
+    n_adapters = sum(p.numel for p in adapters)
+    n_total = sum(p.numel for p in params) + n_adapters
     n_train = sum(p.numel for p in trainable)
     accum = spec.batch.grad_accum_steps
 
-    fsdp = fsdp_buffers(params, trainable, pbytes, shard) if shard > 1 else None
+    # FSDP2 shards the adapters with the rest of their block's unit: each lora_A / lora_B is
+    # one more (small) parameter of the unit, split on dim 0, gathered with the frozen base
+    # weights beside it for the unit's forward and backward, its gradient reduce-scattered.
+    units = [*params, *adapters]
+    fsdp = fsdp_buffers(units, trainable, pbytes, shard) if shard > 1 else None
     if fsdp is not None:
         param_parts = [
             Part(
                 "rank 0's shards",
                 sum(rounded(shard_numel(p, shard) * pbytes) for p in params),
                 ((sum(shard_numel(p, shard) for p in params), "params"), (pbytes, "B")),
-                f"{precision.param_dtype}; {n_total:,} split over {shard} ranks, dim 0 padded",
+                f"{precision.param_dtype}; {n_total - n_adapters:,} split over "
+                f"{shard} ranks, dim 0 padded",
             )
         ]
+        if adapters:
+            param_parts.append(
+                Part(
+                    "rank 0's shards of the LoRA adapters (lora_A, lora_B)",
+                    sum(rounded(shard_numel(p, shard) * pbytes) for p in adapters),
+                    ((sum(shard_numel(p, shard) for p in adapters), "params"), (pbytes, "B")),
+                    f"r={spec.adapter.r if spec.adapter else 0}, {precision.param_dtype}; "
+                    f"{n_adapters:,} split over {shard} ranks, in their blocks' units",
+                )
+            )
         grads_all = fsdp.all_grads
     else:
         param_parts = [
