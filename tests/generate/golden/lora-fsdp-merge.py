@@ -28,9 +28,9 @@ import shutil
 import sys
 import time
 from fnmatch import fnmatchcase
+from importlib import metadata
 from pathlib import Path
 
-import peft
 import safetensors.torch
 import torch
 import torch.distributed as dist
@@ -56,6 +56,31 @@ WORLD_SIZE = int(os.environ.get("WORLD_SIZE", "1"))
 
 # Where this script came from (regenerate it rather than editing these).
 SPEC = "freezegen.yaml"
+
+# The libraries beyond torch this script needs, and why (checked before their import).
+REQUIREMENTS = [
+    {
+        "distribution": "peft",
+        "minimum": "0.13",
+        "why": "LoRA adapters",
+        "extra": "peft",
+        "given": None,
+    },
+    {
+        "distribution": "peft",
+        "minimum": "0.18",
+        "why": "LoRA adapters under transformers 5 (peft 0.16 and 0.17 import a cache class it removed)",  # noqa: E501
+        "extra": "peft",
+        "given": ["transformers", "5"],
+    },
+    {
+        "distribution": "transformers",
+        "minimum": "4.40",
+        "why": "Hugging Face models",
+        "extra": "hf",
+        "given": None,
+    },
+]
 
 # Model.
 MODEL_TYPE = "llama"
@@ -370,6 +395,8 @@ def attach_adapter(model: nn.Module) -> tuple[nn.Module, set[str]]:
 
     Stops the run when the selection names no linear, or ADAPTER["train"] a quantized weight.
     """
+    import peft  # imported here, after check_requirements has checked its version
+
     targets = adapter_targets(model, ADAPTER, MODULE_KINDS)
     if not targets:
         sys.exit(f"adapter.targets {ADAPTER['targets']} select no linear of this model")
@@ -1035,6 +1062,8 @@ def save_final(model: nn.Module) -> None:
         for name, tensor in weights.items()
         if prefix not in name
     }
+    import peft
+
     base_model = build_model().to(next(model.parameters()).dtype)  # the dtype it trained in
     base_model.load_state_dict(base_weights)
     merged = peft.PeftModel.from_pretrained(base_model, temporary / "adapter").merge_and_unload()
@@ -1401,6 +1430,52 @@ def parse_arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def release(version: str) -> tuple[int, ...]:
+    """The numeric release of ``version`` ("2.13.0+cpu" -> (2, 13, 0)); a pre-release counts as
+    its release."""
+    numbers = []
+    for piece in version.split("."):
+        digits = re.match(r"\d*", piece).group()
+        if not digits:
+            break
+        numbers.append(int(digits))
+        if digits != piece:
+            break
+    return tuple(numbers)
+
+
+def installed(distribution: str) -> str | None:
+    """The installed version of ``distribution``, or None when it is not installed."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def check_requirements() -> None:
+    """Stop with what to install when a library in REQUIREMENTS is missing or older than the
+    script needs: before anything imports it, so that the message says so, not a traceback from
+    inside the library. Exit status 1."""
+    problems = []
+    for need in REQUIREMENTS:
+        if need["given"] is not None:
+            other, since = need["given"]
+            version = installed(other)
+            if version is None or release(version) < release(since):
+                continue
+        found = installed(need["distribution"])
+        if found is not None and release(found) >= release(need["minimum"]):
+            continue
+        wanted = f"{need['distribution']}>={need['minimum']}"
+        problem = "not installed" if found is None else f"found {found}"
+        problems.append(
+            f"  {wanted} ({need['why']}): {problem}; pip install 'freezegen[{need['extra']}]' "
+            f"or pip install -U '{wanted}'"
+        )
+    if problems:
+        sys.exit("this script needs newer or missing libraries:\n" + "\n".join(problems))
+
+
 def memory_text(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{torch.cuda.max_memory_allocated(device) / MIB:.0f} MiB"
@@ -1505,7 +1580,9 @@ def main(probe: int | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main(probe=parse_arguments().probe)
+    arguments = parse_arguments()
+    check_requirements()
+    main(probe=arguments.probe)
     # The process group goes while the interpreter still runs, and nothing holds it then: the
     # wrapped model main() built keeps it through hooks on its parameters, and a gloo group
     # torn down at interpreter exit can abort the process after a finished run.
