@@ -105,6 +105,12 @@ class OptimizerSite:
     params: cst.Arg | None
     anchor: cst.BaseStatement
     """Setup goes above this statement: the optimizer's, or the one building its param groups."""
+    each: str | None = None
+    """For one optimizer per model of a list (``[AdamW(m.parameters()) for m in models]``): the
+    list of models (``model`` is then the comprehension's name for one of them)."""
+    handed: str | None = None
+    """For an optimizer built out of view and handed in (``self.optimizer = optimizer``): the
+    function it is handed to (``call`` is then its step, ``stmt`` the binding)."""
 
 
 class Script:
@@ -316,6 +322,11 @@ class Script:
                 else:
                     unknown.append((target, call))
         if not sites:
+            from freezegen.codemod.optimizer_origin import optimizer_elsewhere
+
+            elsewhere = optimizer_elsewhere(self)
+            if elsewhere is not None:
+                return elsewhere
             raise self._no_optimizer([call for _, call in unknown])
         if len({s.target for s in sites}) > 1:
             raise CannotAct(sites[1].call, "more than one optimizer is built")
@@ -376,9 +387,11 @@ class Script:
 
     @property
     def trained_model(self) -> str | None:
-        """The dotted name of the model the optimizer trains; None when it cannot be told."""
+        """The dotted name of the model the optimizer trains; None when it cannot be told (or
+        it is one of a list, whose name is not one in scope where it is trained)."""
         try:
-            return self.optimizer.model
+            site = self.optimizer
+            return site.model if site.each is None else None
         except CannotAct:
             return None
 
