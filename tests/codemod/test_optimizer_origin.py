@@ -121,3 +121,22 @@ def train(model, loader, optimizer):
     (problem,) = codemod_source(function, FREEZE, "train.py").problems
     assert problem.line == 8
     assert "a parameter of train(), built by its caller" in problem.text
+
+
+def test_a_model_of_the_list_replaced_by_another_is_no_longer_the_one_frozen():
+    """models[i] = Net() after the optimizers: the optimizer trains the old model, the step
+    runs the new one; the freeze cannot tell, so the old refusal stands."""
+    replaced = PER_MODEL.replace(
+        "models[i], optimizers[i] = fabric.setup(models[i], optimizers[i])",
+        "models[i] = nn.Linear(4, 1)",
+    )
+    (problem,) = codemod_source(replaced, FREEZE, "kfold.py").problems
+    assert problem.line == 21 and "not from an optimizer constructor" in problem.text
+
+
+def test_an_element_handed_on_one_path_only_is_not_followed():
+    """One caller hands the training function an element of the list, another something
+    else: which optimizer the step runs is a question of paths, so nothing is resolved."""
+    other = PER_MODEL + "    train(model, loader, torch.optim.SGD(model.parameters()), fabric)\n"
+    result = codemod_source(other, FREEZE, "kfold.py")
+    assert result.applied == [] and "the model it trains is unknown" in result.problems[0].text
