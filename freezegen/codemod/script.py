@@ -91,6 +91,10 @@ class Backward:
     block: Block
     loop: Loop | None
     function: cst.FunctionDef | None
+    twin: Backward | None = None
+    """The other backward call of one AMP switch (``if use_amp: scaler.scale(loss).backward()
+    ... else: loss.backward() ...``): one mechanism, each path running one of the two. This one
+    is the plain call; ``twin`` the scaled one (see :meth:`Script.amp_switch`)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -221,6 +225,9 @@ class Script:
         found = self._backwards
         if not found:
             raise CannotAct(None, "no loss.backward() call found")
+        if self.amp_switch is not None:
+            plain, scaled = sorted(found, key=lambda b: b.style != "tensor")
+            return replace(plain, twin=scaled)
         if len(found) > 1 and not self._loops_of_their_own(found):
             raise CannotAct(
                 found[1].call,
@@ -237,6 +244,33 @@ class Script:
         :attr:`backward` refuses when there are several)."""
         found = self._backwards
         return len(found) if len(found) > 1 and self._loops_of_their_own(found) else 1
+
+    @cached_property
+    def amp_switch(self) -> cst.If | None:
+        """The ``if`` that switches AMP between the script's two backward calls: ``if
+        use_amp: scaler.scale(loss).backward() ... else: loss.backward() ...``, each call
+        directly in its branch, of the same loss. One mechanism (each path runs one call), so
+        :attr:`backward` is the plain call with the scaled one as its ``twin``. None when the
+        script's backward calls are not that."""
+        found = self._backwards
+        if len(found) != 2 or {b.style for b in found} != {"scaler", "tensor"}:
+            return None
+        # `(loss / n).backward()` and `scaler.scale(loss / n)` take the same loss
+        bare = {
+            self.code(
+                b.loss.with_changes(lpar=[], rpar=[]) if getattr(b.loss, "lpar", ()) else b.loss
+            )
+            for b in found
+        }
+        if len(bare) != 1:
+            return None
+        switch = self.parents.get(id(found[0].block))
+        if not isinstance(switch, cst.If) or not isinstance(switch.orelse, cst.Else):
+            return None
+        blocks = {id(switch.body), id(switch.orelse.body)}
+        if {id(b.block) for b in found} != blocks:
+            return None
+        return switch
 
     @cached_property
     def _backwards(self) -> list[Backward]:
