@@ -32,6 +32,7 @@ from freezegen.codemod.micro_steps import (
     refuse_exits_above,
     refuse_unless_micro_steps,
 )
+from freezegen.codemod.optimizer_origin import model_at_step
 from freezegen.codemod.options import CodemodOptions
 from freezegen.codemod.script import (
     Backward,
@@ -465,9 +466,7 @@ def _accelerate(
             from freezegen.codemod.pass_counter import note_passes
 
             note_passes(script, loop, n, notes)
-        model = script.optimizer.model
-        if model is None:
-            raise CannotAct(script.optimizer.call, "cannot tell which model the optimizer trains")
+        model = model_at_step(script, script.optimizer, back.function)
         accelerator = (
             dotted(back.call.func.value) if isinstance(back.call.func, cst.Attribute) else None
         )

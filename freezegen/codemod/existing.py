@@ -258,6 +258,45 @@ def keep_autocast(
     )
 
 
+def keep_amp_switch(script: Script, own: AutocastSite, back: Backward, precision: str) -> None:
+    """For a script whose AMP is one switch (``if use_amp:`` scaling the loss, ``else:`` not,
+    :attr:`Script.amp_switch`) over an autocast that the same setting enables
+    (``enabled=use_amp``): raise :class:`YoursToSet` saying to turn that setting on (and, when
+    the autocast runs in another dtype than ``precision``, where to change it): the script's
+    own mixed precision is kept and nothing is added. Returns for any other autocast."""
+    switch = script.amp_switch
+    statement, item = own
+    call = _autocast_call(script, item.item)
+    enabled = keyword(call, "enabled") if call is not None else None
+    if switch is None or back.twin is None or call is None or enabled is None:
+        return
+    setting = _bare(script, switch.test)
+    if _bare(script, enabled.value) != setting:
+        return
+    dtype = _autocast_dtype(script, call)
+    wanted = "torch.float16" if precision == "fp16" else "torch.bfloat16"
+    at = f"line {script.line(statement)}"
+    other = ""
+    if dtype != precision:
+        runs = {"fp16": "torch.float16", "bf16": "torch.bfloat16"}.get(dtype or "", "its dtype")
+        other = f"; it autocasts in {runs}: for {wanted} set dtype={wanted} at {at}"
+        if precision == "bf16":
+            other += " (the GradScaler is then not needed)"
+    raise YoursToSet(
+        statement,
+        f"the script runs its own mixed precision when `{setting}` is true: autocast ({at}) "
+        f"and a GradScaler on the same switch (line {script.line(switch)}); set {setting} to "
+        f"True yourself{other}",
+    )
+
+
+def _bare(script: Script, expr: cst.BaseExpression) -> str:
+    """The code of ``expr`` without its own parentheses (``(args.amp)`` reads ``args.amp``)."""
+    if isinstance(expr, (cst.Name, cst.Attribute)):
+        expr = expr.with_changes(lpar=[], rpar=[])
+    return cst.Module([]).code_for_node(expr)
+
+
 def _bf16_for_fp16(script: Script, call: cst.Call) -> dict[int, cst.BaseExpression]:
     """The swap that makes an fp16 autocast call run in bf16: its ``torch.float16`` literal
     replaced, or ``dtype=torch.bfloat16`` added where it used the device's fp16 default.

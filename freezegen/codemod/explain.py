@@ -74,7 +74,15 @@ def _optimizer(script: Script) -> Seen:
     except CannotAct as exc:
         return _missing(script, "optimizer", exc)
     trains = f"trains `{site.model}`" if site.model else "its model cannot be told"
+    if site.handed is not None:  # built out of view: where it comes in, and the model it steps
+        return Seen(
+            "optimizer",
+            script.line(site.stmt),
+            f"`{site.target}` handed to {site.handed} by its caller, {trains}",
+        )
     callee = dotted(site.call.func) or _code(script, site.call.func)
+    if site.each is not None:
+        trains = f"one per model of `{site.each}`, each trains its own"
     return Seen("optimizer", script.line(site.call), f"`{site.target}` = {callee}(...), {trains}")
 
 

@@ -111,7 +111,7 @@ def _every_caller_passes_fabric(
     for call in script.calls:
         caller = script.function_of(call)
         if dotted(call.func) == function.name.value:
-            arg = _argument(call, param.name.value, index)
+            arg = argument_for(call, param.name.value, index)
         elif _launches(script, call, function.name.value, caller, depth):
             if index != 0:
                 return False
@@ -125,7 +125,9 @@ def _every_caller_passes_fabric(
     return calls > 0
 
 
-def _argument(call: cst.Call, name: str, index: int | None) -> cst.BaseExpression | None:
+def argument_for(call: cst.Call, name: str, index: int | None) -> cst.BaseExpression | None:
+    """What ``call`` hands the parameter ``name`` (at positional ``index``); None when that
+    cannot be told (a ``*args`` splat, a missing argument)."""
     if any(a.star for a in call.args):
         return None
     for arg in call.args:

@@ -24,6 +24,7 @@ from freezegen.codemod import edits
 from freezegen.codemod.existing import int_value, refuse_hidden_keyword, single_value
 from freezegen.codemod.fabric import fabric_calls, is_fabric, receiver
 from freezegen.codemod.knobs import compose
+from freezegen.codemod.optimizer_origin import model_at_step
 from freezegen.codemod.script import (
     Backward,
     CannotAct,
@@ -82,7 +83,7 @@ def precision(script: Script, back: Backward, wanted: str, notes: Notes) -> cst.
             kept.append(_settings(script, call, None, plugins, value))
         else:
             swaps[id(call)] = add_keyword(call, "precision", f'"{value}"')
-    _set_up_model(script, "precision")
+    _set_up_model(script, back, "precision")
     _refuse_own_autocast(script, back)
     raise_kept(kept, edited=bool(swaps or knobs))
     if value == "16-mixed":
@@ -197,7 +198,7 @@ class SyncWindow:
 def sync_window(script: Script, back: Backward) -> SyncWindow:
     """The :class:`SyncWindow` for ``back``; raises CannotAct when the trained model is not set
     up by Fabric (``no_backward_sync`` only takes a model that ``fabric.setup`` returned)."""
-    model = _set_up_model(script, "accumulation")
+    model = _set_up_model(script, back, "accumulation")
     _refuse_old_lightning(script, back.call, "fabric.no_backward_sync(model, enabled=...)")
     fabric = script.code(receiver(back.call))  # type: ignore[arg-type]
     flag = script.fresh(("is_accumulating",), back.function)
@@ -234,6 +235,53 @@ def setup_call(script: Script, name: str) -> cst.Call | None:
     return None
 
 
+def setup_each(script: Script, models: str) -> bool:
+    """True when a ``for`` loop over the indices of the list ``models`` sets each one up, in
+    its body and unconditionally: ``for i in range(len(models)): models[i], optimizers[i] =
+    fabric.setup(models[i], optimizers[i])`` (``range(k)`` as written where ``models =
+    [... for _ in range(k)]`` is built counts as its indices too)."""
+    built = [
+        small.value
+        for stmt in simple_statements(script.module)
+        for small in stmt.body
+        if isinstance(small, cst.Assign) and any(dotted(t.target) == models for t in small.targets)
+    ]
+    indices = {f"range(len({models}))"}
+    if len(built) == 1 and isinstance(built[0], cst.ListComp):
+        indices.add(script.code(built[0].for_in.iter))
+    for loop in script.loops:
+        if (
+            not isinstance(loop, cst.For)
+            or not isinstance(loop.target, cst.Name)
+            or script.code(loop.iter) not in indices
+            or not isinstance(loop.body, cst.IndentedBlock)
+        ):
+            continue
+        element = f"{models}[{loop.target.value}]"
+        for stmt in loop.body.body:
+            small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else None
+            if not isinstance(small, cst.Assign) or not isinstance(small.value, cst.Call):
+                continue
+            call = small.value
+            func = call.func
+            if not (
+                isinstance(func, cst.Attribute)
+                and func.attr.value in _SETUP
+                and is_fabric(script, func.value, script.function_of(call))
+            ):
+                continue
+            args = [script.code(a.value) for a in call.args if a.keyword is None and not a.star]
+            target = small.targets[-1].target
+            bound = (
+                [script.code(e.value) for e in target.elements]
+                if isinstance(target, (cst.Tuple, cst.List))
+                else [script.code(target)]
+            )
+            if args[:1] == [element] and bound[:1] == [element]:
+                return True
+    return False
+
+
 def setup_wraps(script: Script, call: cst.Call, model: str) -> bool:
     """True when ``call`` is a Fabric's ``setup(model, ...)`` or ``setup_module(model)``:
     it wraps the model in DDP or FSDP when the run is distributed."""
@@ -255,11 +303,22 @@ def _refuse_old_lightning(script: Script, node: cst.CSTNode, edit: str) -> None:
             raise CannotAct(node, why)
 
 
-def _set_up_model(script: Script, transform: str) -> str:
+def _set_up_model(script: Script, back: Backward, transform: str) -> str:
+    """The name, where ``back`` runs, of the model the optimizer trains; raises CannotAct when
+    it cannot be told or Fabric does not set it up (every model of the list, for one optimizer
+    per model of a list)."""
     site = script.optimizer
-    model = site.model
-    if model is None:
-        raise CannotAct(site.call, "cannot tell which model this optimizer trains")
+    model = model_at_step(script, site, back.function)
+    if site.each is not None:
+        if not setup_each(script, site.each):
+            raise CannotAct(
+                site.call,
+                f"not every model of `{site.each}` is set up by Fabric (`for i in "
+                f"range(len({site.each})): {site.each}[i], ... = fabric.setup("
+                f"{site.each}[i], ...)`), so Fabric cannot be told to autocast or skip the "
+                "gradient sync of each",
+            )
+        return model
     if setup_call(script, model) is None:
         does = (
             "would not autocast its forward"

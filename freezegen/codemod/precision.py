@@ -13,6 +13,7 @@ from freezegen.codemod.existing import (
     AutocastSite,
     accelerator_calls,
     accelerator_statement,
+    keep_amp_switch,
     keep_autocast,
     own_autocast,
     own_precision_setup,
@@ -80,6 +81,7 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
         for stmt in region[1:]:
             changes[id(stmt)] = lambda _: []
     else:
+        keep_amp_switch(script, own, back, options.precision)
         swaps = keep_autocast(script, own, options.precision)
         if swaps:
             _note_retargeted(script, own[0], _scalers(script), notes)

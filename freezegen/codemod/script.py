@@ -91,6 +91,10 @@ class Backward:
     block: Block
     loop: Loop | None
     function: cst.FunctionDef | None
+    twin: Backward | None = None
+    """The other backward call of one AMP switch (``if use_amp: scaler.scale(loss).backward()
+    ... else: loss.backward() ...``): one mechanism, each path running one of the two. This one
+    is the plain call; ``twin`` the scaled one (see :meth:`Script.amp_switch`)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,6 +109,12 @@ class OptimizerSite:
     params: cst.Arg | None
     anchor: cst.BaseStatement
     """Setup goes above this statement: the optimizer's, or the one building its param groups."""
+    each: str | None = None
+    """For one optimizer per model of a list (``[AdamW(m.parameters()) for m in models]``): the
+    list of models (``model`` is then the comprehension's name for one of them)."""
+    handed: str | None = None
+    """For an optimizer built out of view and handed in (``self.optimizer = optimizer``): the
+    function it is handed to (``call`` is then its step, ``stmt`` the binding)."""
 
 
 class Script:
@@ -215,6 +225,9 @@ class Script:
         found = self._backwards
         if not found:
             raise CannotAct(None, "no loss.backward() call found")
+        if self.amp_switch is not None:
+            plain, scaled = sorted(found, key=lambda b: b.style != "tensor")
+            return replace(plain, twin=scaled)
         if len(found) > 1 and not self._loops_of_their_own(found):
             raise CannotAct(
                 found[1].call,
@@ -231,6 +244,33 @@ class Script:
         :attr:`backward` refuses when there are several)."""
         found = self._backwards
         return len(found) if len(found) > 1 and self._loops_of_their_own(found) else 1
+
+    @cached_property
+    def amp_switch(self) -> cst.If | None:
+        """The ``if`` that switches AMP between the script's two backward calls: ``if
+        use_amp: scaler.scale(loss).backward() ... else: loss.backward() ...``, each call
+        directly in its branch, of the same loss. One mechanism (each path runs one call), so
+        :attr:`backward` is the plain call with the scaled one as its ``twin``. None when the
+        script's backward calls are not that."""
+        found = self._backwards
+        if len(found) != 2 or {b.style for b in found} != {"scaler", "tensor"}:
+            return None
+        # `(loss / n).backward()` and `scaler.scale(loss / n)` take the same loss
+        bare = {
+            self.code(
+                b.loss.with_changes(lpar=[], rpar=[]) if getattr(b.loss, "lpar", ()) else b.loss
+            )
+            for b in found
+        }
+        if len(bare) != 1:
+            return None
+        switch = self.parents.get(id(found[0].block))
+        if not isinstance(switch, cst.If) or not isinstance(switch.orelse, cst.Else):
+            return None
+        blocks = {id(switch.body), id(switch.orelse.body)}
+        if {id(b.block) for b in found} != blocks:
+            return None
+        return switch
 
     @cached_property
     def _backwards(self) -> list[Backward]:
@@ -316,6 +356,11 @@ class Script:
                 else:
                     unknown.append((target, call))
         if not sites:
+            from freezegen.codemod.optimizer_origin import optimizer_elsewhere
+
+            elsewhere = optimizer_elsewhere(self)
+            if elsewhere is not None:
+                return elsewhere
             raise self._no_optimizer([call for _, call in unknown])
         if len({s.target for s in sites}) > 1:
             raise CannotAct(sites[1].call, "more than one optimizer is built")
@@ -376,9 +421,11 @@ class Script:
 
     @property
     def trained_model(self) -> str | None:
-        """The dotted name of the model the optimizer trains; None when it cannot be told."""
+        """The dotted name of the model the optimizer trains; None when it cannot be told (or
+        it is one of a list, whose name is not one in scope where it is trained)."""
         try:
-            return self.optimizer.model
+            site = self.optimizer
+            return site.model if site.each is None else None
         except CannotAct:
             return None
 

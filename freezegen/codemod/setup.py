@@ -13,7 +13,13 @@ from freezegen.check.names import dotted
 from freezegen.codemod import edits
 from freezegen.codemod.options import HF, CodemodOptions
 from freezegen.codemod.placement import freeze_placement, runs_before
-from freezegen.codemod.script import CannotAct, Script, simple_statements, target_names
+from freezegen.codemod.script import (
+    CannotAct,
+    OptimizerSite,
+    Script,
+    simple_statements,
+    target_names,
+)
 from freezegen.codemod.transform import Notes
 from freezegen.codemod.versions import too_old
 
@@ -28,19 +34,14 @@ def freeze(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module 
         return None
     site = script.optimizer
     guards = _grad_reader_guards(script)
-    placement = freeze_placement(script, site, _model(site), by_hand=bool(guards))
+    placement = freeze_placement(script, site, _model(site, each=True), by_hand=bool(guards))
     model = placement.model
     _refuse_foreign_wrapper(script, model)
     _refuse_unfreezing(script, placement.anchor)
     patterns = ", ".join(json.dumps(p) for p in options.freeze)
     patterns = f"({patterns},)" if len(options.freeze) == 1 else f"({patterns})"
-    for loop in script.loops:
-        if (
-            isinstance(loop, cst.For)
-            and script.code(loop.iter) == f"{model}.named_parameters()"
-            and patterns in script.code(loop.body)
-        ):
-            return None
+    if _frozen_already(script, model, patterns, each=site.each is not None):
+        return None
     function = script.function_of(placement.anchor)
     name = script.fresh(("param_name",), function)
     param = script.fresh(("param",), function)
@@ -48,20 +49,61 @@ def freeze(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module 
     # The names are known only when the script runs: a glob that matches nothing must stop it
     # there, not train the whole model as if the freeze had been applied.
     message = json.dumps(f"--freeze {', '.join(options.freeze)} matched no parameter of {model}")
-    code = (
-        f"{frozen} = 0\n"
-        f"for {name}, {param} in {model}.named_parameters():\n"
-        f"    if any(fnmatch.fnmatchcase({name}, pattern) for pattern in {patterns}):\n"
-        f"        {param}.requires_grad_(False)\n"
-        f"        {frozen} += 1\n"
-        f"if not {frozen}:\n"
-        f"    raise ValueError({message})\n"
+    owner, indent, code = model, "", ""
+    if site.each is not None:  # one optimizer per model of a list: freeze each of them
+        owner = script.fresh((site.model or "model", f"each_{site.model}"), function)
+        indent, code = "    ", f"for {owner} in {model}:\n"
+        message = json.dumps(
+            f"--freeze {', '.join(options.freeze)} matched no parameter of a model in {model}"
+        )
+    code += "".join(
+        indent + line
+        for line in (
+            f"{frozen} = 0\n",
+            f"for {name}, {param} in {owner}.named_parameters():\n",
+            f"    if any(fnmatch.fnmatchcase({name}, pattern) for pattern in {patterns}):\n",
+            f"        {param}.requires_grad_(False)\n",
+            f"        {frozen} += 1\n",
+            f"if not {frozen}:\n",
+            f"    raise ValueError({message})\n",
+        )
     )
+    if site.handed is not None:
+        notes.append(
+            (
+                site.stmt,
+                f"`{site.target}` is built by the caller of {site.handed}, out of view: "
+                f"{model} is frozen here, before the optimizer is taken; a torch optimizer "
+                "skips a parameter whose grad is None (no state, no weight decay), but a "
+                "custom one that updates parameters without a gradient must be built over "
+                f"the trainable parameters alone; and hand {site.handed} the model unwrapped "
+                "(DDP or FSDP built before this freeze would not see it)",
+            )
+        )
     changes = {**guards, id(placement.anchor): edits.before(edits.statements(code))}
     module = edits.apply(script.module, changes)
     if not edits.imported(module, "fnmatch", "fnmatch"):
         module = edits.import_edits(module, ["import fnmatch"])
     return module
+
+
+def _frozen_already(script: Script, model: str, patterns: str, each: bool) -> bool:
+    """True when the script already runs this freeze of ``model`` (this codemod's, run
+    before): a loop over its named parameters with these patterns, or, for a list of models
+    (``each``), such a loop inside a loop over ``model``."""
+    for loop in script.loops:
+        if not isinstance(loop, cst.For) or patterns not in script.code(loop.body):
+            continue
+        if not each and script.code(loop.iter) == f"{model}.named_parameters()":
+            return True
+        if each and script.code(loop.iter) == model and isinstance(loop.target, cst.Name):
+            inner = f"{loop.target.value}.named_parameters()"
+            if any(
+                isinstance(o, cst.For) and script.code(o.iter) == inner and script.inside(o, loop)
+                for o in script.loops
+            ):
+                return True
+    return False
 
 
 def lora(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module | None:
@@ -250,6 +292,12 @@ def trainable_only(script: Script, options: CodemodOptions, notes: Notes) -> cst
     if not options.trainable_only_optimizer:
         return None
     site = script.optimizer
+    if site.handed is not None:
+        raise CannotAct(
+            site.stmt,
+            f"`{site.target}` is built by the caller of {site.handed}, out of view: hand it "
+            "[p for p in model.parameters() if p.requires_grad] there",
+        )
     if site.params is None:
         if site.model is not None:  # model.configure_optimizers(...)
             notes.append(
@@ -516,10 +564,21 @@ def _refuse_unfreezing(script: Script, anchor: cst.BaseStatement) -> None:
                 )
 
 
-def _model(site: object) -> str:
-    model = site.model  # type: ignore[attr-defined]
+def _model(site: OptimizerSite, each: bool = False) -> str:
+    """The name of the model ``site``'s optimizer trains where setup goes above it; for one
+    optimizer per model of a list, the list when ``each`` (the caller goes through it), else
+    raises CannotAct, as when the model cannot be told."""
+    if site.each is not None:
+        if each:
+            return site.each
+        raise CannotAct(
+            site.call,
+            f"one optimizer is built per model of `{site.each}`: the codemod sets this up on "
+            "one model only",
+        )
+    model = site.model
     if model is None:
-        raise CannotAct(site.call, "cannot tell which model this optimizer trains")  # type: ignore[attr-defined]
+        raise CannotAct(site.call, "cannot tell which model this optimizer trains")
     return model
 
 

@@ -14,6 +14,12 @@ Either way the window arithmetic is the loop transform's: the loss is divided by
 its window (the last partial window of an epoch is smaller), zero_grad runs on a window's first
 micro-step, step/clip/zero_grad below the backward call on its last, and the last micro-step
 of each pass over the loader closes a partial window.
+
+The step may sit under ``if train:`` (a parameter; the method also serves evaluation), as
+long as the caller's loop hands it the same value on every pass, and may be one AMP switch
+(:attr:`Script.amp_switch`: ``if use_amp: scaler.scale(loss).backward() ... else:
+loss.backward() ...``): each branch gets the window (its loss divided, its update on the
+window's last micro-step) and counts the micro-step, whichever runs.
 """
 
 from __future__ import annotations
@@ -34,8 +40,17 @@ from freezegen.codemod.accumulation import (  # the loop transform's window rule
     _length,
     _note_scheduler,
 )
+from freezegen.codemod.fabric import argument_for
 from freezegen.codemod.micro_steps import note_break_below, refuse_unless_micro_steps
-from freezegen.codemod.script import Backward, CannotAct, Script, simple_statements
+from freezegen.codemod.script import (
+    Backward,
+    CannotAct,
+    Script,
+    simple_statements,
+    statement_targets,
+    target_names,
+    zeroes_only,
+)
 from freezegen.codemod.transform import Notes
 
 
@@ -54,15 +69,14 @@ def accumulate_called_step(
             back.call, "the backward call is not inside a loop, so there is no micro-step to count"
         )
     name = function.name.value
-    if back.block is not function.body:
-        raise CannotAct(
-            back.call,
-            f"the backward call is nested in a block inside {name}(); accumulation needs it "
-            "in the function's own body",
-        )
+    unit = script.amp_switch if back.twin is not None else back.stmt
+    assert unit is not None
+    holder = script.block_of(unit)
+    flag = _step_flag(script, function, holder, back)
     body = list(function.body.body)
-    b = next(i for i, s in enumerate(body) if s is back.stmt)
-    if _already_windowed(script, body[b + 1 :], n, name):
+    b = next(i for i, s in enumerate(body) if s is unit or script.inside(unit, s))
+    below = list(back.block.body)
+    if _already_windowed(script, below[below.index(back.stmt) + 1 :], n, name):
         return None
     early = next(
         (
@@ -121,7 +135,8 @@ def accumulate_called_step(
             f"keep the whole update in {name}() so it can happen once per window",
         )
     note_break_below(script, loop, n, notes)  # the caller's loop ends the window there
-    before, after = _boundary_indices(script, function, body, b)  # type: ignore[arg-type]
+    if flag is not None:
+        _refuse_changing_flag(script, function, call, loop, flag)
     _note_scheduler(script, function, n, notes)
     if cls is not None:
         count = _on_the_instance(script, function, call, loop)
@@ -131,23 +146,147 @@ def accumulate_called_step(
     window = f"min({n}, {steps} - {step} // {n} * {n})"
     grouped = f"({done})" if " " in done else done
     guard = f"{grouped} % {n} == 0 or {done} == {steps}"
-    first, last = after[0], after[-1]
-    new_body: list[cst.BaseStatement] = []
-    for i, s in enumerate(body):
-        if i in before:
-            new_body.append(edits.wrap(f"if {step} % {n} == 0", [s]))
-        elif i == b:
-            new_body += [_divide(back, s, window), *count.increment]
-        elif i == first:
-            new_body.append(edits.wrap(f"if {guard}", body[first : last + 1]))
-        elif not first < i <= last:
-            new_body.append(s)
+    starts = f"if {step} % {n} == 0"
+
+    def windowed(container: cst.CSTNode, stmts: list[cst.BaseStatement], at: int, one: Backward):
+        """``stmts`` (``one``'s backward at ``at``) with zero_grad above it on a window's first
+        micro-step, the loss divided, the count advanced, and the update on its last."""
+        before, after = _boundary_indices(script, container, stmts, at)  # type: ignore[arg-type]
+        first, last = after[0], after[-1]
+        out: list[cst.BaseStatement] = []
+        for i, s in enumerate(stmts):
+            if i in before:
+                out.append(edits.wrap(starts, [s]))
+            elif i == at:
+                out += [_divide(one, s, window), *count.increment]
+            elif i == first:
+                out.append(edits.wrap(f"if {guard}", stmts[first : last + 1]))
+            elif not first < i <= last:
+                out.append(s)
+        return out
+
+    held = list(holder.body)
+    u = held.index(unit)  # type: ignore[arg-type]
+    if back.twin is None:
+        new_held = windowed(function if holder is function.body else holder, held, u, back)
+    else:  # one AMP switch: each branch steps its own way, both count the micro-step
+        switch = script.amp_switch
+        assert switch is not None and isinstance(switch.orelse, cst.Else)
+        branches = []
+        for block in (switch.body, switch.orelse.body):
+            one = back if back.block is block else back.twin
+            stmts = list(block.body)
+            branches.append(windowed(block, stmts, stmts.index(one.stmt), one))
+        new_switch = switch.with_changes(
+            body=switch.body.with_changes(body=branches[0]),
+            orelse=switch.orelse.with_changes(
+                body=switch.orelse.body.with_changes(body=branches[1])
+            ),
+        )
+        new_held = [
+            edits.wrap(starts, [s]) if i < u and _zeroes(script, s) else s
+            for i, s in enumerate(held)
+        ]
+        new_held[u] = new_switch
+    _refuse_updates_outside(script, function, held[:u] if back.twin else held, unit)
+    if holder is function.body:
+        new_body = new_held
+    else:
+        guard_if = body[b]
+        assert isinstance(guard_if, cst.If)
+        new_body = list(body)
+        new_body[b] = guard_if.with_changes(body=guard_if.body.with_changes(body=new_held))
     new_function = count.signature(
         function.with_changes(body=function.body.with_changes(body=new_body))
     )
     return edits.apply(
         script.module, {id(function): lambda _: [new_function], id(loop): count.loop_edit}
     )
+
+
+def _step_flag(
+    script: Script, function: cst.FunctionDef, holder: cst.CSTNode, back: Backward
+) -> str | None:
+    """The parameter ``flag`` of ``if flag:`` when the backward call (or its AMP switch) sits
+    in that ``if``, directly in the function's body and without ``else`` (``_run_batch(...,
+    train)`` that also serves evaluation); None when it sits in the body itself. Raises
+    CannotAct for any other nesting."""
+    if holder is function.body:
+        return None
+    guard = script.parents.get(id(holder))
+    params = {p.name.value for p in function.params.params}
+    if (
+        isinstance(guard, cst.If)
+        and guard.orelse is None
+        and script.parents.get(id(guard)) is function.body
+        and isinstance(guard.test, cst.Name)
+        and guard.test.value in params
+    ):
+        return guard.test.value
+    raise CannotAct(
+        back.call,
+        f"the backward call is nested in a block inside {function.name.value}(); accumulation "
+        "needs it in the function's own body, or under one `if <parameter>:` there",
+    )
+
+
+def _refuse_changing_flag(
+    script: Script, function: cst.FunctionDef, call: cst.Call, loop: cst.For, flag: str
+) -> None:
+    """Raise CannotAct unless the caller's loop hands ``flag`` the same value on every pass (a
+    literal, the parameter's default, or a name the loop does not bind): a micro-step that
+    skips the step would leave the count short of the loader's length."""
+    params = list(function.params.params)
+    position = next(i for i, p in enumerate(params) if p.name.value == flag)
+    method = isinstance(script.parents.get(id(script.block_of(function))), cst.ClassDef)
+    arg = argument_for(call, flag, position - 1 if method else position)
+    if arg is None and params[position].default is not None and not any(a.star for a in call.args):
+        return
+    bound = {n for s in simple_statements(loop) for n in statement_targets(s)}
+    bound |= set(target_names(loop.target))
+    if arg is not None and (
+        isinstance(arg, (cst.Integer, cst.SimpleString))
+        or (isinstance(arg, cst.Name) and arg.value not in bound)
+    ):
+        return
+    raise CannotAct(
+        call,
+        f"{function.name.value}() steps only when `{flag}` is true, and this call may hand it "
+        "another value on each pass, so the micro-steps would not add up to the loader's length",
+    )
+
+
+def _zeroes(script: Script, stmt: cst.BaseStatement) -> bool:
+    """True when ``stmt`` (above an AMP switch) zeroes gradients and does nothing else that
+    updates; False when it updates nothing; raises CannotAct when it steps or clips."""
+    if not script.boundary_statements(stmt) and not (
+        isinstance(stmt, cst.SimpleStatementLine) and script.boundary_statements(stmt.body[0])
+    ):
+        return False
+    if zeroes_only(stmt):
+        return True
+    raise CannotAct(
+        stmt,
+        "this statement above the backward call steps, clips or does more than zero the "
+        "gradients; only zero_grad can be moved into the window's first micro-step",
+    )
+
+
+def _refuse_updates_outside(
+    script: Script, function: cst.FunctionDef, handled: list[cst.BaseStatement], unit: cst.CSTNode
+) -> None:
+    """Raise CannotAct for a statement of the function that steps, clips or zeroes gradients
+    outside ``unit`` (the backward statement's block, or the AMP switch) and the statements
+    above it that the window already handles: it would still run on every micro-step."""
+    for stmt in script.boundary_statements(function):
+        if script.inside(stmt, unit) or any(stmt is h or script.inside(stmt, h) for h in handled):
+            continue
+        raise CannotAct(
+            stmt,
+            f"this steps, clips or zeroes gradients outside the block that holds the backward "
+            f"call (line {script.line(unit)}), so it would still run on every micro-step; keep "
+            "the whole update next to the backward call",
+        )
 
 
 @dataclass(frozen=True)
