@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -18,6 +19,9 @@ from freezegen.check.names import SCALERS, Names, collect_names, dotted
 from freezegen.codemod.fabric import is_fabric
 from freezegen.codemod.lines import LineMap
 from freezegen.codemod.versions import Pins
+
+if TYPE_CHECKING:
+    from freezegen.codemod.reference_pass import ReferencePasses
 
 Block = cst.Module | cst.IndentedBlock
 Loop = cst.For | cst.While
@@ -216,6 +220,8 @@ class Script:
         if not found:
             raise CannotAct(None, "no loss.backward() call found")
         if len(found) > 1 and not self._loops_of_their_own(found):
+            if self._reference.refusal is not None:
+                raise self._reference.refusal
             raise CannotAct(
                 found[1].call,
                 f"{len(found)} backward calls found (lines {self.lines([b.call for b in found])}); "
@@ -232,9 +238,28 @@ class Script:
         found = self._backwards
         return len(found) if len(found) > 1 and self._loops_of_their_own(found) else 1
 
+    @property
+    def reference_passes(self) -> tuple[Backward, ...]:
+        """The backward calls that are one-off passes before training, not training steps
+        (:mod:`freezegen.codemod.reference_pass`); the step transforms leave them alone."""
+        return self._reference.passes
+
+    @cached_property
+    def _reference(self) -> ReferencePasses:
+        from freezegen.codemod.reference_pass import reference_passes
+
+        return reference_passes(self, self.backward_calls)
+
+    @cached_property
+    def backward_calls(self) -> list[Backward]:
+        """Every backward call of the script, training or not, in source order."""
+        return [b for c in self.calls if (b := self._backward(c)) is not None]
+
     @cached_property
     def _backwards(self) -> list[Backward]:
-        return [b for c in self.calls if (b := self._backward(c)) is not None]
+        """The training backward calls: every one but the reference passes."""
+        early = self.reference_passes
+        return [b for b in self.backward_calls if all(b is not e for e in early)]
 
     def _loops_of_their_own(self, found: list[Backward]) -> bool:
         """True when each backward call's innermost loop holds no other backward call, and

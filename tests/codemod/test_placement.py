@@ -266,3 +266,62 @@ def test_a_hand_written_step_lifts_the_freeze_above_the_optimizer_s_if_only():
         "                if p.grad is None:",
         "                    continue",
     ]
+
+
+def test_a_raw_module_taken_from_the_wrap_is_frozen_above_the_wrap():
+    # llm.c: `raw_model = model.module if ddp else model` builds the optimizer after DDP
+    body = (
+        "model = nn.Sequential(nn.Linear(4, 8), nn.ReLU())\n"
+        "if ddp:\n"
+        "    model = DDP(model)\n"
+        "raw_model = model.module if ddp else model\n"
+        "optimizer = torch.optim.SGD(raw_model.parameters(), lr=0.1)\n"
+    )
+    lines, problems = _freeze(body)
+    assert problems == []
+    assert _freeze_line(lines) < lines.index("if ddp:")
+    assert "for param_name, param in model.named_parameters():" in lines
+
+
+REFERENCE = (
+    "def save_grads(model):\n"
+    "    torch.save({n: p.grad for n, p in model.named_parameters()}, 'grads.pt')\n"
+    "model = nn.Sequential(nn.Linear(4, 8), nn.ReLU())\n"
+    "model = torch.compile(model)\n"
+    "model(torch.ones(1, 4)).sum().backward()\n"
+    "{save}"
+    "model = DDP(model)\n"
+    "optimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+    "for x in batches:\n"
+    "    optimizer.zero_grad()\n"
+    "    loss = model(x).sum()\n"
+    "    loss.backward()\n"
+    "    optimizer.step()\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("save", "refused_at"),
+    [
+        # called once, above the wrap: the freeze goes below it, just above the wrap
+        ("save_grads(model)\n", None),
+        # handed on as a callback, it may run at any time: its read is not provably early
+        ("hooks = [save_grads]\n", 7),
+    ],
+)
+def test_a_reference_pass_between_a_compile_and_its_wrap(save: str, refused_at: int | None):
+    source = HEADER + REFERENCE.replace("{save}", save)
+    result = codemod_source(source, FREEZE, "train.py")
+    problems = [str(p) for p in result.problems]
+    if refused_at is None:
+        lines = result.new_source.splitlines()
+        assert problems == []
+        assert lines.index("save_grads(model)") < _freeze_line(lines)
+        assert _freeze_line(lines) < lines.index("model = DDP(model)")
+        assert "        param.grad = None" in lines  # the reference pass's gradient dropped
+        (note,) = [str(n) for n in result.notes]
+        assert "torch.compile(...)'s (line 9)" in note and "`_orig_mod.`" in note
+    else:
+        (problem,) = problems
+        assert problem.startswith(f"train.py:{refused_at}:")
+        assert "reads `p.grad` of every parameter" in problem
