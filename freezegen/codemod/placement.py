@@ -495,6 +495,19 @@ def _bound_before(script: Script, name: str, anchor: cst.BaseStatement, body: Bo
     return index is not None and any(_binds_always(s, name) for s in body.body[:index])
 
 
+def bound_on_every_path(script: Script, name: str, anchor: cst.BaseStatement) -> bool:
+    """True when ``name`` is bound on every path reaching ``anchor``: a statement above it in
+    its block binds it on every path, or it is a parameter of the function."""
+    function = script.function_of(anchor)
+    if function is not None:
+        params = (*function.params.params, *function.params.kwonly_params)
+        if name in (p.name.value for p in params):
+            return True
+    body = script.block_of(anchor)
+    index = _index(body, anchor)
+    return index is not None and any(_binds_always(s, name) for s in body.body[:index])
+
+
 def _binds_always(stmt: cst.CSTNode, name: str) -> bool:
     """True when running ``stmt`` binds ``name`` on every path that leaves it normally (an
     assignment, a ``with`` block, an ``if`` whose every branch does)."""

@@ -81,6 +81,18 @@ def raise_kept(kept: list[YoursToSet], edited: bool) -> None:
     raise kept[0]
 
 
+class SeveralModels(CannotAct):
+    """The optimizer at ``site`` trains the parameters of several models (``owners``, in source
+    order; on some path perhaps only some of them): the transforms that need the one model
+    refuse with this message, and the freeze may freeze by pattern in each
+    (:mod:`freezegen.codemod.freeze_each`)."""
+
+    def __init__(self, site: OptimizerSite, owners: list[str], message: str) -> None:
+        super().__init__(site.call, message)
+        self.site = site
+        self.owners = owners
+
+
 @dataclass(frozen=True, eq=False)
 class Backward:
     """The one backward call of the script and its surroundings."""
@@ -334,7 +346,7 @@ class Script:
                 sites.append(helper)
             elif _wraps(call, target):
                 continue  # optimizer = fabric.setup_optimizers(optimizer): the same one, wrapped
-            elif _says_optimizer(target) and last not in _PARAMETER_COLLECTIONS:
+            elif says_optimizer(target) and last not in _PARAMETER_COLLECTIONS:
                 site = self._built_from_parameters(stmt, call, target)
                 if site is not None:
                     sites.append(site)
@@ -427,8 +439,9 @@ class Script:
                 anchor = self.statement_of(source) or stmt
             owners = parameters_owners(source)
             if len(owners) > 1:
-                raise CannotAct(
-                    call,
+                raise SeveralModels(
+                    OptimizerSite(stmt, call, target, None, params, anchor),
+                    owners,
                     f"this optimizer trains the parameters of {' and '.join(owners)}: the "
                     "codemod rewrites scripts that train one model",
                 )
@@ -588,7 +601,7 @@ class Script:
             if not (isinstance(func, cst.Attribute) and func.attr.value == "step"):
                 continue
             receiver = dotted(func.value)
-            if receiver is None or not _says_optimizer(receiver):
+            if receiver is None or not says_optimizer(receiver):
                 continue
             origin = self._assignment_of(receiver)
             if origin is not None:
@@ -802,7 +815,7 @@ _COLLECTIONS = (cst.List, cst.Tuple, cst.ListComp, cst.GeneratorExp, cst.Dict)
 """Literal parameter groups: ``[{"params": [...], "weight_decay": ...}, ...]``."""
 
 
-def _says_optimizer(name: str) -> bool:
+def says_optimizer(name: str) -> bool:
     """True when a dotted name reads as an optimizer (``optimizer``, ``self.opt``, ``optim``)."""
     last = name.rsplit(".", 1)[-1].lower()
     return "optim" in last or last in ("opt", "optimiser") or last.startswith("opt_")

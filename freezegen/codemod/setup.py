@@ -6,11 +6,13 @@ wrapped in DDP or FSDP before the optimizer is built: above the wrap (:mod:`plac
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import libcst as cst
 
 from freezegen.check.names import dotted
 from freezegen.codemod import edits
+from freezegen.codemod.freeze_each import freeze_each_code, frozen_already, refuse_unsure_models
 from freezegen.codemod.options import HF, CodemodOptions
 from freezegen.codemod.placement import (
     Placement,
@@ -22,6 +24,7 @@ from freezegen.codemod.script import (
     CannotAct,
     OptimizerSite,
     Script,
+    SeveralModels,
     simple_statements,
     target_names,
 )
@@ -37,7 +40,10 @@ def freeze(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module 
     cannot be told or the script may turn requires_grad back on after it."""
     if not options.freeze:
         return None
-    site = script.optimizer
+    try:
+        site = script.optimizer
+    except SeveralModels as several:
+        return _freeze_each(script, options, several)
     placement, guards = _place_after_reference_pass(script, site)
     model = placement.model
     _refuse_foreign_wrapper(script, model)
@@ -74,6 +80,41 @@ def freeze(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module 
         f"    raise ValueError({message})\n"
     )
     changes = {**guards, id(placement.anchor): edits.before(edits.statements(code))}
+    module = edits.apply(script.module, changes)
+    if not edits.imported(module, "fnmatch", "fnmatch"):
+        module = edits.import_edits(module, ["import fnmatch"])
+    return module
+
+
+def _freeze_each(
+    script: Script, options: CodemodOptions, several: SeveralModels
+) -> cst.Module | None:
+    """Freeze the patterns in each model the optimizer of ``several`` trains, above it
+    (:mod:`freezegen.codemod.freeze_each`); raises CannotAct where one freeze above the
+    optimizer cannot do (a model wrapped before it, another optimizer, a model not always
+    bound there) and where the one-model freeze would refuse."""
+    site, owners = several.site, several.owners
+    refuse_unsure_models(script, several)
+    early: list[cst.CSTNode] = []
+    guards = _grad_reader_guards(script, site.anchor, early)
+    for owner in owners:
+        placement = freeze_placement(
+            script, replace(site, model=owner), owner, by_hand=bool(guards), after=tuple(early)
+        )
+        if placement.anchor is not site.anchor:
+            raise CannotAct(
+                placement.anchor,
+                f"this optimizer trains {' and '.join(owners)}, and `{owner}` would have to be "
+                f"frozen here, above line {script.line(site.anchor)} (before its wrap): the "
+                "codemod freezes several models only where the optimizer is built",
+            )
+        _refuse_foreign_wrapper(script, owner)
+    _refuse_unfreezing(script, site.anchor)
+    if frozen_already(script, owners, options.freeze):
+        return None
+    drop = _backward_before(script, site.anchor) is not None
+    code = freeze_each_code(script, site.anchor, owners, options.freeze, drop)
+    changes = {**guards, id(site.anchor): edits.before(edits.statements(code))}
     module = edits.apply(script.module, changes)
     if not edits.imported(module, "fnmatch", "fnmatch"):
         module = edits.import_edits(module, ["import fnmatch"])
