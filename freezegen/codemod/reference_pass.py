@@ -18,7 +18,7 @@ import libcst as cst
 
 from freezegen.check.names import dotted
 from freezegen.codemod.placement import runs_before_calls
-from freezegen.codemod.script import Backward, CannotAct, Script, expression_call
+from freezegen.codemod.script import Backward, CannotAct, Script, expression_call, zeroes_only
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,42 @@ def _zeroed_before(script: Script, back: Backward) -> bool:
                 call = expression_call(stmt)
                 if call is not None and (dotted(call.func) or "").endswith(".zero_grad"):
                     return True
+                if _zeroes_on_first_pass(script, stmt):
+                    return True
         if isinstance(ancestor, (cst.FunctionDef, cst.Lambda)):
             return False
         child = ancestor
     return False
+
+
+def _zeroes_on_first_pass(script: Script, stmt: cst.CSTNode) -> bool:
+    """True for ``if step % N == 0: optimizer.zero_grad()`` (the accumulation's own, on a
+    window's first micro-step) in the body of a loop whose ``step`` counts from 0:
+    ``for step, batch in enumerate(loader)`` or ``for step in range(n)``. It zeroes before
+    the loop's first backward call."""
+    if not isinstance(stmt, cst.If) or stmt.orelse is not None or not zeroes_only(stmt.body):
+        return False
+    test = stmt.test
+    if not (
+        isinstance(test, cst.Comparison)
+        and len(test.comparisons) == 1
+        and isinstance(test.comparisons[0].operator, cst.Equal)
+        and script.code(test.comparisons[0].comparator) == "0"
+        and isinstance(test.left, cst.BinaryOperation)
+        and isinstance(test.left.operator, cst.Modulo)
+        and isinstance(test.left.left, cst.Name)
+    ):
+        return False
+    loop = script.loop_of(stmt)
+    if not isinstance(loop, cst.For) or not isinstance(loop.iter, cst.Call):
+        return False
+    counter, callee, args = test.left.left.value, dotted(loop.iter.func), loop.iter.args
+    if callee == "range" and len(args) == 1 and isinstance(loop.target, cst.Name):
+        return loop.target.value == counter
+    return (
+        callee == "enumerate"
+        and len(args) == 1
+        and isinstance(loop.target, cst.Tuple)
+        and isinstance(loop.target.elements[0].value, cst.Name)
+        and loop.target.elements[0].value.value == counter
+    )
