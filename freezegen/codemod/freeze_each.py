@@ -4,10 +4,10 @@ unet.parameters()``.
 
 A parameter's name is relative to its model (``down_blocks.0.resnets.0.conv1.weight`` in the
 UNet, ``text_model.encoder.layers.0.mlp.fc1.weight`` in the text encoder), as in the one-model
-freeze, so each pattern is matched in every model the optimizer may train, on any path. Freezing
-a model on a path where the optimizer does not train it changes nothing that trains. The run
-stops when no pattern matched in any model, and says how many parameters it froze in each, so
-that a pattern meant for one model and matching in another shows at once.
+freeze, so each pattern is matched in each model the optimizer trains on the path taken (the
+conditional it is handed, read again). The run stops when no pattern matched in any of them,
+and says how many parameters it froze in each, so that a pattern meant for one model and
+matching in another shows at once.
 """
 
 from __future__ import annotations
@@ -53,9 +53,9 @@ def refuse_unsure_models(script: Script, several: SeveralModels) -> None:
             )
 
 
-def frozen_already(script: Script, owners: list[str], freeze: tuple[str, ...]) -> bool:
+def frozen_already(script: Script, several: SeveralModels, freeze: tuple[str, ...]) -> bool:
     """True when the freeze of :func:`freeze_each_code` is already there (idempotence)."""
-    models = _models(owners)
+    models = trained_models(script, several)
     return any(
         isinstance(loop, cst.For)
         and script.code(loop.iter) == models
@@ -65,15 +65,12 @@ def frozen_already(script: Script, owners: list[str], freeze: tuple[str, ...]) -
 
 
 def freeze_each_code(
-    script: Script,
-    anchor: cst.BaseStatement,
-    owners: list[str],
-    freeze: tuple[str, ...],
-    drop: bool,
+    script: Script, several: SeveralModels, freeze: tuple[str, ...], drop: bool
 ) -> str:
-    """The statements freezing ``freeze``'s patterns in each of ``owners``, to go above
-    ``anchor``; ``drop``: a frozen parameter's gradient is set to None too (a backward pass
-    above left one)."""
+    """The statements freezing ``freeze``'s patterns in each model the optimizer of
+    ``several`` trains (:func:`trained_models`), to go above it; ``drop``: a frozen
+    parameter's gradient is set to None too (a backward pass above left one)."""
+    owners, anchor = several.owners, several.site.anchor
     function = script.function_of(anchor)
     model_name = script.fresh(("model_name",), function)
     module = script.fresh(("module",), function)
@@ -85,7 +82,7 @@ def freeze_each_code(
     message = json.dumps(f"--freeze {said} matched no parameter of {' or '.join(owners)}")
     return (
         f"{frozen} = {counts}\n"
-        f"for {model_name}, {module} in {_models(owners)}:\n"
+        f"for {model_name}, {module} in {trained_models(script, several)}:\n"
         f"    for {name}, {param} in {module}.named_parameters():\n"
         f"        if any(fnmatch.fnmatchcase({name}, pattern) for pattern in {patterns(freeze)}):\n"
         f"            {param}.requires_grad_(False)\n"
@@ -97,8 +94,44 @@ def freeze_each_code(
     )
 
 
-def _models(owners: list[str]) -> str:
-    return "(" + ", ".join(f"({json.dumps(o)}, {o})" for o in owners) + ")"
+def trained_models(script: Script, several: SeveralModels) -> str:
+    """The models the optimizer trains, as ``(name, model)`` pairs on each path: the
+    conditional of what it is handed, kept, when its conditions read names alone
+    (``(("unet", unet), ("text_encoder", text_encoder)) if args.train_text_encoder else
+    (("unet", unet),)``: the condition is read again just above, nothing runs between), so the
+    freeze acts and counts in the models trained on the path taken; every model otherwise."""
+    return _paths(script, several.source) or _pairs(several.owners)
+
+
+def _paths(script: Script, source: cst.BaseExpression) -> str | None:
+    if not isinstance(source, cst.IfExp):
+        owners = parameters_owners(source)
+        return _pairs(owners) if owners else None
+    if not _reads_only(source.test):
+        return None
+    body, orelse = _paths(script, source.body), _paths(script, source.orelse)
+    if body is None or orelse is None:
+        return None
+    return f"{body} if {script.code(source.test)} else {orelse}"
+
+
+def _reads_only(test: cst.BaseExpression) -> bool:
+    """True when evaluating ``test`` again calls nothing and binds nothing."""
+    found: list[cst.CSTNode] = []
+
+    class _Find(cst.CSTVisitor):
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            if isinstance(node, (cst.Call, cst.NamedExpr, cst.Await, cst.Yield, cst.Lambda)):
+                found.append(node)
+            return not found
+
+    test.visit(_Find())
+    return not found
+
+
+def _pairs(owners: list[str]) -> str:
+    pairs = [f"({json.dumps(o)}, {o})" for o in owners]
+    return f"({pairs[0]},)" if len(pairs) == 1 else f"({', '.join(pairs)})"
 
 
 def patterns(freeze: tuple[str, ...]) -> str:

@@ -87,10 +87,14 @@ class SeveralModels(CannotAct):
     refuse with this message, and the freeze may freeze by pattern in each
     (:mod:`freezegen.codemod.freeze_each`)."""
 
-    def __init__(self, site: OptimizerSite, owners: list[str], message: str) -> None:
+    def __init__(
+        self, site: OptimizerSite, owners: list[str], source: cst.BaseExpression, message: str
+    ) -> None:
         super().__init__(site.call, message)
         self.site = site
         self.owners = owners
+        self.source = source
+        """What the optimizer is handed (``chain(...) if c else unet.parameters()``)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -442,6 +446,7 @@ class Script:
                 raise SeveralModels(
                     OptimizerSite(stmt, call, target, None, params, anchor),
                     owners,
+                    source,
                     f"this optimizer trains the parameters of {' and '.join(owners)}: the "
                     "codemod rewrites scripts that train one model",
                 )

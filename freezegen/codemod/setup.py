@@ -110,10 +110,10 @@ def _freeze_each(
             )
         _refuse_foreign_wrapper(script, owner)
     _refuse_unfreezing(script, site.anchor)
-    if frozen_already(script, owners, options.freeze):
+    if frozen_already(script, several, options.freeze):
         return None
     drop = _backward_before(script, site.anchor) is not None
-    code = freeze_each_code(script, site.anchor, owners, options.freeze, drop)
+    code = freeze_each_code(script, several, options.freeze, drop)
     changes = {**guards, id(site.anchor): edits.before(edits.statements(code))}
     module = edits.apply(script.module, changes)
     if not edits.imported(module, "fnmatch", "fnmatch"):

@@ -339,3 +339,26 @@ def test_a_reference_pass_between_a_compile_and_its_wrap(save: str, refused_at: 
         (problem,) = problems
         assert problem.startswith(f"train.py:{refused_at}:")
         assert "reads `p.grad` of every parameter" in problem
+
+
+@pytest.mark.parametrize(
+    ("condition", "loop"),
+    [
+        # read again above the optimizer: each path freezes and counts the models it trains
+        ("args.both", '(("model", model), ("head", head)) if args.both else (("head", head),)'),
+        # a call may not give the same answer twice: every model, on every path
+        ("both()", '(("model", model), ("head", head))'),
+    ],
+)
+def test_two_models_on_some_paths_are_frozen_where_they_train(condition: str, loop: str):
+    params = f"chain(model.parameters(), head.parameters()) if {condition} else head.parameters()"
+    body = (
+        "from itertools import chain\n"
+        "model = nn.Sequential(nn.Linear(4, 8))\nhead = nn.Linear(8, 1)\n"
+        f"params = {params}\n"
+        "optimizer = torch.optim.SGD(params, lr=0.1)\n"
+    )
+    lines, problems = _freeze(body)
+    assert problems == []
+    assert f"for model_name, module in {loop}:" in lines
+    assert lines.index(f"for model_name, module in {loop}:") < lines.index(f"params = {params}")
