@@ -47,6 +47,15 @@ def explain_module(
     for site in sites:
         seen += _step(site, site.backward)
     seen.append(_optimizer(script))
+    seen.extend(
+        Seen(
+            "reference pass",
+            script.line(b.call),
+            f"{_code(script, b.call)}: runs once before the optimizer is built, not a training "
+            "step (left as it is)",
+        )
+        for b in script.reference_passes
+    )
     seen.extend(_schedulers(script, back.loop))
     seen.extend(_scalers(script))
     for site in sites:

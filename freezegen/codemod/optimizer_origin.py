@@ -36,7 +36,7 @@ from freezegen.codemod.script import (
     CannotAct,
     OptimizerSite,
     Script,
-    _says_optimizer,
+    says_optimizer,
     simple_statements,
     target_names,
 )
@@ -72,7 +72,7 @@ def _stepped(call: cst.Call) -> str | None:
     if not (isinstance(func, cst.Attribute) and func.attr.value == "step"):
         return None
     receiver = dotted(func.value)
-    return receiver if receiver is not None and _says_optimizer(receiver) else None
+    return receiver if receiver is not None and says_optimizer(receiver) else None
 
 
 # --- one optimizer per model of a list ---------------------------------------------------

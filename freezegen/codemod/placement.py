@@ -61,6 +61,9 @@ class Placement:
 
     anchor: cst.BaseStatement
     model: str
+    renamed_by: cst.Call | None = None
+    """A torch.compile (or DataParallel) above the freeze that ``model`` may be, on some path:
+    the freeze went below it, so there the names it matches carry that wrapper's prefix."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,7 +77,11 @@ class _Wrap:
 
 
 def freeze_placement(
-    script: Script, site: OptimizerSite, model: str, by_hand: bool = False
+    script: Script,
+    site: OptimizerSite,
+    model: str,
+    by_hand: bool = False,
+    after: tuple[cst.CSTNode, ...] = (),
 ) -> Placement:
     """Where to freeze the parameters of ``model``, which the optimizer of ``site`` trains:
     above the optimizer when no DDP/FSDP/fully_shard/prepare/setup wraps the model before it in
@@ -84,7 +91,12 @@ def freeze_placement(
     freeze goes above every ``if`` around the optimizer. Raises CannotAct when that is not
     provably right:
     the model wrapped is no name, FSDP1 without use_orig_params=True, the model is rebuilt
-    between the wrap and the optimizer, or it is not bound where the freeze would go."""
+    between the wrap and the optimizer, or it is not bound where the freeze would go.
+
+    ``after``: what must run before the freeze (a reference forward and backward pass that
+    reads every parameter's gradient). When it sits between a torch.compile and the DDP wrap
+    after it, the freeze goes just above that wrap, on the model as compiled (``renamed_by``);
+    whether everything in ``after`` runs before the placement is for the caller to check."""
     function = script.function_of(site.anchor)
     body = function.body if function is not None else script.module
     if not isinstance(body, (cst.Module, cst.IndentedBlock)):
@@ -94,6 +106,11 @@ def freeze_placement(
         _refuse_rebuilt(script, [model], lifted, site, _common_block(script, lifted, site.anchor))
     wraps = [w for w in _wraps(script, function) if _precedes(script, w.call, site.anchor)]
     name, chain, first, reducing = model, [model], None, False
+    unwrapped = unwrapping(script, model, site.anchor)
+    if unwrapped is not None:  # raw_model = model.module if ddp else model
+        name = unwrapped
+        chain.append(name)
+    first_reducing: tuple[_Wrap, str, int] | None = None  # its model, the chain up to it
     for wrap in reversed(wraps):  # back from the optimizer: each wrap's model is an earlier name
         if name in wrap.binds:
             name = _unwrapped(script, wrap, name)
@@ -103,12 +120,21 @@ def freeze_placement(
         first, reducing = wrap, reducing or wrap.reducing
         if wrap.reducing:
             _refuse_flat_parameters(script, wrap, name)
+            first_reducing = (wrap, name, len(chain))
     if first is None or not reducing:  # a compile or DataParallel alone reduces nothing
         return Placement(lifted, model)
     # above the statement holding the wrap in the innermost block that also holds the
     # optimizer: the top of the function, or the body of `if __name__ == "__main__":`
     block = _common_block(script, first.call, site.anchor)
     anchor = _top(script, first.call, block)
+    renamed_by = None
+    if first_reducing is not None and first_reducing[0] is not first:
+        wrap, handed, length = first_reducing
+        lower = _top(script, wrap.call, block)
+        if not all(runs_before_calls(script, n, anchor) for n in after) and all(
+            runs_before_calls(script, n, lower) for n in after
+        ):
+            renamed_by, anchor, name, chain = first.call, lower, handed, chain[:length]
     _refuse_rebuilt(script, chain, anchor, site, block)
     if name != model and not _bound_before(script, name, anchor, block):
         raise CannotAct(
@@ -117,7 +143,33 @@ def freeze_placement(
             f"that it is bound on every path above line {script.line(anchor)}, where the "
             "freeze would have to go to come before the wrap; bind it above that statement",
         )
-    return Placement(anchor, name)
+    return Placement(anchor, name, renamed_by)
+
+
+def unwrapping(script: Script, name: str, before: cst.BaseStatement) -> str | None:
+    """The model that ``name`` unwraps, when the last assignment to ``name`` above ``before``
+    in its block takes a DDP or DataParallel wrapper's ``.module`` (``raw_model = model.module
+    if ddp else model``, llm.c's): the same parameters as ``model``, which is what the wraps
+    above were handed. None otherwise."""
+    value = script.assigned_value(name, before)
+    if value is None:
+        return None
+    owners = {_unwrapped_owner(v) for v in _branches_of(value)}
+    owner = owners.pop() if len(owners) == 1 else None
+    return owner if owner != name else None
+
+
+def _unwrapped_owner(value: cst.BaseExpression) -> str | None:
+    """``model`` for ``model.module`` and for ``model`` itself; None for anything else."""
+    if isinstance(value, cst.Attribute) and value.attr.value == "module":
+        return dotted(value.value)
+    return dotted(value)
+
+
+def _branches_of(value: cst.BaseExpression) -> list[cst.BaseExpression]:
+    if isinstance(value, cst.IfExp):
+        return [*_branches_of(value.body), *_branches_of(value.orelse)]
+    return [value]
 
 
 def _above_other_branches(
@@ -174,6 +226,48 @@ def runs_before(script: Script, node: cst.CSTNode, anchor: cst.BaseStatement) ->
             return mine is not None and theirs is not None and mine < theirs
         child = ancestor
     return False
+
+
+def runs_before_calls(script: Script, node: cst.CSTNode, anchor: cst.BaseStatement) -> bool:
+    """True when ``node`` provably runs before ``anchor`` and never again after it, following
+    calls: :func:`runs_before`, or ``node`` is in a function of this module that is only ever
+    called, by its name, at places that themselves run before ``anchor`` (llm.c's
+    ``write_state(...)``, called once above the optimizer). A function that is referred to in
+    any other way (handed on as a callback, aliased) may run at any time: False."""
+    return _runs_before_calls(script, node, anchor, set())
+
+
+def _runs_before_calls(
+    script: Script, node: cst.CSTNode, anchor: cst.BaseStatement, seen: set[int]
+) -> bool:
+    if runs_before(script, node, anchor):
+        return True
+    function = script.function_of(node)
+    if function is None or id(function) in seen or function is script.function_of(anchor):
+        return False
+    seen.add(id(function))
+    name = function.name.value
+    uses = [n for n in _name_uses(script.module, name) if n is not function.name]
+    calls = [script.parents.get(id(n)) for n in uses]
+    return bool(uses) and all(
+        isinstance(call, cst.Call)
+        and call.func is use
+        and _runs_before_calls(script, call, anchor, seen)
+        for use, call in zip(uses, calls, strict=True)
+    )
+
+
+def _name_uses(module: cst.Module, name: str) -> list[cst.Name]:
+    """Every ``Name`` node spelling ``name`` in ``module`` (its definition's name too)."""
+    found: list[cst.Name] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            if node.value == name:
+                found.append(node)
+
+    module.visit(_Find())
+    return found
 
 
 def _wraps(script: Script, function: cst.FunctionDef | None) -> list[_Wrap]:
@@ -373,6 +467,8 @@ def _keeps_parameters(
     value = _strip_moves(value)
     if dotted(value) in same:
         return True
+    if isinstance(value, cst.Attribute) and value.attr.value == "module":
+        return dotted(value.value) in same  # a wrapper's own module: the model it wraps
     if not isinstance(value, cst.Call) or _as_wrap(script, value) is None:
         return False
     return any(
@@ -395,6 +491,19 @@ def _bound_before(script: Script, name: str, anchor: cst.BaseStatement, body: Bo
         params = (*function.params.params, *function.params.kwonly_params)
         if name in (p.name.value for p in params):
             return True
+    index = _index(body, anchor)
+    return index is not None and any(_binds_always(s, name) for s in body.body[:index])
+
+
+def bound_on_every_path(script: Script, name: str, anchor: cst.BaseStatement) -> bool:
+    """True when ``name`` is bound on every path reaching ``anchor``: a statement above it in
+    its block binds it on every path, or it is a parameter of the function."""
+    function = script.function_of(anchor)
+    if function is not None:
+        params = (*function.params.params, *function.params.kwonly_params)
+        if name in (p.name.value for p in params):
+            return True
+    body = script.block_of(anchor)
     index = _index(body, anchor)
     return index is not None and any(_binds_always(s, name) for s in body.body[:index])
 

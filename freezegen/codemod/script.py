@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -18,6 +19,9 @@ from freezegen.check.names import SCALERS, Names, collect_names, dotted
 from freezegen.codemod.fabric import is_fabric
 from freezegen.codemod.lines import LineMap
 from freezegen.codemod.versions import Pins
+
+if TYPE_CHECKING:
+    from freezegen.codemod.reference_pass import ReferencePasses
 
 Block = cst.Module | cst.IndentedBlock
 Loop = cst.For | cst.While
@@ -75,6 +79,22 @@ def raise_kept(kept: list[YoursToSet], edited: bool) -> None:
     if edited or len({k.message for k in kept}) > 1:
         raise kept[0].refusal
     raise kept[0]
+
+
+class SeveralModels(CannotAct):
+    """The optimizer at ``site`` trains the parameters of several models (``owners``, in source
+    order; on some path perhaps only some of them): the transforms that need the one model
+    refuse with this message, and the freeze may freeze by pattern in each
+    (:mod:`freezegen.codemod.freeze_each`)."""
+
+    def __init__(
+        self, site: OptimizerSite, owners: list[str], source: cst.BaseExpression, message: str
+    ) -> None:
+        super().__init__(site.call, message)
+        self.site = site
+        self.owners = owners
+        self.source = source
+        """What the optimizer is handed (``chain(...) if c else unet.parameters()``)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -229,6 +249,8 @@ class Script:
             plain, scaled = sorted(found, key=lambda b: b.style != "tensor")
             return replace(plain, twin=scaled)
         if len(found) > 1 and not self._loops_of_their_own(found):
+            if self._reference.refusal is not None:
+                raise self._reference.refusal
             raise CannotAct(
                 found[1].call,
                 f"{len(found)} backward calls found (lines {self.lines([b.call for b in found])}); "
@@ -244,6 +266,23 @@ class Script:
         :attr:`backward` refuses when there are several)."""
         found = self._backwards
         return len(found) if len(found) > 1 and self._loops_of_their_own(found) else 1
+
+    @property
+    def reference_passes(self) -> tuple[Backward, ...]:
+        """The backward calls that are one-off passes before training, not training steps
+        (:mod:`freezegen.codemod.reference_pass`); the step transforms leave them alone."""
+        return self._reference.passes
+
+    @cached_property
+    def _reference(self) -> ReferencePasses:
+        from freezegen.codemod.reference_pass import reference_passes
+
+        return reference_passes(self, self.backward_calls)
+
+    @cached_property
+    def backward_calls(self) -> list[Backward]:
+        """Every backward call of the script, training or not, in source order."""
+        return [b for c in self.calls if (b := self._backward(c)) is not None]
 
     @cached_property
     def amp_switch(self) -> cst.If | None:
@@ -274,7 +313,9 @@ class Script:
 
     @cached_property
     def _backwards(self) -> list[Backward]:
-        return [b for c in self.calls if (b := self._backward(c)) is not None]
+        """The training backward calls: every one but the reference passes."""
+        early = self.reference_passes
+        return [b for b in self.backward_calls if all(b is not e for e in early)]
 
     def _loops_of_their_own(self, found: list[Backward]) -> bool:
         """True when each backward call's innermost loop holds no other backward call, and
@@ -349,7 +390,7 @@ class Script:
                 sites.append(helper)
             elif _wraps(call, target):
                 continue  # optimizer = fabric.setup_optimizers(optimizer): the same one, wrapped
-            elif _says_optimizer(target) and last not in _PARAMETER_COLLECTIONS:
+            elif says_optimizer(target) and last not in _PARAMETER_COLLECTIONS:
                 site = self._built_from_parameters(stmt, call, target)
                 if site is not None:
                     sites.append(site)
@@ -449,8 +490,10 @@ class Script:
                 anchor = self.statement_of(source) or stmt
             owners = parameters_owners(source)
             if len(owners) > 1:
-                raise CannotAct(
-                    call,
+                raise SeveralModels(
+                    OptimizerSite(stmt, call, target, None, params, anchor),
+                    owners,
+                    source,
                     f"this optimizer trains the parameters of {' and '.join(owners)}: the "
                     "codemod rewrites scripts that train one model",
                 )
@@ -610,7 +653,7 @@ class Script:
             if not (isinstance(func, cst.Attribute) and func.attr.value == "step"):
                 continue
             receiver = dotted(func.value)
-            if receiver is None or not _says_optimizer(receiver):
+            if receiver is None or not says_optimizer(receiver):
                 continue
             origin = self._assignment_of(receiver)
             if origin is not None:
@@ -824,7 +867,7 @@ _COLLECTIONS = (cst.List, cst.Tuple, cst.ListComp, cst.GeneratorExp, cst.Dict)
 """Literal parameter groups: ``[{"params": [...], "weight_decay": ...}, ...]``."""
 
 
-def _says_optimizer(name: str) -> bool:
+def says_optimizer(name: str) -> bool:
     """True when a dotted name reads as an optimizer (``optimizer``, ``self.opt``, ``optim``)."""
     last = name.rsplit(".", 1)[-1].lower()
     return "optim" in last or last in ("opt", "optimiser") or last.startswith("opt_")

@@ -6,17 +6,25 @@ wrapped in DDP or FSDP before the optimizer is built: above the wrap (:mod:`plac
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import libcst as cst
 
 from freezegen.check.names import dotted
 from freezegen.codemod import edits
+from freezegen.codemod.freeze_each import freeze_each_code, frozen_already, refuse_unsure_models
 from freezegen.codemod.options import HF, CodemodOptions
-from freezegen.codemod.placement import freeze_placement, runs_before
+from freezegen.codemod.placement import (
+    Placement,
+    freeze_placement,
+    runs_before,
+    runs_before_calls,
+)
 from freezegen.codemod.script import (
     CannotAct,
     OptimizerSite,
     Script,
+    SeveralModels,
     simple_statements,
     target_names,
 )
@@ -32,9 +40,11 @@ def freeze(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module 
     cannot be told or the script may turn requires_grad back on after it."""
     if not options.freeze:
         return None
-    site = script.optimizer
-    guards = _grad_reader_guards(script)
-    placement = freeze_placement(script, site, _model(site, each=True), by_hand=bool(guards))
+    try:
+        site = script.optimizer
+    except SeveralModels as several:
+        return _freeze_each(script, options, several)
+    placement, guards = _place_after_reference_pass(script, site, each=True)
     model = placement.model
     _refuse_foreign_wrapper(script, model)
     _refuse_unfreezing(script, placement.anchor)
@@ -42,6 +52,7 @@ def freeze(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module 
     patterns = f"({patterns},)" if len(options.freeze) == 1 else f"({patterns})"
     if _frozen_already(script, model, patterns, each=site.each is not None):
         return None
+    notes += _renaming(script, placement)
     function = script.function_of(placement.anchor)
     name = script.fresh(("param_name",), function)
     param = script.fresh(("param",), function)
@@ -49,6 +60,10 @@ def freeze(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module 
     # The names are known only when the script runs: a glob that matches nothing must stop it
     # there, not train the whole model as if the freeze had been applied.
     message = json.dumps(f"--freeze {', '.join(options.freeze)} matched no parameter of {model}")
+    # a backward pass above (a reference pass) left a gradient on every parameter: a frozen
+    # one must not keep it (an optimizer handed it would apply it; a clip over
+    # model.parameters() would count it in the norm at every step)
+    drop = _backward_before(script, placement.anchor) is not None
     owner, indent, code = model, "", ""
     if site.each is not None:  # one optimizer per model of a list: freeze each of them
         owner = script.fresh((site.model or "model", f"each_{site.model}"), function)
@@ -63,6 +78,7 @@ def freeze(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module 
             f"for {name}, {param} in {owner}.named_parameters():\n",
             f"    if any(fnmatch.fnmatchcase({name}, pattern) for pattern in {patterns}):\n",
             f"        {param}.requires_grad_(False)\n",
+            *([f"        {param}.grad = None\n"] if drop else []),
             f"        {frozen} += 1\n",
             f"if not {frozen}:\n",
             f"    raise ValueError({message})\n",
@@ -106,6 +122,41 @@ def _frozen_already(script: Script, model: str, patterns: str, each: bool) -> bo
     return False
 
 
+def _freeze_each(
+    script: Script, options: CodemodOptions, several: SeveralModels
+) -> cst.Module | None:
+    """Freeze the patterns in each model the optimizer of ``several`` trains, above it
+    (:mod:`freezegen.codemod.freeze_each`); raises CannotAct where one freeze above the
+    optimizer cannot do (a model wrapped before it, another optimizer, a model not always
+    bound there) and where the one-model freeze would refuse."""
+    site, owners = several.site, several.owners
+    refuse_unsure_models(script, several)
+    early: list[cst.CSTNode] = []
+    guards = _grad_reader_guards(script, site.anchor, early)
+    for owner in owners:
+        placement = freeze_placement(
+            script, replace(site, model=owner), owner, by_hand=bool(guards), after=tuple(early)
+        )
+        if placement.anchor is not site.anchor:
+            raise CannotAct(
+                placement.anchor,
+                f"this optimizer trains {' and '.join(owners)}, and `{owner}` would have to be "
+                f"frozen here, above line {script.line(site.anchor)} (before its wrap): the "
+                "codemod freezes several models only where the optimizer is built",
+            )
+        _refuse_foreign_wrapper(script, owner)
+    _refuse_unfreezing(script, site.anchor)
+    if frozen_already(script, several, options.freeze):
+        return None
+    drop = _backward_before(script, site.anchor) is not None
+    code = freeze_each_code(script, several, options.freeze, drop)
+    changes = {**guards, id(site.anchor): edits.before(edits.statements(code))}
+    module = edits.apply(script.module, changes)
+    if not edits.imported(module, "fnmatch", "fnmatch"):
+        module = edits.import_edits(module, ["import fnmatch"])
+    return module
+
+
 def lora(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module | None:
     """Attach LoRA adapters with peft where the freeze would go (above the optimizer, or above
     the first wrap, on the unwrapped model): peft freezes the base and adds the adapters in
@@ -116,8 +167,14 @@ def lora(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module | 
     if options.lora is None:
         return None
     site = script.optimizer
-    guards = _grad_reader_guards(script)
-    placement = freeze_placement(script, site, _model(site), by_hand=bool(guards))
+    if (early := _backward_before(script, site.anchor)) is not None:
+        raise CannotAct(
+            early,
+            "this one-off backward call leaves a gradient on every weight, and peft freezes "
+            "the base weights without dropping theirs; attach the adapters yourself, and set "
+            "the base weights' .grad to None there",
+        )
+    placement, guards = _place_after_reference_pass(script, site)
     model = placement.model
     config = options.lora.config()
     for call in script.calls:
@@ -150,6 +207,7 @@ def lora(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module | 
             )
     if why := too_old(script.pins, "peft", "0.5", "LoraConfig(target_modules=[...])"):
         raise CannotAct(placement.anchor, why)
+    notes += _renaming(script, placement)
     code = f"{model} = get_peft_model({model}, {config})\n"
     notes.append(
         (
@@ -439,7 +497,59 @@ def _refuse_foreign_wrapper(script: Script, model: str) -> None:
             )
 
 
-def _grad_reader_guards(script: Script) -> dict[int, edits.Replace]:
+def _place_after_reference_pass(
+    script: Script, site: OptimizerSite, each: bool = False
+) -> tuple[Placement, dict[int, edits.Replace]]:
+    """Where the freeze goes (:func:`freeze_placement`) and the guards its parameter loops need
+    (:func:`_grad_reader_guards`), after every read of all parameters' gradients that runs
+    before the optimizer is built and the reference passes (:mod:`reference_pass`). Raises
+    CannotAct at such a read when the freeze must go above it after all (above a
+    torch.compile that comes before the DDP wrap). ``each``: as for :func:`_model`."""
+    early: list[cst.CSTNode] = []
+    guards = _grad_reader_guards(script, site.anchor, early)
+    before = tuple(early) + tuple(b.stmt for b in script.reference_passes)
+    placement = freeze_placement(
+        script, site, _model(site, each=each), by_hand=bool(guards), after=before
+    )
+    for node in early:
+        if not runs_before_calls(script, node, placement.anchor):
+            raise CannotAct(
+                node,
+                "this reads `.grad` of every parameter, which a frozen parameter does not have "
+                f"(it stays None), and it may run after line {script.line(placement.anchor)}, "
+                "where the freeze must go (above the model's wrap); skip parameters whose grad "
+                "is None here, or freeze in the script's own code",
+            )
+    return placement, guards
+
+
+def _backward_before(script: Script, anchor: cst.BaseStatement) -> cst.Call | None:
+    """The first backward call that runs before ``anchor`` (a reference pass), if any."""
+    return next(
+        (b.call for b in script.backward_calls if runs_before_calls(script, b.stmt, anchor)),
+        None,
+    )
+
+
+def _renaming(script: Script, placement: Placement) -> Notes:
+    """The note for a freeze placed below a torch.compile of the model (``renamed_by``)."""
+    if placement.renamed_by is None:
+        return []
+    return [
+        (
+            placement.anchor,
+            f"the freeze goes here, after the reference pass and before the wrap, where "
+            f"{placement.model} may already be {script.code(placement.renamed_by.func)}(...)"
+            f"'s (line {script.line(placement.renamed_by)}): on that path its parameter "
+            "names carry that wrapper's prefix (torch.compile's `_orig_mod.`), so write "
+            "patterns that match with it (a leading `*`)",
+        )
+    ]
+
+
+def _grad_reader_guards(
+    script: Script, anchor: cst.BaseStatement, early: list[cst.CSTNode]
+) -> dict[int, edits.Replace]:
     """Edits that make every loop over a model's parameters which reads each one's ``.grad``
     without asking whether it has one skip the parameters that have none (a frozen parameter's
     grad stays None): ``if p.grad is None: continue`` first in the body of ``for p in
@@ -449,7 +559,11 @@ def _grad_reader_guards(script: Script) -> dict[int, edits.Replace]:
     Raises CannotAct where skipping is not that simple: a comprehension over the parameters
     (``{n: p.grad.cpu() for n, p in ...}``: filtering it would change what it builds), or a
     loop whose body also does something that does not read the grad (skipping the parameter
-    would skip that too)."""
+    would skip that too).
+
+    A read that provably runs before ``anchor`` (where the optimizer is built), such as a
+    dump of a reference pass's gradients, needs no guard: it is appended to ``early``, and
+    the freeze must go below it."""
     guards: dict[int, edits.Replace] = {}
     for node, names, body in _parameter_walks(script):
         code = script.code(body)
@@ -464,6 +578,9 @@ def _grad_reader_guards(script: Script) -> dict[int, edits.Replace]:
             )
             if not reads or asks:
                 continue
+            if runs_before_calls(script, node, anchor):
+                early.append(node)
+                break
             if (
                 isinstance(node, cst.For)
                 and isinstance(body, cst.IndentedBlock)

@@ -149,6 +149,14 @@ def test_explain_maps_each_training_loop_of_its_own():
     assert [s.what for s in result.seen].count("accumulation") == 2
 
 
+def test_explain_maps_a_reference_pass_apart_from_the_training_step():
+    source = (Path(__file__).parents[1] / "fixtures/codemod/reference_pass.in.py").read_text()
+    result = codemod_source(source, CodemodOptions(grad_accum_steps=4), explain=True)
+    seen = [(s.what, s.line) for s in result.seen]
+    assert ("backward", 129) in seen and ("reference pass", 96) in seen
+    assert [s.what for s in result.seen].count("backward") == 1
+
+
 def test_explain_cli_prints_the_map_and_writes_nothing(tmp_path: Path):
     script = tmp_path / "train.py"
     script.write_text(EXPLAINED, encoding="utf-8")
