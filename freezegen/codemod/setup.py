@@ -11,8 +11,9 @@ import libcst as cst
 
 from freezegen.check.names import dotted
 from freezegen.codemod import edits
+from freezegen.codemod.hand_step import sole_hand_step
 from freezegen.codemod.options import HF, CodemodOptions
-from freezegen.codemod.placement import freeze_placement, runs_before
+from freezegen.codemod.placement import freeze_placement, hand_placement, runs_before
 from freezegen.codemod.script import CannotAct, Script, simple_statements, target_names
 from freezegen.codemod.transform import Notes
 from freezegen.codemod.versions import too_old
@@ -22,13 +23,19 @@ _WRAPPER = "torch.distributed.algorithms._checkpoint.checkpoint_wrapper"
 
 def freeze(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module | None:
     """Freeze parameters matching ``options.freeze`` right before the optimizer is built, or
-    before the model is wrapped when that comes first; raises CannotAct where that place
-    cannot be told or the script may turn requires_grad back on after it."""
+    before the model is wrapped when that comes first, or, in a script that builds no optimizer
+    and updates one model by hand, above the loop that runs that update (:mod:`hand_step`);
+    raises CannotAct where that place cannot be told or the script may turn requires_grad back
+    on after it."""
     if not options.freeze:
         return None
-    site = script.optimizer
     guards = _grad_reader_guards(script)
-    placement = freeze_placement(script, site, _model(site), by_hand=bool(guards))
+    hand = sole_hand_step(script)
+    if hand is not None:  # no optimizer: the loop that updates a model by hand is the step
+        placement = hand_placement(script, hand)
+    else:
+        site = script.optimizer
+        placement = freeze_placement(script, site, _model(site), by_hand=bool(guards))
     model = placement.model
     _refuse_foreign_wrapper(script, model)
     _refuse_unfreezing(script, placement.anchor)
