@@ -26,23 +26,25 @@ _FILLS = ("append", "extend", "insert", "appendleft", "extendleft")
 def saved_forwards(script: Script, back: Backward, model: str | None) -> list[cst.BaseStatement]:
     """The statements, outside the function that computes the loss, that call ``model``
     directly and whose outputs reach the loss through an attribute of ``model``
-    (``model.saved_actions``), in source order; empty when there are none (or no model)."""
-    if model is None or back.function is None:
+    (``model.saved_actions``): the statements that fill that attribute, and those above them
+    in their function whose results they read, in source order; empty when there are none
+    (or no model)."""
+    if model is None:
         return []
     function = back.function
-    needed = _flow_into(script, function, _reads(back.loss), None)
+    needed = _flow_into(script, function or script.module, _reads(back.loss), None)
     buffers = {name for name in needed if name.startswith(model + ".")}
     found: list[cst.BaseStatement] = []
     for line in simple_statements(script.module):
-        if script.inside(line, function) or not _fills(line) & buffers:
+        if script.function_of(line) is function or not _fills(line) & buffers:
             continue
         home = script.function_of(line) or script.module
         reads = _flow_into(script, home, _reads(line), line)
         for stmt in simple_statements(home):
             if (
-                script.line(stmt) < script.line(line)
+                script.line(stmt) <= script.line(line)
                 and script.function_of(stmt) is script.function_of(line)
-                and statement_targets(stmt) & reads
+                and (stmt is line or statement_targets(stmt) & reads)
                 and _calls(script, stmt, model)
                 and all(stmt is not f for f in found)
             ):
