@@ -256,6 +256,8 @@ def trainable_only(script: Script, options: CodemodOptions, notes: Notes) -> cst
     """Hand the optimizer only the parameters that require grad."""
     if not options.trainable_only_optimizer:
         return None
+    if sole_hand_step(script) is not None:  # no optimizer: the update by hand skips None grads
+        return None
     site = script.optimizer
     if site.params is None:
         if site.model is not None:  # model.configure_optimizers(...)
