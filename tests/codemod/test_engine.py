@@ -1272,7 +1272,8 @@ import torch
 model = torch.nn.Linear(4, 1)
 optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
 for step in LOOP:
-    loss = model(torch.randn(8, 4)).pow(2).mean()
+    x = torch.randn(8, 4)
+    loss = model(x).pow(2).mean()
     loss.backward()
     optimizer.step()
     optimizer.zero_grad()
@@ -1295,7 +1296,7 @@ def test_an_endless_count_loop_left_by_a_break_accumulates_whole_windows(loop, f
     assert "(loss / 4).backward()" in result.new_source and last in result.new_source
     assert first not in result.new_source  # zero_grad below the step runs with it, per window
     (note,) = [str(n) for n in result.notes]
-    assert note.startswith("train.py:13:9: `for step in " + loop + "` never runs out")
+    assert note.startswith("train.py:14:9: `for step in " + loop + "` never runs out")
     assert "(up to 3) are not stepped" in note
 
 
@@ -1304,6 +1305,16 @@ def test_a_loop_that_may_run_out_or_counts_otherwise_keeps_its_refusal(loop: str
     # a break does not make stream() endless: it may still end by running out mid-window
     (problem,) = _problems(ENDLESS.replace("LOOP", loop), ACCUM)
     assert problem.startswith("train.py:7:13: cannot add accumulation: cannot tell how many")
+
+
+def test_an_endless_loop_over_the_same_data_is_not_a_micro_step_loop():
+    # a full-batch trainer that runs until it converges: nothing to accumulate over
+    source = ENDLESS.replace("LOOP", "itertools.count()").replace("x = torch.randn(8, 4)", "x = X")
+    (problem,) = _problems(source, ACCUM)
+    assert problem.startswith(
+        "train.py:7:1: cannot add accumulation: the loop `for step in itertools.count()` "
+        "reuses the same data on every pass"
+    )
 
 
 HAND_STEP = """\
