@@ -13,6 +13,7 @@ import libcst as cst
 from freezegen.check.names import dotted
 from freezegen.check.rules._calls import add_keyword, keyword
 from freezegen.codemod import edits, fabric_edits
+from freezegen.codemod.endless import counted_from, endless_count, note_endless_stop
 from freezegen.codemod.existing import (
     OwnAccumulation,
     accelerator_calls,
@@ -21,6 +22,7 @@ from freezegen.codemod.existing import (
     own_accumulation,
     refuse_hidden_keyword,
 )
+from freezegen.codemod.hand_step import HAND_STEP, sole_hand_step
 from freezegen.codemod.knobs import (
     Unreachable,
     compose,
@@ -87,8 +89,11 @@ def accumulation(script: Script, options: CodemodOptions, notes: Notes) -> cst.M
     before, after = _boundary_indices(script, loop, body, b)
     refuse_unless_micro_steps(script, loop, back)
     refuse_exits_above(script, loop, body, after)
-    note_break_below(script, loop, n, notes)
-    if isinstance(loop, cst.For):
+    if isinstance(loop, cst.For) and (endless := endless_count(script, loop)) is not None:
+        note_endless_stop(script, loop, n, notes)  # for i in count(1): left by a break only
+        window = _endless_window(loop, *endless, n)
+    elif isinstance(loop, cst.For):
+        note_break_below(script, loop, n, notes)
         window = _epoch_window(script, loop, back, n)
     else:  # a loop with no length: a counter of its own passes
         from freezegen.codemod.pass_counter import pass_window
@@ -145,6 +150,19 @@ def _epoch_window(script: Script, loop: cst.For, back: Backward, n: int) -> Wind
         rebuild=lambda body: [
             loop.with_changes(target=target, iter=iterable, body=loop.body.with_changes(body=body))
         ],
+    )
+
+
+def _endless_window(loop: cst.For, counter: str, done: str, n: int) -> Window:
+    """The window of a loop over ``itertools.count(...)``, counted by its own target: every
+    window holds N micro-steps (the loop has no last one; :mod:`endless`)."""
+    grouped = f"({done})" if " " in done else done
+    return Window(
+        first=f"{counter} % {n} == 0",
+        last=f"{grouped} % {n} == 0",
+        accumulating=f"{grouped} % {n} != 0",
+        size=str(n),
+        rebuild=lambda body: [loop.with_changes(body=loop.body.with_changes(body=body))],
     )
 
 
@@ -239,15 +257,19 @@ def _boundary_indices(
     script: Script, loop: cst.For, body: list[cst.BaseStatement], b: int
 ) -> tuple[set[int], list[int]]:
     """Indices in ``body`` of zero_grad statements above the backward call, and the run of
-    statements below it that clip, step, update or zero."""
+    statements below it that clip, step, update or zero. In a script that builds no optimizer,
+    the loop that updates the model's parameters by hand is its step (:mod:`hand_step`)."""
     tops: dict[int, list[str]] = {}
     index = {id(s): i for i, s in enumerate(body)}
-    for stmt in script.boundary_statements(loop):
+    hand = sole_hand_step(script)
+    by_hand = [u for u in hand.updates if script.inside(u, loop)] if hand is not None else []
+    for stmt in [*script.boundary_statements(loop), *by_hand]:
         top = next(
             i for a in (stmt, *script.ancestors(stmt)) if (i := index.get(id(a))) is not None
         )
         call = expression_call(stmt)
-        tops.setdefault(top, []).append(dotted(call.func) or "" if call else "")
+        name = dotted(call.func) or "" if call else ""
+        tops.setdefault(top, []).append(HAND_STEP if any(stmt is u for u in by_hand) else name)
     before = {i for i in tops if i < b}
     for i in before:
         if not all(name.endswith(".zero_grad") for name in tops[i]) or not zeroes_only(body[i]):
@@ -257,7 +279,7 @@ def _boundary_indices(
                 "the gradients; only zero_grad can be moved into the window's first micro-step",
             )
     after = sorted(i for i in tops if i > b)
-    steps = [i for i in after if any(steps_optimizer(n) for n in tops[i])]
+    steps = [i for i in after if any(n == HAND_STEP or steps_optimizer(n) for n in tops[i])]
     if not steps:
         raise CannotAct(loop, "no optimizer.step() below the backward call in the loop body")
     return before, list(range(after[0], after[-1] + 1))
@@ -277,16 +299,8 @@ def _counter(
         and isinstance(target.elements[0].value, cst.Name)
     ):
         assert isinstance(it, cst.Call)
-        name = target.elements[0].value.value
         # the window arithmetic counts from 0: enumerate(loader, 1) counts from 1
-        counter = name if start == 0 else f"({name} - {start})"
-        done = (
-            f"{name} + {1 - start}"
-            if start < 1
-            else name
-            if start == 1
-            else f"{name} - {start - 1}"
-        )
+        counter, done = counted_from(target.elements[0].value.value, start)
         return counter, done, target, it, _length(script, it.args[0].value)
     if (
         isinstance(it, cst.Call)

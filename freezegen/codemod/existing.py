@@ -17,6 +17,7 @@ from freezegen.check.context import FileContext
 from freezegen.check.loops import modulo_operands
 from freezegen.check.names import dotted
 from freezegen.check.rules._calls import add_keyword, keyword
+from freezegen.codemod.hand_step import hand_step_guards
 from freezegen.codemod.scopes import names
 from freezegen.codemod.script import (
     Backward,
@@ -85,6 +86,7 @@ def _by_hand(script: Script, back: Backward) -> OwnAccumulation | None:
     if loop is not None:
         ctx = FileContext("<codemod>", script.module, script.module.code)
         guards = [e.guard for e in ctx.loop(loop).steps if not e.nested and e.guard is not None]
+        guards += hand_step_guards(script, loop)  # a script without an optimizer steps by hand
         outer = [a for a in script.ancestors(loop) if isinstance(a, (cst.For, cst.While))]
         stepping = next((o for o in outer if ctx.loop(o).steps), None)
         # a flag only counts with a divided loss: alone it may be Fabric's no_backward_sync

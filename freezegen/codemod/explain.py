@@ -15,8 +15,10 @@ import libcst as cst
 
 from freezegen.check.names import SCALERS, dotted
 from freezegen.codemod.existing import accelerator_calls, own_accumulation, own_autocast
+from freezegen.codemod.hand_step import sole_hand_step
 from freezegen.codemod.lines import LineMap
 from freezegen.codemod.precision import forward_region, loss_statements, refuse_without_forward
+from freezegen.codemod.saved_forward import saved_forwards
 from freezegen.codemod.script import Backward, CannotAct, Script
 from freezegen.codemod.versions import Pins
 
@@ -70,7 +72,16 @@ def _forward(script: Script, back: Backward) -> Seen:
         region = forward_region(script, back)
         refuse_without_forward(script, region, back)
     except CannotAct as exc:
-        return _missing(script, "forward", exc)
+        saved = saved_forwards(script, back, script.trained_model)
+        if not saved:
+            return _missing(script, "forward", exc)
+        lines = ", ".join(str(script.line(s)) for s in saved)
+        return Seen(
+            "forward",
+            script.line(saved[0]),
+            f"line(s) {lines} call the model, whose outputs the loss `{_code(script, back.loss)}` "
+            "reads through the model's saved lists (what autocast would cover)",
+        )
     first, last = script.line(region[0]), script.line(region[-1])
     lines = f"line {first} computes" if first == last else f"lines {first}-{last} compute"
     loss = _code(script, back.loss)
@@ -81,7 +92,15 @@ def _optimizer(script: Script) -> Seen:
     try:
         site = script.optimizer
     except CannotAct as exc:
-        return _missing(script, "optimizer", exc)
+        hand = sole_hand_step(script)
+        if hand is None:
+            return _missing(script, "optimizer", exc)
+        return Seen(
+            "optimizer",
+            script.line(hand.loop),
+            f"none: `{_code(script, hand.loop.iter)}` updated by hand (the step), trains "
+            f"`{hand.model}`",
+        )
     trains = f"trains `{site.model}`" if site.model else "its model cannot be told"
     if site.handed is not None:  # built out of view: where it comes in, and the model it steps
         return Seen(

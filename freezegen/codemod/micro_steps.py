@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from freezegen.check.names import dotted
+from freezegen.codemod.endless import endless_count
 from freezegen.codemod.script import (
     Backward,
     CannotAct,
@@ -83,10 +84,11 @@ _RANDOM_DRAWS = (
 
 def refuse_unless_micro_steps(script: Script, loop: cst.For | cst.While, back: Backward) -> None:
     """Raise CannotAct unless each pass of ``loop`` sees a new micro-batch: it iterates a
-    loader (``loader``, ``enumerate(loader)``, ``tqdm(loader)``), or a ``range`` whose body
-    draws a batch, indexes data with the counter, or draws random data that the loss is
-    computed from. A ``while`` loop must draw its batch (or random data the loss reads) in a
-    statement that every pass runs: not under an ``if``, nor in a loop of its own. A
+    loader (``loader``, ``enumerate(loader)``, ``tqdm(loader)``), or a ``range`` or an endless
+    ``itertools.count(k)`` whose body draws a batch, indexes data with the counter, draws random
+    data that the loss is computed from, or plays an episode in an environment. A ``while``
+    loop must draw its batch (or random data the loss reads) in a statement that every pass
+    runs: not under an ``if``, nor in a loop of its own. A
     full-batch trainer's epoch loop is no micro-step loop: accumulating over it only divides
     the number of updates by N."""
     if isinstance(loop, cst.While):
@@ -105,10 +107,10 @@ def refuse_unless_micro_steps(script: Script, loop: cst.For | cst.While, back: B
     it = loop.iter
     while isinstance(it, cst.Call) and it.args and not _is_range(it):
         it = it.args[0].value  # enumerate(...), tqdm(...), iter(...)
-    if not _is_range(it):
+    if not _is_range(it) and endless_count(script, loop) is None:
         return
     target = dotted(loop.target) if isinstance(loop.target, cst.Name) else None
-    if _fetches(script.calls_in(loop.body)):
+    if _fetches(script.calls_in(loop.body)) or _plays_episodes(script, loop):
         return
     if target is not None and _indexes_with(loop.body, target):
         return
@@ -119,6 +121,24 @@ def refuse_unless_micro_steps(script: Script, loop: cst.For | cst.While, back: B
         f"the loop `for {script.code(loop.target)} in {script.code(loop.iter)}` reuses the same "
         "data on every pass (a full-batch trainer?); accumulating over it would only cut the "
         "number of updates: use a loop over micro-batches",
+    )
+
+
+def _plays_episodes(script: Script, loop: cst.For | cst.While) -> bool:
+    """True when each pass of ``loop`` plays a new episode in an environment: it calls
+    ``env.reset(...)`` in a statement every pass runs, and ``env.step(...)`` on the same object
+    (gym's API; a policy-gradient script's loop over episodes)."""
+    every_pass = [c for s in _every_pass(loop.body.body) for c in script.calls_in(s)]
+    reset = {
+        dotted(c.func.value)
+        for c in every_pass
+        if isinstance(c.func, cst.Attribute) and c.func.attr.value == "reset"
+    }
+    return any(
+        isinstance(c.func, cst.Attribute)
+        and c.func.attr.value == "step"
+        and dotted(c.func.value) in reset - {None}
+        for c in script.calls_in(loop.body)
     )
 
 

@@ -19,6 +19,7 @@ import libcst as cst
 
 from freezegen.check.names import dotted
 from freezegen.codemod.fabric_edits import setup_wraps
+from freezegen.codemod.hand_step import HandStep
 from freezegen.codemod.script import (
     MOVES,
     CannotAct,
@@ -170,6 +171,34 @@ def _branches_of(value: cst.BaseExpression) -> list[cst.BaseExpression]:
     if isinstance(value, cst.IfExp):
         return [*_branches_of(value.body), *_branches_of(value.orelse)]
     return [value]
+
+
+def hand_placement(script: Script, step: HandStep) -> Placement:
+    """Where the freeze goes for a script that updates ``step.model`` by hand: above the
+    statement that holds the update (the training loop) in the block where the model is built,
+    after that build. Raises CannotAct when the model is not built by a plain assignment in
+    this file that provably runs before that statement."""
+    built = next(
+        (
+            s
+            for s in simple_statements(script.module)
+            if any(
+                isinstance(small, cst.Assign)
+                and any(dotted(t.target) == step.model for t in small.targets)
+                for small in s.body
+            )
+        ),
+        None,
+    )
+    if built is not None:
+        anchor = _top(script, step.loop, _common_block(script, built, step.loop))
+        if anchor is not built and runs_before(script, built, anchor):
+            return Placement(anchor, step.model)
+    raise CannotAct(
+        step.loop,
+        f"this loop updates the parameters of `{step.model}` by hand, and the codemod cannot "
+        f"tell where `{step.model}` is built before the loop that runs it, to freeze it there",
+    )
 
 
 def _above_other_branches(

@@ -21,6 +21,7 @@ from freezegen.codemod.existing import (
 )
 from freezegen.codemod.knobs import compose
 from freezegen.codemod.options import CodemodOptions
+from freezegen.codemod.saved_forward import saved_forwards
 from freezegen.codemod.scaler import add_scaler, has_scaler
 from freezegen.codemod.script import (
     Backward,
@@ -53,8 +54,10 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
     if torch is None:
         raise CannotAct(back.call, "the script does not `import torch`")
     changes: dict[int, edits.Replace] = {}
-    own = own_autocast(script, loss_statements(script, back)) or _autocast_over_forward(
-        script, back
+    own = (
+        own_autocast(script, loss_statements(script, back))
+        or _autocast_over_forward(script, back)
+        or own_autocast(script, list(saved_forwards(script, back, script.trained_model)))
     )
     if own is None:
         setup = own_precision_setup(script, script.trained_model)
@@ -72,14 +75,22 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
         if why := too_old(script.pins, "torch", "1.10", "torch.amp.autocast(device_type, ...)"):
             raise CannotAct(region[0], why)
         region = _autocast_above_unsafe_loss(script, region, changes, notes)
-        refuse_without_forward(script, region, back)
-        device = device_type(script, region[0], script.trained_model)
+        regions = [region]
+        try:
+            refuse_without_forward(script, region, back)
+        except CannotAct:  # the model may have run while the script acted, saving its outputs
+            regions = [[s] for s in saved_forwards(script, back, script.trained_model)]
+            if not regions:
+                raise
+            _note_saved_forwards(script, back, [r[0] for r in regions], options.precision, notes)
         dtype = DTYPES[options.precision]
-        header = f"with {torch}.amp.autocast({device}, dtype={torch}.{dtype})"
-        wrapped = edits.wrap(header, region)
-        changes[id(region[0])] = lambda _: [wrapped]
-        for stmt in region[1:]:
-            changes[id(stmt)] = lambda _: []
+        for region in regions:
+            device = device_type(script, region[0], script.trained_model)
+            header = f"with {torch}.amp.autocast({device}, dtype={torch}.{dtype})"
+            wrapped = edits.wrap(header, region)
+            changes[id(region[0])] = lambda _, wrapped=wrapped: [wrapped]
+            for stmt in region[1:]:
+                changes[id(stmt)] = lambda _: []
     else:
         keep_amp_switch(script, own, back, options.precision)
         swaps = keep_autocast(script, own, options.precision)
@@ -89,6 +100,29 @@ def precision(script: Script, options: CodemodOptions, notes: Notes) -> cst.Modu
     if options.precision == "fp16" and back.style == "tensor" and not has_scaler(script):
         add_scaler(script, back, torch, changes)
     return edits.apply(script.module, changes) if changes else None
+
+
+def _note_saved_forwards(
+    script: Script,
+    back: Backward,
+    forwards: list[cst.BaseStatement],
+    precision: str,
+    notes: Notes,
+) -> None:
+    """Say where autocast went when the model ran outside the function of the loss, and that
+    this function also decides what the script does with those outputs (a policy's actions)."""
+    for stmt in forwards:
+        function = script.function_of(stmt)
+        where = f"in {function.name.value}()" if function is not None else "at module level"
+        notes.append(
+            (
+                stmt,
+                f"autocast covers this call of the model {where}: its outputs are saved on the "
+                f"model and reach the loss of line {script.line(back.stmt)} later; everything "
+                f"else read from them here is computed from {precision} outputs too (a policy's "
+                "sampled actions, a critic's values), not only the loss",
+            )
+        )
 
 
 def _autocast_over_forward(script: Script, back: Backward) -> AutocastSite | None:

@@ -13,10 +13,12 @@ import libcst as cst
 from freezegen.check.names import dotted
 from freezegen.codemod import edits
 from freezegen.codemod.freeze_each import freeze_each_code, frozen_already, refuse_unsure_models
+from freezegen.codemod.hand_step import sole_hand_step
 from freezegen.codemod.options import HF, CodemodOptions
 from freezegen.codemod.placement import (
     Placement,
     freeze_placement,
+    hand_placement,
     runs_before,
     runs_before_calls,
 )
@@ -36,21 +38,30 @@ _WRAPPER = "torch.distributed.algorithms._checkpoint.checkpoint_wrapper"
 
 def freeze(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module | None:
     """Freeze parameters matching ``options.freeze`` right before the optimizer is built, or
-    before the model is wrapped when that comes first; raises CannotAct where that place
-    cannot be told or the script may turn requires_grad back on after it."""
+    before the model is wrapped when that comes first, or, in a script that builds no optimizer
+    and updates one model by hand, above the loop that runs that update (:mod:`hand_step`);
+    raises CannotAct where that place cannot be told or the script may turn requires_grad back
+    on after it."""
     if not options.freeze:
         return None
-    try:
-        site = script.optimizer
-    except SeveralModels as several:
-        return _freeze_each(script, options, several)
-    placement, guards = _place_after_reference_pass(script, site, each=True)
+    site: OptimizerSite | None = None
+    hand = sole_hand_step(script)
+    if hand is not None:  # no optimizer: the loop that updates a model by hand is the step
+        placement = hand_placement(script, hand)
+        guards = _grad_reader_guards(script, placement.anchor, [])
+    else:
+        try:
+            site = script.optimizer
+        except SeveralModels as several:
+            return _freeze_each(script, options, several)
+        placement, guards = _place_after_reference_pass(script, site, each=True)
     model = placement.model
     _refuse_foreign_wrapper(script, model)
     _refuse_unfreezing(script, placement.anchor)
     patterns = ", ".join(json.dumps(p) for p in options.freeze)
     patterns = f"({patterns},)" if len(options.freeze) == 1 else f"({patterns})"
-    if _frozen_already(script, model, patterns, each=site.each is not None):
+    each = site is not None and site.each is not None  # one optimizer per model of a list
+    if _frozen_already(script, model, patterns, each=each):
         return None
     notes += _renaming(script, placement)
     function = script.function_of(placement.anchor)
@@ -65,7 +76,8 @@ def freeze(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module 
     # model.parameters() would count it in the norm at every step)
     drop = _backward_before(script, placement.anchor) is not None
     owner, indent, code = model, "", ""
-    if site.each is not None:  # one optimizer per model of a list: freeze each of them
+    if each:  # freeze each model of the list
+        assert site is not None
         owner = script.fresh((site.model or "model", f"each_{site.model}"), function)
         indent, code = "    ", f"for {owner} in {model}:\n"
         message = json.dumps(
@@ -84,7 +96,7 @@ def freeze(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module 
             f"    raise ValueError({message})\n",
         )
     )
-    if site.handed is not None:
+    if site is not None and site.handed is not None:
         notes.append(
             (
                 site.stmt,
@@ -348,6 +360,8 @@ def _freezes(script: Script) -> bool:
 def trainable_only(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module | None:
     """Hand the optimizer only the parameters that require grad."""
     if not options.trainable_only_optimizer:
+        return None
+    if sole_hand_step(script) is not None:  # no optimizer: the update by hand skips None grads
         return None
     site = script.optimizer
     if site.handed is not None:

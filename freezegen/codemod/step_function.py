@@ -40,6 +40,7 @@ from freezegen.codemod.accumulation import (  # the loop transform's window rule
     _length,
     _note_scheduler,
 )
+from freezegen.codemod.endless import endless_count, note_endless_stop
 from freezegen.codemod.fabric import argument_for
 from freezegen.codemod.micro_steps import note_break_below, refuse_unless_micro_steps
 from freezegen.codemod.script import (
@@ -134,18 +135,25 @@ def accumulate_called_step(
             f"the loop that calls {name}() steps, clips or zeroes gradients itself here; "
             f"keep the whole update in {name}() so it can happen once per window",
         )
-    note_break_below(script, loop, n, notes)  # the caller's loop ends the window there
+    endless = endless_count(script, loop)
+    if endless is not None:  # for i_episode in count(1): left by a break only
+        note_endless_stop(script, loop, n, notes)
+    else:
+        note_break_below(script, loop, n, notes)  # the caller's loop ends the window there
     if flag is not None:
         _refuse_changing_flag(script, function, call, loop, flag)
     _note_scheduler(script, function, n, notes)
     if cls is not None:
         count = _on_the_instance(script, function, call, loop)
     else:
-        count = _passed_in(script, back, function, call, stmt, loop)
+        count = _passed_in(script, back, function, call, stmt, loop, endless)
     step, steps, done = count.step, count.steps, count.done
-    window = f"min({n}, {steps} - {step} // {n} * {n})"
     grouped = f"({done})" if " " in done else done
-    guard = f"{grouped} % {n} == 0 or {done} == {steps}"
+    if steps is None:  # an endless loop: every window is whole
+        window, guard = str(n), f"{grouped} % {n} == 0"
+    else:  # the last window of a pass over the loader is what is left of it
+        window = f"min({n}, {steps} - {step} // {n} * {n})"
+        guard = f"{grouped} % {n} == 0 or {done} == {steps}"
     starts = f"if {step} % {n} == 0"
 
     def windowed(container: cst.CSTNode, stmts: list[cst.BaseStatement], at: int, one: Backward):
@@ -295,8 +303,9 @@ class _Count:
 
     step: str
     """The micro-step about to run, from 0 (``self._micro_step``, ``micro_step``)."""
-    steps: str
-    """The number of micro-steps in one pass over the loader."""
+    steps: str | None
+    """The number of micro-steps in one pass over the loader; None for a loop that never runs
+    out (:mod:`endless`)."""
     done: str
     """Micro-steps done once this one is, read below the backward call."""
     increment: list[cst.BaseStatement]
@@ -338,20 +347,32 @@ def _passed_in(
     call: cst.Call,
     stmt: cst.SimpleStatementLine,
     loop: cst.For,
+    endless: tuple[str, str] | None,
 ) -> _Count:
     """A plain function gets the index and the loader's length as keyword-only arguments
-    from the caller's loop (enumerated when it is not already)."""
-    caller = dataclasses.replace(back, function=script.function_of(loop))
-    index, _, target, iterable, length = _counter(script, loop, caller)
+    from the caller's loop (enumerated when it is not already); from a loop over
+    ``itertools.count(...)`` (``endless``: its count from 0), the index alone."""
     step = script.fresh(("micro_step",), function)
-    steps = script.fresh(("micro_steps",), function)
+    if endless is not None:
+        index, length, target, iterable = endless[0], None, loop.target, loop.iter
+    else:
+        caller = dataclasses.replace(back, function=script.function_of(loop))
+        index, _, target, iterable, length = _counter(script, loop, caller)
+    added = [(step, index)]
+    if length is not None:
+        steps = script.fresh(("micro_steps",), function)
+        added.append((steps, length))
     new_call = call.with_changes(
         args=[
             *_with_trailing_comma(call.args),
-            cst.Arg(
-                cst.parse_expression(_unparenthesized(index)), keyword=cst.Name(step), equal=_EQUAL
+            *(
+                cst.Arg(
+                    cst.parse_expression(_unparenthesized(value)),
+                    keyword=cst.Name(keyword),
+                    equal=_EQUAL,
+                )
+                for keyword, value in added
             ),
-            cst.Arg(cst.parse_expression(length), keyword=cst.Name(steps), equal=_EQUAL),
         ]
     )
     swap = _Swap(stmt, edits.replace_call(call, new_call))
@@ -359,7 +380,8 @@ def _passed_in(
     def loop_edit(s: cst.BaseStatement) -> list[cst.BaseStatement]:
         return [s.with_changes(target=target, iter=iterable).visit(swap)]  # type: ignore[list-item]
 
-    return _Count(step, steps, f"{step} + 1", [], loop_edit, _keyword_only(step, steps))
+    signature = _keyword_only(*(keyword for keyword, _ in added))
+    return _Count(step, length and added[1][0], f"{step} + 1", [], loop_edit, signature)
 
 
 _EQUAL = cst.AssignEqual(
@@ -484,12 +506,12 @@ def _already_windowed(script: Script, below: list[cst.BaseStatement], n: int, na
     return False
 
 
-def _keyword_only(step: str, steps: str) -> Callable[[cst.FunctionDef], cst.FunctionDef]:
-    """An edit adding keyword-only ``step`` and ``steps`` parameters to a function."""
+def _keyword_only(*names: str) -> Callable[[cst.FunctionDef], cst.FunctionDef]:
+    """An edit adding keyword-only parameters ``names`` to a function."""
 
     def edit(function: cst.FunctionDef) -> cst.FunctionDef:
         params = function.params
-        new = [cst.Param(cst.Name(step)), cst.Param(cst.Name(steps))]
+        new = [cst.Param(cst.Name(name)) for name in names]
         star = params.star_arg
         if isinstance(star, cst.MaybeSentinel) or star is None:
             star = cst.ParamStar()

@@ -1262,3 +1262,155 @@ def test_one_loop_keeping_its_own_mechanism_and_another_without_is_refused():
         "mechanism here and another has none; give them the same one"
     ]
     assert not result.changed
+
+
+ENDLESS = """\
+import itertools
+
+import torch
+
+model = torch.nn.Linear(4, 1)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+for step in LOOP:
+    x = torch.randn(8, 4)
+    loss = model(x).pow(2).mean()
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    if loss.item() < 1e-3:
+        break
+"""
+
+
+@pytest.mark.parametrize(
+    ("loop", "first", "last"),
+    [
+        ("itertools.count(1)", "(step - 1) % 4 == 0", "if step % 4 == 0:"),
+        ("itertools.count()", "step % 4 == 0", "if (step + 1) % 4 == 0:"),
+        ("itertools.count(start=3)", "(step - 3) % 4 == 0", "if (step - 2) % 4 == 0:"),
+    ],
+)
+def test_an_endless_count_loop_left_by_a_break_accumulates_whole_windows(loop, first, last):
+    result = codemod_source(ENDLESS.replace("LOOP", loop), ACCUM, "train.py")
+    assert result.new_source is not None, result.problems
+    assert "(loss / 4).backward()" in result.new_source and last in result.new_source
+    assert first not in result.new_source  # zero_grad below the step runs with it, per window
+    (note,) = [str(n) for n in result.notes]
+    assert note.startswith("train.py:14:9: `for step in " + loop + "` never runs out")
+    assert "(up to 3) are not stepped" in note
+
+
+@pytest.mark.parametrize("loop", ["stream()", "itertools.count(0, 2)", "itertools.count(n)"])
+def test_a_loop_that_may_run_out_or_counts_otherwise_keeps_its_refusal(loop: str):
+    # a break does not make stream() endless: it may still end by running out mid-window
+    (problem,) = _problems(ENDLESS.replace("LOOP", loop), ACCUM)
+    assert problem.startswith("train.py:7:13: cannot add accumulation: cannot tell how many")
+
+
+def test_an_endless_loop_over_the_same_data_is_not_a_micro_step_loop():
+    # a full-batch trainer that runs until it converges: nothing to accumulate over
+    source = ENDLESS.replace("LOOP", "itertools.count()").replace("x = torch.randn(8, 4)", "x = X")
+    (problem,) = _problems(source, ACCUM)
+    assert problem.startswith(
+        "train.py:7:1: cannot add accumulation: the loop `for step in itertools.count()` "
+        "reuses the same data on every pass"
+    )
+
+
+HAND_STEP = """\
+import torch
+
+MODELS
+for step in range(100):
+    batch = torch.randn(8, 4)
+    net.zero_grad()
+    loss = net(batch).pow(2).mean()
+    loss.backward()
+    for p in net.parameters():
+        p.data.add_(-0.1 * p.grad)
+    UPDATE_OTHER
+"""
+
+
+def test_a_hand_written_update_of_two_models_is_refused():
+    models = "net = torch.nn.Linear(4, 1)\nhead = torch.nn.Linear(1, 1)"
+    source = HAND_STEP.replace("MODELS", models)
+    source = source.replace(
+        "UPDATE_OTHER", "for q in head.parameters():\n        q.data -= 0.1 * q.grad"
+    )
+    (problem,) = _problems(source, CodemodOptions(freeze=["weight"]))
+    assert problem == (
+        "train.py:12:5: cannot add freeze: the script updates the parameters of net and head by "
+        "hand: the codemod rewrites scripts that train one model"
+    )
+
+
+def test_a_hand_written_update_of_a_model_built_elsewhere_is_refused():
+    source = HAND_STEP.replace("MODELS", "net = build()\n").replace("UPDATE_OTHER", "")
+    source = "def build():\n    return torch.nn.Linear(4, 1)\n\n\n" + source.replace(
+        "net = build()\n", ""
+    )
+    (problem,) = _problems(source, CodemodOptions(freeze=["weight"]))
+    assert "cannot tell where `net` is built before the loop that runs it" in problem
+
+
+def test_a_hand_written_update_is_the_step_that_windows_take():
+    source = HAND_STEP.replace("MODELS", "net = torch.nn.Linear(4, 1)").replace("UPDATE_OTHER", "")
+    result = codemod_source(source, CodemodOptions(freeze=["bias"], grad_accum_steps=4))
+    new = result.new_source
+    assert new is not None, result.problems
+    guard = "    if (step + 1) % 4 == 0 or step + 1 == 100:\n"
+    assert guard + "        for p in net.parameters():" in new
+    assert "            if p.grad is None:\n                continue\n" in new
+    assert new.index("for param_name, param in net.named_parameters()") < new.index("for step")
+
+
+SAVED_ON_THE_MODEL = """\
+import torch
+
+policy = torch.nn.Linear(4, 2)
+policy.saved = []
+policy.rewards = []
+optimizer = torch.optim.Adam(policy.parameters(), lr=1e-2)
+
+
+def act(state):
+    policy.saved.append(policy(state).log_softmax(-1)[:1])
+    policy.rewards.append(float(state.sum() > 0))
+
+
+def finish():
+    returns = torch.tensor(policy.rewards)
+    optimizer.zero_grad()
+    loss = -(torch.cat(policy.saved) * returns).sum()
+    loss.backward()
+    optimizer.step()
+    policy.saved.clear()
+    policy.rewards.clear()
+
+
+for episode in range(10):
+    for t in range(5):
+        act(torch.randn(4))
+    finish()
+"""
+
+
+def test_autocast_goes_around_the_model_call_that_fills_the_list_the_loss_reads():
+    result = codemod_source(SAVED_ON_THE_MODEL, CodemodOptions(precision="bf16"), "train.py")
+    new = result.new_source
+    assert new is not None, result.problems
+    device = "next(policy.parameters()).device.type"
+    assert (
+        f"    with torch.amp.autocast({device}, dtype=torch.bfloat16):\n"
+        "        policy.saved.append(policy(state).log_softmax(-1)[:1])\n"
+    ) in new
+    assert new.count("autocast") == 1  # rewards come from the environment: no model call
+    (note,) = [str(n) for n in result.notes]
+    assert note.startswith("train.py:10:5: autocast covers this call of the model in act()")
+
+
+def test_a_list_on_the_model_that_no_model_call_fills_leaves_the_refusal():
+    source = SAVED_ON_THE_MODEL.replace("policy(state).log_softmax(-1)[:1]", "state[:1]")
+    (problem,) = _problems(source, CodemodOptions(precision="bf16"))
+    assert "no statement that computes the loss here runs a forward pass" in problem
