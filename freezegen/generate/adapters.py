@@ -32,28 +32,36 @@ def check_adapter_supported(spec: Spec, arch: Architecture | None = None) -> Non
     quantization combinations a script cannot run (yet): a script that ignored one would
     train something else than the spec says. ``arch``: the model's architecture when known
     (what a family's linears are decides whether torchao can quantize them)."""
-    if quantized(spec) and spec.adapter is None:
-        raise GenerateError(
-            "quantization without an adapter (quantized frozen blocks below full-precision "
-            "trained ones) is not generated yet; add an adapter section (LoRA beside the "
-            "quantized linears) or set quantization.weights: none",
-            ("quantization", "weights"),
-        )
-    if spec.adapter is None:
-        return
+    adapter = spec.adapter is not None
     refusals = [
         (
-            spec.model.factory is not None,
+            adapter and spec.model.factory is not None,
             ("adapter",),
             "adapter: scripts that attach adapters to a model.factory model are not generated "
             "yet; use a Hugging Face model (preset, hf_config or pretrained)",
         ),
         (
-            spec.distributed.strategy == "fsdp",
+            # Lint's FG118 says the same; this is for callers of the library API.
+            not adapter and quantized(spec) and spec.model.factory is not None,
+            ("quantization", "weights"),
+            "quantization of a model.factory model: transformers quantizes the weights while "
+            "it loads a model, and a factory model is built by your own code; use a Hugging "
+            "Face model (preset, hf_config or pretrained) or drop the quantization section",
+        ),
+        (
+            adapter and spec.distributed.strategy == "fsdp",
             ("distributed", "strategy"),
             "adapter with distributed.strategy: fsdp is not generated yet: the script cannot "
             "save the final adapter in peft's format from FSDP2's sharded parameters, and "
             "freezegen's estimates do not model adapters inside FSDP2's units; use ddp",
+        ),
+        (
+            not adapter and quantized(spec) and spec.distributed.strategy == "fsdp",
+            ("distributed", "strategy"),
+            "quantization with distributed.strategy: fsdp is not generated yet: FSDP2 would "
+            "shard the quantized frozen blocks beside full-precision trained ones, which the "
+            "script cannot gather into a final model and freezegen's estimates do not model; "
+            "use ddp",
         ),
         (
             quantized(spec) and spec.precision == "bf16-pure",
@@ -90,10 +98,18 @@ def adapter_section(
     spec: Spec, arch: Architecture | None, num_layers: int | None
 ) -> list[tuple[str, list[str]]]:
     """Return the script's ADAPTER and QUANTIZATION constants as a (comment, lines) section of
-    the context; none without an adapter. ``arch`` is None for an architecture no family knows."""
+    the context: without an adapter, QUANTIZATION alone when the frozen blocks are stored
+    quantized, or none. ``arch`` is None for an architecture no family knows."""
     adapter = spec.adapter
     if adapter is None:
-        return []
+        if not quantized(spec):
+            return []
+        return [
+            (
+                f"Quantization: the frozen blocks' linears, stored by {_library(spec)}.",
+                [assignment("QUANTIZATION", _quantization_config(spec, arch))],
+            )
+        ]
     blocks = None if adapter.layers is None else runtime_selection(adapter, num_layers)
     lines = [
         assignment(
@@ -109,12 +125,7 @@ def adapter_section(
         )
     ]
     if quantized(spec):
-        config = (
-            _torchao_config(spec, arch)
-            if _library(spec) == "torchao"
-            else _bitsandbytes_config(spec, arch)
-        )
-        lines.append(assignment("QUANTIZATION", config))
+        lines.append(assignment("QUANTIZATION", _quantization_config(spec, arch)))
     return [
         (
             "Adapter: LoRA (peft) beside the frozen base"
@@ -147,6 +158,13 @@ def adapter_runtime() -> str:
     imports from, but freezing (the freeze part carries that), then its own."""
     modules = [m for m in runtime_requires("adapters") if m != "freezing"] + ["adapters"]
     return "\n\n".join(runtime_source(m) for m in modules)
+
+
+def _quantization_config(spec: Spec, arch: Architecture | None) -> dict[str, Any]:
+    """The keyword arguments of the quantization config of spec.quantization.library."""
+    if _library(spec) == "torchao":
+        return _torchao_config(spec, arch)
+    return _bitsandbytes_config(spec, arch)
 
 
 def _bitsandbytes_config(spec: Spec, arch: Architecture | None) -> dict[str, Any]:
