@@ -4,9 +4,10 @@ A spec with an ``adapter`` gets the ADAPTER constant (peft's LoRA settings and t
 :mod:`freezegen.runtime.adapters` resolves in the script) and, with quantized weights,
 QUANTIZATION (the keyword arguments of transformers' BitsAndBytesConfig, or of its TorchAoConfig
 beside ``Int8WeightOnlyConfig()`` for ``quantization.library: torchao``, with the linears the
-training plan of :mod:`freezegen.arch.training` keeps unquantized); the source of the runtime
-modules the script carries; how ``adapter.merge`` merges; and the refusal of what a script
-cannot run yet.
+training plan of :mod:`freezegen.arch.training` keeps unquantized). A spec that quantizes
+without an adapter gets QUANTIZATION alone: its frozen blocks' linears are stored quantized and
+the rest trains fully. Also here: the source of the runtime modules the script carries; how
+``adapter.merge`` merges; and the refusal of what a script cannot run yet.
 """
 
 from __future__ import annotations
