@@ -4,9 +4,11 @@ A spec with an ``adapter`` gets the ADAPTER constant (peft's LoRA settings and t
 :mod:`freezegen.runtime.adapters` resolves in the script) and, with quantized weights,
 QUANTIZATION (the keyword arguments of transformers' BitsAndBytesConfig, or of its TorchAoConfig
 beside ``Int8WeightOnlyConfig()`` for ``quantization.library: torchao``, with the linears the
-training plan of :mod:`freezegen.arch.training` keeps unquantized); the source of the runtime
-modules the script carries; how ``adapter.merge`` merges; and the refusal of what a script
-cannot run yet (an adapter under FSDP2 runs; a quantized base under FSDP2 does not).
+training plan of :mod:`freezegen.arch.training` keeps unquantized). A spec that quantizes
+without an adapter gets QUANTIZATION alone: its frozen blocks' linears are stored quantized and
+the rest trains fully. Also here: the source of the runtime modules the script carries; how
+``adapter.merge`` merges; and the refusal of what a script cannot run yet (an adapter under
+FSDP2 runs; a quantized base under FSDP2 does not).
 """
 
 from __future__ import annotations
@@ -38,21 +40,21 @@ def check_adapter_supported(spec: Spec, arch: Architecture | None = None) -> Non
     quantization combinations a script cannot run (yet): a script that ignored one would
     train something else than the spec says. ``arch``: the model's architecture when known
     (what a family's linears are decides whether torchao can quantize them)."""
-    if quantized(spec) and spec.adapter is None:
-        raise GenerateError(
-            "quantization without an adapter (quantized frozen blocks below full-precision "
-            "trained ones) is not generated yet; add an adapter section (LoRA beside the "
-            "quantized linears) or set quantization.weights: none",
-            ("quantization", "weights"),
-        )
-    if spec.adapter is None:
-        return
+    adapter = spec.adapter is not None
     refusals = [
         (
-            spec.model.factory is not None,
+            adapter and spec.model.factory is not None,
             ("adapter",),
             "adapter: scripts that attach adapters to a model.factory model are not generated "
             "yet; use a Hugging Face model (preset, hf_config or pretrained)",
+        ),
+        (
+            # Lint's FG118 says the same; this is for callers of the library API.
+            not adapter and quantized(spec) and spec.model.factory is not None,
+            ("quantization", "weights"),
+            "quantization of a model.factory model: transformers quantizes the weights while "
+            "it loads a model, and a factory model is built by your own code; use a Hugging "
+            "Face model (preset, hf_config or pretrained) or drop the quantization section",
         ),
         (
             quantized(spec) and spec.distributed.strategy == "fsdp",
@@ -99,10 +101,18 @@ def adapter_section(
     spec: Spec, arch: Architecture | None, num_layers: int | None
 ) -> list[tuple[str, list[str]]]:
     """Return the script's ADAPTER and QUANTIZATION constants as a (comment, lines) section of
-    the context; none without an adapter. ``arch`` is None for an architecture no family knows."""
+    the context: without an adapter, QUANTIZATION alone when the frozen blocks are stored
+    quantized, or none. ``arch`` is None for an architecture no family knows."""
     adapter = spec.adapter
     if adapter is None:
-        return []
+        if not quantized(spec):
+            return []
+        return [
+            (
+                f"Quantization: the frozen blocks' linears, stored by {_library(spec)}.",
+                [assignment("QUANTIZATION", _quantization_config(spec, arch))],
+            )
+        ]
     blocks = None if adapter.layers is None else runtime_selection(adapter, num_layers)
     lines = [
         assignment(
@@ -118,12 +128,7 @@ def adapter_section(
         )
     ]
     if quantized(spec):
-        config = (
-            _torchao_config(spec, arch)
-            if _library(spec) == "torchao"
-            else _bitsandbytes_config(spec, arch)
-        )
-        lines.append(assignment("QUANTIZATION", config))
+        lines.append(assignment("QUANTIZATION", _quantization_config(spec, arch)))
     return [
         (
             "Adapter: LoRA (peft) beside the frozen base"
@@ -156,6 +161,13 @@ def adapter_runtime() -> str:
     imports from, but freezing (the freeze part carries that), then its own."""
     modules = [m for m in runtime_requires("adapters") if m != "freezing"] + ["adapters"]
     return "\n\n".join(runtime_source(m) for m in modules)
+
+
+def _quantization_config(spec: Spec, arch: Architecture | None) -> dict[str, Any]:
+    """The keyword arguments of the quantization config of spec.quantization.library."""
+    if _library(spec) == "torchao":
+        return _torchao_config(spec, arch)
+    return _bitsandbytes_config(spec, arch)
 
 
 def _bitsandbytes_config(spec: Spec, arch: Architecture | None) -> dict[str, Any]:

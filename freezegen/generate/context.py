@@ -33,7 +33,13 @@ from freezegen.generate.data import (
 )
 from freezegen.generate.errors import GenerateError
 from freezegen.generate.literals import assignment
-from freezegen.generate.recipe import choose_parts, imports_for, quantized
+from freezegen.generate.recipe import (
+    choose_parts,
+    imports_for,
+    quantized,
+    quantized_frozen,
+    trained_only,
+)
 from freezegen.generate.requirements import requirements_literal
 from freezegen.generate.runtime import runtime_source
 from freezegen.spec.evaluation import (
@@ -186,6 +192,13 @@ def build_context(spec: Spec, spec_path: Path, script_dir: Path) -> dict[str, An
         and quantization_library(spec) == "torchao",
         # How adapter.merge merges: into a dequantized copy of a quantized base, or in place.
         "merge": merge_kind(spec),
+        # Quantized frozen blocks without an adapter (the rest trains fully).
+        "quantized_frozen": quantized_frozen(spec),
+        # A quantized base is decoded to fp32 for the merged weights, or, without an adapter,
+        # for the final model.
+        "dequantizes": merge_kind(spec) == "dequantized" or quantized_frozen(spec),
+        # Checkpoints hold only what trains (recipe.trained_only).
+        "trained_only": trained_only(spec),
         # File data: a streamed dataset, rows carrying position_ids (packed, or one text file
         # cut into rows), and packing (its start logs what packing does to attention).
         "streaming": spec.data.streaming,

@@ -176,6 +176,12 @@ def choose_parts(spec: Spec) -> dict[str, list[str]]:
     # A quantized base is loaded through transformers (quantize); an adapter is attached after
     # the freeze rules are defined (its selection uses their helpers) and saved in peft's format.
     quantize = [_part("model/quantize")] if quantized(spec) else []
+    # What trains beside a base built again from the spec is all its checkpoints hold.
+    # What a quantized weight is (adapters and quantized bases refuse to train one); saving and
+    # loading what trains alone, where the checkpoint is one file (FSDP2's sharded checkpoints
+    # leave the frozen parameters out through DCP's options instead).
+    stored = [_part("model/stored")] if spec.adapter is not None or quantized(spec) else []
+    trained = [_part("model/trained")] if trained_only(spec) and strategy != "fsdp" else []
     adapter = [_part("model/adapter")] if spec.adapter is not None else []
     checkpoint = list(_CHECKPOINT_PARTS[strategy])
     if spec.adapter is not None:
@@ -184,6 +190,8 @@ def choose_parts(spec: Spec) -> dict[str, list[str]]:
         if strategy == "fsdp":
             checkpoint[checkpoint.index("checkpoint/sharded")] = "checkpoint/sharded-adapter"
         checkpoint[-1] = "checkpoint/final-adapter" + ("-sharded" if strategy == "fsdp" else "")
+    elif quantized_frozen(spec):
+        checkpoint[-1] = "checkpoint/final-dequantized"
     # Evaluation (the eval section): held-out data, the evaluation itself, the best checkpoint,
     # and thawing on validation plateaus.
     evaluate = [_part(_EVALUATE_PARTS[strategy])] if spec.eval is not None else []
@@ -198,6 +206,8 @@ def choose_parts(spec: Spec) -> dict[str, list[str]]:
             _part("model/pretrained" if spec.model.pretrained is not None else f"model/{model}"),
             *quantize,
             _part("model/freeze"),
+            *stored,
+            *trained,
             *adapter,
             *checkpointing,
             _part(thawing),
@@ -228,6 +238,19 @@ def choose_parts(spec: Spec) -> dict[str, list[str]]:
 def quantized(spec: Spec) -> bool:
     """Whether ``spec``'s script loads its base with quantized weights."""
     return spec.quantization is not None and spec.quantization.weights != "none"
+
+
+def quantized_frozen(spec: Spec) -> bool:
+    """Whether ``spec``'s script stores its frozen blocks' linears quantized without an adapter
+    (what the freeze section leaves trainable trains fully)."""
+    return quantized(spec) and spec.adapter is None
+
+
+def trained_only(spec: Spec) -> bool:
+    """Whether ``spec``'s checkpoints hold only the parameters that train: with an adapter or a
+    quantized base, the frozen base is built again from the spec when a run resumes (pickling
+    quantized weights into every checkpoint would also need their library to read them)."""
+    return spec.adapter is not None or quantized(spec)
 
 
 def imports_for(spec: Spec, parts: dict[str, list[str]]) -> dict[str, list[str]]:

@@ -22,6 +22,8 @@ batch: {micro_batch_size: 2, seq_len: 128}
 """
 ADAPTER = "adapter: {r: 8, alpha: 16, targets: [attention], layers: {last: 2}}\n"
 NF4 = "quantization: {weights: nf4}\n"
+# Without an adapter, the frozen blocks are what is stored quantized.
+FROZEN = "freeze: {layers: {first: 10}}\n"
 
 
 def _generate(tmp_path: Path, text: str) -> tuple[int, str, Path]:
@@ -48,14 +50,36 @@ def test_generate_writes_adapter_scripts(tmp_path: Path, extra: str) -> None:
     assert ("options=TRAINED_ONLY" in text) == (FSDP in extra)
 
 
+def test_generate_writes_a_quantized_base_without_an_adapter(tmp_path: Path) -> None:
+    code, output, out = _generate(tmp_path, BASE + FROZEN + NF4)
+    assert code == 0, output
+    text = out.read_text()
+    assert "BitsAndBytesConfig(**QUANTIZATION)" in text
+    assert "import peft" not in text and "attach_adapter" not in text
+    assert '"model": trained_state(model)' in text
+    assert "dequantized(model).save_pretrained(temporary)" in text
+
+
 @pytest.mark.parametrize(
     ("extra", "line", "words"),
     [
-        (NF4, 4, "quantization without an adapter (quantized frozen blocks"),
+        (
+            FROZEN + NF4 + "distributed: {strategy: fsdp}\n",
+            6,
+            "distributed.strategy: fsdp with a quantized base",
+        ),
         (
             ADAPTER + NF4 + "distributed: {strategy: fsdp}\n",
             6,
             "distributed.strategy: fsdp with a quantized base",
+        ),
+        (FROZEN + NF4 + "precision: bf16-pure\n", 6, "precision: bf16-pure with quantization"),
+        (FROZEN + NF4 + "compile: true\n", 6, "compile with quantization"),
+        (
+            NF4
+            + "freeze: {layers: {first: 10}, schedule: [{at_step: 2, unfreeze: {layers: '0'}}]}\n",
+            5,
+            "freeze.schedule with quantization",
         ),
         (ADAPTER + NF4 + "precision: bf16-pure\n", 6, "precision: bf16-pure with quantization"),
         (ADAPTER + NF4 + "compile: true\n", 6, "compile with quantization"),
@@ -66,8 +90,11 @@ def test_generate_writes_adapter_scripts(tmp_path: Path, extra: str) -> None:
         ),
     ],
     ids=[
-        "quantized-without-adapter",
+        "quantized-base-fsdp",
         "quantized-fsdp",
+        "quantized-base-bf16-pure",
+        "quantized-base-compile",
+        "quantized-base-thawing",
         "bf16-pure",
         "compile",
         "thawing-quantized",
@@ -93,3 +120,14 @@ def test_generate_refuses_adapters_on_a_factory_model(tmp_path: Path) -> None:
     code, output, out = _generate(tmp_path, text)
     assert code == 2, output
     assert "freezegen.yaml:4:" in output and "model.factory" in output and not out.exists()
+
+
+def test_generate_refuses_quantizing_a_factory_model_once(tmp_path: Path) -> None:
+    (tmp_path / "tiny_factory.py").write_text(FACTORY_MODULE)
+    text = BASE.replace("{preset: gpt2}", '{factory: "tiny_factory:build"}') + FROZEN + NF4
+    code, output, out = _generate(tmp_path, text)
+    # Lint's FG118 says it; FG122 (the generator's refusal) does not say it again.
+    assert code == 2, output
+    assert "FG118" in output and "FG122" not in output and not out.exists()
+    with pytest.raises(GenerateError, match=re.escape("quantization of a model.factory model")):
+        render_script(load_spec(tmp_path / "freezegen.yaml"), tmp_path / "freezegen.yaml")

@@ -198,6 +198,16 @@ MATRIX: dict[str, tuple[str, dict[str, Any]]] = {
             },
         },
     ),
+    # A quantized base without an adapter: the frozen top block in torchao int8, checkpoints of
+    # what trains, the final model dequantized.
+    "torchao-frozen-top": (
+        "llama",
+        {
+            "precision": "bf16",
+            "freeze": {"layers": "1"},
+            "quantization": {"weights": "int8", "library": "torchao"},
+        },
+    ),
     "weights-compile": (
         "mistral",
         {"model": {"hf_config": "./config.json", "weights": "weights"}, "compile": True},

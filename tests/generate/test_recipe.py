@@ -3,6 +3,7 @@ pick parts; a single-process script's parts never mention ranks; no part is left
 
 from __future__ import annotations
 
+import functools
 import itertools
 from pathlib import Path
 
@@ -47,8 +48,9 @@ def base_spec(tmp_path_factory: pytest.TempPathFactory) -> Spec:
 
 
 MODELS = ("hf", "factory", "pretrained")
-# No adapter, LoRA over the full-precision base, LoRA over an NF4 base.
-ADAPTERS = (None, "none", "nf4")
+# No adapter, LoRA over the full-precision base, LoRA over an NF4 base, and an int8 base without
+# an adapter (its frozen blocks stored quantized).
+ADAPTERS = (None, "none", "nf4", "int8-frozen")
 
 
 def variant(
@@ -80,8 +82,10 @@ def variant(
             ),
             "scheduler": spec.scheduler.model_copy(update={"name": scheduler}),
             "activation_checkpointing": ckpt,
-            "adapter": None if adapter is None else AdapterSpec(),
-            "quantization": None if adapter is None else QuantizationSpec(weights=adapter),
+            "adapter": None if adapter in (None, "int8-frozen") else AdapterSpec(),
+            "quantization": None
+            if adapter is None
+            else QuantizationSpec(weights=adapter.removesuffix("-frozen")),
             "logging": LoggingSpec(tensorboard=tensorboard),
             **(_evaluation(spec) if evaluation else {}),
         }
@@ -109,9 +113,11 @@ def every_recipe(spec: Spec):
         yield strategy, choose_parts(chosen)
 
 
-def with_ancestors(name: str) -> list[str]:
-    """``name`` and every template it extends, nearest first."""
-    chain = [name]
+@functools.cache
+def with_ancestors(name: str) -> tuple[str, ...]:
+    """``name`` and every template it extends, nearest first (parsed once per name: the
+    recipes name the same parts thousands of times)."""
+    chain = (name,)
     source = ENV.loader.get_source(ENV, name)[0]
     for extends in ENV.parse(source).find_all(nodes.Extends):
         chain += with_ancestors(extends.template.value)
@@ -189,7 +195,7 @@ def test_optional_libraries_are_imported_after_their_versions_are_checked(
         assert "from importlib import metadata" in imports["standard"]
         assert ("import safetensors.torch" in imports["third_party"]) == (adapter is not None)
         # Only a base built from its config goes through a temporary folder to be quantized.
-        assert ("import tempfile" in imports["standard"]) == (adapter == "nf4")
+        assert ("import tempfile" in imports["standard"]) == (adapter in ("nf4", "int8-frozen"))
 
 
 def test_a_rendered_single_process_script_never_mentions_ranks(tmp_path: Path) -> None:

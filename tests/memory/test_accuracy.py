@@ -526,6 +526,42 @@ CASES = [
         f"{INT8}\nprecision: bf16\nfreeze: {{layers: {{first: 2}}}}",
         id="llama-int8-freeze-first-2",
     ),
+    # More of them: a frozen quantized block above a trained one passes the gradient down (its
+    # backward dequantizes the weight again and keeps what that needs; nothing is kept below
+    # the lowest trained block), with and without checkpointing, each format.
+    case(
+        "llama",
+        f"{INT8}\nprecision: bf16\nfreeze: {{layers: {{last: 2}}}}",
+        id="llama-int8-freeze-last-2",
+    ),
+    case(
+        "llama",
+        f"{INT8}\nprecision: bf16\nfreeze: {{layers: {{last: 2}}}}\nactivation_checkpointing: true",
+        id="llama-int8-freeze-last-2-ckpt",
+    ),
+    case(
+        "llama",
+        f"{INT8}\nprecision: bf16\nfreeze: {{layers: {{first: 2}}}}\n"
+        "activation_checkpointing: true",
+        id="llama-int8-freeze-first-2-ckpt",
+    ),
+    case("llama", f"{NF4}\nfreeze: {{layers: {{last: 2}}}}", id="llama-nf4-freeze-last-2-fp32"),
+    case(
+        "llama",
+        f"{NF4}\nprecision: bf16\nfreeze: {{layers: {{first: 2}}}}\nactivation_checkpointing: true",
+        id="llama-nf4-freeze-first-2-ckpt",
+    ),
+    case(
+        "llama",
+        f"{NF4}\nprecision: bf16\nfreeze: {{layers: {{last: 2}}}}\n{FEW}",
+        id="llama-nf4-freeze-last-2-few",
+    ),
+    case(
+        "llama",
+        f"{TORCHAO}\nprecision: bf16\nfreeze: {{layers: {{last: 2}}}}",
+        id="llama-torchao-freeze-last-2",
+    ),
+    case("gpt2", f"{INT8}\nfreeze: {{layers: {{first: 2}}}}", id="gpt2-int8-freeze-first-2-fp32"),
     case("gpt2", f"{INT8}\nprecision: bf16\nadapter: {{r: 8}}", id="gpt2-int8-lora-bf16"),
     case("gpt2", f"{INT8}\nadapter: {{r: 8, dropout: 0.1}}", id="gpt2-int8-lora-fp32-dropout"),
     case(

@@ -290,6 +290,30 @@ def frozen_parameters(model: nn.Module) -> set[str]:
     return select_parameters(model, FREEZE, MODULE_KINDS)
 
 
+def quantized_weights(parameters: dict[str, nn.Parameter]) -> list[str]:
+    """Return the sorted names of the ``parameters`` stored quantized, which cannot train."""
+    # bitsandbytes stores an integer payload; torchao a tensor subclass of a floating dtype.
+    return sorted(
+        name
+        for name, p in parameters.items()
+        if not p.is_floating_point() or type(p.data) is not torch.Tensor
+    )
+
+
+def trained_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Return the parameters that train now, by name: all a checkpoint holds of the model,
+    since the frozen base (quantized or not) is built again from the spec."""
+    return {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
+
+
+def load_trained_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Copy a checkpoint's trained parameters into ``model`` (check_plan has made sure that
+    the same parameters train)."""
+    with torch.no_grad():
+        for name, tensor in trained_state(model).items():
+            tensor.copy_(state[name])
+
+
 ALL_LINEAR = "all-linear"
 """The ``targets`` value that names every linear in the selected blocks."""
 
@@ -385,12 +409,7 @@ def attach_adapter(model: nn.Module) -> tuple[nn.Module, set[str]]:
         sys.exit(f"adapter.targets {ADAPTER['targets']} select no linear of this model")
     named = set(trained_base_parameters(model, ADAPTER["train"]))
     trained = {name: p for name, p in model.named_parameters() if name in named}
-    # bitsandbytes stores an integer payload; torchao a tensor subclass of a floating dtype.
-    stored = sorted(
-        name
-        for name, p in trained.items()
-        if not p.is_floating_point() or type(p.data) is not torch.Tensor
-    )
+    stored = quantized_weights(trained)
     if stored:
         sys.exit(f"adapter.train names quantized weights, which cannot train: {stored}")
     config = peft.LoraConfig(
@@ -405,20 +424,6 @@ def attach_adapter(model: nn.Module) -> tuple[nn.Module, set[str]]:
         p.requires_grad_(True)
     frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
     return model, frozen
-
-
-def trained_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """Return the parameters that train (adapters, ADAPTER["train"], thawed blocks) by name:
-    all a checkpoint holds of the model, since the frozen base is built again from the spec."""
-    return {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
-
-
-def load_trained_state(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """Copy a checkpoint's trained parameters into ``model`` (check_plan has made sure that
-    the same parameters train)."""
-    with torch.no_grad():
-        for name, tensor in trained_state(model).items():
-            tensor.copy_(state[name])
 
 
 class Thawing:
