@@ -82,6 +82,7 @@ def _train_in_process(script: Path) -> tuple[dict[str, Any], list[float]]:
 
     def keep(model: torch.nn.Module) -> None:
         batch = torch.randint(0, 64, (2, 16), generator=torch.Generator().manual_seed(0))
+        model.eval()  # as from_pretrained returns the final model: no dropout
         with torch.no_grad():
             seen["logits"] = model(input_ids=batch, use_cache=False).logits.float()
         seen.update(batch=batch, state=_plain(model.state_dict()))
@@ -214,6 +215,32 @@ def test_a_weight_freeze_leaves_trainable_but_stored_quantized_stops_the_run(
             scope["main"]()
     finally:
         sys.path.remove(str(script.parent))
+
+
+def test_a_gpt2_final_model_gets_its_conv1d_layers_back(tmp_path: Path) -> None:
+    # bitsandbytes stores GPT-2's Conv1D weights transposed, as linears, and dequantize()
+    # returns nn.Linear: saved as such, GPT-2 could not load them (its square attention
+    # projection would even load transposed, silently).
+    import transformers
+    from transformers.pytorch_utils import Conv1D
+
+    spec = tiny_spec(
+        tmp_path,
+        "gpt2",
+        freeze={"layers": {"first": 1}},
+        quantization=QUANTIZATIONS["int8"],
+        precision="bf16",
+        train={"max_steps": 4, "seed": 3, "log_every": 1},
+    )
+    seen, losses = _train_in_process(generate(spec))
+    assert len(losses) == 4
+    final = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "checkpoints" / "final")
+    assert isinstance(final.transformer.h[0].attn.c_proj, Conv1D)
+    assert not hasattr(final.config, "quantization_config")
+    with torch.no_grad():
+        logits = final(input_ids=seen["batch"], use_cache=False).logits
+    scale = seen["logits"].abs().max().item()
+    torch.testing.assert_close(logits, seen["logits"], rtol=1.6e-2, atol=1.6e-2 * scale)
 
 
 def test_the_int8_frozen_example_trains(tmp_path: Path) -> None:

@@ -222,7 +222,27 @@ def quantized(model: nn.Module, config: object) -> nn.Module:
 def dequantized(model: nn.Module) -> nn.Module:
     """Return ``model`` (a quantized model without adapters) with every quantized weight
     decoded to the dtype it was quantized from (fp32) and no quantization config left."""
-    return model.dequantize()
+    model = model.dequantize()
+    restore_conv1d(model)
+    return model
+
+
+def restore_conv1d(model: nn.Module) -> None:
+    """Put back transformers' Conv1D where bitsandbytes had replaced one (GPT-2's block linears):
+    its quantized linears hold Conv1D weights transposed, and dequantize() returns nn.Linear,
+    whose weights a model with Conv1D layers could not load (square ones would load transposed)."""
+    from transformers.pytorch_utils import Conv1D
+
+    with torch.device("meta"):
+        layout = type(model)(model.config)  # the modules the architecture itself builds
+    for name, module in layout.named_modules():
+        linear = model.get_submodule(name) if isinstance(module, Conv1D) else None
+        if isinstance(linear, nn.Linear):
+            conv = Conv1D(linear.out_features, linear.in_features)
+            conv.weight = nn.Parameter(linear.weight.detach().t().contiguous(), requires_grad=False)
+            conv.bias = linear.bias
+            parent, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent), child, conv)
 
 
 def transformer_blocks(model: nn.Module) -> tuple[str, list[nn.Module]]:
