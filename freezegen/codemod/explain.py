@@ -20,6 +20,7 @@ from freezegen.codemod.lines import LineMap
 from freezegen.codemod.precision import forward_region, loss_statements, refuse_without_forward
 from freezegen.codemod.saved_forward import saved_forwards
 from freezegen.codemod.script import Backward, CannotAct, Script
+from freezegen.codemod.step_function import only_call
 from freezegen.codemod.versions import Pins
 
 
@@ -136,10 +137,28 @@ def _step(script: Script, back: Backward) -> list[Seen]:
     where = f"in {back.function.name.value}()" if back.function else "at module level"
     seen = [Seen("backward", script.line(back.call), f"{_code(script, back.call)} ({where})")]
     if back.loop is None:
-        seen.append(Seen("loop", 0, "none: the backward call is not inside a loop"))
+        seen.append(_calling_loop(script, back))
     else:
         seen.append(Seen("loop", script.line(back.loop), _header(script, back.loop)))
     return [*seen, _forward(script, back)]
+
+
+def _calling_loop(script: Script, back: Backward) -> Seen:
+    """The loop that calls the function holding ``back`` (a step function, a Trainer's
+    method), as the accumulation finds it; none, with why, when there is no such one."""
+    function = back.function
+    if function is None:
+        return Seen("loop", 0, "none: the backward call is not inside a loop")
+    name = function.name.value
+    owner = script.parents.get(id(script.block_of(function)))
+    try:
+        call = only_call(script, function, name, owner if isinstance(owner, cst.ClassDef) else None)
+    except CannotAct as why:
+        return Seen("loop", 0, f"none: the backward call is in {name}(): {why.message}")
+    loop = script.loop_of(call)
+    if loop is None:
+        return Seen("loop", 0, f"none: {name}() is called at line {script.line(call)}, in no loop")
+    return Seen("loop", script.line(loop), f"{_header(script, loop)} (calls {name}())")
 
 
 def _own_mechanisms(script: Script, back: Backward) -> list[Seen]:

@@ -103,7 +103,7 @@ def accumulate_called_step(
             f"the backward call is in {name}(), a method without an instance of its own "
             "(decorated, or no `self`), so there is nowhere to count its micro-steps",
         )
-    call = _only_call(script, function, name, cls)
+    call = only_call(script, function, name, cls)
     loop = script.loop_of(call)
     stmt = script.statement_of(call)
     if (
@@ -389,7 +389,7 @@ _EQUAL = cst.AssignEqual(
 )
 
 
-def _only_call(
+def only_call(
     script: Script, function: cst.FunctionDef, name: str, cls: cst.ClassDef | None
 ) -> cst.Call:
     """The one call of ``function`` in the file: ``name(...)`` for a function; for a method of

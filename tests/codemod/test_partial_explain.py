@@ -137,6 +137,43 @@ def test_explain_says_why_an_entry_is_missing():
     assert result.seen[3].text.startswith("not found: no optimizer construction found")
 
 
+STEP_FUNCTION = """import torch
+
+model = torch.nn.Linear(2, 2)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+loader = [(torch.ones(2), torch.ones(2))] * 4
+
+
+def train_step(x, y):
+    optimizer.zero_grad()
+    loss = ((model(x) - y) ** 2).sum()
+    loss.backward()
+    optimizer.step()
+
+
+def run_once():
+    train_step(torch.ones(2), torch.ones(2))
+
+
+for x, y in loader:
+    train_step(x, y)
+"""
+
+
+def test_explain_names_the_loop_that_calls_the_step_function():
+    result = codemod_source(STEP_FUNCTION, CodemodOptions(grad_accum_steps=2), explain=True)
+    loop = next(s for s in result.seen if s.what == "loop")
+    # Two calls: the accumulation cannot count micro-steps, and the map says why.
+    assert loop.line == 0
+    assert loop.text.startswith("none: the backward call is in train_step(): ")
+    one_call = STEP_FUNCTION.replace(
+        "def run_once():\n    train_step(torch.ones(2), torch.ones(2))\n\n\n", ""
+    )
+    result = codemod_source(one_call, CodemodOptions(grad_accum_steps=2), explain=True)
+    loop = next(s for s in result.seen if s.what == "loop")
+    assert (loop.line, loop.text) == (15, "for x, y in loader (calls train_step())")
+
+
 def test_explain_maps_each_training_loop_of_its_own():
     source = (Path(__file__).parents[1] / "fixtures/codemod/loop_per_backward.in.py").read_text()
     result = codemod_source(source, CodemodOptions(grad_accum_steps=2), explain=True)
