@@ -12,7 +12,12 @@ import libcst as cst
 
 from freezegen.check.names import dotted
 from freezegen.codemod import edits
-from freezegen.codemod.freeze_each import freeze_each_code, frozen_already, refuse_unsure_models
+from freezegen.codemod.freeze_each import (
+    freeze_each_code,
+    frozen_already,
+    refuse_unsure_models,
+)
+from freezegen.codemod.freeze_each import patterns as freeze_patterns
 from freezegen.codemod.hand_step import sole_hand_step
 from freezegen.codemod.options import HF, CodemodOptions
 from freezegen.codemod.placement import (
@@ -58,8 +63,7 @@ def freeze(script: Script, options: CodemodOptions, notes: Notes) -> cst.Module 
     model = placement.model
     _refuse_foreign_wrapper(script, model)
     _refuse_unfreezing(script, placement.anchor)
-    patterns = ", ".join(json.dumps(p) for p in options.freeze)
-    patterns = f"({patterns},)" if len(options.freeze) == 1 else f"({patterns})"
+    patterns = freeze_patterns(options.freeze)
     each = site is not None and site.each is not None  # one optimizer per model of a list
     if _frozen_already(script, model, patterns, each=each):
         return None
